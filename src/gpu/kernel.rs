@@ -1,0 +1,85 @@
+//! Compiled kernels and their bound dispatches.
+
+use crate::error::Result;
+
+use super::Gpu;
+
+/// Threads per workgroup of the 1-D elementwise kernels (kept in sync with
+/// `@workgroup_size` in those shaders).
+pub const LINEAR_WORKGROUP: u32 = 256;
+
+/// One compute pipeline built from one `shaders/<op>.wgsl`. Bind group layout is
+/// derived from the shader, so the WGSL file is the single source of truth
+/// for bindings.
+#[derive(Clone)]
+pub struct Kernel {
+    pipeline: wgpu::ComputePipeline,
+    label: &'static str,
+}
+
+impl Kernel {
+    /// Compiles `source`; `constants` fill the shader's `override` values
+    /// (tile and workgroup sizes only: shapes travel in uniforms).
+    pub async fn new(gpu: &Gpu, label: &'static str, source: &str, constants: &[(&str, f64)]) -> Result<Kernel> {
+        let pipeline = gpu
+            .checked(&format!("compiling kernel {label}"), || {
+                let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(label),
+                    source: wgpu::ShaderSource::Wgsl(source.into()),
+                });
+                gpu.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(label),
+                    layout: None,
+                    module: &module,
+                    entry_point: Some("main"),
+                    compilation_options: wgpu::PipelineCompilationOptions { constants, ..Default::default() },
+                    cache: None,
+                })
+            })
+            .await?;
+        Ok(Kernel { pipeline, label })
+    }
+
+    /// Binds `resources` to bindings 0, 1, 2, ... of group 0, in order.
+    pub fn bind(&self, gpu: &Gpu, resources: &[wgpu::BindingResource<'_>]) -> Step {
+        let entries: Vec<wgpu::BindGroupEntry> = resources
+            .iter()
+            .enumerate()
+            .map(|(i, r)| wgpu::BindGroupEntry { binding: i as u32, resource: r.clone() })
+            .collect();
+        let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(self.label),
+            layout: &self.pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        });
+        Step { pipeline: self.pipeline.clone(), bind_group }
+    }
+}
+
+/// A kernel with its buffers bound: built once at model load, dispatched on
+/// every forward pass.
+pub struct Step {
+    pipeline: wgpu::ComputePipeline,
+    bind_group: wgpu::BindGroup,
+}
+
+impl Step {
+    pub fn dispatch(&self, pass: &mut wgpu::ComputePass<'_>, workgroups: [u32; 3]) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        pass.dispatch_workgroups(workgroups[0], workgroups[1], workgroups[2]);
+    }
+}
+
+/// Workgroup grid covering `n` elements at `LINEAR_WORKGROUP` threads each,
+/// folded into two dimensions when it passes the 65535-per-dimension limit.
+/// Shaders recover the flat index as `gid.x + gid.y * num_workgroups.x * 256`.
+pub fn workgroups_1d(n: usize) -> [u32; 3] {
+    let groups = n.div_ceil(LINEAR_WORKGROUP as usize).max(1) as u32;
+    if groups <= 65535 {
+        [groups, 1, 1]
+    } else {
+        let y = groups.div_ceil(65535);
+        [groups.div_ceil(y), y, 1]
+    }
+}

@@ -1,0 +1,142 @@
+//! The GPU runtime: one device per process (or page), its limits, buffers,
+//! compiled kernels and the single async readback path.
+//!
+//! Nothing here blocks: on the web every wait is an awaited promise; natively
+//! `read_back` drives the device with `poll` before awaiting the same future.
+
+mod buffers;
+mod kernel;
+
+pub use buffers::Uniform;
+pub use kernel::{workgroups_1d, Kernel, Step};
+
+use crate::error::{Error, Result};
+
+/// A WebGPU device with the adapter's own limits.
+#[derive(Clone)]
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub limits: wgpu::Limits,
+    pub adapter: wgpu::AdapterInfo,
+}
+
+impl Gpu {
+    /// Asks for the high-performance adapter and a device with all of its limits:
+    /// large models need large storage bindings, and the defaults (128 MiB) are
+    /// only a floor.
+    pub async fn new() -> Result<Gpu> {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+        desc.backends = if cfg!(target_arch = "wasm32") {
+            wgpu::Backends::BROWSER_WEBGPU
+        } else {
+            wgpu::Backends::PRIMARY
+        };
+        let instance = wgpu::Instance::new(desc);
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::Gpu(format!("no WebGPU adapter available ({e})")))?;
+        let limits = adapter.limits();
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("webclip"),
+                required_limits: limits.clone(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::Gpu(format!("could not open the device: {e}")))?;
+        Ok(Gpu { device, queue, limits, adapter: adapter.get_info() })
+    }
+
+    /// Largest number of bytes one storage binding may cover on this device.
+    pub fn max_binding_bytes(&self) -> u64 {
+        (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size)
+    }
+
+    /// A storage buffer holding `data`.
+    pub fn upload<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> wgpu::Buffer {
+        use wgpu::util::DeviceExt;
+        // Zero-length bindings are invalid: keep at least one element.
+        let bytes: &[u8] = bytemuck::cast_slice(data);
+        let padded;
+        let contents = if bytes.is_empty() {
+            padded = [0u8; 4];
+            &padded[..]
+        } else {
+            bytes
+        };
+        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+        })
+    }
+
+    /// An uninitialised storage buffer of `len` 32-bit elements.
+    pub fn scratch(&self, label: &str, len: usize) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: (len.max(1) * 4) as u64,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// Copies the first `len` floats of `buffer` back to the CPU.
+    pub async fn read_back(&self, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<f32>> {
+        self.submit_and_read(self.device.create_command_encoder(&Default::default()), buffer, len).await
+    }
+
+    /// Submits `encoder` with a copy of `buffer`'s first `len` floats appended, and
+    /// awaits them: the one readback of the crate. The copy rides in the same submit,
+    /// so a later forward pass cannot overwrite `buffer` before it is read.
+    /// On the web `map_async` resolves from the event loop; natively the device is
+    /// polled so the callback fires.
+    pub async fn submit_and_read(&self, mut encoder: wgpu::CommandEncoder, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<f32>> {
+        let size = (len * 4) as u64;
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: size.max(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, size);
+        self.queue.submit([encoder.finish()]);
+
+        let (tx, rx) = futures_channel::oneshot::channel();
+        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        #[cfg(not(target_arch = "wasm32"))]
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for the device failed: {e}")))?;
+        rx.await
+            .map_err(|_| Error::Gpu("the device was lost during readback".into()))?
+            .map_err(|e| Error::Gpu(format!("readback failed: {e}")))?;
+        let view = staging.slice(..size).get_mapped_range().map_err(|e| Error::Gpu(format!("readback failed: {e}")))?;
+        let out = bytemuck::cast_slice::<u8, f32>(&view).to_vec();
+        drop(view);
+        staging.unmap();
+        Ok(out)
+    }
+
+    /// Runs `f` inside a validation error scope and turns any captured error
+    /// into `Error::Gpu` (instead of wgpu's default: a panic natively, a
+    /// console warning on the web).
+    pub async fn checked<T>(&self, what: &str, f: impl FnOnce() -> T) -> Result<T> {
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let value = f();
+        match scope.pop().await {
+            None => Ok(value),
+            Some(e) => Err(Error::Gpu(format!("{what}: {e}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing;

@@ -1,0 +1,62 @@
+//! Test support shared by every op: one device, deterministic data, and the
+//! tolerance check `|got - want| <= atol + rtol * |want|` against f64 references.
+
+use super::Gpu;
+
+/// One device for the whole test binary (opening lavapipe takes a while).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn gpu() -> Gpu {
+    static GPU: std::sync::OnceLock<Gpu> = std::sync::OnceLock::new();
+    GPU.get_or_init(|| pollster::block_on(Gpu::new()).expect("tests need a WebGPU/Vulkan adapter (lavapipe: apt-get install mesa-vulkan-drivers)"))
+        .clone()
+}
+
+/// Declares a GPU test as an async fn: natively a `#[test]` that blocks on it,
+/// so the same body can also run on the browser's WebGPU.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! gpu_test {
+    ($(async fn $name:ident($gpu:ident: Gpu) $body:block)*) => {$(
+        #[cfg(not(target_arch = "wasm32"))]
+        #[test]
+        fn $name() {
+            let $gpu = $crate::gpu::testing::gpu();
+            pollster::block_on(async move $body);
+        }
+    )*};
+}
+
+/// Deterministic uniform values in [-scale, scale) (xorshift; no dependency).
+pub fn random(len: usize, seed: u64, scale: f32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
+        })
+        .collect()
+}
+
+/// Asserts every element is within `atol + rtol * |want|`; on failure names
+/// the worst element and both values.
+pub fn assert_close(what: &str, got: &[f32], want: &[f64], atol: f64, rtol: f64) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    // Worst element by how far it exceeds its own tolerance (NaN counts as worst).
+    let mut worst = (0usize, f64::NEG_INFINITY);
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let over = (g as f64 - w).abs() - (atol + rtol * w.abs());
+        if over.is_nan() || over > worst.1 {
+            worst = (i, if over.is_nan() { f64::INFINITY } else { over });
+        }
+    }
+    let (i, over) = worst;
+    assert!(
+        got.is_empty() || over <= 0.0,
+        "{what}: element {i} got {} want {} (|err| {:.3e}, tolerance {atol:.1e} + {rtol:.1e}*|want|)",
+        got[i],
+        want[i],
+        (got[i] as f64 - want[i]).abs()
+    );
+}

@@ -1,0 +1,304 @@
+//! Bytes -> packed RGB8, converting every pixel format the way Pillow + transformers 5 do.
+//!
+//! transformers' `convert_to_rgb` looks at the PIL image: if it has an alpha band or a
+//! `transparency` entry it converts to RGBA and alpha-composites onto opaque white,
+//! otherwise it converts straight to RGB. Pillow decides what "RGBA" and "RGB" mean per
+//! source mode, with a few quirks that this module copies on purpose (the PNG ones were
+//! checked against Pillow 13 by `tools/make_preprocess_fixtures.py`):
+//! - 16-bit RGB(A) and gray+alpha PNGs keep the high byte of each sample;
+//! - a 16-bit grayscale PNG (Pillow mode `I;16`) is *clamped* to 255, not scaled, so most
+//!   of such a picture turns white;
+//! - a colour-key `tRNS` is compared after that 8-bit conversion, against the key's low
+//!   byte (`rgbT2rgba` masks with `& 0xff`); for 2- and 4-bit grayscale Pillow compares the
+//!   *scaled* gray value with the *unscaled* key, so only key 0 ever matches;
+//! - palette transparency (one index or per-index alpha) becomes the pixel's alpha.
+//!
+//! The `image` crate decodes the pixels (zune-jpeg for JPEG, so JPEG pixels differ from
+//! libjpeg-turbo's by a little; see the tests). PNG colour type and `tRNS` are read from
+//! the file header here because the crate has already expanded them by the time we see
+//! the pixels. EXIF orientation is applied, as transformers' `load_image` and browsers do.
+
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
+
+use super::RgbImage;
+use crate::error::{Error, Result};
+
+/// Decodes PNG, JPEG, WebP, GIF (first frame) or BMP bytes into RGB, compositing any
+/// transparency onto white exactly as transformers' `CLIPImageProcessor` does with Pillow.
+/// `name` is only used in error messages.
+pub fn decode(bytes: &[u8], name: &str) -> Result<RgbImage> {
+    if bytes.is_empty() {
+        return Err(Error::image(name, "the file is empty"));
+    }
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| Error::image(name, format!("could not read: {e}")))?;
+    let format = match reader.format() {
+        Some(
+            f @ (ImageFormat::Png
+            | ImageFormat::Jpeg
+            | ImageFormat::WebP
+            | ImageFormat::Gif
+            | ImageFormat::Bmp),
+        ) => f,
+        Some(other) => {
+            return Err(Error::image(
+                name,
+                format!("{other:?} images are not supported (use PNG, JPEG, WebP, GIF or BMP)"),
+            ))
+        }
+        None => {
+            return Err(Error::image(
+                name,
+                format!(
+                    "not a PNG, JPEG, WebP, GIF or BMP file (starts with {})",
+                    hex_prefix(bytes)
+                ),
+            ))
+        }
+    };
+    let fail =
+        |e: image::ImageError| Error::image(name, format!("could not decode {format:?}: {e}"));
+    let mut decoder = reader.into_decoder().map_err(fail)?;
+    let (w, h) = decoder.dimensions();
+    if w == 0 || h == 0 {
+        return Err(Error::image(name, format!("has no pixels ({w}x{h})")));
+    }
+    // A broken EXIF block should not make an otherwise fine picture unusable.
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut img = DynamicImage::from_decoder(decoder).map_err(fail)?;
+    img.apply_orientation(orientation);
+
+    let png = if format == ImageFormat::Png {
+        PngHeader::parse(bytes)
+    } else {
+        None
+    };
+    to_rgb(img, png.as_ref()).map_err(|m| Error::image(name, m))
+}
+
+/// Browser `ImageData` (straight, not premultiplied, RGBA8) -> RGB, compositing onto white
+/// with the same arithmetic as [`decode`].
+pub fn from_rgba(width: u32, height: u32, rgba: &[u8], name: &str) -> Result<RgbImage> {
+    if width == 0 || height == 0 {
+        return Err(Error::image(
+            name,
+            format!("has no pixels ({width}x{height})"),
+        ));
+    }
+    let expected = width as u64 * height as u64 * 4;
+    if rgba.len() as u64 != expected {
+        return Err(Error::image(
+            name,
+            format!(
+                "{width}x{height} RGBA needs {expected} bytes, got {}",
+                rgba.len()
+            ),
+        ));
+    }
+    let data = rgba
+        .chunks_exact(4)
+        .flat_map(|p| over_white(p[0], p[1], p[2], p[3]))
+        .collect();
+    Ok(RgbImage {
+        width,
+        height,
+        data,
+    })
+}
+
+/// Pillow's `alpha_composite(white, src)` for one pixel, then dropping alpha.
+///
+/// This is `libImaging/AlphaComposite.c` with an opaque white destination: 7 extra bits of
+/// precision and a rounded division by 255 done with shifts. Fully transparent pixels take
+/// the destination (white) whatever colour they carry; opaque pixels come out unchanged.
+#[inline]
+pub(crate) fn over_white(r: u8, g: u8, b: u8, a: u8) -> [u8; 3] {
+    const BITS: u32 = 7;
+    const DST: u32 = 255; // colour and alpha of the white background
+    if a == 0 {
+        return [255; 3];
+    }
+    let a = u32::from(a);
+    let blend = DST * (255 - a);
+    let outa255 = a * 255 + blend;
+    let coef1 = a * 255 * 255 * (1 << BITS) / outa255;
+    let coef2 = 255 * (1 << BITS) - coef1;
+    let mix = |c: u8| {
+        let t = u32::from(c) * coef1 + DST * coef2 + (0x80 << BITS);
+        (((t >> 8) + t) >> 8 >> BITS) as u8
+    };
+    [mix(r), mix(g), mix(b)]
+}
+
+/// What the PNG header says, before the decoder expanded palette / low bit depths / tRNS.
+struct PngHeader {
+    bit_depth: u8,
+    color_type: u8,
+    trns: Option<Vec<u8>>,
+}
+
+impl PngHeader {
+    /// Walks the chunks up to the first IDAT. `None` if the file is not shaped like a PNG
+    /// (the decoder has accepted it by then, so this only happens for oddities).
+    fn parse(bytes: &[u8]) -> Option<PngHeader> {
+        let mut pos = 8;
+        let mut header: Option<PngHeader> = None;
+        while pos + 8 <= bytes.len() {
+            let len = u32::from_be_bytes(bytes[pos..pos + 4].try_into().ok()?) as usize;
+            let kind = &bytes[pos + 4..pos + 8];
+            let data = bytes.get(pos + 8..(pos + 8).checked_add(len)?)?;
+            match kind {
+                b"IHDR" if data.len() >= 10 => {
+                    header = Some(PngHeader {
+                        bit_depth: data[8],
+                        color_type: data[9],
+                        trns: None,
+                    })
+                }
+                b"tRNS" => header.as_mut()?.trns = Some(data.to_vec()),
+                b"IDAT" | b"IEND" => break,
+                _ => {}
+            }
+            pos += 12 + len;
+        }
+        header
+    }
+
+    /// Pillow mode `I;16`: 16-bit grayscale, clamped (not scaled) to 8 bits.
+    fn is_gray16(&self) -> bool {
+        self.color_type == 0 && self.bit_depth == 16
+    }
+
+    /// The colour key (after Pillow's 8-bit conversion) whose pixels become transparent:
+    /// grayscale and RGB images only; palette tRNS is real alpha, handled by the decoder.
+    fn color_key(&self) -> Option<[u8; 3]> {
+        let t = self.trns.as_deref()?;
+        let sample = |i: usize| Some(u16::from_be_bytes([*t.get(2 * i)?, *t.get(2 * i + 1)?]));
+        match self.color_type {
+            0 => {
+                let v = sample(0)?;
+                // PngImagePlugin scales the key for 1-bit images (mode "1") only.
+                let v = if self.bit_depth == 1 { v * 255 } else { v };
+                Some([(v & 0xff) as u8; 3])
+            }
+            2 => Some([
+                (sample(0)? & 0xff) as u8,
+                (sample(1)? & 0xff) as u8,
+                (sample(2)? & 0xff) as u8,
+            ]),
+            _ => None,
+        }
+    }
+}
+
+/// The decoder's pixels -> Pillow's 8-bit RGBA -> composited RGB.
+fn to_rgb(img: DynamicImage, png: Option<&PngHeader>) -> std::result::Result<RgbImage, String> {
+    let (width, height) = (img.width(), img.height());
+    let gray16 = png.is_some_and(PngHeader::is_gray16);
+    let key = png.and_then(PngHeader::color_key);
+    // 16-bit samples: the high byte, except Pillow's I;16 clamp.
+    let g16 = |v: u16| {
+        if gray16 {
+            v.min(255) as u8
+        } else {
+            (v >> 8) as u8
+        }
+    };
+    let hi = |v: u16| (v >> 8) as u8;
+
+    let n = width as usize * height as usize;
+    let mut rgba: Vec<[u8; 4]> = Vec::with_capacity(n);
+    match &img {
+        DynamicImage::ImageLuma8(b) => rgba.extend(b.pixels().map(|p| [p[0], p[0], p[0], 255])),
+        DynamicImage::ImageLumaA8(b) => rgba.extend(b.pixels().map(|p| [p[0], p[0], p[0], p[1]])),
+        DynamicImage::ImageRgb8(b) => rgba.extend(b.pixels().map(|p| [p[0], p[1], p[2], 255])),
+        DynamicImage::ImageRgba8(b) => rgba.extend(b.pixels().map(|p| p.0)),
+        DynamicImage::ImageLuma16(b) => rgba.extend(b.pixels().map(|p| {
+            let v = g16(p[0]);
+            [v, v, v, 255]
+        })),
+        DynamicImage::ImageLumaA16(b) => rgba.extend(b.pixels().map(|p| {
+            let v = g16(p[0]);
+            [v, v, v, hi(p[1])]
+        })),
+        DynamicImage::ImageRgb16(b) => {
+            rgba.extend(b.pixels().map(|p| [hi(p[0]), hi(p[1]), hi(p[2]), 255]))
+        }
+        DynamicImage::ImageRgba16(b) => {
+            rgba.extend(b.pixels().map(|p| [hi(p[0]), hi(p[1]), hi(p[2]), hi(p[3])]))
+        }
+        other => return Err(format!("unsupported pixel format {:?}", other.color())),
+    }
+    if let Some(k) = key {
+        // Pillow's rule replaces whatever alpha the decoder derived from the key.
+        for p in &mut rgba {
+            p[3] = if [p[0], p[1], p[2]] == k { 0 } else { 255 };
+        }
+    }
+    let data = rgba
+        .iter()
+        .flat_map(|p| over_white(p[0], p[1], p[2], p[3]))
+        .collect();
+    Ok(RgbImage {
+        width,
+        height,
+        data,
+    })
+}
+
+/// The first bytes of an unrecognised file, for the error message.
+fn hex_prefix(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opaque_is_identity_and_transparent_is_white() {
+        for v in 0..=255u8 {
+            assert_eq!(over_white(v, 255 - v, v / 3, 255), [v, 255 - v, v / 3]);
+            assert_eq!(over_white(v, 255 - v, v / 3, 0), [255; 3]);
+        }
+    }
+
+    #[test]
+    fn half_alpha_blends_towards_white() {
+        // coef1 = 128 * 128 = 16384: 0 * 16384 + 255 * 16256 + 16384 -> 127.
+        assert_eq!(over_white(0, 0, 0, 128), [127; 3]);
+        assert_eq!(over_white(255, 255, 255, 128), [255; 3]);
+    }
+
+    #[test]
+    fn garbage_and_empty_files_name_the_image() {
+        for (bytes, want) in [
+            (&b""[..], "empty"),
+            (&b"hello world, not an image"[..], "not a PNG"),
+            (&b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"[..], "could not decode"),
+            (&b"\xff\xd8\xff\xe0 truncated jpeg"[..], "could not decode"),
+        ] {
+            let err = decode(bytes, "cat.png").unwrap_err().to_string();
+            assert!(err.contains("cat.png") && err.contains(want), "{err}");
+        }
+    }
+
+    #[test]
+    fn from_rgba_checks_its_input() {
+        assert!(from_rgba(0, 3, &[], "x").is_err());
+        let err = from_rgba(2, 2, &[0; 15], "frame").unwrap_err().to_string();
+        assert!(err.contains("frame") && err.contains("16 bytes"), "{err}");
+        let ok = from_rgba(2, 1, &[10, 20, 30, 255, 1, 2, 3, 0], "x").unwrap();
+        assert_eq!(ok.data, vec![10, 20, 30, 255, 255, 255]);
+    }
+}

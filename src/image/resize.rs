@@ -1,0 +1,304 @@
+//! Pillow's antialiased bicubic resize (`Image.resize(size, Image.BICUBIC)`), bit for bit.
+//!
+//! transformers' `CLIPImageProcessorPil` resizes a uint8 RGB PIL image, so CLIP's reference
+//! input is whatever Pillow's `libImaging/Resample.c` produces. Reproducing it exactly means
+//! following its arithmetic, not just its filter:
+//! - the kernel is Keys' cubic with a = -0.5, support 2, widened by the scale factor when
+//!   shrinking (that widening is the antialiasing);
+//! - for output index `i` the source window is centred on `(i + 0.5) * scale`, its ends
+//!   rounded with `(int)(x + 0.5)` (C truncation) and clamped to the image;
+//! - the weights are computed in f64, normalised to sum 1, then turned into 22-bit fixed
+//!   point, rounding half away from zero;
+//! - each pass sums `u8 * i32` starting from 0.5 in fixed point, then floors and clamps to
+//!   0..=255: the horizontal pass runs first and its result is stored as uint8 before the
+//!   vertical pass reads it;
+//! - a pass whose size does not change is skipped.
+//!
+//! Every output sample depends only on its own weights, so computing just a window of the
+//! output (the part a center crop keeps) gives the same bytes as resizing everything and
+//! cropping afterwards. That keeps an extremely elongated picture cheap: 1x10000 becomes
+//! 224x2240000 after resizing, but only 224x224 of it is ever computed.
+
+use std::ops::Range;
+
+use super::RgbImage;
+
+/// Pillow's `PRECISION_BITS`: 32 bits minus 8 for the result, minus 2 for the sign and for
+/// filters whose partial sums exceed 1.
+const PRECISION_BITS: u32 = 32 - 8 - 2;
+
+/// Keys' cubic convolution kernel with a = -0.5, written in Pillow's operation order so the
+/// f64 rounding is the same.
+fn bicubic(x: f64) -> f64 {
+    const A: f64 = -0.5;
+    let x = x.abs();
+    if x < 1.0 {
+        ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0
+    } else if x < 2.0 {
+        (((x - 5.0) * x + 8.0) * x - 4.0) * A
+    } else {
+        0.0
+    }
+}
+
+/// Fixed-point taps of one pass, for a contiguous range of output indices.
+struct Taps {
+    /// Per output index: first source index and number of taps.
+    bounds: Vec<(usize, usize)>,
+    /// `ksize` weights per output index (the unused tail is zero).
+    weights: Vec<i32>,
+    ksize: usize,
+}
+
+impl Taps {
+    /// Pillow's `precompute_coeffs` + `normalize_coeffs_8bpc` for `out` in `0..out_size`.
+    fn new(in_size: u32, out_size: u32, out: Range<u32>) -> Taps {
+        // Pillow gets the box as C floats; a whole-image box is exact in f32 up to 2^24.
+        let scale = f64::from(in_size as f32) / f64::from(out_size);
+        let filterscale = scale.max(1.0);
+        let support = 2.0 * filterscale;
+        let ksize = support.ceil() as usize * 2 + 1;
+        let ss = 1.0 / filterscale;
+        let mut bounds = Vec::with_capacity(out.len());
+        let mut weights = vec![0i32; out.len() * ksize];
+        let mut k = vec![0f64; ksize];
+        for (slot, xx) in out.enumerate() {
+            let center = (f64::from(xx) + 0.5) * scale;
+            // `(int)` in C truncates toward zero, as `as i64` does.
+            let xmin = ((center - support + 0.5) as i64).max(0);
+            let xmax = ((center + support + 0.5) as i64).min(i64::from(in_size));
+            let n = (xmax - xmin).clamp(0, ksize as i64) as usize;
+            let mut ww = 0.0;
+            for (x, kx) in k.iter_mut().enumerate().take(n) {
+                let w = bicubic(((x as i64 + xmin) as f64 - center + 0.5) * ss);
+                *kx = w;
+                ww += w;
+            }
+            let row = &mut weights[slot * ksize..slot * ksize + n];
+            for (dst, &w) in row.iter_mut().zip(&k) {
+                let w = if ww != 0.0 { w / ww } else { w };
+                let f = w * f64::from(1u32 << PRECISION_BITS);
+                *dst = if w < 0.0 {
+                    (f - 0.5) as i32
+                } else {
+                    (f + 0.5) as i32
+                };
+            }
+            bounds.push((xmin as usize, n));
+        }
+        Taps {
+            bounds,
+            weights,
+            ksize,
+        }
+    }
+
+    fn get(&self, slot: usize) -> (usize, &[i32]) {
+        let (start, n) = self.bounds[slot];
+        (
+            start,
+            &self.weights[slot * self.ksize..slot * self.ksize + n],
+        )
+    }
+
+    /// Source indices `first..last` that any tap reads.
+    fn source_span(&self) -> Range<usize> {
+        let first = self.bounds.iter().map(|b| b.0).min().unwrap_or(0);
+        let last = self.bounds.iter().map(|b| b.0 + b.1).max().unwrap_or(0);
+        first..last
+    }
+}
+
+/// Pillow's `clip8`: drop the fraction (floor) and clamp to a byte.
+#[inline]
+fn clip8(acc: i32) -> u8 {
+    (acc >> PRECISION_BITS).clamp(0, 255) as u8
+}
+
+/// One weighted sum of up to `taps.len()` RGB pixels spaced `stride` bytes apart.
+#[inline]
+fn convolve(src: &[u8], first: usize, stride: usize, taps: &[i32], out: &mut [u8]) {
+    let mut acc = [1i32 << (PRECISION_BITS - 1); 3];
+    for (t, &w) in taps.iter().enumerate() {
+        let p = first + t * stride;
+        acc[0] += i32::from(src[p]) * w;
+        acc[1] += i32::from(src[p + 1]) * w;
+        acc[2] += i32::from(src[p + 2]) * w;
+    }
+    out[0] = clip8(acc[0]);
+    out[1] = clip8(acc[1]);
+    out[2] = clip8(acc[2]);
+}
+
+/// Resizes `src` to `out_w` x `out_h` with Pillow's bicubic filter but computes only the
+/// output columns `xs` and rows `ys` (both must lie within the output size).
+pub fn resize_window(
+    src: &RgbImage,
+    out_w: u32,
+    out_h: u32,
+    xs: Range<u32>,
+    ys: Range<u32>,
+) -> RgbImage {
+    debug_assert!(xs.end <= out_w && ys.end <= out_h);
+    let win_w = xs.len();
+    let src_stride = src.width as usize * 3;
+
+    // Which source rows the vertical pass needs (all of `ys` when it is skipped).
+    let vertical = (out_h != src.height).then(|| Taps::new(src.height, out_h, ys.clone()));
+    let rows = match &vertical {
+        Some(t) => t.source_span(),
+        None => ys.start as usize..ys.end as usize,
+    };
+
+    // Horizontal pass over those rows, keeping uint8 like Pillow's intermediate image.
+    let mut tmp = vec![0u8; rows.len() * win_w * 3];
+    if out_w != src.width {
+        let taps = Taps::new(src.width, out_w, xs.clone());
+        for (r, y) in rows.clone().enumerate() {
+            let line = &src.data[y * src_stride..(y + 1) * src_stride];
+            for slot in 0..win_w {
+                let (x0, k) = taps.get(slot);
+                let o = (r * win_w + slot) * 3;
+                convolve(line, x0 * 3, 3, k, &mut tmp[o..o + 3]);
+            }
+        }
+    } else {
+        for (r, y) in rows.clone().enumerate() {
+            let from = y * src_stride + xs.start as usize * 3;
+            tmp[r * win_w * 3..(r + 1) * win_w * 3]
+                .copy_from_slice(&src.data[from..from + win_w * 3]);
+        }
+    }
+
+    let out = match vertical {
+        None => tmp,
+        Some(taps) => {
+            let tmp_stride = win_w * 3;
+            let mut out = vec![0u8; ys.len() * tmp_stride];
+            for slot in 0..ys.len() {
+                let (y0, k) = taps.get(slot);
+                let first_row = (y0 - rows.start) * tmp_stride;
+                for x in 0..win_w {
+                    let o = slot * tmp_stride + x * 3;
+                    convolve(&tmp, first_row + x * 3, tmp_stride, k, &mut out[o..o + 3]);
+                }
+            }
+            out
+        }
+    };
+    RgbImage {
+        width: win_w as u32,
+        height: ys.len() as u32,
+        data: out,
+    }
+}
+
+/// Resizes the whole image (Pillow `resize((out_w, out_h), BICUBIC)`).
+pub fn resize(src: &RgbImage, out_w: u32, out_h: u32) -> RgbImage {
+    resize_window(src, out_w, out_h, 0..out_w, 0..out_h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gray(width: u32, height: u32, values: &[u8]) -> RgbImage {
+        RgbImage {
+            width,
+            height,
+            data: values.iter().flat_map(|&v| [v, v, v]).collect(),
+        }
+    }
+
+    fn red(img: &RgbImage) -> Vec<u8> {
+        img.data.iter().step_by(3).copied().collect()
+    }
+
+    #[test]
+    fn kernel_values() {
+        assert_eq!(bicubic(0.0), 1.0);
+        assert_eq!(bicubic(1.0), 0.0);
+        assert_eq!(bicubic(2.0), 0.0);
+        assert_eq!(bicubic(0.5), 0.5625);
+        assert_eq!(bicubic(-1.5), -0.0625);
+    }
+
+    /// Halving 4 -> 2, by hand: scale 2, so support 2 * 2 = 4 and the kernel is read at
+    /// (x - center + 0.5) / 2. Output 0 has center 1, window 0..4 (clamped from -2..5):
+    /// bicubic(0.25) = 0.8671875, bicubic(0.25), bicubic(0.75) = 0.2265625,
+    /// bicubic(1.25) = -0.0703125; sum 1.890625. In 22-bit fixed point the two taps that
+    /// see 255 are round(0.2265625 / 1.890625 * 2^22) = 502627 and -155986, so
+    /// (255 * 346641 + 2^21) >> 22 = 21. Output 1 mirrors it: 255 - 21 = 234.
+    #[test]
+    fn halving_by_hand() {
+        let img = gray(4, 1, &[0, 0, 255, 255]);
+        assert_eq!(red(&resize(&img, 2, 1)), vec![21, 234]);
+    }
+
+    /// Doubling 2 -> 4, by hand: no antialiasing (support stays 2). Output 0 (center 0.25)
+    /// reads source 0..2 with bicubic(0.25) = 0.8671875 and bicubic(1.25) = -0.0703125:
+    /// (10 * 0.8671875 - 90 * 0.0703125) / 0.796875 = 2.94 -> 3. Output 1 (center 0.75)
+    /// uses bicubic(-0.25) and bicubic(0.75) = 0.2265625: 29.0625 / 1.09375 = 26.57 -> 27.
+    /// The right half mirrors the left. (Pillow 13 agrees: [3, 27, 73, 97].)
+    #[test]
+    fn doubling_by_hand() {
+        let img = gray(2, 1, &[10, 90]);
+        assert_eq!(red(&resize(&img, 4, 1)), vec![3, 27, 73, 97]);
+    }
+
+    /// Values printed by Pillow 13 for odd ratios, including clamping at 0 and 255.
+    #[test]
+    fn pillow_values() {
+        assert_eq!(
+            red(&resize(&gray(6, 1, &[0, 0, 0, 255, 255, 255]), 4, 1)),
+            vec![0, 12, 243, 255]
+        );
+        assert_eq!(
+            red(&resize(&gray(3, 1, &[10, 200, 30]), 7, 1)),
+            vec![0, 29, 128, 200, 138, 48, 14]
+        );
+    }
+
+    #[test]
+    fn same_size_is_identity() {
+        let data: Vec<u8> = (0..5 * 3 * 3).map(|i| (i * 37 % 256) as u8).collect();
+        let img = RgbImage {
+            width: 5,
+            height: 3,
+            data,
+        };
+        assert_eq!(resize(&img, 5, 3), img);
+    }
+
+    #[test]
+    fn window_matches_full_resize() {
+        let (w, h) = (37u32, 23u32);
+        let data: Vec<u8> = (0..w * h * 3)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
+        let img = RgbImage {
+            width: w,
+            height: h,
+            data,
+        };
+        for (ow, oh) in [(11, 7), (80, 50), (37, 9), (5, 23), (100, 3)] {
+            let full = resize(&img, ow, oh);
+            let (xs, ys) = (ow / 3..ow - ow / 4, oh / 4..oh);
+            let win = resize_window(&img, ow, oh, xs.clone(), ys.clone());
+            for (r, y) in ys.clone().enumerate() {
+                let a =
+                    &full.data[(y * ow + xs.start) as usize * 3..(y * ow + xs.end) as usize * 3];
+                let b = &win.data[r * xs.len() * 3..(r + 1) * xs.len() * 3];
+                assert_eq!(a, b, "{ow}x{oh} row {y}");
+            }
+        }
+    }
+
+    #[test]
+    fn constant_image_stays_constant() {
+        let img = gray(9, 6, &[77; 54]);
+        for (ow, oh) in [(3, 2), (20, 13), (1, 1)] {
+            assert!(red(&resize(&img, ow, oh)).iter().all(|&v| v == 77));
+        }
+    }
+}

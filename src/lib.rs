@@ -1,0 +1,16 @@
+//! webclip: OpenAI's CLIP on WebGPU with hand-written WGSL kernels.
+//!
+//! Layers, each depending only on those above it:
+//! - [`gpu`]: device, buffers, kernels, async readback
+//! - [`ops`]: one module per kernel in `shaders/`, with its CPU reference and tests
+//! - [`image`], [`tokenizer`]: CPU-side preprocessing, no GPU
+//! - [`model`]: configuration, weights, the two encoders, zero-shot scores
+
+pub mod error;
+pub mod gpu;
+pub mod image;
+pub mod model;
+pub mod ops;
+pub mod tokenizer;
+
+pub use error::{Error, Result};

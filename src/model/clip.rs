@@ -1,0 +1,154 @@
+//! `ClipModel`: loads a Hub CLIP from its files, embeds images and texts on the
+//! GPU, and scores labels. Every entry point is async; nothing blocks.
+
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::image::{self, PreprocessConfig, RgbImage};
+use crate::ops::Kernels;
+use crate::tokenizer::ClipTokenizer;
+
+use super::config::ClipConfig;
+use super::encoder::Head;
+use super::files::ModelFiles;
+use super::scores;
+use super::text::{TextTower, TextWeights};
+use super::vision::{VisionTower, VisionWeights};
+use super::weights::Weights;
+
+/// Images and texts per forward pass, at most; larger requests are split. Lower
+/// when the largest activation would not fit one storage binding.
+const MAX_IMAGES_PER_PASS: usize = 8;
+const MAX_TEXTS_PER_PASS: usize = 32;
+
+/// One label's probability.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Score {
+    pub label: String,
+    pub probability: f64,
+}
+
+pub struct ClipModel {
+    gpu: Gpu,
+    pub config: ClipConfig,
+    pub preprocess: PreprocessConfig,
+    pub tokenizer: ClipTokenizer,
+    /// The raw parameter; scores use `exp(logit_scale)`.
+    pub logit_scale: f32,
+    vision: VisionTower,
+    text: TextTower,
+}
+
+/// How many sequences of `rows_each` rows fit when the widest activation has `width` floats per row.
+fn batch_limit(gpu: &Gpu, wanted: usize, rows_each: usize, width: usize) -> usize {
+    let per_item = (rows_each * width * 4) as u64;
+    ((gpu.max_binding_bytes() / per_item) as usize).clamp(1, wanted)
+}
+
+impl ClipModel {
+    /// Parses and checks every file (each tensor's name and shape) before the
+    /// first upload, then builds all pipelines and bind groups.
+    pub async fn load(gpu: &Gpu, files: &ModelFiles) -> Result<ClipModel> {
+        let config = ClipConfig::from_json(&files.config)?;
+        let preprocess = PreprocessConfig::from_json(&files.preprocessor)?;
+        let size = config.vision.image_size as u32;
+        if (preprocess.crop_height, preprocess.crop_width) != (size, size) || !preprocess.do_center_crop {
+            return Err(Error::Config(format!(
+                "preprocessor_config.json crops to {}x{} but the vision tower takes {size}x{size} images",
+                preprocess.crop_width, preprocess.crop_height
+            )));
+        }
+        let tokenizer = ClipTokenizer::from_bytes(&files.tokenizer)?;
+        let weights = Weights::parse(&files.weights, "model.safetensors")?;
+        let vision_weights = VisionWeights::read(&weights, &config.vision, config.projection_dim)?;
+        let text_weights = TextWeights::read(&weights, &config.text, config.projection_dim)?;
+        let logit_scale = weights.scalar("logit_scale")?;
+        weights.check_all_used()?;
+
+        let kernels = Kernels::new(gpu).await?;
+        let (v, t) = (&config.vision, &config.text);
+        let widest = |c: &super::config::TowerConfig| (3 * c.width).max(c.intermediate);
+        let max_images = batch_limit(gpu, MAX_IMAGES_PER_PASS, v.tokens(), widest(&v.tower));
+        let max_texts = batch_limit(gpu, MAX_TEXTS_PER_PASS, t.max_positions, widest(&t.tower));
+        let (vision, text) = gpu
+            .checked("uploading the model", || {
+                (
+                    VisionTower::new(gpu, &kernels, v, vision_weights, config.projection_dim, max_images),
+                    TextTower::new(gpu, &kernels, t, text_weights, config.projection_dim, max_texts),
+                )
+            })
+            .await?;
+        Ok(ClipModel { gpu: gpu.clone(), config, preprocess, tokenizer, logit_scale, vision, text })
+    }
+
+    /// Image features from pixel values `[n, channels, size, size]` (row-major, flat),
+    /// as `get_image_features`; `normalized` gives unit vectors instead.
+    pub async fn embed_pixels(&self, pixels: &[f32], normalized: bool) -> Result<Vec<Vec<f32>>> {
+        let v = &self.config.vision;
+        let per_image = v.channels * v.image_size * v.image_size;
+        if pixels.is_empty() || pixels.len() % per_image != 0 {
+            return Err(Error::Input(format!(
+                "pixel values hold {} floats, not a whole number of {}x{}x{} images",
+                pixels.len(), v.channels, v.image_size, v.image_size
+            )));
+        }
+        let mut out = Vec::new();
+        for chunk in pixels.chunks(per_image * self.vision.max_batch) {
+            let n = chunk.len() / per_image;
+            out.extend(self.run(&self.vision.head, n, normalized, |pass| self.vision.record(&self.gpu, pass, chunk, n)).await?);
+        }
+        Ok(out)
+    }
+
+    /// Preprocesses (as `CLIPImageProcessor`) and embeds decoded images.
+    pub async fn embed_images(&self, images: &[RgbImage], normalized: bool) -> Result<Vec<Vec<f32>>> {
+        let pixels: Vec<f32> = images.iter().flat_map(|im| image::preprocess(im, &self.preprocess)).collect();
+        self.embed_pixels(&pixels, normalized).await
+    }
+
+    pub fn tokenize(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
+        self.tokenizer.encode_batch(texts)
+    }
+
+    /// Text features from token ids (with start and end tokens), as `get_text_features`.
+    pub async fn embed_ids(&self, ids: &[Vec<u32>], normalized: bool) -> Result<Vec<Vec<f32>>> {
+        self.text.check_ids(ids)?;
+        let mut out = Vec::new();
+        for chunk in ids.chunks(self.text.max_batch) {
+            out.extend(self.run(&self.text.head, chunk.len(), normalized, |pass| self.text.record(&self.gpu, pass, chunk)).await?);
+        }
+        Ok(out)
+    }
+
+    pub async fn embed_texts(&self, texts: &[&str], normalized: bool) -> Result<Vec<Vec<f32>>> {
+        self.embed_ids(&self.tokenize(texts)?, normalized).await
+    }
+
+    /// Zero-shot probabilities of `labels` for one image, in label order. With
+    /// templates (`"a photo of a {}"`), each label's prompts are averaged.
+    pub async fn classify(&self, image: &RgbImage, labels: &[String], templates: &[String]) -> Result<Vec<Score>> {
+        scores::check_inputs(labels, templates)?;
+        let prompts = scores::prompts(labels, templates);
+        let refs: Vec<&str> = prompts.iter().map(String::as_str).collect();
+        let texts = self.embed_texts(&refs, true).await?;
+        let image = self.embed_images(std::slice::from_ref(image), true).await?;
+        let probs = scores::zero_shot(&image[0], &texts, templates.len().max(1), self.logit_scale);
+        Ok(labels.iter().zip(probs).map(|(label, probability)| Score { label: label.clone(), probability }).collect())
+    }
+
+    /// One forward pass: one command encoder, one compute pass, one submit (with
+    /// the readback copy), then the `n` feature rows come back.
+    async fn run(&self, head: &Head, n: usize, normalized: bool, record: impl FnOnce(&mut wgpu::ComputePass<'_>)) -> Result<Vec<Vec<f32>>> {
+        let dim = self.config.projection_dim;
+        let encoder = self
+            .gpu
+            .checked("recording a forward pass", || {
+                let mut encoder = self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("clip forward") });
+                record(&mut encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("clip forward"), timestamp_writes: None }));
+                encoder
+            })
+            .await?;
+        let out = if normalized { &head.normalized } else { &head.features };
+        let flat = self.gpu.submit_and_read(encoder, out, n * dim).await?;
+        Ok(flat.chunks(dim).map(<[f32]>::to_vec).collect())
+    }
+}

@@ -1,0 +1,190 @@
+//! `config.json` of a Hugging Face `CLIPModel`, with transformers' defaults for
+//! anything the file leaves out (`CLIPConfig()` is ViT-B/32).
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::ops::attention;
+use crate::ops::Activation;
+
+/// What the two transformer towers share.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TowerConfig {
+    pub width: usize,
+    pub intermediate: usize,
+    pub heads: usize,
+    pub layers: usize,
+    pub eps: f64,
+    pub act: Activation,
+}
+
+impl TowerConfig {
+    pub fn head_dim(&self) -> usize {
+        self.width / self.heads
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct VisionConfig {
+    pub tower: TowerConfig,
+    pub image_size: usize,
+    pub patch_size: usize,
+    pub channels: usize,
+}
+
+impl VisionConfig {
+    pub fn grid(&self) -> usize {
+        self.image_size / self.patch_size
+    }
+    /// Patches plus the class token.
+    pub fn tokens(&self) -> usize {
+        self.grid() * self.grid() + 1
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TextConfig {
+    pub tower: TowerConfig,
+    pub vocab_size: usize,
+    pub max_positions: usize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClipConfig {
+    pub vision: VisionConfig,
+    pub text: TextConfig,
+    pub projection_dim: usize,
+}
+
+#[derive(Deserialize, Default)]
+struct RawTower {
+    hidden_size: Option<usize>,
+    intermediate_size: Option<usize>,
+    num_attention_heads: Option<usize>,
+    num_hidden_layers: Option<usize>,
+    layer_norm_eps: Option<f64>,
+    hidden_act: Option<String>,
+    image_size: Option<usize>,
+    patch_size: Option<usize>,
+    num_channels: Option<usize>,
+    vocab_size: Option<usize>,
+    max_position_embeddings: Option<usize>,
+}
+
+#[derive(Deserialize)]
+struct RawConfig {
+    model_type: Option<String>,
+    text_config: Option<RawTower>,
+    vision_config: Option<RawTower>,
+    projection_dim: Option<usize>,
+}
+
+impl ClipConfig {
+    pub fn from_json(text: &str) -> Result<ClipConfig> {
+        let raw: RawConfig = serde_json::from_str(text).map_err(|e| Error::Config(format!("config.json is not valid: {e}")))?;
+        if let Some(kind) = raw.model_type.as_deref() {
+            if kind != "clip" {
+                return Err(Error::Config(format!("config.json has model_type \"{kind}\", expected \"clip\"")));
+            }
+        }
+        let v = raw.vision_config.unwrap_or_default();
+        let t = raw.text_config.unwrap_or_default();
+        let config = ClipConfig {
+            vision: VisionConfig {
+                tower: tower("vision_config", &v, (768, 3072, 12, 12))?,
+                image_size: v.image_size.unwrap_or(224),
+                patch_size: v.patch_size.unwrap_or(32),
+                channels: v.num_channels.unwrap_or(3),
+            },
+            text: TextConfig {
+                tower: tower("text_config", &t, (512, 2048, 8, 12))?,
+                vocab_size: t.vocab_size.unwrap_or(49408),
+                max_positions: t.max_position_embeddings.unwrap_or(77),
+            },
+            projection_dim: raw.projection_dim.unwrap_or(512),
+        };
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<()> {
+        let v = &self.vision;
+        if v.patch_size == 0 || v.image_size < v.patch_size {
+            return Err(Error::Config(format!("vision_config: patch_size {} does not fit image_size {}", v.patch_size, v.image_size)));
+        }
+        let positive = [
+            ("vision_config.num_channels", v.channels),
+            ("text_config.vocab_size", self.text.vocab_size),
+            ("text_config.max_position_embeddings", self.text.max_positions),
+            ("projection_dim", self.projection_dim),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, value)| *value == 0) {
+            return Err(Error::Config(format!("{name} must be positive")));
+        }
+        attention::check_fits("vision_config", v.tokens(), v.tower.head_dim())?;
+        attention::check_fits("text_config", self.text.max_positions, self.text.tower.head_dim())
+    }
+}
+
+fn tower(section: &str, raw: &RawTower, (width, intermediate, heads, layers): (usize, usize, usize, usize)) -> Result<TowerConfig> {
+    let act = match raw.hidden_act.as_deref().unwrap_or("quick_gelu") {
+        "quick_gelu" => Activation::QuickGelu,
+        "gelu" => Activation::Gelu,
+        other => return Err(Error::Config(format!("{section}.hidden_act \"{other}\" is not supported (quick_gelu or gelu)"))),
+    };
+    let config = TowerConfig {
+        width: raw.hidden_size.unwrap_or(width),
+        intermediate: raw.intermediate_size.unwrap_or(intermediate),
+        heads: raw.num_attention_heads.unwrap_or(heads),
+        layers: raw.num_hidden_layers.unwrap_or(layers),
+        eps: raw.layer_norm_eps.unwrap_or(1e-5),
+        act,
+    };
+    if config.width == 0 || config.heads == 0 || config.intermediate == 0 || config.width % config.heads != 0 {
+        return Err(Error::Config(format!(
+            "{section}: hidden_size {} must be a positive multiple of num_attention_heads {} (and intermediate_size {} positive)",
+            config.width, config.heads, config.intermediate
+        )));
+    }
+    if !(config.eps > 0.0) {
+        return Err(Error::Config(format!("{section}.layer_norm_eps must be positive")));
+    }
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_config_is_vit_b_32() {
+        let c = ClipConfig::from_json("{}").unwrap();
+        assert_eq!((c.vision.tower.width, c.vision.tower.layers, c.vision.patch_size, c.vision.tokens()), (768, 12, 32, 50));
+        assert_eq!((c.text.tower.width, c.text.tower.heads, c.text.max_positions, c.projection_dim), (512, 8, 77, 512));
+        assert_eq!(c.vision.tower.act, Activation::QuickGelu);
+    }
+
+    #[test]
+    fn fields_override_defaults() {
+        let c = ClipConfig::from_json(r#"{"model_type":"clip","projection_dim":24,
+            "vision_config":{"hidden_size":44,"num_attention_heads":4,"image_size":42,"patch_size":7,"hidden_act":"gelu","layer_norm_eps":1e-6},
+            "text_config":{"hidden_size":16,"num_attention_heads":2,"num_hidden_layers":2}}"#).unwrap();
+        assert_eq!((c.vision.tower.head_dim(), c.vision.tokens(), c.vision.tower.eps), (11, 37, 1e-6));
+        assert_eq!((c.vision.tower.act, c.text.tower.layers, c.projection_dim), (Activation::Gelu, 2, 24));
+    }
+
+    #[test]
+    fn contradictions_are_named() {
+        for (json, needle) in [
+            (r#"{"vision_config":{"hidden_size":10,"num_attention_heads":3}}"#, "vision_config: hidden_size 10"),
+            (r#"{"text_config":{"hidden_act":"relu"}}"#, "text_config.hidden_act \"relu\""),
+            (r#"{"model_type":"siglip"}"#, "model_type \"siglip\""),
+            (r#"{"vision_config":{"image_size":16,"patch_size":32}}"#, "patch_size 32"),
+            (r#"{"vision_config":{"image_size":1024,"patch_size":8}}"#, "exceeds the attention kernel"),
+            ("{not json", "not valid"),
+        ] {
+            let err = ClipConfig::from_json(json).unwrap_err().to_string();
+            assert!(err.contains(needle), "{json}: {err}");
+        }
+    }
+}

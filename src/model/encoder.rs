@@ -1,0 +1,225 @@
+//! The pre-LN transformer both towers share, and the pooled head
+//! (gather → LayerNorm → projection → optional L2 normalisation).
+//!
+//! Each block: `x = x + out_proj(attn(ln1(x)))`, then `x = x + fc2(act(fc1(ln2(x))))`.
+//! The residual stream ping-pongs between two buffers so the residual add
+//! never reads the buffer it writes.
+
+use crate::error::Result;
+use crate::gpu::{Gpu, Step, Uniform};
+use crate::ops::attention::{self, AttentionParams};
+use crate::ops::layernorm::{self, LayerNormParams};
+use crate::ops::matmul::{self, Activation, MatmulParams};
+use crate::ops::pooling::{self, RowsParams};
+use crate::ops::Kernels;
+
+use super::config::TowerConfig;
+use super::weights::Weights;
+
+/// One block's weights on the CPU, read and shape-checked, q/k/v fused.
+pub struct LayerWeights {
+    ln1: [Vec<f32>; 2],
+    qkv: [Vec<f32>; 2],
+    out_proj: [Vec<f32>; 2],
+    ln2: [Vec<f32>; 2],
+    fc1: [Vec<f32>; 2],
+    fc2: [Vec<f32>; 2],
+}
+
+/// `[weight, bias]` of a LayerNorm or a Linear.
+pub fn affine(w: &Weights, name: &str, weight_shape: &[usize], bias_len: usize) -> Result<[Vec<f32>; 2]> {
+    Ok([w.get(&format!("{name}.weight"), weight_shape)?, w.get(&format!("{name}.bias"), &[bias_len])?])
+}
+
+impl LayerWeights {
+    /// Reads `{prefix}.layers.{i}.*` (prefix: `vision_model.encoder` or `text_model.encoder`).
+    pub fn read(w: &Weights, prefix: &str, c: &TowerConfig) -> Result<Vec<LayerWeights>> {
+        let (d, f) = (c.width, c.intermediate);
+        (0..c.layers)
+            .map(|i| {
+                let p = format!("{prefix}.layers.{i}");
+                let [q, k, v] = ["q", "k", "v"].map(|n| affine(w, &format!("{p}.self_attn.{n}_proj"), &[d, d], d));
+                let (q, k, v) = (q?, k?, v?);
+                Ok(LayerWeights {
+                    ln1: affine(w, &format!("{p}.layer_norm1"), &[d], d)?,
+                    qkv: [[&q[0][..], &k[0], &v[0]].concat(), [&q[1][..], &k[1], &v[1]].concat()],
+                    out_proj: affine(w, &format!("{p}.self_attn.out_proj"), &[d, d], d)?,
+                    ln2: affine(w, &format!("{p}.layer_norm2"), &[d], d)?,
+                    fc1: affine(w, &format!("{p}.mlp.fc1"), &[f, d], f)?,
+                    fc2: affine(w, &format!("{p}.mlp.fc2"), &[d, f], d)?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Shape uniforms of one tower; every block has the same shapes, so one set serves all.
+struct Shapes {
+    ln: Uniform<LayerNormParams>,
+    qkv: Uniform<MatmulParams>,
+    attn: Uniform<AttentionParams>,
+    out_proj: Uniform<MatmulParams>,
+    fc1: Uniform<MatmulParams>,
+    fc2: Uniform<MatmulParams>,
+}
+
+struct Block {
+    ln1: Step,
+    qkv: Step,
+    attn: Step,
+    out_proj: Step,
+    ln2: Step,
+    fc1: Step,
+    fc2: Step,
+    _weights: Vec<wgpu::Buffer>,
+}
+
+/// The stack of blocks of one tower, bound to its residual-stream buffer.
+pub struct Encoder {
+    config: TowerConfig,
+    causal: bool,
+    shapes: Shapes,
+    blocks: Vec<Block>,
+}
+
+impl Encoder {
+    /// `stream` holds the tower's input on entry and its output on exit, `max_rows`
+    /// rows of `width`; the other activations are allocated here.
+    pub fn new(gpu: &Gpu, k: &Kernels, config: &TowerConfig, layers: Vec<LayerWeights>, stream: &wgpu::Buffer, max_rows: usize, causal: bool) -> Encoder {
+        let (d, f) = (config.width, config.intermediate);
+        let other = gpu.scratch("residual stream (odd half)", max_rows * d);
+        let normed = gpu.scratch("layernorm out", max_rows * d);
+        let qkv = gpu.scratch("qkv", max_rows * 3 * d);
+        let attn = gpu.scratch("attention out", max_rows * d);
+        let hidden = gpu.scratch("mlp hidden", max_rows * f);
+        let shapes = Shapes {
+            ln: Uniform::new(gpu, "ln shape", &LayerNormParams::new(0, d, config.eps)),
+            qkv: Uniform::new(gpu, "qkv shape", &MatmulParams::new(0, 0, 0, true, Activation::None, false)),
+            attn: Uniform::new(gpu, "attention shape", &AttentionParams::new(0, 0, 1, 1, causal)),
+            out_proj: Uniform::new(gpu, "out_proj shape", &MatmulParams::new(0, 0, 0, true, Activation::None, true)),
+            fc1: Uniform::new(gpu, "fc1 shape", &MatmulParams::new(0, 0, 0, true, config.act, false)),
+            fc2: Uniform::new(gpu, "fc2 shape", &MatmulParams::new(0, 0, 0, true, Activation::None, true)),
+        };
+        let blocks = layers
+            .into_iter()
+            .map(|l| {
+                let up = |name: &str, data: &[f32]| gpu.upload(name, data);
+                let [ln1_g, ln1_b, qkv_w, qkv_b, out_w, out_b, ln2_g, ln2_b, fc1_w, fc1_b, fc2_w, fc2_b] = [
+                    up("layer_norm1.weight", &l.ln1[0]),
+                    up("layer_norm1.bias", &l.ln1[1]),
+                    up("qkv_proj.weight", &l.qkv[0]),
+                    up("qkv_proj.bias", &l.qkv[1]),
+                    up("out_proj.weight", &l.out_proj[0]),
+                    up("out_proj.bias", &l.out_proj[1]),
+                    up("layer_norm2.weight", &l.ln2[0]),
+                    up("layer_norm2.bias", &l.ln2[1]),
+                    up("fc1.weight", &l.fc1[0]),
+                    up("fc1.bias", &l.fc1[1]),
+                    up("fc2.weight", &l.fc2[0]),
+                    up("fc2.bias", &l.fc2[1]),
+                ];
+                let s = &shapes;
+                Block {
+                    ln1: layernorm::bind(&k.layernorm, gpu, &s.ln, stream, &ln1_g, &ln1_b, &normed),
+                    qkv: matmul::bind(&k.matmul, gpu, &s.qkv, &normed, &qkv_w, Some(&qkv_b), None, &qkv),
+                    attn: attention::bind(&k.attention, gpu, &s.attn, &qkv, &attn),
+                    out_proj: matmul::bind(&k.matmul, gpu, &s.out_proj, &attn, &out_w, Some(&out_b), Some(stream), &other),
+                    ln2: layernorm::bind(&k.layernorm, gpu, &s.ln, &other, &ln2_g, &ln2_b, &normed),
+                    fc1: matmul::bind(&k.matmul, gpu, &s.fc1, &normed, &fc1_w, Some(&fc1_b), None, &hidden),
+                    fc2: matmul::bind(&k.matmul, gpu, &s.fc2, &hidden, &fc2_w, Some(&fc2_b), Some(&other), stream),
+                    _weights: vec![ln1_g, ln1_b, qkv_w, qkv_b, out_w, out_b, ln2_g, ln2_b, fc1_w, fc1_b, fc2_w, fc2_b],
+                }
+            })
+            .collect();
+        Encoder { config: config.clone(), causal, shapes, blocks }
+    }
+
+    /// Writes the shape uniforms for `batch` sequences of `seq` tokens (before the submit).
+    pub fn set_shape(&self, gpu: &Gpu, batch: usize, seq: usize) {
+        let (c, rows) = (&self.config, batch * seq);
+        let (d, f) = (c.width, c.intermediate);
+        let s = &self.shapes;
+        s.ln.write(gpu, &LayerNormParams::new(rows, d, c.eps));
+        s.qkv.write(gpu, &MatmulParams::new(rows, 3 * d, d, true, Activation::None, false));
+        s.attn.write(gpu, &AttentionParams::new(batch, seq, c.heads, c.head_dim(), self.causal));
+        s.out_proj.write(gpu, &MatmulParams::new(rows, d, d, true, Activation::None, true));
+        s.fc1.write(gpu, &MatmulParams::new(rows, f, d, true, c.act, false));
+        s.fc2.write(gpu, &MatmulParams::new(rows, d, f, true, Activation::None, true));
+    }
+
+    /// Records every block (after `set_shape` with the same sizes).
+    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>, batch: usize, seq: usize) {
+        let c = &self.config;
+        let rows = batch * seq;
+        let ln = LayerNormParams::new(rows, c.width, c.eps).workgroups();
+        let mm = |n| MatmulParams::new(rows, n, 0, false, Activation::None, false).workgroups();
+        let attn = AttentionParams::new(batch, seq, c.heads, c.head_dim(), self.causal).workgroups();
+        for b in &self.blocks {
+            b.ln1.dispatch(pass, ln);
+            b.qkv.dispatch(pass, mm(3 * c.width));
+            b.attn.dispatch(pass, attn);
+            b.out_proj.dispatch(pass, mm(c.width));
+            b.ln2.dispatch(pass, ln);
+            b.fc1.dispatch(pass, mm(c.intermediate));
+            b.fc2.dispatch(pass, mm(c.width));
+        }
+    }
+}
+
+/// Pooling and projection: rows `index[i]` of the final residual stream →
+/// LayerNorm → `projection` (no bias) → features, and their L2-normalised copy.
+pub struct Head {
+    width: usize,
+    projection_dim: usize,
+    eps: f64,
+    pub index: wgpu::Buffer,
+    pub features: wgpu::Buffer,
+    pub normalized: wgpu::Buffer,
+    rows: Uniform<RowsParams>,
+    ln_shape: Uniform<LayerNormParams>,
+    proj_shape: Uniform<MatmulParams>,
+    out_rows: Uniform<RowsParams>,
+    steps: [Step; 4],
+    _weights: Vec<wgpu::Buffer>,
+}
+
+impl Head {
+    /// `ln` is `[weight, bias]` of the final LayerNorm, `projection` `[projection_dim, width]`.
+    pub fn new(gpu: &Gpu, k: &Kernels, stream: &wgpu::Buffer, ln: [Vec<f32>; 2], projection: Vec<f32>, width: usize, projection_dim: usize, eps: f64, max_batch: usize) -> Head {
+        let index = gpu.scratch("pooled index", max_batch);
+        let pooled = gpu.scratch("pooled", max_batch * width);
+        let pooled_ln = gpu.scratch("pooled layernorm", max_batch * width);
+        let features = gpu.scratch("features", max_batch * projection_dim);
+        let normalized = gpu.scratch("normalized features", max_batch * projection_dim);
+        let weights = vec![gpu.upload("ln.weight", &ln[0]), gpu.upload("ln.bias", &ln[1]), gpu.upload("projection.weight", &projection)];
+        let rows = Uniform::new(gpu, "pooled rows", &RowsParams::new(0, width));
+        let ln_shape = Uniform::new(gpu, "head ln shape", &LayerNormParams::new(0, width, eps));
+        let proj_shape = Uniform::new(gpu, "projection shape", &MatmulParams::new(0, 0, 0, false, Activation::None, false));
+        let out_rows = Uniform::new(gpu, "feature rows", &RowsParams::new(0, projection_dim));
+        let steps = [
+            pooling::bind_gather(&k.gather_rows, gpu, &rows, &index, stream, &pooled),
+            layernorm::bind(&k.layernorm, gpu, &ln_shape, &pooled, &weights[0], &weights[1], &pooled_ln),
+            matmul::bind(&k.matmul, gpu, &proj_shape, &pooled_ln, &weights[2], None, None, &features),
+            pooling::bind_normalize(&k.l2_normalize, gpu, &out_rows, &features, &normalized),
+        ];
+        Head { width, projection_dim, eps, index, features, normalized, rows, ln_shape, proj_shape, out_rows, steps, _weights: weights }
+    }
+
+    /// Writes the pooled row indices and shapes for `pooled.len()` outputs.
+    pub fn set_rows(&self, gpu: &Gpu, pooled: &[u32]) {
+        let n = pooled.len();
+        gpu.queue.write_buffer(&self.index, 0, bytemuck::cast_slice(pooled));
+        self.rows.write(gpu, &RowsParams::new(n, self.width));
+        self.ln_shape.write(gpu, &LayerNormParams::new(n, self.width, self.eps));
+        self.proj_shape.write(gpu, &MatmulParams::new(n, self.projection_dim, self.width, false, Activation::None, false));
+        self.out_rows.write(gpu, &RowsParams::new(n, self.projection_dim));
+    }
+
+    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>, n: usize) {
+        let [gather, ln, proj, normalize] = &self.steps;
+        gather.dispatch(pass, RowsParams::new(n, self.width).gather_workgroups());
+        ln.dispatch(pass, LayerNormParams::new(n, self.width, self.eps).workgroups());
+        proj.dispatch(pass, MatmulParams::new(n, self.projection_dim, self.width, false, Activation::None, false).workgroups());
+        normalize.dispatch(pass, RowsParams::new(n, self.projection_dim).normalize_workgroups());
+    }
+}

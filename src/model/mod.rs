@@ -1,0 +1,14 @@
+//! CLIP itself: configuration, weights, the two towers and zero-shot scores.
+
+mod clip;
+pub mod config;
+mod encoder;
+pub mod files;
+pub mod scores;
+pub mod text;
+pub mod vision;
+pub mod weights;
+
+pub use clip::{ClipModel, Score};
+pub use config::ClipConfig;
+pub use files::ModelFiles;

@@ -1,0 +1,110 @@
+//! Zero-shot scores as in the CLIP paper: prompts from templates, one averaged
+//! text embedding per label, `exp(logit_scale) · cos`, softmax over labels.
+
+use crate::error::{Error, Result};
+
+/// The placeholder a template replaces with the label.
+pub const PLACEHOLDER: &str = "{}";
+
+/// Checks labels and templates before any work: no empty list, no blank or
+/// repeated label, every template has the placeholder.
+pub fn check_inputs(labels: &[String], templates: &[String]) -> Result<()> {
+    if labels.is_empty() {
+        return Err(Error::Input("no labels given: zero-shot classification needs at least one label".into()));
+    }
+    for (i, label) in labels.iter().enumerate() {
+        if label.trim().is_empty() {
+            return Err(Error::Input(format!("label {} is empty", i + 1)));
+        }
+        if labels[..i].contains(label) {
+            return Err(Error::Input(format!("label \"{label}\" is given twice")));
+        }
+    }
+    if let Some(t) = templates.iter().find(|t| !t.contains(PLACEHOLDER)) {
+        return Err(Error::Input(format!("template \"{t}\" has no {PLACEHOLDER} for the label")));
+    }
+    Ok(())
+}
+
+/// The prompts to embed, label-major: `labels × templates` (the label itself when
+/// there is no template).
+pub fn prompts(labels: &[String], templates: &[String]) -> Vec<String> {
+    labels
+        .iter()
+        .flat_map(|label| {
+            if templates.is_empty() {
+                vec![label.clone()]
+            } else {
+                templates.iter().map(|t| t.replacen(PLACEHOLDER, label, 1)).collect()
+            }
+        })
+        .collect()
+}
+
+fn normalized(v: &[f64]) -> Vec<f64> {
+    let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-12);
+    v.iter().map(|x| x / norm).collect()
+}
+
+/// Probabilities over labels for one image. `prompt_embeddings` are the texts of
+/// `prompts` (label-major, `per_label` each), any scale: each is normalised, the
+/// label's are averaged and renormalised (the paper's prompt ensembling).
+pub fn zero_shot(image: &[f32], prompt_embeddings: &[Vec<f32>], per_label: usize, logit_scale: f32) -> Vec<f64> {
+    let image = normalized(&image.iter().map(|&v| v as f64).collect::<Vec<_>>());
+    let scale = (logit_scale as f64).exp();
+    let logits: Vec<f64> = prompt_embeddings
+        .chunks(per_label.max(1))
+        .map(|group| {
+            let mut mean = vec![0.0; image.len()];
+            for e in group {
+                for (m, x) in mean.iter_mut().zip(normalized(&e.iter().map(|&v| v as f64).collect::<Vec<_>>())) {
+                    *m += x;
+                }
+            }
+            scale * normalized(&mean).iter().zip(&image).map(|(a, b)| a * b).sum::<f64>()
+        })
+        .collect();
+    softmax(&logits)
+}
+
+pub fn softmax(logits: &[f64]) -> Vec<f64> {
+    let max = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let exps: Vec<f64> = logits.iter().map(|l| (l - max).exp()).collect();
+    let total: f64 = exps.iter().sum();
+    exps.iter().map(|e| e / total).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn prompts_are_label_major() {
+        assert_eq!(prompts(&s(&["cat", "dog"]), &s(&["a {}", "the {}!"])), s(&["a cat", "the cat!", "a dog", "the dog!"]));
+        assert_eq!(prompts(&s(&["cat"]), &[]), s(&["cat"]));
+    }
+
+    #[test]
+    fn bad_inputs_are_named() {
+        assert!(check_inputs(&[], &[]).unwrap_err().to_string().contains("no labels"));
+        assert!(check_inputs(&s(&["a", " "]), &[]).unwrap_err().to_string().contains("label 2 is empty"));
+        assert!(check_inputs(&s(&["a", "a"]), &[]).unwrap_err().to_string().contains("\"a\" is given twice"));
+        assert!(check_inputs(&s(&["a"]), &s(&["photo"])).unwrap_err().to_string().contains("template \"photo\""));
+    }
+
+    #[test]
+    fn scores_by_hand() {
+        // Image along x; label 0 along x, label 1 along y: logits (scale, 0).
+        let p = zero_shot(&[2.0, 0.0], &[vec![5.0, 0.0], vec![0.0, 3.0]], 1, (2.0f32).ln());
+        let e = 2.0f64.exp();
+        assert!((p[0] - e / (e + 1.0)).abs() < 1e-7 && (p[1] - 1.0 / (e + 1.0)).abs() < 1e-7, "{p:?}");
+        // Two templates per label: (x) and (y) average to the diagonal, cos 1/√2.
+        let p = zero_shot(&[1.0, 0.0], &[vec![1.0, 0.0], vec![0.0, 4.0], vec![0.0, 1.0], vec![0.0, 2.0]], 2, 0.0);
+        let (a, b) = (std::f64::consts::FRAC_1_SQRT_2.exp(), 1.0);
+        assert!((p[0] - a / (a + b)).abs() < 1e-7, "{p:?}");
+    }
+}

@@ -1,0 +1,115 @@
+//! The text tower: token + position embeddings → causal transformer →
+//! `final_layer_norm` at the end-of-text token → `text_projection`.
+
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, Step, Uniform};
+use crate::ops::embeddings::{self, TableChunk, TextEmbeddingsParams};
+use crate::ops::Kernels;
+use crate::tokenizer::eos_position;
+
+use super::config::TextConfig;
+use super::encoder::{affine, Encoder, Head, LayerWeights};
+use super::weights::Weights;
+
+/// The text tower's tensors, read and shape-checked on the CPU.
+pub struct TextWeights {
+    token_embedding: Vec<f32>,
+    positions: Vec<f32>,
+    layers: Vec<LayerWeights>,
+    final_layer_norm: [Vec<f32>; 2],
+    projection: Vec<f32>,
+}
+
+impl TextWeights {
+    pub fn read(w: &Weights, c: &TextConfig, projection_dim: usize) -> Result<TextWeights> {
+        let d = c.tower.width;
+        Ok(TextWeights {
+            token_embedding: w.get("text_model.embeddings.token_embedding.weight", &[c.vocab_size, d])?,
+            positions: w.get("text_model.embeddings.position_embedding.weight", &[c.max_positions, d])?,
+            layers: LayerWeights::read(w, "text_model.encoder", &c.tower)?,
+            final_layer_norm: affine(w, "text_model.final_layer_norm", &[d], d)?,
+            projection: w.get("text_projection.weight", &[projection_dim, d])?,
+        })
+    }
+}
+
+/// One slice of the token table small enough for a storage binding.
+struct TableSlice {
+    chunk: TableChunk,
+    shape: Uniform<TextEmbeddingsParams>,
+    gather: Step,
+    _rows: wgpu::Buffer,
+}
+
+pub struct TextTower {
+    pub config: TextConfig,
+    pub max_batch: usize,
+    ids: wgpu::Buffer,
+    table: Vec<TableSlice>,
+    encoder: Encoder,
+    pub head: Head,
+    _positions: wgpu::Buffer,
+}
+
+impl TextTower {
+    pub fn new(gpu: &Gpu, k: &Kernels, c: &TextConfig, w: TextWeights, projection_dim: usize, max_batch: usize) -> TextTower {
+        let (d, max_rows) = (c.tower.width, max_batch * c.max_positions);
+        let ids = gpu.scratch("token ids", max_rows);
+        let stream = gpu.scratch("text residual stream", max_rows * d);
+        let positions = gpu.upload("text position_embedding.weight", &w.positions);
+        let table = embeddings::table_chunks(c.vocab_size, d, gpu.max_binding_bytes())
+            .into_iter()
+            .map(|chunk| {
+                let rows = gpu.upload("token_embedding.weight (slice)", &w.token_embedding[chunk.first_id * d..(chunk.first_id + chunk.count) * d]);
+                let shape = Uniform::new(gpu, "text embeddings shape", &TextEmbeddingsParams::new(0, 0, d, chunk));
+                let gather = embeddings::bind_text(&k.text_embeddings, gpu, &shape, &ids, &rows, &positions, &stream);
+                TableSlice { chunk, shape, gather, _rows: rows }
+            })
+            .collect();
+        TextTower {
+            encoder: Encoder::new(gpu, k, &c.tower, w.layers, &stream, max_rows, true),
+            head: Head::new(gpu, k, &stream, w.final_layer_norm, w.projection, d, projection_dim, c.tower.eps, max_batch),
+            config: c.clone(),
+            max_batch,
+            ids,
+            table,
+            _positions: positions,
+        }
+    }
+
+    /// Checks token ids against the model before anything is uploaded.
+    pub fn check_ids(&self, ids: &[Vec<u32>]) -> Result<()> {
+        for (i, seq) in ids.iter().enumerate() {
+            if seq.is_empty() || seq.len() > self.config.max_positions {
+                return Err(Error::Input(format!("text {i}: {} tokens, the model takes 1 to {}", seq.len(), self.config.max_positions)));
+            }
+            if let Some(bad) = seq.iter().find(|&&t| t as usize >= self.config.vocab_size) {
+                return Err(Error::Input(format!("text {i}: token id {bad} is outside the vocabulary ({})", self.config.vocab_size)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Uploads up to `max_batch` id sequences (checked with `check_ids`) and records
+    /// the tower into `pass`. Sequences are padded with end-of-text to the longest
+    /// one: the causal mask keeps padding out of every pooled token.
+    pub fn record(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>, ids: &[Vec<u32>]) {
+        let (batch, d) = (ids.len(), self.config.tower.width);
+        let seq = ids.iter().map(Vec::len).max().unwrap_or(1);
+        let mut flat = vec![crate::tokenizer::END_OF_TEXT; batch * seq];
+        for (b, s) in ids.iter().enumerate() {
+            flat[b * seq..b * seq + s.len()].copy_from_slice(s);
+        }
+        gpu.queue.write_buffer(&self.ids, 0, bytemuck::cast_slice(&flat));
+        for slice in &self.table {
+            let params = TextEmbeddingsParams::new(batch, seq, d, slice.chunk);
+            slice.shape.write(gpu, &params);
+            slice.gather.dispatch(pass, params.workgroups());
+        }
+        self.encoder.set_shape(gpu, batch, seq);
+        self.encoder.encode(pass, batch, seq);
+        let pooled: Vec<u32> = ids.iter().enumerate().map(|(b, s)| (b * seq + eos_position(s)) as u32).collect();
+        self.head.set_rows(gpu, &pooled);
+        self.head.encode(pass, batch);
+    }
+}

@@ -1,0 +1,262 @@
+//! The embedding kernels: `shaders/im2col.wgsl` (patches for the patch-embedding
+//! convolution), `shaders/vision_embeddings.wgsl` (class token + positions) and
+//! `shaders/text_embeddings.wgsl` (token gather + positions).
+
+use crate::gpu::{workgroups_1d, Gpu, Kernel, Step, Uniform};
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct Im2colParams {
+    pub batch: u32,
+    pub channels: u32,
+    pub image_size: u32,
+    pub patch: u32,
+}
+
+impl Im2colParams {
+    pub fn new(batch: usize, channels: usize, image_size: usize, patch: usize) -> Self {
+        Im2colParams { batch: batch as u32, channels: channels as u32, image_size: image_size as u32, patch: patch as u32 }
+    }
+    pub fn workgroups(&self) -> [u32; 3] {
+        let grid = (self.image_size / self.patch) as usize;
+        workgroups_1d(self.batch as usize * grid * grid * (self.channels * self.patch * self.patch) as usize)
+    }
+}
+
+pub fn bind_im2col(kernel: &Kernel, gpu: &Gpu, params: &Uniform<Im2colParams>, pixels: &wgpu::Buffer, patches: &wgpu::Buffer) -> Step {
+    kernel.bind(gpu, &[params.buffer.as_entire_binding(), pixels.as_entire_binding(), patches.as_entire_binding()])
+}
+
+/// Reference for the whole patch embedding: a stride-`patch` convolution without bias,
+/// computed directly (not through im2col), output [batch · grid², width].
+pub fn reference_patch_conv(pixels: &[f32], weight: &[f32], batch: usize, channels: usize, size: usize, patch: usize, width: usize) -> Vec<f64> {
+    let grid = size / patch;
+    let mut out = vec![0.0; batch * grid * grid * width];
+    for b in 0..batch {
+        for gy in 0..grid {
+            for gx in 0..grid {
+                for o in 0..width {
+                    let mut acc = 0.0;
+                    for c in 0..channels {
+                        for ky in 0..patch {
+                            for kx in 0..patch {
+                                let px = pixels[((b * channels + c) * size + gy * patch + ky) * size + gx * patch + kx] as f64;
+                                acc += px * weight[((o * channels + c) * patch + ky) * patch + kx] as f64;
+                            }
+                        }
+                    }
+                    out[((b * grid + gy) * grid + gx) * width + o] = acc;
+                }
+            }
+        }
+    }
+    out
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct VisionEmbeddingsParams {
+    pub batch: u32,
+    pub tokens: u32,
+    pub width: u32,
+    pub _pad: u32,
+}
+
+impl VisionEmbeddingsParams {
+    pub fn new(batch: usize, tokens: usize, width: usize) -> Self {
+        VisionEmbeddingsParams { batch: batch as u32, tokens: tokens as u32, width: width as u32, _pad: 0 }
+    }
+    pub fn workgroups(&self) -> [u32; 3] {
+        workgroups_1d((self.batch * self.tokens * self.width) as usize)
+    }
+}
+
+pub fn bind_vision(
+    kernel: &Kernel,
+    gpu: &Gpu,
+    params: &Uniform<VisionEmbeddingsParams>,
+    patch_embeds: &wgpu::Buffer,
+    class_embedding: &wgpu::Buffer,
+    positions: &wgpu::Buffer,
+    out: &wgpu::Buffer,
+) -> Step {
+    kernel.bind(
+        gpu,
+        &[
+            params.buffer.as_entire_binding(),
+            patch_embeds.as_entire_binding(),
+            class_embedding.as_entire_binding(),
+            positions.as_entire_binding(),
+            out.as_entire_binding(),
+        ],
+    )
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct TextEmbeddingsParams {
+    pub rows: u32,
+    pub seq: u32,
+    pub width: u32,
+    pub first_id: u32,
+    pub id_count: u32,
+    pub _pad: [u32; 3],
+}
+
+impl TextEmbeddingsParams {
+    pub fn new(batch: usize, seq: usize, width: usize, chunk: TableChunk) -> Self {
+        TextEmbeddingsParams {
+            rows: (batch * seq) as u32,
+            seq: seq as u32,
+            width: width as u32,
+            first_id: chunk.first_id as u32,
+            id_count: chunk.count as u32,
+            _pad: [0; 3],
+        }
+    }
+    pub fn workgroups(&self) -> [u32; 3] {
+        workgroups_1d((self.rows * self.width) as usize)
+    }
+}
+
+/// Rows `first_id .. first_id + count` of a token table, small enough for one binding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TableChunk {
+    pub first_id: usize,
+    pub count: usize,
+}
+
+/// Splits a `[vocab, width]` f32 table into row ranges of at most `max_bytes` each
+/// (lavapipe binds at most 128 MiB; ViT-L/14's token table is 145 MiB).
+pub fn table_chunks(vocab: usize, width: usize, max_bytes: u64) -> Vec<TableChunk> {
+    let rows_per_chunk = ((max_bytes / (width as u64 * 4)) as usize).max(1);
+    (0..vocab.div_ceil(rows_per_chunk))
+        .map(|i| TableChunk { first_id: i * rows_per_chunk, count: rows_per_chunk.min(vocab - i * rows_per_chunk) })
+        .collect()
+}
+
+pub fn bind_text(
+    kernel: &Kernel,
+    gpu: &Gpu,
+    params: &Uniform<TextEmbeddingsParams>,
+    ids: &wgpu::Buffer,
+    table_chunk: &wgpu::Buffer,
+    positions: &wgpu::Buffer,
+    out: &wgpu::Buffer,
+) -> Step {
+    kernel.bind(
+        gpu,
+        &[
+            params.buffer.as_entire_binding(),
+            ids.as_entire_binding(),
+            table_chunk.as_entire_binding(),
+            positions.as_entire_binding(),
+            out.as_entire_binding(),
+        ],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gpu::testing::{assert_close, random};
+    use crate::ops::matmul::{self, Activation, MatmulParams};
+    use crate::ops::test_support::{kernels, run_once};
+
+    crate::gpu_test! {
+        async fn patch_embedding_is_a_strided_convolution(gpu: Gpu) {
+            let ks = kernels(&gpu).await;
+            // 23 = 3 · 7 + 2: the last two pixel rows and columns are outside every patch.
+            for (batch, channels, size, patch, width) in [(1, 1, 1, 1, 1), (2, 3, 23, 7, 13), (3, 3, 32, 16, 30)] {
+                let grid = size / patch;
+                let pixels = random(batch * channels * size * size, 21, 2.0);
+                let weight = random(width * channels * patch * patch, 22, 0.3);
+                let ip = Im2colParams::new(batch, channels, size, patch);
+                let cols = channels * patch * patch;
+                let patches = gpu.scratch("patches", batch * grid * grid * cols);
+                let mp = MatmulParams::new(batch * grid * grid, width, cols, false, Activation::None, false);
+                let out = gpu.scratch("out", batch * grid * grid * width);
+                let im2col = bind_im2col(&ks.im2col, &gpu, &Uniform::new(&gpu, "i", &ip), &gpu.upload("px", &pixels), &patches);
+                let mm = matmul::bind(&ks.matmul, &gpu, &Uniform::new(&gpu, "m", &mp), &patches, &gpu.upload("w", &weight), None, None, &out);
+                let mut encoder = gpu.device.create_command_encoder(&Default::default());
+                {
+                    let mut pass = encoder.begin_compute_pass(&Default::default());
+                    im2col.dispatch(&mut pass, ip.workgroups());
+                    mm.dispatch(&mut pass, mp.workgroups());
+                }
+                gpu.queue.submit([encoder.finish()]);
+                let got = gpu.read_back(&out, batch * grid * grid * width).await.unwrap();
+                let want = reference_patch_conv(&pixels, &weight, batch, channels, size, patch, width);
+                assert_close(&format!("patch conv {batch}x{channels}x{size}x{size} p{patch} -> {width}"), &got, &want, 1e-5, 1e-4);
+            }
+        }
+
+        async fn vision_embeddings_prepend_class_and_add_positions(gpu: Gpu) {
+            let ks = kernels(&gpu).await;
+            let (batch, tokens, width) = (3, 5, 7);
+            let patches = random(batch * (tokens - 1) * width, 31, 1.0);
+            let class = random(width, 32, 1.0);
+            let pos = random(tokens * width, 33, 1.0);
+            let params = VisionEmbeddingsParams::new(batch, tokens, width);
+            let out = gpu.scratch("o", batch * tokens * width);
+            let step = bind_vision(&ks.vision_embeddings, &gpu, &Uniform::new(&gpu, "v", &params), &gpu.upload("p", &patches),
+                &gpu.upload("c", &class), &gpu.upload("pos", &pos), &out);
+            let got = run_once(&gpu, &step, params.workgroups(), &out, batch * tokens * width).await;
+            let mut want = vec![0.0; batch * tokens * width];
+            for b in 0..batch {
+                for t in 0..tokens {
+                    for c in 0..width {
+                        let v = if t == 0 { class[c] } else { patches[(b * (tokens - 1) + t - 1) * width + c] };
+                        want[(b * tokens + t) * width + c] = v as f64 + pos[t * width + c] as f64;
+                    }
+                }
+            }
+            // One f32 addition: exact up to a half ulp.
+            assert_close("vision embeddings", &got, &want, 1e-6, 1e-6);
+        }
+
+        async fn text_embeddings_gather_across_table_chunks(gpu: Gpu) {
+            let ks = kernels(&gpu).await;
+            let (vocab, width, max_pos, batch, seq) = (50, 6, 9, 2, 7);
+            let table = random(vocab * width, 41, 1.0);
+            let pos = random(max_pos * width, 42, 1.0);
+            let ids: Vec<u32> = vec![0, 49, 17, 18, 3, 3, 31, 48, 1, 2, 20, 16, 33, 49];
+            // 17 rows per chunk: three chunks, ids on every side of each boundary.
+            let chunks = table_chunks(vocab, width, 17 * width as u64 * 4);
+            assert_eq!(chunks.len(), 3);
+            let out = gpu.scratch("o", batch * seq * width);
+            let ids_buf = gpu.upload("ids", &ids);
+            let pos_buf = gpu.upload("pos", &pos);
+            let mut encoder = gpu.device.create_command_encoder(&Default::default());
+            let steps: Vec<_> = chunks.iter().map(|&chunk| {
+                let params = TextEmbeddingsParams::new(batch, seq, width, chunk);
+                let rows = &table[chunk.first_id * width..(chunk.first_id + chunk.count) * width];
+                (bind_text(&ks.text_embeddings, &gpu, &Uniform::new(&gpu, "t", &params), &ids_buf, &gpu.upload("tab", rows), &pos_buf, &out), params.workgroups())
+            }).collect();
+            {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                for (step, groups) in &steps {
+                    step.dispatch(&mut pass, *groups);
+                }
+            }
+            gpu.queue.submit([encoder.finish()]);
+            let got = gpu.read_back(&out, batch * seq * width).await.unwrap();
+            let want: Vec<f64> = (0..batch * seq * width)
+                .map(|e| {
+                    let (row, c) = (e / width, e % width);
+                    table[ids[row] as usize * width + c] as f64 + pos[(row % seq) * width + c] as f64
+                })
+                .collect();
+            assert_close("text embeddings", &got, &want, 1e-6, 1e-6);
+        }
+    }
+
+    #[test]
+    fn table_chunks_cover_the_vocabulary_once() {
+        let chunks = table_chunks(49408, 768, 128 << 20);
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(chunks.iter().map(|c| c.count).sum::<usize>(), 49408);
+        assert_eq!(chunks[1].first_id, chunks[0].count);
+        assert!(chunks.iter().all(|c| c.count as u64 * 768 * 4 <= 128 << 20));
+    }
+}

@@ -1,0 +1,332 @@
+#!/usr/bin/env python3
+"""Write the golden fixtures for `tests/preprocess.rs`.
+
+Run by hand, never in CI:   python3 tools/make_preprocess_fixtures.py
+Needs: transformers 5 (with its PIL backend), Pillow, numpy, scikit-image (only for its
+sample photos; `pip download --no-deps scikit-image` and unzip works too, pass --skimage-data).
+
+What it writes
+- tests/fixtures/images/      the pictures: skimage photos copied byte for byte under their
+                              own names, plus small derived pictures made here with Pillow
+                              (palette+tRNS, 16-bit, GIF, WebP, BMP, tiny, elongated, ...).
+- tests/fixtures/preprocess/  one PNG per case holding transformers' *pre-normalisation* crop
+                              (uint8, what `CLIPImageProcessorPil` has right before rescale), and
+                              manifest.json naming image, preprocessor config and expected PNG.
+
+Why uint8 PNGs instead of f32 arrays: the pipeline is uint8 -> *1/255 (f64, cast to f32) ->
+(x - mean) / std (f32). For every case this script asserts that applying those two steps
+to the stored crop reproduces transformers' `pixel_values` to within 1e-6 (in practice
+exactly), so the PNG carries all the information at ~1/4 of the size of float32 data.
+
+The reference is `transformers.CLIPImageProcessorPil` (the Pillow/NumPy backend). In
+transformers 5 `CLIPImageProcessor` / `AutoImageProcessor` is the torchvision backend, whose
+bicubic resize is not Pillow's: we deliberately do not use it.
+Images are opened the way transformers' `load_image` does, minus its final
+`.convert("RGB")` (which would drop alpha instead of compositing it):
+`ImageOps.exif_transpose(Image.open(path))` handed to the processor as a PIL image.
+"""
+
+import argparse
+import io
+import json
+import os
+import shutil
+import struct
+import sys
+import zlib
+
+import numpy as np
+import PIL
+from PIL import Image, ImageOps
+
+import transformers
+from transformers import CLIPImageProcessorPil
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+IMAGES = os.path.join(ROOT, "tests", "fixtures", "images")
+EXPECTED = os.path.join(ROOT, "tests", "fixtures", "preprocess")
+
+MEAN = [0.48145466, 0.4578275, 0.40821073]
+STD = [0.26862954, 0.26130258, 0.27577711]
+
+# openai/clip-vit-base-patch32's preprocessor_config.json, verbatim (old Hub style).
+B32 = {
+    "crop_size": 224,
+    "do_center_crop": True,
+    "do_normalize": True,
+    "do_resize": True,
+    "feature_extractor_type": "CLIPFeatureExtractor",
+    "image_mean": MEAN,
+    "image_std": STD,
+    "resample": 3,
+    "size": 224,
+}
+
+
+def new_style(shortest_edge, crop_h, crop_w, **extra):
+    """The newer Hub style: dicts for size and crop_size, defaults for the rest."""
+    cfg = {
+        "size": {"shortest_edge": shortest_edge},
+        "crop_size": {"height": crop_h, "width": crop_w},
+        "image_processor_type": "CLIPImageProcessor",
+        "resample": 3,
+    }
+    cfg.update(extra)
+    return cfg
+
+
+NO_RESIZE = {"do_resize": False, "do_center_crop": False}  # decode + composite only
+
+
+def png16(arr, color_type, trns=None):
+    """Minimal PNG writer for 16-bit samples (Pillow cannot write 16-bit RGB/RGBA/LA)."""
+    h, w = arr.shape[:2]
+    raw = b"".join(b"\x00" + arr[y].astype(">u2").tobytes() for y in range(h))
+
+    def chunk(tag, data):
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+    out = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, color_type, 0, 0, 0))
+    if trns is not None:
+        out += chunk(b"tRNS", trns)
+    return out + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
+
+
+def load(name):
+    return Image.open(os.path.join(IMAGES, name))
+
+
+def make_derived(rng):
+    """Small derived pictures, each exercising one decode/convert path."""
+    chelsea = load("chelsea.png").convert("RGB")
+    coffee = load("coffee.png").convert("RGB")
+    rocket = load("rocket.jpg").convert("RGB")
+    camera = load("camera.png")
+    astronaut = load("astronaut.png").convert("RGB")
+    hubble = load("hubble_deep_field.jpg").convert("RGB")
+    moto = load("motorcycle_left.png").convert("RGB")
+
+    def save(im, name, **kw):
+        im.save(os.path.join(IMAGES, name), **kw)
+
+    # RGBA with real, soft transparency; the colour under transparent pixels is garbage
+    # (saturated magenta) so dropping alpha instead of compositing would show.
+    small = chelsea.resize((240, 160), Image.BICUBIC)
+    yy, xx = np.mgrid[0:160, 0:240]
+    r = np.hypot((xx - 120) / 120.0, (yy - 80) / 80.0)
+    alpha = np.clip((1.1 - r) * 400, 0, 255).astype(np.uint8)
+    rgba = np.dstack([np.array(small), alpha])
+    rgba[alpha == 0, :3] = (255, 0, 255)
+    save(Image.fromarray(rgba, "RGBA"), "chelsea_rgba.png")
+
+    # Every (value, alpha) pair, to pin the compositing arithmetic down exactly.
+    x = np.arange(256, dtype=np.uint8)
+    ramp = np.zeros((256, 256, 4), np.uint8)
+    ramp[..., 0] = x[None, :]
+    ramp[..., 1] = 255 - x[None, :]
+    ramp[..., 2] = (x[None, :].astype(int) * 7 % 256).astype(np.uint8)
+    ramp[..., 3] = x[:, None]
+    save(Image.fromarray(ramp, "RGBA"), "alpha_ramp.png")
+
+    # Palette with one fully transparent index (tRNS -> Pillow info["transparency"] = int).
+    pal = chelsea.resize((150, 100), Image.BICUBIC).quantize(63)
+    pa = np.array(pal)
+    pa[20:60, 30:90] = 63
+    p = pal.getpalette()[: 63 * 3] + [255, 0, 0]
+    pal = Image.fromarray(pa, "P")
+    pal.putpalette(p)
+    save(pal, "chelsea_palette_trns.png", transparency=63)
+
+    # Palette with per-index alpha (tRNS bytes -> Pillow info["transparency"] = bytes).
+    pal2 = rocket.resize((64, 43), Image.BICUBIC).quantize(32)
+    alphas = bytes(int(a) for a in np.linspace(0, 255, 32).astype(np.uint8))
+    save(pal2, "rocket_palette_alpha.png", transparency=alphas)
+
+    # Gray + alpha (LA).
+    cam = camera.resize((96, 96), Image.BICUBIC)
+    la_alpha = Image.fromarray(np.tile(np.linspace(0, 255, 96).astype(np.uint8), (96, 1)))
+    save(Image.merge("LA", (cam, la_alpha)), "camera_la.png")
+
+    # 1-bit PNG (Pillow mode "1").
+    save(cam.point(lambda v: 255 if v > 110 else 0).convert("1"), "camera_1bit.png")
+
+    # RGB with a tRNS colour key.
+    key = np.array(chelsea.resize((64, 43), Image.BICUBIC))
+    key[10:30, 10:40] = (12, 34, 56)
+    save(Image.fromarray(key), "chelsea_rgb_trns.png", transparency=(12, 34, 56))
+
+    # 16-bit RGB: Pillow keeps the most significant byte of each sample.
+    c = np.array(coffee.resize((200, 133), Image.BICUBIC)).astype(np.uint16)
+    c16 = c * 256 + rng.integers(0, 256, c.shape).astype(np.uint16)
+    with open(os.path.join(IMAGES, "coffee_rgb16.png"), "wb") as f:
+        f.write(png16(c16, 2))
+
+    # 16-bit RGBA.
+    a16 = np.dstack([c16[:64, :64], (np.arange(64)[:, None] * 1040 + np.zeros((64, 64))).astype(np.uint16)])
+    with open(os.path.join(IMAGES, "coffee_rgba16.png"), "wb") as f:
+        f.write(png16(a16, 6))
+
+    # 16-bit gray (Pillow mode "I;16"): Pillow *clamps* to 255 when converting to RGB,
+    # it does not scale. Values spread over 0..1023 so both sides of the clamp appear.
+    g = np.array(camera.resize((128, 96), Image.BICUBIC)).astype(np.uint16) * 4 + 3
+    g[0:8, 0:8] = 266  # matches tRNS 266 only after clamping?  (no: 255 != 266 & 0xff)
+    g[8:16, 0:8] = 10  # matches tRNS 266 & 0xff == 10
+    with open(os.path.join(IMAGES, "camera_gray16.png"), "wb") as f:
+        f.write(png16(g, 0))
+    with open(os.path.join(IMAGES, "camera_gray16_trns.png"), "wb") as f:
+        f.write(png16(g, 0, trns=struct.pack(">H", 266)))
+
+    # 16-bit gray + alpha (Pillow opens it as RGBA, keeping the high bytes).
+    la16 = np.dstack([g[:48, :48] * 60, np.tile(np.linspace(0, 65535, 48).astype(np.uint16), (48, 1))])
+    with open(os.path.join(IMAGES, "camera_la16.png"), "wb") as f:
+        f.write(png16(la16, 4))
+
+    # GIF: two frames with a transparent index; only the first one counts.
+    gif0 = astronaut.resize((120, 160), Image.BICUBIC).quantize(255)
+    ga = np.array(gif0)
+    ga[100:140, 20:100] = 255
+    gp = gif0.getpalette()[: 255 * 3] + [0, 255, 0]
+    f0 = Image.fromarray(ga, "P")
+    f0.putpalette(gp)
+    f1 = Image.fromarray(np.full_like(ga, 3), "P")
+    f1.putpalette(gp)
+    save(f0, "astronaut_anim.gif", save_all=True, append_images=[f1], transparency=255, duration=100, loop=0,
+         disposal=1, optimize=False)
+
+    # WebP: lossless (exact) and lossy (decoder-dependent).
+    save(moto.resize((300, 202), Image.BICUBIC), "motorcycle_lossless.webp", lossless=True)
+    save(moto.resize((300, 202), Image.BICUBIC), "motorcycle_lossy.webp", quality=80)
+    save(Image.fromarray(rgba[::2, ::2].copy(), "RGBA"), "chelsea_rgba_lossless.webp", lossless=True)
+
+    # BMP, 24-bit.
+    save(rocket.resize((160, 107), Image.BICUBIC), "rocket.bmp")
+
+    # Small JPEGs decoded without resizing: measures zune-jpeg against libjpeg-turbo.
+    save(rocket.crop((200, 150, 328, 246)), "rocket_crop_q90.jpg", quality=90)  # 4:2:0
+    save(rocket.crop((200, 150, 328, 246)), "rocket_crop_444.jpg", quality=95, subsampling=0)
+    save(camera.crop((100, 100, 196, 196)), "camera_gray_q85.jpg", quality=85)
+    # JPEG with EXIF orientation 6 (rotate 90 clockwise for display).
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    save(rocket.resize((120, 80), Image.BICUBIC), "rocket_exif6.jpg", quality=92, exif=exif.tobytes())
+
+    # Tiny and very elongated.
+    save(Image.fromarray(rng.integers(0, 256, (3, 7, 3)).astype(np.uint8)), "tiny_7x3.png")
+    save(hubble.crop((0, 400, 1000, 409)), "hubble_strip_1000x9.png")
+    save(coffee.crop((300, 0, 305, 400)), "coffee_strip_5x400.png")
+
+
+# name, image file, preprocessor config
+CASES = [
+    # The six real photos, B/32 settings.
+    ("astronaut_b32", "astronaut.png", B32),
+    ("chelsea_b32", "chelsea.png", B32),
+    ("coffee_b32", "coffee.png", B32),
+    ("rocket_b32", "rocket.jpg", B32),
+    ("motorcycle_b32", "motorcycle_left.png", B32),
+    ("hubble_b32", "hubble_deep_field.jpg", B32),
+    # Odd settings.
+    ("chelsea_42", "chelsea.png", new_style(42, 42, 42)),
+    ("coffee_256_crop224x192", "coffee.png", new_style(256, 224, 192)),
+    ("rocket_300_crop_tall", "rocket.jpg", new_style(300, 320, 180)),  # crop taller than image: pads
+    ("astronaut_norm_off", "astronaut.png", new_style(64, 64, 64, do_normalize=False)),
+    # Decode / convert paths, B/32 settings.
+    ("camera_gray_b32", "camera.png", B32),
+    ("chelsea_rgba_b32", "chelsea_rgba.png", B32),
+    ("palette_trns_b32", "chelsea_palette_trns.png", B32),
+    ("palette_alpha_b32", "rocket_palette_alpha.png", B32),
+    ("camera_la_b32", "camera_la.png", B32),
+    ("rgb16_b32", "coffee_rgb16.png", B32),
+    ("gray16_b32", "camera_gray16.png", B32),
+    ("gif_b32", "astronaut_anim.gif", B32),
+    ("webp_lossless_b32", "motorcycle_lossless.webp", B32),
+    ("bmp_b32", "rocket.bmp", B32),
+    ("tiny_b32", "tiny_7x3.png", B32),
+    ("tiny_pad", "tiny_7x3.png", new_style(5, 9, 11)),
+    ("hubble_strip_b32", "hubble_strip_1000x9.png", B32),
+    ("coffee_strip_b32", "coffee_strip_5x400.png", B32),
+    ("jpeg_exif6_b32", "rocket_exif6.jpg", B32),
+    ("webp_lossy_b32", "motorcycle_lossy.webp", B32),
+    # Decode only (no resize, no crop): exact pixels after conversion to RGB.
+    ("alpha_ramp_raw", "alpha_ramp.png", NO_RESIZE),
+    ("palette_trns_raw", "chelsea_palette_trns.png", NO_RESIZE),
+    ("rgb_trns_raw", "chelsea_rgb_trns.png", NO_RESIZE),
+    ("bilevel_raw", "camera_1bit.png", NO_RESIZE),
+    ("rgba16_raw", "coffee_rgba16.png", NO_RESIZE),
+    ("gray16_trns_raw", "camera_gray16_trns.png", NO_RESIZE),
+    ("la16_raw", "camera_la16.png", NO_RESIZE),
+    ("webp_rgba_raw", "chelsea_rgba_lossless.webp", NO_RESIZE),
+    ("jpeg_q90_raw", "rocket_crop_q90.jpg", NO_RESIZE),
+    ("jpeg_444_raw", "rocket_crop_444.jpg", NO_RESIZE),
+    ("jpeg_gray_raw", "camera_gray_q85.jpg", NO_RESIZE),
+    ("jpeg_exif6_raw", "rocket_exif6.jpg", NO_RESIZE),
+]
+
+PHOTOS = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png",
+          "hubble_deep_field.jpg", "camera.png"]
+
+
+def open_like_transformers(path):
+    # transformers' load_image minus its convert("RGB"): see the module docstring.
+    return ImageOps.exif_transpose(Image.open(path))
+
+
+def run_case(name, image_file, cfg):
+    img = open_like_transformers(os.path.join(IMAGES, image_file))
+    proc = CLIPImageProcessorPil(**cfg)
+    assert proc.backend == "pil" and proc.resample == 3
+    want = proc(images=img, return_tensors="np")["pixel_values"][0]
+    assert want.dtype == np.float32, want.dtype
+    # The same pipeline stopped before rescale/normalise: the uint8 crop.
+    crop = proc(images=open_like_transformers(os.path.join(IMAGES, image_file)), do_rescale=False,
+                do_normalize=False, return_tensors="np")["pixel_values"][0]
+    assert crop.dtype == np.uint8, crop.dtype
+    assert crop.shape == want.shape and crop.shape[0] == 3
+    # Re-derive pixel_values from the crop exactly as transformers does and check.
+    x = crop.astype(np.float64)
+    if proc.do_rescale:
+        x = x * proc.rescale_factor
+    x = x.astype(np.float32)
+    if proc.do_normalize:
+        mean = np.array(proc.image_mean, np.float32)[:, None, None]
+        std = np.array(proc.image_std, np.float32)[:, None, None]
+        x = (x - mean) / std
+    err = float(np.abs(x - want).max())
+    assert err <= 1e-6, (name, err)
+    out = f"{name}.png"
+    Image.fromarray(np.ascontiguousarray(crop.transpose(1, 2, 0))).save(os.path.join(EXPECTED, out), optimize=True)
+    return {"name": name, "image": image_file, "config": cfg, "expected": out,
+            "shape": list(crop.shape), "renormalise_max_err": err}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--skimage-data", help="folder holding skimage's sample images (default: the installed skimage)")
+    args = ap.parse_args()
+    src = args.skimage_data
+    if src is None:
+        import skimage.data
+
+        src = os.path.dirname(skimage.data.__file__)
+    os.makedirs(IMAGES, exist_ok=True)
+    os.makedirs(EXPECTED, exist_ok=True)
+    for f in PHOTOS:
+        shutil.copyfile(os.path.join(src, f), os.path.join(IMAGES, f))
+    make_derived(np.random.default_rng(20240607))
+    cases = [run_case(*c) for c in CASES]
+    manifest = {
+        "generator": "tools/make_preprocess_fixtures.py",
+        "reference": "transformers.CLIPImageProcessorPil",
+        "versions": {"transformers": transformers.__version__, "Pillow": PIL.__version__, "numpy": np.__version__},
+        "note": "expected/<case>.png = transformers' uint8 crop before rescale+normalise (CHW stored as HWC RGB)",
+        "cases": cases,
+    }
+    with open(os.path.join(EXPECTED, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1)
+        f.write("\n")
+    total = sum(os.path.getsize(os.path.join(d, f)) for d in (IMAGES, EXPECTED) for f in os.listdir(d))
+    print(f"{len(cases)} cases, fixtures total {total / 1e6:.2f} MB", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
