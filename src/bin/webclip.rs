@@ -79,6 +79,16 @@ mod cli {
             common: Common,
             images: Vec<PathBuf>,
         },
+        /// Time loading and forward passes (medians over --runs, after one warm-up)
+        Bench {
+            #[command(flatten)]
+            common: Common,
+            #[arg(long, default_value_t = 5)]
+            runs: usize,
+            /// Texts per text forward pass
+            #[arg(long, default_value_t = 4)]
+            texts: usize,
+        },
     }
 
     pub fn main() {
@@ -162,6 +172,47 @@ mod cli {
                     println!("pixel_values: {} x 3 x {} x {}", tensors.len(), config.crop_height, config.crop_width);
                 }
             }
+            Command::Bench { common, runs, texts } => bench(&common, runs.max(1), texts.max(1))?,
+        }
+        Ok(())
+    }
+
+    /// Wall-clock milliseconds of `f`'s median run, after one warm-up run.
+    fn median_ms(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+        f()?;
+        let mut times = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let start = std::time::Instant::now();
+            f()?;
+            times.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+        times.sort_by(f64::total_cmp);
+        Ok(times[runs / 2])
+    }
+
+    fn bench(common: &Common, runs: usize, texts: usize) -> Result<()> {
+        let start = std::time::Instant::now();
+        let files = ModelFiles::from_dir(&common.model)?;
+        let read_ms = start.elapsed().as_secs_f64() * 1e3;
+        let gpu = pollster::block_on(Gpu::new())?;
+        let start = std::time::Instant::now();
+        let model = pollster::block_on(ClipModel::load(&gpu, &files))?;
+        let load_ms = start.elapsed().as_secs_f64() * 1e3;
+        let v = &model.config.vision;
+        // Any fixed, non-trivial input: timing does not depend on pixel values.
+        let pixels: Vec<f32> = (0..v.channels * v.image_size * v.image_size).map(|i| ((i % 255) as f32 / 127.0) - 1.0).collect();
+        let image_ms = median_ms(runs, || pollster::block_on(model.embed_pixels(&pixels, false)).map(drop))?;
+        let prompts: Vec<String> = (0..texts).map(|i| format!("a photo of a thing number {i}")).collect();
+        let refs: Vec<&str> = prompts.iter().map(String::as_str).collect();
+        let text_ms = median_ms(runs, || pollster::block_on(model.embed_texts(&refs, false)).map(drop))?;
+        let report = json!({
+            "adapter": gpu.adapter.name, "backend": format!("{:?}", gpu.adapter.backend), "runs": runs,
+            "read_files_ms": read_ms, "load_ms": load_ms, "image_ms": image_ms, "texts": texts, "text_ms": text_ms,
+        });
+        if common.json {
+            println!("{report}");
+        } else {
+            println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
         }
         Ok(())
     }

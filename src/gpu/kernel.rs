@@ -40,12 +40,13 @@ impl Kernel {
         Ok(Kernel { pipeline, label })
     }
 
-    /// Binds `resources` to bindings 0, 1, 2, ... of group 0, in order.
-    pub fn bind(&self, gpu: &Gpu, resources: &[wgpu::BindingResource<'_>]) -> Step {
-        let entries: Vec<wgpu::BindGroupEntry> = resources
+    /// Binds whole `buffers` to bindings 0, 1, 2, ... of group 0, in order (the
+    /// order of the shader's header comment).
+    pub fn bind(&self, gpu: &Gpu, buffers: &[&wgpu::Buffer]) -> Step {
+        let entries: Vec<wgpu::BindGroupEntry> = buffers
             .iter()
             .enumerate()
-            .map(|(i, r)| wgpu::BindGroupEntry { binding: i as u32, resource: r.clone() })
+            .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
             .collect();
         let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(self.label),

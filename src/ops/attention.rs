@@ -48,7 +48,7 @@ pub fn check_fits(tower: &str, seq: usize, head_dim: usize) -> Result<()> {
 }
 
 pub fn bind(kernel: &Kernel, gpu: &Gpu, params: &Uniform<AttentionParams>, qkv: &wgpu::Buffer, out: &wgpu::Buffer) -> Step {
-    kernel.bind(gpu, &[params.buffer.as_entire_binding(), qkv.as_entire_binding(), out.as_entire_binding()])
+    kernel.bind(gpu, &[&params.buffer, qkv, out])
 }
 
 /// f64 reference: `qkv` rows are q | k | v, heads concatenated within each.

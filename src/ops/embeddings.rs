@@ -24,7 +24,7 @@ impl Im2colParams {
 }
 
 pub fn bind_im2col(kernel: &Kernel, gpu: &Gpu, params: &Uniform<Im2colParams>, pixels: &wgpu::Buffer, patches: &wgpu::Buffer) -> Step {
-    kernel.bind(gpu, &[params.buffer.as_entire_binding(), pixels.as_entire_binding(), patches.as_entire_binding()])
+    kernel.bind(gpu, &[&params.buffer, pixels, patches])
 }
 
 /// Reference for the whole patch embedding: a stride-`patch` convolution without bias,
@@ -80,16 +80,7 @@ pub fn bind_vision(
     positions: &wgpu::Buffer,
     out: &wgpu::Buffer,
 ) -> Step {
-    kernel.bind(
-        gpu,
-        &[
-            params.buffer.as_entire_binding(),
-            patch_embeds.as_entire_binding(),
-            class_embedding.as_entire_binding(),
-            positions.as_entire_binding(),
-            out.as_entire_binding(),
-        ],
-    )
+    kernel.bind(gpu, &[&params.buffer, patch_embeds, class_embedding, positions, out])
 }
 
 #[repr(C)]
@@ -144,16 +135,7 @@ pub fn bind_text(
     positions: &wgpu::Buffer,
     out: &wgpu::Buffer,
 ) -> Step {
-    kernel.bind(
-        gpu,
-        &[
-            params.buffer.as_entire_binding(),
-            ids.as_entire_binding(),
-            table_chunk.as_entire_binding(),
-            positions.as_entire_binding(),
-            out.as_entire_binding(),
-        ],
-    )
+    kernel.bind(gpu, &[&params.buffer, ids, table_chunk, positions, out])
 }
 
 #[cfg(test)]

@@ -37,16 +37,7 @@ pub fn bind(
     beta: &wgpu::Buffer,
     y: &wgpu::Buffer,
 ) -> Step {
-    kernel.bind(
-        gpu,
-        &[
-            params.buffer.as_entire_binding(),
-            x.as_entire_binding(),
-            gamma.as_entire_binding(),
-            beta.as_entire_binding(),
-            y.as_entire_binding(),
-        ],
-    )
+    kernel.bind(gpu, &[&params.buffer, x, gamma, beta, y])
 }
 
 /// f64 reference (biased variance, as torch).

@@ -86,17 +86,7 @@ pub fn bind(
     residual: Option<&wgpu::Buffer>,
     y: &wgpu::Buffer,
 ) -> Step {
-    kernel.bind(
-        gpu,
-        &[
-            params.buffer.as_entire_binding(),
-            x.as_entire_binding(),
-            w.as_entire_binding(),
-            bias.unwrap_or(x).as_entire_binding(),
-            residual.unwrap_or(x).as_entire_binding(),
-            y.as_entire_binding(),
-        ],
-    )
+    kernel.bind(gpu, &[&params.buffer, x, w, bias.unwrap_or(x), residual.unwrap_or(x), y])
 }
 
 /// f64 reference.

@@ -27,11 +27,11 @@ impl RowsParams {
 }
 
 pub fn bind_gather(kernel: &Kernel, gpu: &Gpu, params: &Uniform<RowsParams>, index: &wgpu::Buffer, src: &wgpu::Buffer, dst: &wgpu::Buffer) -> Step {
-    kernel.bind(gpu, &[params.buffer.as_entire_binding(), index.as_entire_binding(), src.as_entire_binding(), dst.as_entire_binding()])
+    kernel.bind(gpu, &[&params.buffer, index, src, dst])
 }
 
 pub fn bind_normalize(kernel: &Kernel, gpu: &Gpu, params: &Uniform<RowsParams>, x: &wgpu::Buffer, y: &wgpu::Buffer) -> Step {
-    kernel.bind(gpu, &[params.buffer.as_entire_binding(), x.as_entire_binding(), y.as_entire_binding()])
+    kernel.bind(gpu, &[&params.buffer, x, y])
 }
 
 #[cfg(test)]
