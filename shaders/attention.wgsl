@@ -43,7 +43,7 @@ fn main(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_index
     if (p.causal != 0u) {
         keys = i + 1u;
     }
-    var local_max = -3.4028235e38;
+    var local_max = -0x1.fffffep+127f; // lowest finite f32, exactly (Tint rejects -3.4028235e38 as out of range)
     for (var j = lane; j < keys; j = j + REDUCE_THREADS) {
         let k_base = (b * p.seq + j) * stride + width + head;
         var s = 0.0;

@@ -14,6 +14,7 @@
 //!   image-webp, not libwebp. Measured on these fixtures: JPEG pixels differ by at most
 //!   4/255 before resizing (small 4:2:0 files), 1/255 for skimage's photos at B/32
 //!   settings; lossy WebP is exact today. They are held to max 4/255, mean 0.5/255.
+#![cfg(not(target_arch = "wasm32"))]
 
 use std::path::{Path, PathBuf};
 

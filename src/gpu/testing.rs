@@ -3,6 +3,41 @@
 
 use super::Gpu;
 
+/// Evaluates `$init` (it may `.await`) once per test binary and yields clones
+/// of its value. Natively tests run on many threads, so the value lives in a
+/// process-wide static; on wasm32 wgpu handles are not `Send` and there is one
+/// thread, so it lives in a thread-local.
+macro_rules! once {
+    ($ty:ty, $init:expr) => {{
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            static CACHE: std::sync::Mutex<Option<$ty>> = std::sync::Mutex::new(None);
+            let hit = CACHE.lock().unwrap().clone();
+            match hit {
+                Some(value) => value,
+                None => {
+                    let value: $ty = $init;
+                    *CACHE.lock().unwrap() = Some(value.clone());
+                    value
+                }
+            }
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            std::thread_local!(static CACHE: std::cell::RefCell<Option<$ty>> = const { std::cell::RefCell::new(None) });
+            match CACHE.with_borrow(Clone::clone) {
+                Some(value) => value,
+                None => {
+                    let value: $ty = $init;
+                    CACHE.set(Some(value.clone()));
+                    value
+                }
+            }
+        }
+    }};
+}
+pub(crate) use once;
+
 /// One device for the whole test binary (opening lavapipe takes a while).
 #[cfg(not(target_arch = "wasm32"))]
 pub fn gpu() -> Gpu {
@@ -11,8 +46,17 @@ pub fn gpu() -> Gpu {
         .clone()
 }
 
+/// The same on the web: awaited, never blocking (a page has one thread).
+#[cfg(target_arch = "wasm32")]
+pub async fn gpu() -> Gpu {
+    once!(Gpu, Gpu::new().await.expect("tests need WebGPU (Chromium: --enable-unsafe-webgpu, see tools/test-browser.sh)"))
+}
+
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
 /// Declares a GPU test as an async fn: natively a `#[test]` that blocks on it,
-/// so the same body can also run on the browser's WebGPU.
+/// on wasm32 a `#[wasm_bindgen_test]` the browser awaits, on its WebGPU.
 #[macro_export]
 #[doc(hidden)]
 macro_rules! gpu_test {
@@ -22,6 +66,12 @@ macro_rules! gpu_test {
         fn $name() {
             let $gpu = $crate::gpu::testing::gpu();
             pollster::block_on(async move $body);
+        }
+        #[cfg(target_arch = "wasm32")]
+        #[wasm_bindgen_test::wasm_bindgen_test]
+        async fn $name() {
+            let $gpu = $crate::gpu::testing::gpu().await;
+            $body
         }
     )*};
 }

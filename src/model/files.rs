@@ -1,6 +1,7 @@
 //! The four files of a Hugging Face CLIP directory, as bytes: the model does
 //! not care whether they came from disk, `fetch` or a browser cache.
 
+#[cfg(not(target_arch = "wasm32"))]
 use crate::error::{Error, Result};
 
 /// `config.json`, `model.safetensors`, `tokenizer.json`, `preprocessor_config.json`.

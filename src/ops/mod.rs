@@ -53,10 +53,6 @@ impl Kernels {
     }
 }
 
-/// A whole binding of a buffer.
-pub fn whole(buffer: &wgpu::Buffer) -> wgpu::BindingResource<'_> {
-    buffer.as_entire_binding()
-}
 
 #[cfg(test)]
 pub(crate) mod test_support {
@@ -75,12 +71,6 @@ pub(crate) mod test_support {
 
     /// Kernels compiled once per test binary (the test device is shared too).
     pub async fn kernels(gpu: &Gpu) -> super::Kernels {
-        static CACHE: std::sync::Mutex<Option<super::Kernels>> = std::sync::Mutex::new(None);
-        if let Some(k) = CACHE.lock().unwrap().as_ref() {
-            return k.clone();
-        }
-        let k = super::Kernels::new(gpu).await.expect("kernels compile");
-        *CACHE.lock().unwrap() = Some(k.clone());
-        k
+        crate::gpu::testing::once!(super::Kernels, super::Kernels::new(gpu).await.expect("kernels compile"))
     }
 }

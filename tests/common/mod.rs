@@ -1,0 +1,137 @@
+//! End to end against transformers, shared by `tests/model.rs` (native, files
+//! read from disk) and `tests/browser.rs` (wasm32, files embedded): the committed
+//! random-weight CLIPs in Hub layout (`tools/make_fixtures.py`) and `CLIPModel`'s
+//! outputs computed in float64.
+//!
+//! Tolerances: features within 1e-4 relative (‖got − want‖ / ‖want‖) and cosine
+//! at least 0.99999 — f32 kernels accumulate ~1e-6 relative rounding per layer, so
+//! 1e-4 leaves room for depth without hiding a wrong formula (a wrong activation
+//! or LayerNorm eps moves the features by 4.5e-4 to 7e-3 in these fixtures).
+//! Probabilities within 1e-4 absolute.
+
+use webclip::gpu::Gpu;
+use webclip::image::RgbImage;
+use webclip::model::{scores, ClipModel, ModelFiles};
+use webclip::{image, npy};
+
+/// Prints a measurement: to stdout natively, to the test runner's log in the browser.
+macro_rules! report {
+    ($($arg:tt)*) => {{
+        #[cfg(not(target_arch = "wasm32"))]
+        println!($($arg)*);
+        #[cfg(target_arch = "wasm32")]
+        wasm_bindgen_test::console_log!($($arg)*);
+    }};
+}
+
+/// The bytes of a file, by its path relative to a fixture model's directory
+/// (`expected/probs.npy`, `images/chelsea.png`).
+type Read = dyn Fn(&str) -> Vec<u8>;
+
+/// A fixture model: its four files, and the rest of its directory through `read`.
+pub struct Fixture {
+    pub name: String,
+    pub files: ModelFiles,
+    read: Box<Read>,
+}
+
+impl Fixture {
+    pub fn new(name: &str, files: ModelFiles, read: impl Fn(&str) -> Vec<u8> + 'static) -> Fixture {
+        Fixture { name: name.into(), files, read: Box::new(read) }
+    }
+    fn expected(&self, file: &str) -> npy::Array {
+        npy::parse(&(self.read)(&format!("expected/{file}")), file).unwrap()
+    }
+    fn image(&self, file: &str) -> RgbImage {
+        image::decode(&(self.read)(&format!("images/{file}")), file).unwrap()
+    }
+    fn cases(&self) -> serde_json::Value {
+        serde_json::from_slice(&(self.read)("expected/cases.json")).unwrap()
+    }
+    async fn load(&self, gpu: &Gpu) -> ClipModel {
+        ClipModel::load(gpu, &self.files).await.unwrap()
+    }
+}
+
+fn strings(cases: &serde_json::Value, key: &str) -> Vec<String> {
+    cases[key].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
+}
+
+/// Asserts each row's relative error and cosine; returns the worst relative error.
+fn assert_features(what: &str, got: &[Vec<f32>], want: &npy::Array, max_rel: f64, min_cos: f64) -> f64 {
+    let want = want.rows();
+    assert_eq!(got.len(), want.len(), "{what}: row count");
+    let mut worst = 0.0f64;
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g.len(), w.len(), "{what} {i}: width");
+        let dot: f64 = g.iter().zip(w).map(|(&a, b)| a as f64 * b).sum();
+        let (ng, nw) = (g.iter().map(|&a| (a as f64).powi(2)).sum::<f64>().sqrt(), w.iter().map(|b| b * b).sum::<f64>().sqrt());
+        let diff = g.iter().zip(w).map(|(&a, b)| (a as f64 - b).powi(2)).sum::<f64>().sqrt();
+        let (rel, cos) = (diff / nw, dot / (ng * nw));
+        assert!(rel <= max_rel && cos >= min_cos, "{what} {i}: relative error {rel:.3e} (max {max_rel:.0e}), cosine {cos:.9} (min {min_cos})");
+        worst = worst.max(rel);
+    }
+    report!("{what}: worst relative error {worst:.2e}");
+    worst
+}
+
+/// Image features (from transformers' pixel values and from the image files),
+/// token ids, text features and zero-shot probabilities.
+pub async fn check_fixture(fixture: &Fixture, gpu: &Gpu) {
+    let (name, cases) = (&fixture.name, fixture.cases());
+    let m = &fixture.load(gpu).await;
+
+    // The encoder alone, on transformers' own pixel values.
+    let pixels = fixture.expected("pixel_values.npy");
+    let from_pixels = m.embed_pixels(&pixels.to_f32(), false).await.unwrap();
+    let want = fixture.expected("image_features.npy");
+    assert_features(&format!("{name} image features (pixel_values.npy)"), &from_pixels, &want, 1e-4, 0.99999);
+
+    // From the image files: decoding and preprocessing included. PNGs decode
+    // identically to Pillow; the JPEG decoder differs by a few levels on a few
+    // pixels (tests/preprocess.rs measures it), which these tiny models amplify,
+    // so JPEG rows get a looser, stated bound.
+    let names = strings(&cases, "images");
+    let pictures: Vec<_> = names.iter().map(|n| fixture.image(n)).collect();
+    let from_files = m.embed_images(&pictures, false).await.unwrap();
+    for (i, n) in names.iter().enumerate() {
+        let row = npy::Array { shape: vec![1, want.shape[1]], data: want.rows()[i].clone() };
+        let jpeg = n.ends_with(".jpg");
+        assert_features(&format!("{name} image features ({n})"), &from_files[i..=i], &row, if jpeg { 1e-3 } else { 1e-4 }, 0.99999);
+    }
+
+    // Texts: ids exactly as transformers' tokenizer, features within tolerance.
+    let texts = strings(&cases, "texts");
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let ids = m.tokenize(&refs).unwrap();
+    let want_ids: Vec<Vec<u32>> = serde_json::from_value(cases["input_ids"].clone()).unwrap();
+    assert_eq!(ids, want_ids, "{name}: token ids");
+    let text_features = m.embed_texts(&refs, false).await.unwrap();
+    assert_features(&format!("{name} text features"), &text_features, &fixture.expected("text_features.npy"), 1e-4, 0.99999);
+
+    // Zero-shot probabilities over all texts, per image.
+    let probs = fixture.expected("probs.npy").rows();
+    let mut worst = 0.0f64;
+    for (i, image) in from_pixels.iter().enumerate() {
+        let got = scores::zero_shot(image, &text_features, 1, m.logit_scale);
+        for (g, w) in got.iter().zip(&probs[i]) {
+            worst = worst.max((g - w).abs());
+        }
+    }
+    report!("{name} probabilities: worst absolute error {worst:.2e}");
+    assert!(worst <= 1e-4, "{name}: probabilities off by {worst:.3e}");
+}
+
+/// `ClipModel::classify` on the first image against the first three texts:
+/// transformers' probabilities over all texts, renormalised to those three.
+pub async fn check_classify(fixture: &Fixture, gpu: &Gpu) {
+    let cases = fixture.cases();
+    let labels = strings(&cases, "texts")[..3].to_vec();
+    let picture = fixture.image(&strings(&cases, "images")[0]);
+    let scores = fixture.load(gpu).await.classify(&picture, &labels, &[]).await.unwrap();
+    let row = &fixture.expected("probs.npy").rows()[0][..3];
+    let total: f64 = row.iter().sum();
+    for (s, w) in scores.iter().zip(row) {
+        assert!((s.probability - w / total).abs() <= 1e-4, "{}: {} vs {}", s.label, s.probability, w / total);
+    }
+}
