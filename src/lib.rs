@@ -5,6 +5,7 @@
 //! - [`ops`]: one module per kernel in `shaders/`, with its CPU reference and tests
 //! - [`image`], [`tokenizer`]: CPU-side preprocessing, no GPU
 //! - [`model`]: configuration, weights, the two encoders, zero-shot scores
+//! - `web` (wasm32 only): the wasm-bindgen API `www/worker.js` drives
 
 pub mod error;
 pub mod gpu;
@@ -13,5 +14,7 @@ pub mod model;
 pub mod npy;
 pub mod ops;
 pub mod tokenizer;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 
 pub use error::{Error, Result};

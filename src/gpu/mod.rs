@@ -91,12 +91,16 @@ impl Gpu {
         self.submit_and_read(self.device.create_command_encoder(&Default::default()), buffer, len).await
     }
 
-    /// Submits `encoder` with a copy of `buffer`'s first `len` floats appended, and
-    /// awaits them: the one readback of the crate. The copy rides in the same submit,
-    /// so a later forward pass cannot overwrite `buffer` before it is read.
-    /// On the web `map_async` resolves from the event loop; natively the device is
-    /// polled so the callback fires.
-    pub async fn submit_and_read(&self, mut encoder: wgpu::CommandEncoder, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<f32>> {
+    /// `submit_with_readback`, then `Readback::read`.
+    pub async fn submit_and_read(&self, encoder: wgpu::CommandEncoder, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<f32>> {
+        self.submit_with_readback(encoder, buffer, len).read(self).await
+    }
+
+    /// Submits `encoder` with a copy of `buffer`'s first `len` floats appended into
+    /// a fresh staging buffer. Synchronous on purpose: a caller that writes its
+    /// inputs, records and submits without an `.await` in between cannot have
+    /// another forward pass (say, a second widget's) slip in and overwrite them.
+    pub fn submit_with_readback(&self, mut encoder: wgpu::CommandEncoder, buffer: &wgpu::Buffer, len: usize) -> Readback {
         let size = (len * 4) as u64;
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
@@ -106,23 +110,7 @@ impl Gpu {
         });
         encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, size);
         self.queue.submit([encoder.finish()]);
-
-        let (tx, rx) = futures_channel::oneshot::channel();
-        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        #[cfg(not(target_arch = "wasm32"))]
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(format!("waiting for the device failed: {e}")))?;
-        rx.await
-            .map_err(|_| Error::Gpu("the device was lost during readback".into()))?
-            .map_err(|e| Error::Gpu(format!("readback failed: {e}")))?;
-        let view = staging.slice(..size).get_mapped_range().map_err(|e| Error::Gpu(format!("readback failed: {e}")))?;
-        let out = bytemuck::cast_slice::<u8, f32>(&view).to_vec();
-        drop(view);
-        staging.unmap();
-        Ok(out)
+        Readback { staging, size }
     }
 
     /// Runs `f` inside a validation error scope and turns any captured error
@@ -135,6 +123,38 @@ impl Gpu {
             None => Ok(value),
             Some(e) => Err(Error::Gpu(format!("{what}: {e}"))),
         }
+    }
+}
+
+/// Results on their way back from the GPU (see [`Gpu::submit_with_readback`]).
+pub struct Readback {
+    staging: wgpu::Buffer,
+    size: u64,
+}
+
+impl Readback {
+    /// The one readback of the crate: `map_async` and an awaited channel. On the
+    /// web the promise resolves from the event loop; natively the device is
+    /// polled so the callback fires.
+    pub async fn read(self, gpu: &Gpu) -> Result<Vec<f32>> {
+        let (tx, rx) = futures_channel::oneshot::channel();
+        self.staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        #[cfg(not(target_arch = "wasm32"))]
+        gpu.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for the device failed: {e}")))?;
+        #[cfg(target_arch = "wasm32")]
+        let _ = gpu;
+        rx.await
+            .map_err(|_| Error::Gpu("the device was lost during readback".into()))?
+            .map_err(|e| Error::Gpu(format!("readback failed: {e}")))?;
+        let view = self.staging.slice(..self.size).get_mapped_range().map_err(|e| Error::Gpu(format!("readback failed: {e}")))?;
+        let out = bytemuck::cast_slice::<u8, f32>(&view).to_vec();
+        drop(view);
+        self.staging.unmap();
+        Ok(out)
     }
 }
 

@@ -45,9 +45,16 @@ fn batch_limit(gpu: &Gpu, wanted: usize, rows_each: usize, width: usize) -> usiz
 }
 
 impl ClipModel {
-    /// Parses and checks every file (each tensor's name and shape) before the
-    /// first upload, then builds all pipelines and bind groups.
+    /// Compiles the kernels, then [`ClipModel::load_with_kernels`].
     pub async fn load(gpu: &Gpu, files: &ModelFiles) -> Result<ClipModel> {
+        Self::load_with_kernels(gpu, &Kernels::new(gpu).await?, files).await
+    }
+
+    /// Parses and checks every file (each tensor's name and shape) before the
+    /// first upload, then binds all buffers to `kernels`. Kernels compiled once
+    /// per device serve every model on it (the browser worker reuses them and
+    /// times their compilation on its own).
+    pub async fn load_with_kernels(gpu: &Gpu, kernels: &Kernels, files: &ModelFiles) -> Result<ClipModel> {
         let config = ClipConfig::from_json(&files.config)?;
         let preprocess = PreprocessConfig::from_json(&files.preprocessor)?;
         let size = config.vision.image_size as u32;
@@ -64,7 +71,6 @@ impl ClipModel {
         let logit_scale = weights.scalar("logit_scale")?;
         weights.check_all_used()?;
 
-        let kernels = Kernels::new(gpu).await?;
         let (v, t) = (&config.vision, &config.text);
         let widest = |c: &super::config::TowerConfig| (3 * c.width).max(c.intermediate);
         let max_images = batch_limit(gpu, MAX_IMAGES_PER_PASS, v.tokens(), widest(&v.tower));
@@ -72,8 +78,8 @@ impl ClipModel {
         let (vision, text) = gpu
             .checked("uploading the model", || {
                 (
-                    VisionTower::new(gpu, &kernels, v, vision_weights, config.projection_dim, max_images),
-                    TextTower::new(gpu, &kernels, t, text_weights, config.projection_dim, max_texts),
+                    VisionTower::new(gpu, kernels, v, vision_weights, config.projection_dim, max_images),
+                    TextTower::new(gpu, kernels, t, text_weights, config.projection_dim, max_texts),
                 )
             })
             .await?;
@@ -136,19 +142,21 @@ impl ClipModel {
     }
 
     /// One forward pass: one command encoder, one compute pass, one submit (with
-    /// the readback copy), then the `n` feature rows come back.
+    /// the readback copy), then the `n` feature rows come back. Inputs are
+    /// written, recorded and submitted without an `.await` in between, so
+    /// concurrent calls on one model cannot overwrite each other's inputs.
     async fn run(&self, head: &Head, n: usize, normalized: bool, record: impl FnOnce(&mut wgpu::ComputePass<'_>)) -> Result<Vec<Vec<f32>>> {
         let dim = self.config.projection_dim;
-        let encoder = self
+        let out = if normalized { &head.normalized } else { &head.features };
+        let pending = self
             .gpu
-            .checked("recording a forward pass", || {
+            .checked("running a forward pass", || {
                 let mut encoder = self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("clip forward") });
                 record(&mut encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("clip forward"), timestamp_writes: None }));
-                encoder
+                self.gpu.submit_with_readback(encoder, out, n * dim)
             })
             .await?;
-        let out = if normalized { &head.normalized } else { &head.features };
-        let flat = self.gpu.submit_and_read(encoder, out, n * dim).await?;
+        let flat = pending.read(&self.gpu).await?;
         Ok(flat.chunks(dim).map(<[f32]>::to_vec).collect())
     }
 }

@@ -1,0 +1,228 @@
+//! `webclip-serve`: a static file server for the demo page and its tests
+//! (`http://127.0.0.1:8080/` by default). Standard library only, a thread per
+//! connection, GET and HEAD. Request paths cannot climb out of the root (no
+//! `..`), but symlinks inside it are followed wherever they point: the
+//! fixtures share one tokenizer.json, and a large local model can be linked
+//! in (`target/vitb32 -> /data/vitb32`) without copying it.
+//!
+//! It binds to loopback only: browsers grant WebGPU to `http://localhost`
+//! and `127.0.0.1` as secure contexts, and nothing here is meant for a network.
+
+#[cfg(target_arch = "wasm32")]
+fn main() {}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() {
+    serve::main()
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod serve {
+    use std::io::{self, BufRead, BufReader, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::path::{Path, PathBuf};
+    use std::sync::Arc;
+
+    const USAGE: &str = "usage: webclip-serve [--port N] [--root DIR]   (defaults: 8080, the current directory)";
+
+    pub fn main() {
+        let (port, root) = match parse_args(std::env::args().skip(1)) {
+            Ok(v) => v,
+            Err(message) => {
+                eprintln!("webclip-serve: {message}\n{USAGE}");
+                std::process::exit(2);
+            }
+        };
+        if !root.is_dir() {
+            eprintln!("webclip-serve: {}: not a directory", root.display());
+            std::process::exit(1);
+        }
+        let root = Arc::new(root);
+        let listener = match TcpListener::bind(("127.0.0.1", port)) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("webclip-serve: cannot listen on 127.0.0.1:{port}: {e}");
+                std::process::exit(1);
+            }
+        };
+        // Print the bound port (port 0 picks a free one), so scripts can read it.
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or(port);
+        let shown = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+        println!("serving {} on http://127.0.0.1:{port}/", shown.display());
+        for stream in listener.incoming().flatten() {
+            let root = Arc::clone(&root);
+            std::thread::spawn(move || {
+                // A client hanging up mid-response is not the server's problem.
+                let _ = handle(stream, &root);
+            });
+        }
+    }
+
+    fn parse_args(mut args: impl Iterator<Item = String>) -> Result<(u16, PathBuf), String> {
+        let (mut port, mut root) = (8080, PathBuf::from("."));
+        while let Some(flag) = args.next() {
+            let mut value = || args.next().ok_or(format!("{flag} needs a value"));
+            match flag.as_str() {
+                "--port" => port = value()?.parse().map_err(|_| format!("{flag} takes a port number"))?,
+                "--root" => root = PathBuf::from(value()?),
+                "-h" | "--help" => {
+                    println!("{USAGE}");
+                    std::process::exit(0);
+                }
+                other => return Err(format!("unknown argument {other}")),
+            }
+        }
+        Ok((port, root))
+    }
+
+    /// Serves requests on one connection until the client closes it.
+    fn handle(stream: TcpStream, root: &Path) -> io::Result<()> {
+        let mut reader = BufReader::new(stream.try_clone()?);
+        let mut out = stream;
+        loop {
+            let mut request_line = String::new();
+            if reader.read_line(&mut request_line)? == 0 {
+                return Ok(());
+            }
+            // Of the headers only `Connection: close` matters here.
+            let mut keep_alive = true;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line)? == 0 || line.trim_end().is_empty() {
+                    break;
+                }
+                if line.to_ascii_lowercase().starts_with("connection:") && line.to_ascii_lowercase().contains("close") {
+                    keep_alive = false;
+                }
+            }
+            let mut parts = request_line.split_whitespace();
+            let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            let head = method == "HEAD";
+            if method != "GET" && !head {
+                respond_error(&mut out, 405, "Method Not Allowed", "only GET and HEAD are served")?;
+                return Ok(());
+            }
+            match resolve(root, target) {
+                Ok(path) => respond_file(&mut out, &path, head)?,
+                Err((code, reason)) => {
+                    respond_error(&mut out, code, reason, &format!("{reason}: {target}"))?;
+                    return Ok(());
+                }
+            }
+            if !keep_alive {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Maps a request target to a file under `root` (`index.html` for
+    /// directories). The check is on the request path: symlinks placed in the
+    /// root by its owner are trusted.
+    fn resolve(root: &Path, target: &str) -> Result<PathBuf, (u16, &'static str)> {
+        let path = target.split(['?', '#']).next().unwrap_or("");
+        let decoded = percent_decode(path).ok_or((400, "Bad Request"))?;
+        let relative = decoded.trim_start_matches('/');
+        if relative.split(['/', '\\']).any(|part| part == "..") {
+            return Err((403, "Forbidden"));
+        }
+        let mut full = root.join(relative);
+        if full.is_dir() {
+            full = full.join("index.html");
+        }
+        if full.is_file() {
+            Ok(full)
+        } else {
+            Err((404, "Not Found"))
+        }
+    }
+
+    /// `%XX` escapes to bytes, then UTF-8; `None` on malformed input or a NUL.
+    fn percent_decode(s: &str) -> Option<String> {
+        let bytes = s.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'%' {
+                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        String::from_utf8(out).ok().filter(|s| !s.contains('\0'))
+    }
+
+    fn content_type(path: &Path) -> &'static str {
+        match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+            Some("html" | "htm") => "text/html; charset=utf-8",
+            Some("js" | "mjs") => "text/javascript; charset=utf-8",
+            Some("css") => "text/css; charset=utf-8",
+            Some("json") => "application/json",
+            Some("wasm") => "application/wasm",
+            Some("png") => "image/png",
+            Some("jpg" | "jpeg") => "image/jpeg",
+            Some("gif") => "image/gif",
+            Some("webp") => "image/webp",
+            Some("bmp") => "image/bmp",
+            Some("svg") => "image/svg+xml",
+            Some("txt" | "md") => "text/plain; charset=utf-8",
+            _ => "application/octet-stream", // .safetensors, .npy, ...
+        }
+    }
+
+    fn respond_file(out: &mut TcpStream, path: &Path, head: bool) -> io::Result<()> {
+        let mut file = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(_) => return respond_error(out, 404, "Not Found", "cannot open the file"),
+        };
+        let len = file.metadata()?.len();
+        // `no-cache`: the page and the wasm change on every build; revalidating
+        // is cheap on loopback.
+        write!(
+            out,
+            "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {len}\r\nCache-Control: no-cache\r\n\r\n",
+            content_type(path)
+        )?;
+        if !head {
+            io::copy(&mut file, out)?;
+        }
+        out.flush()
+    }
+
+    fn respond_error(out: &mut TcpStream, code: u16, reason: &str, body: &str) -> io::Result<()> {
+        let body = format!("{body}\n");
+        write!(
+            out,
+            "HTTP/1.1 {code} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )?;
+        out.flush()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn paths_stay_under_the_root() {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+            assert!(resolve(root, "/Cargo.toml").unwrap().ends_with("Cargo.toml"));
+            // The fixture's tokenizer.json is a symlink inside the root: served.
+            assert!(resolve(root, "/tests/fixtures/tiny-clip/tokenizer.json?x=1").is_ok());
+            assert_eq!(resolve(root, "/../etc/passwd"), Err((403, "Forbidden")));
+            assert_eq!(resolve(root, "/src/%2e%2e/%2E%2E/etc/passwd"), Err((403, "Forbidden")));
+            assert_eq!(resolve(root, "//etc/passwd"), Err((404, "Not Found")));
+            assert_eq!(resolve(root, "/no/such/file"), Err((404, "Not Found")));
+            assert_eq!(resolve(root, "/bad%zz"), Err((400, "Bad Request")));
+        }
+
+        #[test]
+        fn types() {
+            assert_eq!(content_type(Path::new("a/webclip_bg.wasm")), "application/wasm");
+            assert_eq!(content_type(Path::new("worker.mjs")), "text/javascript; charset=utf-8");
+            assert_eq!(content_type(Path::new("model.safetensors")), "application/octet-stream");
+        }
+    }
+}

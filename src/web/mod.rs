@@ -1,0 +1,221 @@
+//! The browser API (wasm32 only): a thin wasm-bindgen layer over [`ClipModel`].
+//!
+//! - [`Engine`]: the WebGPU device and the compiled kernels, one per page or
+//!   worker. Every model loaded through it shares them, and creating it can
+//!   overlap the weights download.
+//! - [`Image`]: a decoded picture, from encoded file bytes (Pillow-exact) or
+//!   from canvas RGBA.
+//! - [`Model`]: classify, embed images and texts, and the timings of the last
+//!   calls.
+//!
+//! Errors become `JsError`s carrying the engine's message, which names the
+//! file, tensor, image or label at fault. Calls on one model may overlap: each
+//! forward pass writes its inputs and submits without yielding in between
+//! (`ClipModel::run`); `www/worker.js` still queues them, for fair ordering.
+
+use std::cell::Cell;
+
+use js_sys::{Array, Float32Array, Object, Reflect};
+use wasm_bindgen::prelude::*;
+
+use crate::gpu::Gpu;
+use crate::image::{self, RgbImage};
+use crate::model::{scores, ClipModel, ModelFiles};
+use crate::ops::Kernels;
+
+/// Milliseconds from the page's (or worker's) `performance` clock.
+fn now() -> f64 {
+    Reflect::get(&js_sys::global(), &"performance".into())
+        .ok()
+        .and_then(|p| p.dyn_into::<web_sys::Performance>().ok())
+        .map_or_else(js_sys::Date::now, |p| p.now())
+}
+
+/// A plain JS object (it survives `postMessage`, unlike wasm-bindgen classes).
+fn object(fields: &[(&str, JsValue)]) -> JsValue {
+    let o = Object::new();
+    for (key, value) in fields {
+        // Setting a property on a fresh plain object cannot fail.
+        let _ = Reflect::set(&o, &(*key).into(), value);
+    }
+    o.into()
+}
+
+/// The WebGPU device and every compiled kernel.
+#[wasm_bindgen]
+pub struct Engine {
+    gpu: Gpu,
+    kernels: Kernels,
+    compile_ms: f64,
+}
+
+#[wasm_bindgen]
+impl Engine {
+    /// Opens the adapter's device (with all of its limits) and compiles the
+    /// kernels. Rejects with a message when the browser has no WebGPU adapter.
+    pub async fn create() -> Result<Engine, JsError> {
+        console_error_panic_hook::set_once();
+        let gpu = Gpu::new().await?;
+        let start = now();
+        let kernels = Kernels::new(&gpu).await?;
+        Ok(Engine { gpu, kernels, compile_ms: now() - start })
+    }
+
+    /// What wgpu knows of the adapter in a browser: `{ name, software,
+    /// maxBindingBytes }` (`name` is often empty: browsers hide it).
+    /// `maxBindingBytes` bounds the batch sizes and the largest model.
+    #[wasm_bindgen(getter)]
+    pub fn adapter(&self) -> JsValue {
+        let a = &self.gpu.adapter;
+        object(&[
+            ("name", a.name.as_str().into()),
+            ("software", (a.device_type == wgpu::DeviceType::Cpu).into()),
+            ("maxBindingBytes", (self.gpu.max_binding_bytes() as f64).into()),
+        ])
+    }
+
+    /// Time spent compiling the kernels, in milliseconds.
+    #[wasm_bindgen(getter, js_name = compileMs)]
+    pub fn compile_ms(&self) -> f64 {
+        self.compile_ms
+    }
+
+    /// Loads a Hub CLIP from its four files, checking every tensor before the
+    /// first upload.
+    #[wasm_bindgen(js_name = loadModel)]
+    pub async fn load_model(&self, config: String, weights: Vec<u8>, tokenizer: Vec<u8>, preprocessor: String) -> Result<Model, JsError> {
+        let start = now();
+        let files = ModelFiles { config, weights, tokenizer, preprocessor };
+        let inner = ClipModel::load_with_kernels(&self.gpu, &self.kernels, &files).await?;
+        let timings = Timings { load_ms: now() - start, compile_ms: self.compile_ms, ..Timings::default() };
+        Ok(Model { inner, timings: Cell::new(timings) })
+    }
+}
+
+/// A decoded picture, ready for any model.
+#[wasm_bindgen]
+pub struct Image {
+    rgb: RgbImage,
+    decode_ms: f64,
+}
+
+#[wasm_bindgen]
+impl Image {
+    /// PNG, JPEG, WebP, GIF or BMP file bytes, decoded exactly as transformers
+    /// + Pillow do; `name` only appears in error messages.
+    pub fn decode(bytes: &[u8], name: &str) -> Result<Image, JsError> {
+        let start = now();
+        let rgb = image::decode(bytes, name)?;
+        Ok(Image { rgb, decode_ms: now() - start })
+    }
+
+    /// Straight (not premultiplied) RGBA8, as in `ImageData`.
+    #[wasm_bindgen(js_name = fromRgba)]
+    pub fn from_rgba(width: u32, height: u32, rgba: &[u8], name: &str) -> Result<Image, JsError> {
+        let start = now();
+        let rgb = image::from_rgba(width, height, rgba, name)?;
+        Ok(Image { rgb, decode_ms: now() - start })
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn width(&self) -> u32 {
+        self.rgb.width
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn height(&self) -> u32 {
+        self.rgb.height
+    }
+}
+
+/// Milliseconds: loading (parse, check, upload), kernel compilation, and the
+/// image (decode, preprocess, forward pass) and text side of the last call.
+#[derive(Clone, Copy, Default)]
+struct Timings {
+    load_ms: f64,
+    compile_ms: f64,
+    image_ms: f64,
+    text_ms: f64,
+}
+
+/// A loaded CLIP.
+#[wasm_bindgen]
+pub struct Model {
+    inner: ClipModel,
+    timings: Cell<Timings>,
+}
+
+#[wasm_bindgen]
+impl Model {
+    /// Zero-shot probabilities of `labels` for `image`, in label order. Each
+    /// template (`"a photo of {}"`) makes one prompt per label, averaged as in
+    /// the CLIP paper; with none, the labels are the prompts.
+    ///
+    /// The same steps as [`ClipModel::classify`], split so that the text and
+    /// image sides are timed apart.
+    pub async fn classify(&self, image: &Image, labels: Vec<String>, templates: Vec<String>) -> Result<Vec<f64>, JsError> {
+        scores::check_inputs(&labels, &templates)?;
+        let prompts = scores::prompts(&labels, &templates);
+        let refs: Vec<&str> = prompts.iter().map(String::as_str).collect();
+        let start = now();
+        let texts = self.inner.embed_texts(&refs, true).await?;
+        let text_ms = now() - start;
+        let features = self.embed(image, true).await?;
+        self.timings.set(Timings { text_ms, ..self.timings.get() });
+        Ok(scores::zero_shot(&features, &texts, templates.len().max(1), self.inner.logit_scale))
+    }
+
+    /// Projected image features (`get_image_features`, not normalised).
+    #[wasm_bindgen(js_name = embedImage)]
+    pub async fn embed_image(&self, image: &Image) -> Result<Vec<f32>, JsError> {
+        self.embed(image, false).await
+    }
+
+    /// Projected text features (`get_text_features`, not normalised), one
+    /// `Float32Array` per text.
+    #[wasm_bindgen(js_name = embedTexts)]
+    pub async fn embed_texts(&self, texts: Vec<String>) -> Result<Array, JsError> {
+        if texts.is_empty() {
+            return Err(JsError::new("no texts given"));
+        }
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let start = now();
+        let rows = self.inner.embed_texts(&refs, false).await?;
+        self.timings.set(Timings { text_ms: now() - start, ..self.timings.get() });
+        Ok(rows.iter().map(|r| Float32Array::from(r.as_slice())).collect())
+    }
+
+    /// `{ loadMs, compileMs, imageMs, textMs }`; the last two describe the
+    /// latest call that computed them.
+    #[wasm_bindgen(getter)]
+    pub fn timings(&self) -> JsValue {
+        let t = self.timings.get();
+        object(&[
+            ("loadMs", t.load_ms.into()),
+            ("compileMs", t.compile_ms.into()),
+            ("imageMs", t.image_ms.into()),
+            ("textMs", t.text_ms.into()),
+        ])
+    }
+
+    /// Length of every embedding.
+    #[wasm_bindgen(getter, js_name = projectionDim)]
+    pub fn projection_dim(&self) -> usize {
+        self.inner.config.projection_dim
+    }
+
+    /// Side of the square the vision tower takes, in pixels.
+    #[wasm_bindgen(getter, js_name = imageSize)]
+    pub fn image_size(&self) -> usize {
+        self.inner.config.vision.image_size
+    }
+
+    /// One image's features; the image timing counts its decoding too.
+    async fn embed(&self, image: &Image, normalized: bool) -> Result<Vec<f32>, JsError> {
+        let start = now();
+        let mut rows = self.inner.embed_images(std::slice::from_ref(&image.rgb), normalized).await?;
+        let image_ms = image.decode_ms + now() - start;
+        self.timings.set(Timings { image_ms, ..self.timings.get() });
+        Ok(rows.swap_remove(0))
+    }
+}

@@ -1,0 +1,206 @@
+// The demo page in headless Chromium: load the tiny fixture model, classify a
+// picture, and compare the bars with transformers' probabilities; then the
+// failure paths (bad model URL, no WebGPU).
+//
+// Needs www/pkg/ (tools/build-web.sh) and the server binary
+// (cargo build --bin webclip-serve). Run: cd tests/e2e && npm ci && npm test
+// Environment: CHROMIUM (default /usr/bin/chromium), CARGO_TARGET_DIR,
+// WEBCLIP_E2E_MODEL=<served path of another model directory, e.g. target/vitb32/>
+// to also time that model (it is only timed: its weights may be random).
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const targetDir = process.env.CARGO_TARGET_DIR ?? join(root, 'target');
+const fixture = join(root, 'tests/fixtures/tiny-clip');
+const QUIET = ['--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const BASE_ARGS = ['--headless=new', '--no-sandbox', '--disable-dev-shm-usage', ...QUIET];
+
+let server;
+let base;
+
+before(async () => {
+  const binary = join(targetDir, 'debug', 'webclip-serve');
+  for (const [path, how] of [[binary, 'cargo build --bin webclip-serve'], [join(root, 'www/pkg/webclip_bg.wasm'), 'tools/build-web.sh']]) {
+    if (!existsSync(path)) throw new Error(`${path} is missing: run ${how} first`);
+  }
+  server = spawn(binary, ['--port', '0', '--root', root], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // The server prints its URL once it listens; port 0 lets the OS pick a free port.
+  base = await new Promise((resolve, reject) => {
+    server.stdout.on('data', (chunk) => {
+      const match = /http:\/\/127\.0\.0\.1:\d+\//.exec(String(chunk));
+      if (match) resolve(match[0]);
+    });
+    server.on('exit', (code) => reject(new Error(`webclip-serve exited with ${code}`)));
+  });
+});
+
+after(() => server?.kill());
+
+async function openPage(t, { webgpu }) {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: false, // the new headless mode is asked for in BASE_ARGS
+    args: webgpu ? [...BASE_ARGS, '--enable-unsafe-webgpu'] : BASE_ARGS,
+  });
+  t.after(() => browser.close());
+  const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(e.message));
+  page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
+  await page.goto(base);
+  return { page, problems };
+}
+
+/** Minimal .npy reader: little-endian float64, C order. */
+function readNpy(path) {
+  const bytes = readFileSync(path);
+  assert.equal(bytes.subarray(1, 6).toString('latin1'), 'NUMPY', `${path} is not a .npy file`);
+  const major = bytes[6];
+  const headerLength = major === 1 ? bytes.readUInt16LE(8) : bytes.readUInt32LE(8);
+  const offset = major === 1 ? 10 : 12;
+  const header = bytes.subarray(offset, offset + headerLength).toString('latin1');
+  assert.match(header, /'descr': '<f8'/, `${path}: only float64 is read here`);
+  assert.match(header, /'fortran_order': False/);
+  const shape = /'shape': \(([^)]*)\)/.exec(header)[1].split(',').filter((s) => s.trim()).map(Number);
+  const start = offset + headerLength;
+  const data = new Float64Array(bytes.buffer.slice(bytes.byteOffset + start, bytes.byteOffset + bytes.length));
+  return { shape, data };
+}
+
+async function waitForModel(page) {
+  await page.waitForSelector('#model-status[data-state="ready"], #model-status[data-state="error"]', { timeout: 600_000 });
+  const status = await page.textContent('#model-status');
+  assert.equal(await page.getAttribute('#model-status', 'data-state'), 'ready', `${status} / ${await page.textContent('#error')}`);
+}
+
+async function classify(page, image, labels, template) {
+  await page.fill('#labels', labels.join('\n'));
+  await page.fill('#template', template);
+  await page.setInputFiles('#image-file', image);
+  await page.waitForSelector('#results[data-state="done"], #results[data-state="error"]', { timeout: 600_000 });
+  assert.equal(await page.getAttribute('#results', 'data-state'), 'done', await page.textContent('#error'));
+  return page.$$eval('#results .bar', (bars) => bars.map((b) => ({ label: b.dataset.label, score: Number(b.dataset.score) })));
+}
+
+const timingsOf = (page) => page.$eval('#timings', (e) => ({ ...e.dataset }));
+
+test('the page classifies like transformers', { timeout: 300_000 }, async (t) => {
+  const { page, problems } = await openPage(t, { webgpu: true });
+  await waitForModel(page);
+
+  const cases = JSON.parse(readFileSync(join(fixture, 'expected/cases.json'), 'utf8'));
+  const labels = cases.texts.slice(0, 3);
+  const row = cases.images.indexOf('chelsea.png');
+  const probs = readNpy(join(fixture, 'expected/probs.npy'));
+  // Softmax over fewer labels is the full softmax renormalised over them.
+  const chosen = labels.map((_, i) => probs.data[row * probs.shape[1] + i]);
+  const sum = chosen.reduce((a, b) => a + b, 0);
+  const expected = new Map(labels.map((label, i) => [label, chosen[i] / sum]));
+
+  const bars = await classify(page, join(root, 'tests/fixtures/images/chelsea.png'), labels, '');
+  assert.deepEqual(bars.map((b) => b.label).sort(), [...labels].sort());
+  for (const { label, score } of bars) {
+    assert.ok(Math.abs(score - expected.get(label)) <= 1e-3, `${label}: page ${score}, transformers ${expected.get(label)}`);
+  }
+  const scores = bars.map((b) => b.score);
+  assert.deepEqual(scores, [...scores].sort((a, b) => b - a), 'bars are sorted, highest first');
+  assert.equal(await page.isVisible('#error'), false);
+  assert.deepEqual(problems, []);
+
+  t.diagnostic(`tiny-clip timings (ms): ${JSON.stringify(await timingsOf(page))}`);
+  mkdirSync(join(targetDir, 'e2e'), { recursive: true });
+  await page.screenshot({ path: join(targetDir, 'e2e/page.png'), fullPage: true });
+});
+
+test('the JS API embeds every kind of image like transformers', { timeout: 300_000 }, async (t) => {
+  const { page, problems } = await openPage(t, { webgpu: true });
+  await waitForModel(page);
+  const got = await page.evaluate(async () => {
+    const { ClipModel } = await import('/www/webclip.js');
+    // The page loaded this URL already: this handle shares its model.
+    const model = await ClipModel.load('tests/fixtures/tiny-clip/');
+    const element = new Image();
+    element.src = 'tests/fixtures/images/chelsea.png';
+    await element.decode();
+    const blob = await (await fetch(element.src)).blob();
+    const canvas = new OffscreenCanvas(element.naturalWidth, element.naturalHeight);
+    canvas.getContext('2d').drawImage(element, 0, 0);
+    const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+    const images = { element, blob, pixels, bitmap: await createImageBitmap(element) };
+    const out = { images: {} };
+    for (const [kind, image] of Object.entries(images)) out.images[kind] = Array.from(await model.embedImage(image));
+    out.texts = (await model.embedText(['a robot', 'wall-e'])).map((e) => Array.from(e));
+    model.dispose();
+    out.afterDispose = await model.embedText('x').catch((e) => e.message);
+    const failure = (source) => ClipModel.load(source).then(() => 'loaded', (e) => e.message);
+    out.singleFile = await failure('tests/fixtures/tiny-clip/model.safetensors');
+    out.missingFiles = await failure([new File(['{}'], 'config.json')]);
+    return out;
+  });
+  const imageFeatures = readNpy(join(fixture, 'expected/image_features.npy'));
+  const textFeatures = readNpy(join(fixture, 'expected/text_features.npy'));
+  const dim = imageFeatures.shape[1];
+  const near = (what, a, b) => {
+    assert.equal(a.length, b.length, what);
+    const worst = Math.max(...a.map((v, i) => Math.abs(v - b[i])));
+    assert.ok(worst <= 1e-3, `${what}: max |difference| ${worst}`);
+  };
+  // chelsea.png is opaque and untagged, so even canvas pixels are the file's pixels.
+  for (const [kind, embedding] of Object.entries(got.images)) near(`image as ${kind}`, embedding, imageFeatures.data.subarray(0, dim));
+  got.texts.forEach((e, i) => near(`text ${i}`, e, textFeatures.data.subarray(i * dim, (i + 1) * dim)));
+  assert.equal(got.afterDispose, 'this model was disposed');
+  assert.match(got.singleFile, /model\.safetensors: single-file models are not supported yet/);
+  assert.match(got.missingFiles, /^model\.safetensors, tokenizer\.json, preprocessor_config\.json missing from the picked files/);
+  // The page's own handle still works after this one was disposed.
+  await classify(page, join(root, 'tests/fixtures/images/chelsea.png'), ['a cat', 'a dog'], 'a photo of {}');
+  assert.deepEqual(problems, []);
+});
+
+test('a bad model URL is reported on the page', { timeout: 300_000 }, async (t) => {
+  const { page } = await openPage(t, { webgpu: true });
+  await waitForModel(page);
+  await page.fill('#labels', 'kept\nas typed');
+  await page.fill('#model-url', 'tests/fixtures/no-such-model/');
+  await page.click('#model-load');
+  await page.waitForSelector('#error:not([hidden])');
+  const message = await page.textContent('#error');
+  assert.match(message, /no-such-model\/[a-z_]+\.json: HTTP 404 Not Found/);
+  // The previous model stays usable and nothing typed is lost.
+  assert.equal(await page.getAttribute('#model-status', 'data-state'), 'ready');
+  assert.equal(await page.inputValue('#labels'), 'kept\nas typed');
+  assert.equal(await page.inputValue('#model-url'), 'tests/fixtures/no-such-model/');
+});
+
+test('without WebGPU the page says so', { timeout: 120_000 }, async (t) => {
+  const { page } = await openPage(t, { webgpu: false });
+  await page.waitForSelector('#no-webgpu:not([hidden])');
+  assert.match(await page.textContent('#no-webgpu'), /WebGPU is not available.*chrome:\/\/flags/s);
+  mkdirSync(join(targetDir, 'e2e'), { recursive: true });
+  await page.screenshot({ path: join(targetDir, 'e2e/no-webgpu.png'), fullPage: true });
+});
+
+test('timings of another model', { skip: !process.env.WEBCLIP_E2E_MODEL, timeout: 1_800_000 }, async (t) => {
+  const { page } = await openPage(t, { webgpu: true });
+  await waitForModel(page); // the fixture first, so the kernels are already compiled
+  await page.fill('#model-url', process.env.WEBCLIP_E2E_MODEL);
+  const started = Date.now();
+  await page.click('#model-load');
+  await page.waitForSelector('#model-status[data-state="loading"]');
+  await waitForModel(page);
+  const loadSeconds = (Date.now() - started) / 1000;
+  await classify(page, join(root, 'tests/fixtures/images/chelsea.png'), ['a robot', 'wall-e', 'a dog', 'a cat'], 'a photo of {}');
+  const first = await timingsOf(page);
+  // Again: drivers may compile pipelines lazily on first use (SwiftShader does).
+  await page.$eval('#results', (e) => { e.dataset.state = 'stale'; });
+  await page.click('#classify');
+  await page.waitForSelector('#results[data-state="done"]', { timeout: 600_000 });
+  const second = await timingsOf(page);
+  t.diagnostic(`${process.env.WEBCLIP_E2E_MODEL}: ready after ${loadSeconds} s (download included); timings (ms), first call: ${JSON.stringify(first)}, second: ${JSON.stringify(second)}`);
+});

@@ -1,0 +1,220 @@
+// The demo page: pick a model and an image, type labels, see CLIP's scores.
+// Everything runs in this tab; the image is only ever read locally.
+
+import { ClipModel, checkWebGPU } from './webclip.js';
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  model: undefined,
+  image: undefined, // the File or Blob the user gave
+  previewUrl: undefined,
+  classifying: false,
+  again: false, // inputs changed while classifying: run once more after
+};
+
+main();
+
+async function main() {
+  $('model-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    loadModel($('model-url').value.trim());
+  });
+  $('model-files').addEventListener('change', (e) => {
+    if (e.target.files.length) loadModel(Array.from(e.target.files));
+  });
+  $('image-file').addEventListener('change', (e) => setImage(e.target.files[0]));
+  wireDropAndPaste();
+  $('classify').addEventListener('click', classify);
+  $('labels').addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) classify();
+  });
+
+  const gpu = await checkWebGPU();
+  if (!gpu.ok) {
+    showNoWebGPU(gpu.reason);
+    return;
+  }
+  loadModel($('model-url').value.trim());
+}
+
+async function loadModel(source) {
+  const status = $('model-status');
+  const progress = $('model-progress');
+  const what = typeof source === 'string' ? source : 'the picked files';
+  if (!source || (Array.isArray(source) && !source.length)) return showError('Give a model directory URL or pick the model files.');
+  setBusy(true);
+  status.dataset.state = 'loading';
+  status.textContent = `Loading ${what}…`;
+  progress.hidden = false;
+  progress.removeAttribute('value'); // indeterminate until sizes are known
+  const started = performance.now();
+  try {
+    const model = await ClipModel.load(source, {
+      onProgress({ loaded, total, file }) {
+        if (file !== 'model.safetensors') return;
+        if (total) progress.value = loaded / total;
+        status.textContent = `Downloading ${file}: ${mb(loaded)}${total ? ` of ${mb(total)}` : ''}`;
+        if (total && loaded === total) status.textContent = 'Preparing the model on the GPU…';
+      },
+    });
+    state.model?.dispose();
+    state.model = model;
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    const { name, vendor, architecture, software } = model.adapter;
+    const adapter = [vendor, architecture, name].filter(Boolean).join(' ') || 'an unnamed adapter';
+    status.textContent = `Loaded ${what} in ${seconds} s (${model.projectionDim}-d embeddings, ${model.imageSize} px images) on ${adapter}${software ? ' (software rendering: slow)' : ''}.`;
+    status.dataset.state = 'ready';
+    showTimings(model.timings);
+    clearError();
+    if (state.image) classify();
+  } catch (e) {
+    status.dataset.state = state.model ? 'ready' : 'error';
+    status.textContent = state.model ? 'Still using the previous model.' : 'No model loaded.';
+    showError(`Could not load the model: ${e.message}`);
+  } finally {
+    progress.hidden = true;
+    setBusy(false);
+  }
+}
+
+function setImage(file) {
+  if (!file) return;
+  if (file.type && !file.type.startsWith('image/')) return showError(`${file.name} is not an image (${file.type}).`);
+  state.image = file;
+  if (state.previewUrl) URL.revokeObjectURL(state.previewUrl);
+  state.previewUrl = URL.createObjectURL(file);
+  $('preview').src = state.previewUrl;
+  $('preview').alt = file.name ? `Preview of ${file.name}` : 'Preview of the pasted image';
+  $('preview').hidden = false;
+  $('drop-hint').textContent = file.name || 'Pasted image';
+  classify();
+}
+
+function wireDropAndPaste() {
+  const drop = $('drop');
+  drop.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    drop.classList.add('over');
+  });
+  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+  drop.addEventListener('drop', (e) => {
+    e.preventDefault();
+    drop.classList.remove('over');
+    const file = e.dataTransfer.files[0];
+    if (file) setImage(file);
+    else showError('Drop an image file (images dragged from other pages cannot be read).');
+  });
+  drop.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' || e.key === ' ') $('image-file').click();
+  });
+  // Only image pastes are taken over; text pastes into the fields behave as usual.
+  document.addEventListener('paste', (e) => {
+    const item = Array.from(e.clipboardData?.items ?? []).find((i) => i.kind === 'file' && i.type.startsWith('image/'));
+    if (!item) return;
+    e.preventDefault();
+    setImage(item.getAsFile());
+  });
+}
+
+function currentLabels() {
+  return $('labels').value.split('\n').map((l) => l.trim()).filter(Boolean);
+}
+
+async function classify() {
+  if (!state.model || !state.image) return;
+  if (state.classifying) {
+    state.again = true;
+    return;
+  }
+  const labels = currentLabels();
+  if (!labels.length) return showError('Type at least one label, one per line.');
+  state.classifying = true;
+  $('results').dataset.state = 'running';
+  try {
+    const scores = await state.model.classify(state.image, labels, { template: $('template').value.trim() });
+    showScores(scores);
+    showTimings(state.model.timings);
+    clearError();
+    $('results').dataset.state = 'done';
+  } catch (e) {
+    $('results').dataset.state = 'error';
+    showError(e.message);
+  } finally {
+    state.classifying = false;
+    if (state.again) {
+      state.again = false;
+      classify();
+    }
+  }
+}
+
+function showScores(scores) {
+  const list = $('results');
+  list.replaceChildren(
+    ...scores.map(({ label, score }) => {
+      const item = document.createElement('li');
+      item.className = 'bar';
+      item.dataset.label = label;
+      item.dataset.score = String(score); // exact value, for tests and tooling
+      const pct = `${(score * 100).toFixed(1)}%`;
+      item.innerHTML = '<span class="label"></span><span class="track"><span class="fill"></span></span><span class="pct"></span>';
+      item.querySelector('.label').textContent = label;
+      item.querySelector('.fill').style.width = `${score * 100}%`;
+      item.querySelector('.pct').textContent = pct;
+      return item;
+    }),
+  );
+}
+
+function showTimings({ loadMs, compileMs, imageMs, textMs }) {
+  const line = $('timings');
+  const parts = [['load', loadMs], ['shader compile', compileMs], ['image', imageMs], ['text', textMs]];
+  line.textContent = parts
+    .filter(([, ms]) => ms > 0)
+    .map(([name, ms]) => `${name} ${ms < 10 ? ms.toFixed(1) : Math.round(ms)} ms`)
+    .join(' · ');
+  Object.assign(line.dataset, { loadMs, compileMs, imageMs, textMs });
+}
+
+function setBusy(busy) {
+  $('model-load').disabled = busy;
+  $('model-files').disabled = busy;
+  $('classify').disabled = busy || !state.model;
+}
+
+function showError(message) {
+  $('error').textContent = message;
+  $('error').hidden = false;
+}
+
+function clearError() {
+  $('error').hidden = true;
+  $('error').textContent = '';
+}
+
+const mb = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
+
+function showNoWebGPU(reason) {
+  const notice = $('no-webgpu');
+  const why = {
+    insecure: 'WebGPU only works on secure pages: open this page over https:// or from http://localhost (tools/demo.sh serves it on http://127.0.0.1:8080/).',
+    'no-api': 'This browser does not offer WebGPU (navigator.gpu is missing), so CLIP cannot run here.',
+    'no-adapter': 'This browser supports WebGPU but found no usable GPU adapter (WebGPU may be switched off, or the GPU blocklisted).',
+  }[reason];
+  notice.innerHTML = `<h2>WebGPU is not available</h2><p></p>
+    <ul>
+      <li><b>Chrome, Edge</b> (113 or later): on by default on Windows, macOS and ChromeOS. On Linux, open
+        <code>chrome://flags/#enable-unsafe-webgpu</code>, enable it (and <code>#enable-vulkan</code> if offered), then relaunch.
+        <code>chrome://gpu</code> shows whether WebGPU is blocked for your GPU.</li>
+      <li><b>Firefox</b>: on by default on Windows since Firefox 141; elsewhere set <code>dom.webgpu.enabled</code> to
+        <code>true</code> in <code>about:config</code> (Nightly).</li>
+      <li><b>Safari</b>: on by default from Safari 26; in Safari 17–18 enable Develop › Feature Flags › WebGPU.</li>
+    </ul>`;
+  notice.querySelector('p').textContent = why;
+  notice.hidden = false;
+  $('model-status').textContent = 'No model loaded: WebGPU is needed.';
+  $('model-status').dataset.state = 'unsupported';
+  $('model-load').disabled = true;
+  $('model-files').disabled = true;
+}

@@ -1,0 +1,221 @@
+// webclip: OpenAI's CLIP in the browser on WebGPU. The engine runs in a
+// module Web Worker (./worker.js) so the page never freezes.
+//
+//   import { ClipModel } from './www/webclip.js';
+//   const model = await ClipModel.load('models/clip-vit-base-patch32/', { onProgress });
+//   const scores = await model.classify(fileOrImage, ['a cat', 'a dog'], { template: 'a photo of {}' });
+//   // [{ label: 'a cat', score: 0.97 }, { label: 'a dog', score: 0.03 }]
+//
+// Every ClipModel on a page shares one worker, and loading the same URL twice
+// shares one model on the GPU; dispose() releases it when the last user does.
+
+/** `{ ok: true }`, or `{ ok: false, reason }` with `reason` 'insecure', 'no-api' or 'no-adapter'. */
+export async function checkWebGPU() {
+  if (!globalThis.isSecureContext) return { ok: false, reason: 'insecure' };
+  if (!navigator.gpu) return { ok: false, reason: 'no-api' };
+  try {
+    if (await navigator.gpu.requestAdapter()) return { ok: true };
+  } catch {
+    // Some browsers throw instead of resolving to null: same meaning.
+  }
+  return { ok: false, reason: 'no-adapter' };
+}
+
+/** Request/response over postMessage, matched by id. */
+class WorkerClient {
+  constructor(url = new URL('./worker.js', import.meta.url)) {
+    this.pending = new Map();
+    this.nextId = 1;
+    this.worker = new Worker(url, { type: 'module' });
+    this.worker.onmessage = ({ data }) => {
+      const call = this.pending.get(data.id);
+      if (!call) return;
+      if (data.progress) return call.onProgress?.(data.progress);
+      this.pending.delete(data.id);
+      if ('error' in data) call.reject(new Error(data.error));
+      else call.resolve(data.result);
+    };
+    // Fires when the module itself fails to load (for instance www/pkg was
+    // never built); pending calls would otherwise wait forever.
+    this.worker.onerror = (event) => {
+      event.preventDefault();
+      const detail = event.message ? `: ${event.message}` : ' (is www/pkg built? run tools/build-web.sh)';
+      this.fail(new Error(`the webclip worker failed${detail}`));
+    };
+  }
+
+  call(op, args = {}, { transfer = [], onProgress } = {}) {
+    if (this.broken) return Promise.reject(this.broken);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, onProgress });
+      this.worker.postMessage({ id, op, ...args }, transfer);
+    });
+  }
+
+  fail(error) {
+    this.broken = error;
+    for (const call of this.pending.values()) call.reject(error);
+    this.pending.clear();
+    if (sharedClient === this) sharedClient = undefined;
+    this.worker.terminate();
+  }
+}
+
+let sharedClient;
+const client = () => (sharedClient ??= new WorkerClient());
+
+/** Loaded models by absolute directory URL: { promise, users, listeners }. */
+const cache = new Map();
+
+const MODEL_FILES = ['config.json', 'model.safetensors', 'tokenizer.json', 'preprocessor_config.json'];
+
+export class ClipModel {
+  /**
+   * @param {string | URL | File[] | FileList} source a Hugging Face CLIP
+   *   directory URL (its four files are fetched), or the four files picked by the user
+   * @param {{ onProgress?: (p: { loaded: number, total?: number, file: string }) => void }} options
+   */
+  static async load(source, { onProgress } = {}) {
+    if (typeof source === 'string' || source instanceof URL) {
+      const url = directoryUrl(source);
+      let entry = cache.get(url);
+      if (!entry) {
+        const listeners = new Set();
+        const worker = client();
+        const promise = worker.call('load', { source: { url } }, { onProgress: (p) => listeners.forEach((f) => f(p)) });
+        entry = { promise, users: 0, listeners, worker };
+        cache.set(url, entry);
+        promise.catch(() => cache.delete(url)); // a failed load may be retried
+      }
+      if (onProgress) entry.listeners.add(onProgress);
+      try {
+        const info = await entry.promise;
+        entry.users++;
+        return new ClipModel(entry.worker, info, () => {
+          if (--entry.users > 0) return;
+          cache.delete(url);
+          entry.worker.call('dispose', { modelId: info.modelId });
+        });
+      } finally {
+        entry.listeners.delete(onProgress);
+      }
+    }
+    const files = Array.from(source ?? []);
+    if (!files.length || !files.every((f) => f instanceof File)) {
+      throw new Error('ClipModel.load takes a model directory URL or the model files (File objects)');
+    }
+    const picked = MODEL_FILES.map((name) => files.find((f) => f.name === name));
+    const missing = MODEL_FILES.filter((_, i) => !picked[i]);
+    if (missing.length) {
+      throw new Error(`${missing.join(', ')} missing from the picked files (a CLIP model is ${MODEL_FILES.join(', ')})`);
+    }
+    const worker = client();
+    const info = await worker.call('load', { source: { files: picked } }, { onProgress });
+    return new ClipModel(worker, info, () => worker.call('dispose', { modelId: info.modelId }));
+  }
+
+  constructor(worker, info, release) {
+    this.worker = worker;
+    this.modelId = info.modelId;
+    /** The WebGPU adapter: `{ name, vendor, architecture, software, maxBindingBytes }`. */
+    this.adapter = info.adapter;
+    /** Length of every embedding. */
+    this.projectionDim = info.projectionDim;
+    /** Side of the square the vision tower sees, in pixels. */
+    this.imageSize = info.imageSize;
+    /** Milliseconds: `{ loadMs, compileMs, imageMs, textMs }`, updated by every call. */
+    this.timings = info.timings;
+    this.release = release;
+  }
+
+  /**
+   * Zero-shot probabilities, highest first.
+   * @param image File, Blob, ImageBitmap, HTMLImageElement, ImageData (or a canvas)
+   * @param {string[]} labels
+   * @param {{ template?: string | string[] }} options `'a photo of {}'`; several
+   *   templates are averaged; none or '' uses the labels as they are
+   * @returns {Promise<{ label: string, score: number }[]>}
+   */
+  async classify(image, labels, { template } = {}) {
+    const templates = [template ?? []].flat().filter((t) => t !== '');
+    const { probs } = await this.#call('classify', await imagePayload(image), { labels: [...labels], templates });
+    return labels.map((label, i) => ({ label, score: probs[i] })).sort((a, b) => b.score - a.score);
+  }
+
+  /** Projected image features (as `get_image_features`, not normalised). */
+  async embedImage(image) {
+    return (await this.#call('embedImage', await imagePayload(image))).embedding;
+  }
+
+  /** Projected text features, one `Float32Array` per text. */
+  async embedText(texts) {
+    return (await this.#call('embedText', null, { texts: [texts].flat() })).embeddings;
+  }
+
+  /** Frees the GPU memory once every user of this model has disposed of it. */
+  dispose() {
+    if (!this.release) return;
+    this.release();
+    this.release = undefined;
+  }
+
+  async #call(op, image, args = {}) {
+    if (!this.release) throw new Error('this model was disposed');
+    const transfer = image?.transfer ?? [];
+    const result = await this.worker.call(op, { modelId: this.modelId, image: image?.payload, ...args }, { transfer });
+    this.timings = result.timings;
+    return result;
+  }
+}
+
+/** The absolute URL of a model directory, ending in '/'. */
+function directoryUrl(source) {
+  const url = new URL(source, globalThis.document?.baseURI ?? location.href);
+  if (url.pathname.endsWith('/')) return url.href;
+  const last = url.pathname.split('/').pop();
+  if (last.includes('.')) {
+    throw new Error(`${url.href}: single-file models are not supported yet; give the URL of a Hugging Face model directory (ending in /) holding ${MODEL_FILES.join(', ')}`);
+  }
+  url.pathname += '/';
+  return url.href;
+}
+
+/**
+ * What the worker needs to make an engine Image. Encoded bytes are preferred
+ * (the Rust decoder matches Pillow exactly); canvas pixels are the fallback.
+ */
+async function imagePayload(image) {
+  if (image instanceof Blob) {
+    const bytes = await image.arrayBuffer();
+    return { payload: { kind: 'encoded', bytes, name: image.name ?? 'blob' }, transfer: [bytes] };
+  }
+  if (image instanceof ImageData) {
+    const data = image.data.slice().buffer; // a copy: the caller keeps its ImageData
+    return { payload: { kind: 'rgba', width: image.width, height: image.height, data, name: 'ImageData' }, transfer: [data] };
+  }
+  if (typeof HTMLImageElement !== 'undefined' && image instanceof HTMLImageElement) {
+    const src = image.currentSrc || image.src;
+    const name = src.startsWith('data:') ? 'data URL' : src.split('/').pop();
+    try {
+      const response = await fetch(src);
+      if (response.ok) {
+        const bytes = await response.arrayBuffer();
+        return { payload: { kind: 'encoded', bytes, name }, transfer: [bytes] };
+      }
+    } catch {
+      // Cross-origin without CORS, or a revoked blob URL: use the pixels.
+    }
+    if (!image.complete || !image.naturalWidth) await image.decode();
+    return bitmapPayload(await createImageBitmap(image), name);
+  }
+  if (image instanceof ImageBitmap) return bitmapPayload(await createImageBitmap(image), 'ImageBitmap');
+  try {
+    return bitmapPayload(await createImageBitmap(image), image?.constructor?.name ?? 'image');
+  } catch {
+    throw new Error('the image must be a File, Blob, ImageBitmap, HTMLImageElement, ImageData or canvas');
+  }
+}
+
+// The bitmap is a copy, moved to the worker: the caller's stays usable.
+const bitmapPayload = (bitmap, name) => ({ payload: { kind: 'bitmap', bitmap, name }, transfer: [bitmap] });

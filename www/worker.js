@@ -1,0 +1,206 @@
+// The webclip worker: owns the WebGPU device, the compiled kernels and every
+// loaded model, so decoding, tokenizing and GPU waits never touch the page's
+// main thread. Spoken to only by www/webclip.js:
+//   in:  { id, op, ...args }
+//   out: { id, progress } while loading, then { id, result } or { id, error }.
+
+import init, { Engine, Image } from './pkg/webclip.js';
+
+/** The models this worker holds, by id. */
+const models = new Map();
+let nextModelId = 1;
+
+// One engine per worker: opening the device and compiling the kernels starts
+// with the first load and overlaps its download.
+let engine;
+const getEngine = () => (engine ??= (async () => {
+  if (!navigator.gpu) throw new Error('WebGPU is not available in this browser (navigator.gpu is missing)');
+  await init();
+  return Engine.create();
+})());
+
+// Engine calls run one at a time: a forward pass writes its inputs into
+// buffers shared by every pass of the model, so two interleaved calls would
+// read each other's inputs.
+let queue = Promise.resolve();
+function serial(task) {
+  const run = queue.then(task);
+  queue = run.catch(() => {});
+  return run;
+}
+
+const ops = {
+  async load({ source }, progress) {
+    const [eng, files] = await Promise.all([getEngine(), readModel(source, progress)]);
+    const model = await serial(() => eng.loadModel(files.config, files.weights, files.tokenizer, files.preprocessor));
+    const id = nextModelId++;
+    models.set(id, model);
+    return {
+      modelId: id,
+      adapter: { ...eng.adapter, ...(await adapterInfo()) },
+      timings: model.timings,
+      projectionDim: model.projectionDim,
+      imageSize: model.imageSize,
+    };
+  },
+
+  classify({ modelId, image, labels, templates }) {
+    return withImage(image, (picture) =>
+      onModel(modelId, async (model) => ({ probs: await model.classify(picture, labels, templates), timings: model.timings })),
+    );
+  },
+
+  embedImage({ modelId, image }) {
+    return withImage(image, (picture) =>
+      onModel(modelId, async (model) => ({ embedding: await model.embedImage(picture), timings: model.timings })),
+    );
+  },
+
+  embedText({ modelId, texts }) {
+    return onModel(modelId, async (model) => ({ embeddings: await model.embedTexts(texts), timings: model.timings }));
+  },
+
+  // Queued like the rest, so calls already waiting for this model finish first.
+  dispose({ modelId }) {
+    return serial(() => {
+      models.get(modelId)?.free();
+      models.delete(modelId);
+    });
+  },
+};
+
+/**
+ * Runs `use(model)` in the queue. The model is looked up there, not before,
+ * since a dispose queued earlier may have freed it; the timings are read
+ * there too, before the next call changes them.
+ */
+function onModel(modelId, use) {
+  return serial(() => {
+    const model = models.get(modelId);
+    if (!model) throw new Error('this model was disposed');
+    return use(model);
+  });
+}
+
+/**
+ * `{ vendor, architecture }` from the browser (wgpu does not pass them on),
+ * for the default adapter, which is the one the engine gets.
+ */
+async function adapterInfo() {
+  const info = (await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' }))?.info;
+  return info ? { vendor: info.vendor, architecture: info.architecture } : {};
+}
+
+/** Runs `use` on the picture as an engine Image, then frees its wasm memory. */
+async function withImage(image, use) {
+  const picture = await toImage(image);
+  try {
+    return await use(picture);
+  } finally {
+    picture.free();
+  }
+}
+
+/**
+ * The picture as the engine's Image. Encoded bytes go to the Rust decoder so
+ * that preprocessing is Pillow-exact; bitmaps are read back as RGBA.
+ */
+async function toImage(image) {
+  switch (image.kind) {
+    case 'encoded':
+      return Image.decode(new Uint8Array(image.bytes), image.name);
+    case 'rgba':
+      return Image.fromRgba(image.width, image.height, new Uint8Array(image.data), image.name);
+    case 'bitmap': {
+      const { bitmap, name } = image;
+      const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+      const ctx = canvas.getContext('2d');
+      ctx.drawImage(bitmap, 0, 0);
+      bitmap.close();
+      let pixels;
+      try {
+        pixels = ctx.getImageData(0, 0, canvas.width, canvas.height);
+      } catch (e) {
+        throw new Error(`image ${name}: its pixels cannot be read (${e.message}); a cross-origin image needs CORS`);
+      }
+      return Image.fromRgba(pixels.width, pixels.height, new Uint8Array(pixels.data.buffer), name);
+    }
+    default:
+      throw new Error(`unknown image kind ${image.kind}`);
+  }
+}
+
+/** The four files, from a model directory URL or from files the user picked. */
+async function readModel(source, progress) {
+  const names = ['config.json', 'model.safetensors', 'tokenizer.json', 'preprocessor_config.json'];
+  let read;
+  if (source.url) {
+    read = (name) => fetchFile(new URL(name, source.url), name, progress);
+  } else {
+    // webclip.js has checked that all four are there.
+    const byName = new Map(source.files.map((f) => [f.name, f]));
+    read = async (name) => {
+      const file = byName.get(name);
+      progress({ loaded: 0, total: file.size, file: name });
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      progress({ loaded: bytes.length, total: file.size, file: name });
+      return bytes;
+    };
+  }
+  // The small files first: a wrong URL is reported before a long download starts.
+  const [config, tokenizer, preprocessor] = await Promise.all([names[0], names[2], names[3]].map(read));
+  const weights = await read(names[1]);
+  const text = new TextDecoder();
+  return { config: text.decode(config), weights, tokenizer, preprocessor: text.decode(preprocessor) };
+}
+
+/** Fetches one file; progress is reported for the weights, the only big one. */
+async function fetchFile(url, name, progress) {
+  let response;
+  try {
+    response = await fetch(url);
+  } catch (e) {
+    throw new Error(`${url}: could not be fetched (${e.message})`);
+  }
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status} ${response.statusText}`.trim());
+  if (name !== 'model.safetensors') return new Uint8Array(await response.arrayBuffer());
+
+  // A compressed response's Content-Length counts compressed bytes: then the
+  // total is unknown.
+  const length = Number(response.headers.get('Content-Length'));
+  const total = response.headers.get('Content-Encoding') || !length ? undefined : length;
+  const chunks = [];
+  let loaded = 0;
+  let lastReport = 0;
+  const reader = response.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    loaded += value.length;
+    // A few reports per second are plenty; one per chunk would flood the page.
+    if (performance.now() - lastReport > 100) {
+      lastReport = performance.now();
+      progress({ loaded, total, file: name });
+    }
+  }
+  progress({ loaded, total: loaded, file: name });
+  const bytes = new Uint8Array(loaded);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return bytes;
+}
+
+self.onmessage = async ({ data: { id, op, ...args } }) => {
+  const progress = (p) => self.postMessage({ id, progress: p });
+  try {
+    const result = await ops[op](args, progress);
+    self.postMessage({ id, result });
+  } catch (e) {
+    // wasm-bindgen's JsError arrives as an Error; a panic as a RuntimeError.
+    self.postMessage({ id, error: e instanceof Error ? e.message : String(e) });
+  }
+};
