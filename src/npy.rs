@@ -58,10 +58,11 @@ pub fn parse(bytes: &[u8], name: &str) -> Result<Array> {
         .filter(|s| !s.is_empty())
         .map(|s| s.parse::<usize>().map_err(|_| bad("unreadable shape")))
         .collect::<Result<Vec<_>>>()?;
-    let count: usize = shape.iter().product();
     let body = &bytes[start + header_len..];
-    if body.len() != count * width {
-        return Err(bad(&format!("shape {shape:?} needs {} bytes of data, found {}", count * width, body.len())));
+    let needed = shape.iter().try_fold(width as usize, |acc: usize, &d| acc.checked_mul(d));
+    if needed != Some(body.len()) {
+        let needed = needed.map_or("more than 2^64".to_string(), |n| n.to_string());
+        return Err(bad(&format!("shape {shape:?} needs {needed} bytes of data, found {}", body.len())));
     }
     let data = if width == 4 {
         body.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64).collect()
@@ -103,5 +104,6 @@ mod tests {
         assert!(parse(b"nope", "x.npy").unwrap_err().to_string().contains("x.npy"));
         assert!(parse(&npy("<i8", "(1,)", &[0; 8]), "x.npy").unwrap_err().to_string().contains("dtype"));
         assert!(parse(&npy("<f4", "(3,)", &[0; 8]), "x.npy").unwrap_err().to_string().contains("needs 12 bytes"));
+        assert!(parse(&npy("<f4", "(4611686018427387904, 4)", &[0; 8]), "x.npy").unwrap_err().to_string().contains("more than 2^64"));
     }
 }

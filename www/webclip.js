@@ -58,6 +58,8 @@ class WorkerClient {
     for (const call of this.pending.values()) call.reject(error);
     this.pending.clear();
     if (sharedClient === this) sharedClient = undefined;
+    // Models held by this worker died with it: a later load starts afresh.
+    for (const [url, entry] of cache) if (entry.worker === this) cache.delete(url);
     this.worker.terminate();
   }
 }

@@ -17,11 +17,14 @@ const getEngine = () => (engine ??= (async () => {
   if (!navigator.gpu) throw new Error('WebGPU is not available in this browser (navigator.gpu is missing)');
   await init();
   return Engine.create();
-})());
+})().catch((e) => {
+  engine = undefined; // a failed device request may succeed on the next load
+  throw e;
+}));
 
-// Engine calls run one at a time: a forward pass writes its inputs into
-// buffers shared by every pass of the model, so two interleaved calls would
-// read each other's inputs.
+// Engine calls run one at a time, in arrival order (the engine would also
+// keep interleaved calls apart, but a queue keeps answers in request order and
+// memory use to one pass at a time).
 let queue = Promise.resolve();
 function serial(task) {
   const run = queue.then(task);
@@ -202,5 +205,8 @@ self.onmessage = async ({ data: { id, op, ...args } }) => {
   } catch (e) {
     // wasm-bindgen's JsError arrives as an Error; a panic as a RuntimeError.
     self.postMessage({ id, error: e instanceof Error ? e.message : String(e) });
+    // After a trap the wasm instance's state is undefined: end this worker (its
+    // error event makes the page's client fail over to a fresh one).
+    if (e instanceof WebAssembly.RuntimeError) setTimeout(() => { throw e; });
   }
 };

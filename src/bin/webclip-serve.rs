@@ -18,9 +18,9 @@ fn main() {
 
 #[cfg(not(target_arch = "wasm32"))]
 mod serve {
-    use std::io::{self, BufRead, BufReader, Write};
+    use std::io::{self, BufRead, BufReader, Read, Write};
     use std::net::{TcpListener, TcpStream};
-    use std::path::{Path, PathBuf};
+    use std::path::{Component, Path, PathBuf};
     use std::sync::Arc;
 
     const USAGE: &str = "usage: webclip-serve [--port N] [--root DIR]   (defaults: 8080, the current directory)";
@@ -53,7 +53,7 @@ mod serve {
             let root = Arc::clone(&root);
             std::thread::spawn(move || {
                 // A client hanging up mid-response is not the server's problem.
-                let _ = handle(stream, &root);
+                let _ = handle(stream, &root, port);
             });
         }
     }
@@ -76,24 +76,43 @@ mod serve {
     }
 
     /// Serves requests on one connection until the client closes it.
-    fn handle(stream: TcpStream, root: &Path) -> io::Result<()> {
+    fn handle(stream: TcpStream, root: &Path, port: u16) -> io::Result<()> {
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
         let mut reader = BufReader::new(stream.try_clone()?);
         let mut out = stream;
+        // Lines longer than this end the connection (no unbounded buffers).
+        let read_line = |reader: &mut BufReader<TcpStream>, line: &mut String| -> io::Result<usize> {
+            let n = reader.by_ref().take(8192).read_line(line)?;
+            if n == 8192 && !line.ends_with('\n') {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "line too long"));
+            }
+            Ok(n)
+        };
+        let allowed_hosts = [format!("127.0.0.1:{port}"), format!("localhost:{port}")];
         loop {
             let mut request_line = String::new();
-            if reader.read_line(&mut request_line)? == 0 {
+            if read_line(&mut reader, &mut request_line)? == 0 {
                 return Ok(());
             }
-            // Of the headers only `Connection: close` matters here.
-            let mut keep_alive = true;
+            let (mut keep_alive, mut host_ok) = (true, false);
             loop {
                 let mut line = String::new();
-                if reader.read_line(&mut line)? == 0 || line.trim_end().is_empty() {
+                if read_line(&mut reader, &mut line)? == 0 || line.trim_end().is_empty() {
                     break;
                 }
-                if line.to_ascii_lowercase().starts_with("connection:") && line.to_ascii_lowercase().contains("close") {
+                let lower = line.to_ascii_lowercase();
+                if lower.starts_with("connection:") && lower.contains("close") {
                     keep_alive = false;
                 }
+                // A Host check defeats DNS rebinding: another site's page cannot
+                // read this server through a name that resolves to 127.0.0.1.
+                if let Some(host) = lower.strip_prefix("host:") {
+                    host_ok = allowed_hosts.iter().any(|h| h == host.trim());
+                }
+            }
+            if !host_ok {
+                respond_error(&mut out, 403, "Forbidden", "Host must be 127.0.0.1 or localhost with this port")?;
+                return Ok(());
             }
             let mut parts = request_line.split_whitespace();
             let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
@@ -122,7 +141,11 @@ mod serve {
         let path = target.split(['?', '#']).next().unwrap_or("");
         let decoded = percent_decode(path).ok_or((400, "Bad Request"))?;
         let relative = decoded.trim_start_matches('/');
-        if relative.split(['/', '\\']).any(|part| part == "..") {
+        // Only plain names: no `..`, no drive or UNC prefix (which would make
+        // `join` drop the root on Windows), no dotfiles such as `.git/`.
+        let plain = relative.split(['/', '\\']).all(|part| !part.starts_with('.'))
+            && Path::new(relative).components().all(|c| matches!(c, Component::Normal(_)));
+        if !plain {
             return Err((403, "Forbidden"));
         }
         let mut full = root.join(relative);
@@ -214,6 +237,9 @@ mod serve {
             assert_eq!(resolve(root, "/../etc/passwd"), Err((403, "Forbidden")));
             assert_eq!(resolve(root, "/src/%2e%2e/%2E%2E/etc/passwd"), Err((403, "Forbidden")));
             assert_eq!(resolve(root, "//etc/passwd"), Err((404, "Not Found")));
+            assert_eq!(resolve(root, "/.git/config"), Err((403, "Forbidden")));
+            assert_eq!(resolve(root, "/C:/x"), Err((404, "Not Found"))); // a plain name off Windows
+            assert_eq!(resolve(root, "/%5C%5Chost%5Cshare%5Cf"), Err((404, "Not Found")));
             assert_eq!(resolve(root, "/no/such/file"), Err((404, "Not Found")));
             assert_eq!(resolve(root, "/bad%zz"), Err((400, "Bad Request")));
         }

@@ -162,14 +162,17 @@ mod cli {
                 let config = PreprocessConfig::from_json(&text)?;
                 let mut tensors = Vec::new();
                 for p in need(images, "image")? {
-                    let pixels = image::preprocess(&read_image(&p)?, &config);
-                    let (h, w) = (config.crop_height as usize, config.crop_width as usize);
-                    tensors.push(pixels.chunks(h * w).map(|plane| plane.chunks(w).map(<[f32]>::to_vec).collect::<Vec<_>>()).collect::<Vec<_>>());
+                    let picture = read_image(&p)?;
+                    let pixels = image::preprocess(&picture, &config);
+                    let (w, h) = image::output_size(picture.width, picture.height, &config);
+                    let planes: Vec<Vec<Vec<f32>>> = pixels.chunks(w as usize * h as usize).map(|plane| plane.chunks(w as usize).map(<[f32]>::to_vec).collect()).collect();
+                    if !common.json {
+                        println!("{}: pixel_values 3 x {h} x {w}", p.display());
+                    }
+                    tensors.push(planes);
                 }
                 if common.json {
                     println!("{}", json!({ "pixel_values": tensors }));
-                } else {
-                    println!("pixel_values: {} x 3 x {} x {}", tensors.len(), config.crop_height, config.crop_width);
                 }
             }
             Command::Bench { common, runs, texts } => bench(&common, runs.max(1), texts.max(1))?,

@@ -113,13 +113,16 @@ impl Gpu {
         Readback { staging, size }
     }
 
-    /// Runs `f` inside a validation error scope and turns any captured error
-    /// into `Error::Gpu` (instead of wgpu's default: a panic natively, a
-    /// console warning on the web).
+    /// Runs `f` inside validation and out-of-memory error scopes and turns a
+    /// captured error into `Error::Gpu` (instead of wgpu's default: a panic
+    /// natively, a console warning on the web).
     pub async fn checked<T>(&self, what: &str, f: impl FnOnce() -> T) -> Result<T> {
-        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let out_of_memory = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let value = f();
-        match scope.pop().await {
+        let invalid = validation.pop().await;
+        let exhausted = out_of_memory.pop().await;
+        match exhausted.or(invalid) {
             None => Ok(value),
             Some(e) => Err(Error::Gpu(format!("{what}: {e}"))),
         }

@@ -183,7 +183,7 @@ impl PngHeader {
             0 => {
                 let v = sample(0)?;
                 // PngImagePlugin scales the key for 1-bit images (mode "1") only.
-                let v = if self.bit_depth == 1 { v * 255 } else { v };
+                let v = if self.bit_depth == 1 { v.wrapping_mul(255) } else { v }; // only the low byte is compared
                 Some([(v & 0xff) as u8; 3])
             }
             2 => Some([

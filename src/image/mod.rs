@@ -50,6 +50,17 @@ pub fn resized_size(width: u32, height: u32, shortest_edge: u32) -> (u32, u32) {
     }
 }
 
+/// `(width, height)` of what [`preprocess`] makes of a `width` x `height` picture.
+pub fn output_size(width: u32, height: u32, cfg: &PreprocessConfig) -> (u32, u32) {
+    if cfg.do_center_crop {
+        (cfg.crop_width, cfg.crop_height)
+    } else if cfg.do_resize {
+        resized_size(width, height, cfg.shortest_edge)
+    } else {
+        (width, height)
+    }
+}
+
 /// `image -> pixel_values` for one picture: CHW f32, `3 x crop_height x crop_width`
 /// (or the resized size when `do_center_crop` is false).
 ///
@@ -71,11 +82,7 @@ pub fn preprocess(img: &RgbImage, cfg: &PreprocessConfig) -> Vec<f32> {
     } else {
         (img.width, img.height)
     };
-    let (ow, oh) = if cfg.do_center_crop {
-        (cfg.crop_width, cfg.crop_height)
-    } else {
-        (rw, rh)
-    };
+    let (ow, oh) = output_size(img.width, img.height, cfg);
     // Crop origin in resized coordinates; negative when the crop is larger (padding).
     let left = (i64::from(rw) - i64::from(ow)).div_euclid(2);
     let top = (i64::from(rh) - i64::from(oh)).div_euclid(2);

@@ -36,6 +36,10 @@ pub struct ClipModel {
     pub logit_scale: f32,
     vision: VisionTower,
     text: TextTower,
+    /// Held from a pass's first input write to its submit: on one thread (the
+    /// web) that span has no `.await`, but native callers may share the model
+    /// across threads.
+    submitting: std::sync::Mutex<()>,
 }
 
 /// How many sequences of `rows_each` rows fit when the widest activation has `width` floats per row.
@@ -83,7 +87,7 @@ impl ClipModel {
                 )
             })
             .await?;
-        Ok(ClipModel { gpu: gpu.clone(), config, preprocess, tokenizer, logit_scale, vision, text })
+        Ok(ClipModel { gpu: gpu.clone(), config, preprocess, tokenizer, logit_scale, vision, text, submitting: Default::default() })
     }
 
     /// Image features from pixel values `[n, channels, size, size]` (row-major, flat),
@@ -143,14 +147,16 @@ impl ClipModel {
 
     /// One forward pass: one command encoder, one compute pass, one submit (with
     /// the readback copy), then the `n` feature rows come back. Inputs are
-    /// written, recorded and submitted without an `.await` in between, so
-    /// concurrent calls on one model cannot overwrite each other's inputs.
+    /// written, recorded and submitted without an `.await` in between and under
+    /// `submitting`, so concurrent calls on one model cannot overwrite each
+    /// other's inputs.
     async fn run(&self, head: &Head, n: usize, normalized: bool, record: impl FnOnce(&mut wgpu::ComputePass<'_>)) -> Result<Vec<Vec<f32>>> {
         let dim = self.config.projection_dim;
         let out = if normalized { &head.normalized } else { &head.features };
         let pending = self
             .gpu
             .checked("running a forward pass", || {
+                let _one_at_a_time = self.submitting.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 let mut encoder = self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("clip forward") });
                 record(&mut encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("clip forward"), timestamp_writes: None }));
                 self.gpu.submit_with_readback(encoder, out, n * dim)

@@ -112,8 +112,10 @@ impl ClipConfig {
         if v.patch_size == 0 || v.image_size < v.patch_size {
             return Err(Error::Config(format!("vision_config: patch_size {} does not fit image_size {}", v.patch_size, v.image_size)));
         }
+        if v.channels != 3 {
+            return Err(Error::Config(format!("vision_config.num_channels is {}; CLIP images are RGB (3)", v.channels)));
+        }
         let positive = [
-            ("vision_config.num_channels", v.channels),
             ("text_config.vocab_size", self.text.vocab_size),
             ("text_config.max_position_embeddings", self.text.max_positions),
             ("projection_dim", self.projection_dim),
@@ -182,6 +184,7 @@ mod tests {
             (r#"{"vision_config":{"image_size":16,"patch_size":32}}"#, "patch_size 32"),
             (r#"{"vision_config":{"image_size":1024,"patch_size":8}}"#, "exceeds the attention kernel"),
             ("{not json", "not valid"),
+            (r#"{"vision_config":{"num_channels":1}}"#, "num_channels is 1"),
         ] {
             let err = ClipConfig::from_json(json).unwrap_err().to_string();
             assert!(err.contains(needle), "{json}: {err}");

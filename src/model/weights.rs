@@ -65,11 +65,6 @@ impl<'a> Weights<'a> {
     }
 }
 
-/// Concatenates row-major matrices along rows (fusing q, k, v projections into one matmul).
-pub fn concat_rows(parts: &[Vec<f32>]) -> Vec<f32> {
-    parts.concat()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
