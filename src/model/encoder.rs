@@ -134,34 +134,32 @@ impl Encoder {
         Encoder { config: config.clone(), causal, shapes, blocks }
     }
 
-    /// Writes the shape uniforms for `batch` sequences of `seq` tokens (before the submit).
-    pub fn set_shape(&self, gpu: &Gpu, batch: usize, seq: usize) {
+    /// Writes the shape uniforms for `batch` sequences of `seq` tokens and
+    /// records every block into `pass` (the writes land before its submit).
+    pub fn record(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>, batch: usize, seq: usize) {
         let (c, rows) = (&self.config, batch * seq);
         let (d, f) = (c.width, c.intermediate);
+        let ln = LayerNormParams::new(rows, d, c.eps);
+        let qkv = MatmulParams::new(rows, 3 * d, d, true, Activation::None, false);
+        let attn = AttentionParams::new(batch, seq, c.heads, c.head_dim(), self.causal);
+        let out_proj = MatmulParams::new(rows, d, d, true, Activation::None, true);
+        let fc1 = MatmulParams::new(rows, f, d, true, c.act, false);
+        let fc2 = MatmulParams::new(rows, d, f, true, Activation::None, true);
         let s = &self.shapes;
-        s.ln.write(gpu, &LayerNormParams::new(rows, d, c.eps));
-        s.qkv.write(gpu, &MatmulParams::new(rows, 3 * d, d, true, Activation::None, false));
-        s.attn.write(gpu, &AttentionParams::new(batch, seq, c.heads, c.head_dim(), self.causal));
-        s.out_proj.write(gpu, &MatmulParams::new(rows, d, d, true, Activation::None, true));
-        s.fc1.write(gpu, &MatmulParams::new(rows, f, d, true, c.act, false));
-        s.fc2.write(gpu, &MatmulParams::new(rows, d, f, true, Activation::None, true));
-    }
-
-    /// Records every block (after `set_shape` with the same sizes).
-    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>, batch: usize, seq: usize) {
-        let c = &self.config;
-        let rows = batch * seq;
-        let ln = LayerNormParams::new(rows, c.width, c.eps).workgroups();
-        let mm = |n| MatmulParams::new(rows, n, 0, false, Activation::None, false).workgroups();
-        let attn = AttentionParams::new(batch, seq, c.heads, c.head_dim(), self.causal).workgroups();
+        s.ln.write(gpu, &ln);
+        s.qkv.write(gpu, &qkv);
+        s.attn.write(gpu, &attn);
+        s.out_proj.write(gpu, &out_proj);
+        s.fc1.write(gpu, &fc1);
+        s.fc2.write(gpu, &fc2);
         for b in &self.blocks {
-            b.ln1.dispatch(pass, ln);
-            b.qkv.dispatch(pass, mm(3 * c.width));
-            b.attn.dispatch(pass, attn);
-            b.out_proj.dispatch(pass, mm(c.width));
-            b.ln2.dispatch(pass, ln);
-            b.fc1.dispatch(pass, mm(c.intermediate));
-            b.fc2.dispatch(pass, mm(c.width));
+            b.ln1.dispatch(pass, ln.workgroups());
+            b.qkv.dispatch(pass, qkv.workgroups());
+            b.attn.dispatch(pass, attn.workgroups());
+            b.out_proj.dispatch(pass, out_proj.workgroups());
+            b.ln2.dispatch(pass, ln.workgroups());
+            b.fc1.dispatch(pass, fc1.workgroups());
+            b.fc2.dispatch(pass, fc2.workgroups());
         }
     }
 }
@@ -205,21 +203,23 @@ impl Head {
         Head { width, projection_dim, eps, index, features, normalized, rows, ln_shape, proj_shape, out_rows, steps, _weights: weights }
     }
 
-    /// Writes the pooled row indices and shapes for `pooled.len()` outputs.
-    pub fn set_rows(&self, gpu: &Gpu, pooled: &[u32]) {
+    /// Writes the pooled row indices (one per output) and the shapes, and
+    /// records gather → LayerNorm → projection → normalisation into `pass`.
+    pub fn record(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>, pooled: &[u32]) {
         let n = pooled.len();
+        let rows = RowsParams::new(n, self.width);
+        let ln = LayerNormParams::new(n, self.width, self.eps);
+        let proj = MatmulParams::new(n, self.projection_dim, self.width, false, Activation::None, false);
+        let out_rows = RowsParams::new(n, self.projection_dim);
         gpu.queue.write_buffer(&self.index, 0, bytemuck::cast_slice(pooled));
-        self.rows.write(gpu, &RowsParams::new(n, self.width));
-        self.ln_shape.write(gpu, &LayerNormParams::new(n, self.width, self.eps));
-        self.proj_shape.write(gpu, &MatmulParams::new(n, self.projection_dim, self.width, false, Activation::None, false));
-        self.out_rows.write(gpu, &RowsParams::new(n, self.projection_dim));
-    }
-
-    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>, n: usize) {
-        let [gather, ln, proj, normalize] = &self.steps;
-        gather.dispatch(pass, RowsParams::new(n, self.width).gather_workgroups());
-        ln.dispatch(pass, LayerNormParams::new(n, self.width, self.eps).workgroups());
-        proj.dispatch(pass, MatmulParams::new(n, self.projection_dim, self.width, false, Activation::None, false).workgroups());
-        normalize.dispatch(pass, RowsParams::new(n, self.projection_dim).normalize_workgroups());
+        self.rows.write(gpu, &rows);
+        self.ln_shape.write(gpu, &ln);
+        self.proj_shape.write(gpu, &proj);
+        self.out_rows.write(gpu, &out_rows);
+        let [gather, layernorm, projection, normalize] = &self.steps;
+        gather.dispatch(pass, rows.gather_workgroups());
+        layernorm.dispatch(pass, ln.workgroups());
+        projection.dispatch(pass, proj.workgroups());
+        normalize.dispatch(pass, out_rows.normalize_workgroups());
     }
 }

@@ -106,10 +106,8 @@ impl TextTower {
             slice.shape.write(gpu, &params);
             slice.gather.dispatch(pass, params.workgroups());
         }
-        self.encoder.set_shape(gpu, batch, seq);
-        self.encoder.encode(pass, batch, seq);
+        self.encoder.record(gpu, pass, batch, seq);
         let pooled: Vec<u32> = ids.iter().enumerate().map(|(b, s)| (b * seq + eos_position(s)) as u32).collect();
-        self.head.set_rows(gpu, &pooled);
-        self.head.encode(pass, batch);
+        self.head.record(gpu, pass, &pooled);
     }
 }

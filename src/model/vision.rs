@@ -108,15 +108,12 @@ impl VisionTower {
         self.patch_shape.write(gpu, &patch);
         self.embed_shape.write(gpu, &embed);
         self.ln_shape.write(gpu, &ln);
-        self.encoder.set_shape(gpu, batch, t);
-        let class_rows: Vec<u32> = (0..batch).map(|b| (b * t) as u32).collect();
-        self.head.set_rows(gpu, &class_rows);
-
         self.im2col.dispatch(pass, im2col.workgroups());
         self.patch_matmul.dispatch(pass, patch.workgroups());
         self.embed.dispatch(pass, embed.workgroups());
         self.pre_layrnorm.dispatch(pass, ln.workgroups());
-        self.encoder.encode(pass, batch, t);
-        self.head.encode(pass, batch);
+        self.encoder.record(gpu, pass, batch, t);
+        let class_rows: Vec<u32> = (0..batch).map(|b| (b * t) as u32).collect();
+        self.head.record(gpu, pass, &class_rows);
     }
 }
