@@ -136,13 +136,24 @@ impl ClipModel {
     /// Zero-shot probabilities of `labels` for one image, in label order. With
     /// templates (`"a photo of a {}"`), each label's prompts are averaged.
     pub async fn classify(&self, image: &RgbImage, labels: &[String], templates: &[String]) -> Result<Vec<Score>> {
+        let prompts = self.embed_prompts(labels, templates).await?;
+        let image = self.embed_images(std::slice::from_ref(image), true).await?;
+        let probs = self.zero_shot(&image[0], &prompts, templates);
+        Ok(labels.iter().zip(probs).map(|(label, probability)| Score { label: label.clone(), probability }).collect())
+    }
+
+    /// The text side of [`ClipModel::classify`]: checks labels and templates,
+    /// then embeds every prompt (label-major, unit length).
+    pub async fn embed_prompts(&self, labels: &[String], templates: &[String]) -> Result<Vec<Vec<f32>>> {
         scores::check_inputs(labels, templates)?;
         let prompts = scores::prompts(labels, templates);
         let refs: Vec<&str> = prompts.iter().map(String::as_str).collect();
-        let texts = self.embed_texts(&refs, true).await?;
-        let image = self.embed_images(std::slice::from_ref(image), true).await?;
-        let probs = scores::zero_shot(&image[0], &texts, templates.len().max(1), self.logit_scale);
-        Ok(labels.iter().zip(probs).map(|(label, probability)| Score { label: label.clone(), probability }).collect())
+        self.embed_texts(&refs, true).await
+    }
+
+    /// Probabilities over labels from an image embedding and [`ClipModel::embed_prompts`]' output.
+    pub fn zero_shot(&self, image: &[f32], prompts: &[Vec<f32>], templates: &[String]) -> Vec<f64> {
+        scores::zero_shot(image, prompts, templates.len().max(1), self.logit_scale)
     }
 
     /// One forward pass: one command encoder, one compute pass, one submit (with

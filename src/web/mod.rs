@@ -20,7 +20,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::gpu::Gpu;
 use crate::image::{self, RgbImage};
-use crate::model::{scores, ClipModel, ModelFiles};
+use crate::model::{ClipModel, ModelFiles};
 use crate::ops::Kernels;
 
 /// Milliseconds from the page's (or worker's) `performance` clock.
@@ -151,18 +151,14 @@ impl Model {
     /// template (`"a photo of {}"`) makes one prompt per label, averaged as in
     /// the CLIP paper; with none, the labels are the prompts.
     ///
-    /// The same steps as [`ClipModel::classify`], split so that the text and
-    /// image sides are timed apart.
+    /// [`ClipModel::classify`]'s two halves, timed apart.
     pub async fn classify(&self, image: &Image, labels: Vec<String>, templates: Vec<String>) -> Result<Vec<f64>, JsError> {
-        scores::check_inputs(&labels, &templates)?;
-        let prompts = scores::prompts(&labels, &templates);
-        let refs: Vec<&str> = prompts.iter().map(String::as_str).collect();
         let start = now();
-        let texts = self.inner.embed_texts(&refs, true).await?;
+        let prompts = self.inner.embed_prompts(&labels, &templates).await?;
         let text_ms = now() - start;
         let features = self.embed(image, true).await?;
         self.timings.set(Timings { text_ms, ..self.timings.get() });
-        Ok(scores::zero_shot(&features, &texts, templates.len().max(1), self.inner.logit_scale))
+        Ok(self.inner.zero_shot(&features, &prompts, &templates))
     }
 
     /// Projected image features (`get_image_features`, not normalised).
