@@ -7,6 +7,7 @@
 //! - [`model`]: configuration, weights, the two encoders, zero-shot scores
 //! - `web` (wasm32 only): the wasm-bindgen API `www/worker.js` drives
 
+pub mod clock;
 pub mod error;
 pub mod gpu;
 pub mod image;

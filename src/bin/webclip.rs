@@ -19,6 +19,7 @@ mod cli {
     use webclip::gpu::Gpu;
     use webclip::image::{self, PreprocessConfig, RgbImage};
     use webclip::model::{ClipModel, ModelFiles};
+    use webclip::ops::{KernelFamily, Kernels};
     use webclip::{npy, Error, Result};
 
     #[derive(Parser)]
@@ -36,6 +37,22 @@ mod cli {
         /// Print JSON instead of a table
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        family: FamilyArg,
+    }
+
+    #[derive(Args)]
+    struct FamilyArg {
+        /// Kernel family: "tiled" (real GPUs) or "registers" (CPU-backed adapters such as
+        /// lavapipe); default: by the adapter's type, or WEBCLIP_KERNELS
+        #[arg(long)]
+        family: Option<String>,
+    }
+
+    impl FamilyArg {
+        fn get(&self) -> Result<Option<KernelFamily>> {
+            self.family.as_deref().map(KernelFamily::parse).transpose()
+        }
     }
 
     #[derive(Subcommand)]
@@ -79,15 +96,26 @@ mod cli {
             common: Common,
             images: Vec<PathBuf>,
         },
-        /// Time loading and forward passes (medians over --runs, after one warm-up)
+        /// Time loading (per stage) and forward passes: one image, a batch of 8, 4 and 100
+        /// labels (medians over --runs, after one warm-up)
         Bench {
             #[command(flatten)]
             common: Common,
             #[arg(long, default_value_t = 5)]
             runs: usize,
-            /// Texts per text forward pass
-            #[arg(long, default_value_t = 4)]
-            texts: usize,
+        },
+        /// GFLOP/s of each kernel family on ViT-B/32's shapes (no model needed)
+        BenchKernels {
+            #[command(flatten)]
+            family: FamilyArg,
+            /// Timed runs per kernel and shape (the median is reported)
+            #[arg(long, default_value_t = 7)]
+            samples: usize,
+            /// Only kernels whose name contains this ("matmul", "attention", "layernorm")
+            #[arg(long, default_value = "")]
+            only: String,
+            #[arg(long)]
+            json: bool,
         },
     }
 
@@ -103,7 +131,7 @@ mod cli {
             Command::Classify { common, image, labels, templates } => {
                 webclip::model::scores::check_inputs(&labels, &templates)?;
                 let picture = read_image(&image)?;
-                let model = load(&common.model)?;
+                let model = load(&common)?;
                 let scores = pollster::block_on(model.classify(&picture, &labels, &templates))?;
                 if common.json {
                     let probs: Vec<f64> = scores.iter().map(|s| s.probability).collect();
@@ -119,7 +147,7 @@ mod cli {
                 }
             }
             Command::EmbedImage { common, images, pixel_values } => {
-                let model = load(&common.model)?;
+                let model = load(&common)?;
                 let features = match pixel_values {
                     Some(path) => {
                         let array = npy::parse(&read(&path)?, &path.display().to_string())?;
@@ -139,7 +167,7 @@ mod cli {
             }
             Command::EmbedText { common, texts } => {
                 let texts = need(texts, "text")?;
-                let model = load(&common.model)?;
+                let model = load(&common)?;
                 let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
                 print_rows("embeddings", &pollster::block_on(model.embed_texts(&refs, false))?, common.json);
             }
@@ -175,13 +203,14 @@ mod cli {
                     println!("{}", json!({ "pixel_values": tensors }));
                 }
             }
-            Command::Bench { common, runs, texts } => bench(&common, runs.max(1), texts.max(1))?,
+            Command::Bench { common, runs } => bench(&common, runs.max(1))?,
+            Command::BenchKernels { family, samples, only, json } => bench_kernels(family.get()?, samples.max(1), &only, json)?,
         }
         Ok(())
     }
 
-    /// Wall-clock milliseconds of `f`'s median run, after one warm-up run.
-    fn median_ms(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    /// Median, min and max wall-clock milliseconds of `runs` runs of `f`, after one warm-up run.
+    fn timed(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<serde_json::Value> {
         f()?;
         let mut times = Vec::with_capacity(runs);
         for _ in 0..runs {
@@ -190,34 +219,76 @@ mod cli {
             times.push(start.elapsed().as_secs_f64() * 1e3);
         }
         times.sort_by(f64::total_cmp);
-        Ok(times[runs / 2])
+        Ok(json!({ "median_ms": times[runs / 2], "min_ms": times[0], "max_ms": times[runs - 1], "runs": runs }))
     }
 
-    fn bench(common: &Common, runs: usize, texts: usize) -> Result<()> {
+    fn ms_since(start: std::time::Instant) -> f64 {
+        start.elapsed().as_secs_f64() * 1e3
+    }
+
+    fn bench(common: &Common, runs: usize) -> Result<()> {
         let start = std::time::Instant::now();
         let files = ModelFiles::from_dir(&common.model)?;
-        let read_ms = start.elapsed().as_secs_f64() * 1e3;
+        let read_ms = ms_since(start);
         let gpu = pollster::block_on(Gpu::new())?;
+        let family = KernelFamily::choose(&gpu, common.family.get()?)?;
         let start = std::time::Instant::now();
-        let model = pollster::block_on(ClipModel::load(&gpu, &files))?;
-        let load_ms = start.elapsed().as_secs_f64() * 1e3;
+        let kernels = pollster::block_on(Kernels::new(&gpu, family))?;
+        let compile_ms = ms_since(start);
+        let start = std::time::Instant::now();
+        let model = pollster::block_on(ClipModel::load_with_kernels(&gpu, &kernels, &files))?;
+        let load_ms = ms_since(start);
         let v = &model.config.vision;
         // Any fixed, non-trivial input: timing does not depend on pixel values.
-        let pixels: Vec<f32> = (0..v.channels * v.image_size * v.image_size).map(|i| ((i % 255) as f32 / 127.0) - 1.0).collect();
-        let image_ms = median_ms(runs, || pollster::block_on(model.embed_pixels(&pixels, false)).map(drop))?;
-        let prompts: Vec<String> = (0..texts).map(|i| format!("a photo of a thing number {i}")).collect();
-        let refs: Vec<&str> = prompts.iter().map(String::as_str).collect();
-        let text_ms = median_ms(runs, || pollster::block_on(model.embed_texts(&refs, false)).map(drop))?;
+        let one: Vec<f32> = (0..v.channels * v.image_size * v.image_size).map(|i| ((i % 255) as f32 / 127.0) - 1.0).collect();
+        let start = std::time::Instant::now();
+        pollster::block_on(model.embed_pixels(&one, false))?;
+        let first_image_ms = ms_since(start);
+        let eight = one.repeat(8);
+        let image = timed(runs, || pollster::block_on(model.embed_pixels(&one, false)).map(drop))?;
+        let batch8 = timed(runs.div_ceil(2), || pollster::block_on(model.embed_pixels(&eight, false)).map(drop))?;
+        let labels = |n: usize| (0..n).map(|i| format!("a photo of a thing number {i}")).collect::<Vec<_>>();
+        let (four, hundred) = (labels(4), labels(100));
+        let text = |prompts: &[String]| {
+            let refs: Vec<&str> = prompts.iter().map(String::as_str).collect();
+            pollster::block_on(model.embed_texts(&refs, false)).map(drop)
+        };
+        let texts4 = timed(runs, || text(&four))?;
+        let texts100 = timed(runs.div_ceil(2), || text(&hundred))?;
         let report = json!({
-            "adapter": gpu.adapter.name, "backend": format!("{:?}", gpu.adapter.backend), "runs": runs,
-            "read_files_ms": read_ms, "load_ms": load_ms, "image_ms": image_ms, "texts": texts, "text_ms": text_ms,
+            "adapter": gpu.adapter.name, "backend": format!("{:?}", gpu.adapter.backend), "family": family.name(),
+            "read_files_ms": read_ms, "compile_ms": compile_ms, "load_ms": load_ms, "first_image_ms": first_image_ms,
+            "image": image, "image_batch8": batch8, "texts4": texts4, "texts100": texts100,
         });
-        if common.json {
-            println!("{report}");
+        print_json(&report, common.json);
+        Ok(())
+    }
+
+    fn bench_kernels(family: Option<KernelFamily>, samples: usize, only: &str, as_json: bool) -> Result<()> {
+        let gpu = pollster::block_on(Gpu::new())?;
+        let families = family.map_or(KernelFamily::ALL.to_vec(), |f| vec![f]);
+        let mut timings = Vec::new();
+        for family in families {
+            let kernels = pollster::block_on(Kernels::new(&gpu, family))?;
+            timings.extend(pollster::block_on(webclip::ops::bench::run(&gpu, &kernels, samples, only))?);
+        }
+        if as_json {
+            println!("{}", json!({ "adapter": gpu.adapter.name, "backend": format!("{:?}", gpu.adapter.backend), "kernels": timings }));
         } else {
-            println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+            println!("adapter: {} ({:?})", gpu.adapter.name, gpu.adapter.backend);
+            for t in timings {
+                println!("{:<10} {:<10} {:<52} {:>9.3} ms  {:>7.2} GFLOP/s", t.family, t.kernel, t.shape, t.median_ms, t.gflops);
+            }
         }
         Ok(())
+    }
+
+    fn print_json(value: &serde_json::Value, compact: bool) {
+        if compact {
+            println!("{value}");
+        } else {
+            println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+        }
     }
 
     fn need<T>(items: Vec<T>, what: &str) -> Result<Vec<T>> {
@@ -235,10 +306,11 @@ mod cli {
         image::decode(&read(path)?, &path.display().to_string())
     }
 
-    fn load(dir: &Path) -> Result<ClipModel> {
-        let files = ModelFiles::from_dir(dir)?;
+    fn load(common: &Common) -> Result<ClipModel> {
+        let family = common.family.get()?;
+        let files = ModelFiles::from_dir(&common.model)?;
         let gpu = pollster::block_on(Gpu::new())?;
-        pollster::block_on(ClipModel::load(&gpu, &files))
+        pollster::block_on(ClipModel::load(&gpu, &files, family))
     }
 
     fn print_rows(key: &str, rows: &[Vec<f32>], as_json: bool) {

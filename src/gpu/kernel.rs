@@ -15,12 +15,16 @@ pub const LINEAR_WORKGROUP: u32 = 256;
 pub struct Kernel {
     pipeline: wgpu::ComputePipeline,
     label: &'static str,
+    /// Output items one workgroup covers along x, y, z (see [`Step::dispatch_over`]).
+    covers: [u32; 3],
 }
 
 impl Kernel {
     /// Compiles `source`; `constants` fill the shader's `override` values
     /// (tile and workgroup sizes only: shapes travel in uniforms).
-    pub async fn new(gpu: &Gpu, label: &'static str, source: &str, constants: &[(&str, f64)]) -> Result<Kernel> {
+    /// `covers` is how many output items (rows, columns, queries: whatever the
+    /// kernel's extent counts) one workgroup handles along x, y and z.
+    pub async fn new(gpu: &Gpu, label: &'static str, source: &str, constants: &[(&str, f64)], covers: [u32; 3]) -> Result<Kernel> {
         let pipeline = gpu
             .checked(&format!("compiling kernel {label}"), || {
                 let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -37,7 +41,7 @@ impl Kernel {
                 })
             })
             .await?;
-        Ok(Kernel { pipeline, label })
+        Ok(Kernel { pipeline, label, covers })
     }
 
     /// Binds whole `buffers` to bindings 0, 1, 2, ... of group 0, in order (the
@@ -53,7 +57,7 @@ impl Kernel {
             layout: &self.pipeline.get_bind_group_layout(0),
             entries: &entries,
         });
-        Step { pipeline: self.pipeline.clone(), bind_group }
+        Step { pipeline: self.pipeline.clone(), bind_group, covers: self.covers }
     }
 }
 
@@ -62,25 +66,29 @@ impl Kernel {
 pub struct Step {
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
+    covers: [u32; 3],
 }
 
 impl Step {
-    pub fn dispatch(&self, pass: &mut wgpu::ComputePass<'_>, workgroups: [u32; 3]) {
+    fn dispatch(&self, pass: &mut wgpu::ComputePass<'_>, workgroups: [u32; 3]) {
         pass.set_pipeline(&self.pipeline);
         pass.set_bind_group(0, &self.bind_group, &[]);
         pass.dispatch_workgroups(workgroups[0], workgroups[1], workgroups[2]);
     }
-}
 
-/// Workgroup grid covering `n` elements at `LINEAR_WORKGROUP` threads each,
-/// folded into two dimensions when it passes the 65535-per-dimension limit.
-/// Shaders recover the flat index as `gid.x + gid.y * num_workgroups.x * 256`.
-pub fn workgroups_1d(n: usize) -> [u32; 3] {
-    let groups = n.div_ceil(LINEAR_WORKGROUP as usize).max(1) as u32;
-    if groups <= 65535 {
-        [groups, 1, 1]
-    } else {
-        let y = groups.div_ceil(65535);
-        [groups.div_ceil(y), y, 1]
+    /// Dispatches enough workgroups to cover `extent` output items (the kernel
+    /// says how many one workgroup covers), folding x into y past the
+    /// 65535-per-dimension limit when y is unused; such shaders unfold with
+    /// `num_workgroups.x`.
+    pub fn dispatch_over(&self, pass: &mut wgpu::ComputePass<'_>, extent: [u32; 3]) {
+        let mut groups = [0; 3];
+        for i in 0..3 {
+            groups[i] = extent[i].div_ceil(self.covers[i]).max(1);
+        }
+        if groups[0] > 65535 && groups[1] == 1 {
+            let y = groups[0].div_ceil(65535);
+            groups = [groups[0].div_ceil(y), y, groups[2]];
+        }
+        self.dispatch(pass, groups);
     }
 }

@@ -6,9 +6,10 @@
 
 mod buffers;
 mod kernel;
+pub mod random;
 
 pub use buffers::Uniform;
-pub use kernel::{workgroups_1d, Kernel, Step};
+pub use kernel::{Kernel, Step, LINEAR_WORKGROUP};
 
 use crate::error::{Error, Result};
 

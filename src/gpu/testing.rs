@@ -76,17 +76,12 @@ macro_rules! gpu_test {
     )*};
 }
 
-/// Deterministic uniform values in [-scale, scale) (xorshift; no dependency).
-pub fn random(len: usize, seed: u64, scale: f32) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
-        })
-        .collect()
+pub use super::random::random;
+
+/// An output buffer filled with NaN: any element a kernel fails to write fails
+/// `assert_close` (wgpu zero-fills fresh buffers, which can pass for a result).
+pub fn poisoned(gpu: &Gpu, label: &str, len: usize) -> wgpu::Buffer {
+    gpu.upload(label, &vec![f32::NAN; len])
 }
 
 /// Asserts every element is within `atol + rtol * |want|`; on failure names

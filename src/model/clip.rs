@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::image::{self, PreprocessConfig, RgbImage};
-use crate::ops::Kernels;
+use crate::ops::{KernelFamily, Kernels};
 use crate::tokenizer::ClipTokenizer;
 
 use super::config::ClipConfig;
@@ -49,9 +49,11 @@ fn batch_limit(gpu: &Gpu, wanted: usize, rows_each: usize, width: usize) -> usiz
 }
 
 impl ClipModel {
-    /// Compiles the kernels, then [`ClipModel::load_with_kernels`].
-    pub async fn load(gpu: &Gpu, files: &ModelFiles) -> Result<ClipModel> {
-        Self::load_with_kernels(gpu, &Kernels::new(gpu).await?, files).await
+    /// Compiles the kernels of `family`, or else of the one
+    /// [`KernelFamily::choose`] picks, then [`ClipModel::load_with_kernels`].
+    pub async fn load(gpu: &Gpu, files: &ModelFiles, family: Option<KernelFamily>) -> Result<ClipModel> {
+        let family = KernelFamily::choose(gpu, family)?;
+        Self::load_with_kernels(gpu, &Kernels::new(gpu, family).await?, files).await
     }
 
     /// Parses and checks every file (each tensor's name and shape) before the
@@ -163,7 +165,7 @@ impl ClipModel {
     /// other's inputs.
     async fn run(&self, head: &Head, n: usize, normalized: bool, record: impl FnOnce(&mut wgpu::ComputePass<'_>)) -> Result<Vec<Vec<f32>>> {
         let dim = self.config.projection_dim;
-        let out = if normalized { &head.normalized } else { &head.features };
+        let out = &head.features;
         let pending = self
             .gpu
             .checked("running a forward pass", || {
@@ -174,6 +176,6 @@ impl ClipModel {
             })
             .await?;
         let flat = pending.read(&self.gpu).await?;
-        Ok(flat.chunks(dim).map(<[f32]>::to_vec).collect())
+        Ok(flat.chunks(dim).map(|row| if normalized { scores::unit_length(row) } else { row.to_vec() }).collect())
     }
 }

@@ -1,5 +1,5 @@
 //! The pre-LN transformer both towers share, and the pooled head
-//! (gather → LayerNorm → projection → optional L2 normalisation).
+//! (gather → LayerNorm → projection; scores normalise on the CPU).
 //!
 //! Each block: `x = x + out_proj(attn(ln1(x)))`, then `x = x + fc2(act(fc1(ln2(x))))`.
 //! The residual stream ping-pongs between two buffers so the residual add
@@ -16,7 +16,8 @@ use crate::ops::Kernels;
 use super::config::TowerConfig;
 use super::weights::Weights;
 
-/// One block's weights on the CPU, read and shape-checked, q/k/v fused.
+/// One block's weights on the CPU, read and shape-checked, q/k/v fused, every
+/// linear weight packed for the matmul kernels ([`matmul::pack_weight`]).
 pub struct LayerWeights {
     ln1: [Vec<f32>; 2],
     qkv: [Vec<f32>; 2],
@@ -31,6 +32,12 @@ pub fn affine(w: &Weights, name: &str, weight_shape: &[usize], bias_len: usize) 
     Ok([w.get(&format!("{name}.weight"), weight_shape)?, w.get(&format!("{name}.bias"), &[bias_len])?])
 }
 
+/// `[weight, bias]` of a Linear `[n, k]`, the weight packed for the matmul kernels.
+pub fn linear(w: &Weights, name: &str, n: usize, k: usize) -> Result<[Vec<f32>; 2]> {
+    let [weight, bias] = affine(w, name, &[n, k], n)?;
+    Ok([matmul::pack_weight(&weight, n, k), bias])
+}
+
 impl LayerWeights {
     /// Reads `{prefix}.layers.{i}.*` (prefix: `vision_model.encoder` or `text_model.encoder`).
     pub fn read(w: &Weights, prefix: &str, c: &TowerConfig) -> Result<Vec<LayerWeights>> {
@@ -40,13 +47,14 @@ impl LayerWeights {
                 let p = format!("{prefix}.layers.{i}");
                 let [q, k, v] = ["q", "k", "v"].map(|n| affine(w, &format!("{p}.self_attn.{n}_proj"), &[d, d], d));
                 let (q, k, v) = (q?, k?, v?);
+                let qkv_weight = [&q[0][..], &k[0], &v[0]].concat();
                 Ok(LayerWeights {
                     ln1: affine(w, &format!("{p}.layer_norm1"), &[d], d)?,
-                    qkv: [[&q[0][..], &k[0], &v[0]].concat(), [&q[1][..], &k[1], &v[1]].concat()],
-                    out_proj: affine(w, &format!("{p}.self_attn.out_proj"), &[d, d], d)?,
+                    qkv: [matmul::pack_weight(&qkv_weight, 3 * d, d), [&q[1][..], &k[1], &v[1]].concat()],
+                    out_proj: linear(w, &format!("{p}.self_attn.out_proj"), d, d)?,
                     ln2: affine(w, &format!("{p}.layer_norm2"), &[d], d)?,
-                    fc1: affine(w, &format!("{p}.mlp.fc1"), &[f, d], f)?,
-                    fc2: affine(w, &format!("{p}.mlp.fc2"), &[d, f], d)?,
+                    fc1: linear(w, &format!("{p}.mlp.fc1"), f, d)?,
+                    fc2: linear(w, &format!("{p}.mlp.fc2"), d, f)?,
                 })
             })
             .collect()
@@ -153,73 +161,68 @@ impl Encoder {
         s.fc1.write(gpu, &fc1);
         s.fc2.write(gpu, &fc2);
         for b in &self.blocks {
-            b.ln1.dispatch(pass, ln.workgroups());
-            b.qkv.dispatch(pass, qkv.workgroups());
-            b.attn.dispatch(pass, attn.workgroups());
-            b.out_proj.dispatch(pass, out_proj.workgroups());
-            b.ln2.dispatch(pass, ln.workgroups());
-            b.fc1.dispatch(pass, fc1.workgroups());
-            b.fc2.dispatch(pass, fc2.workgroups());
+            b.ln1.dispatch_over(pass, ln.extent());
+            b.qkv.dispatch_over(pass, qkv.extent());
+            b.attn.dispatch_over(pass, attn.extent());
+            b.out_proj.dispatch_over(pass, out_proj.extent());
+            b.ln2.dispatch_over(pass, ln.extent());
+            b.fc1.dispatch_over(pass, fc1.extent());
+            b.fc2.dispatch_over(pass, fc2.extent());
         }
     }
 }
 
 /// Pooling and projection: rows `index[i]` of the final residual stream →
-/// LayerNorm → `projection` (no bias) → features, and their L2-normalised copy.
+/// LayerNorm → `projection` (no bias) → features. Unit-length copies are made
+/// on the CPU from what is read back anyway (512 floats a row).
 pub struct Head {
     width: usize,
     projection_dim: usize,
     eps: f64,
     pub index: wgpu::Buffer,
     pub features: wgpu::Buffer,
-    pub normalized: wgpu::Buffer,
     rows: Uniform<RowsParams>,
     ln_shape: Uniform<LayerNormParams>,
     proj_shape: Uniform<MatmulParams>,
-    out_rows: Uniform<RowsParams>,
-    steps: [Step; 4],
+    steps: [Step; 3],
     _weights: Vec<wgpu::Buffer>,
 }
 
 impl Head {
-    /// `ln` is `[weight, bias]` of the final LayerNorm, `projection` `[projection_dim, width]`.
+    /// `ln` is `[weight, bias]` of the final LayerNorm, `projection` `[projection_dim, width]`
+    /// as stored (packed here).
     pub fn new(gpu: &Gpu, k: &Kernels, stream: &wgpu::Buffer, ln: [Vec<f32>; 2], projection: Vec<f32>, width: usize, projection_dim: usize, eps: f64, max_batch: usize) -> Head {
         let index = gpu.scratch("pooled index", max_batch);
         let pooled = gpu.scratch("pooled", max_batch * width);
         let pooled_ln = gpu.scratch("pooled layernorm", max_batch * width);
         let features = gpu.scratch("features", max_batch * projection_dim);
-        let normalized = gpu.scratch("normalized features", max_batch * projection_dim);
-        let weights = vec![gpu.upload("ln.weight", &ln[0]), gpu.upload("ln.bias", &ln[1]), gpu.upload("projection.weight", &projection)];
+        let packed = matmul::pack_weight(&projection, projection_dim, width);
+        let weights = vec![gpu.upload("ln.weight", &ln[0]), gpu.upload("ln.bias", &ln[1]), gpu.upload("projection.weight", &packed)];
         let rows = Uniform::new(gpu, "pooled rows", &RowsParams::new(0, width));
         let ln_shape = Uniform::new(gpu, "head ln shape", &LayerNormParams::new(0, width, eps));
         let proj_shape = Uniform::new(gpu, "projection shape", &MatmulParams::new(0, 0, 0, false, Activation::None, false));
-        let out_rows = Uniform::new(gpu, "feature rows", &RowsParams::new(0, projection_dim));
         let steps = [
             pooling::bind_gather(&k.gather_rows, gpu, &rows, &index, stream, &pooled),
             layernorm::bind(&k.layernorm, gpu, &ln_shape, &pooled, &weights[0], &weights[1], &pooled_ln),
             matmul::bind(&k.matmul, gpu, &proj_shape, &pooled_ln, &weights[2], None, None, &features),
-            pooling::bind_normalize(&k.l2_normalize, gpu, &out_rows, &features, &normalized),
         ];
-        Head { width, projection_dim, eps, index, features, normalized, rows, ln_shape, proj_shape, out_rows, steps, _weights: weights }
+        Head { width, projection_dim, eps, index, features, rows, ln_shape, proj_shape, steps, _weights: weights }
     }
 
     /// Writes the pooled row indices (one per output) and the shapes, and
-    /// records gather → LayerNorm → projection → normalisation into `pass`.
+    /// records gather → LayerNorm → projection into `pass`.
     pub fn record(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>, pooled: &[u32]) {
         let n = pooled.len();
         let rows = RowsParams::new(n, self.width);
         let ln = LayerNormParams::new(n, self.width, self.eps);
         let proj = MatmulParams::new(n, self.projection_dim, self.width, false, Activation::None, false);
-        let out_rows = RowsParams::new(n, self.projection_dim);
         gpu.queue.write_buffer(&self.index, 0, bytemuck::cast_slice(pooled));
         self.rows.write(gpu, &rows);
         self.ln_shape.write(gpu, &ln);
         self.proj_shape.write(gpu, &proj);
-        self.out_rows.write(gpu, &out_rows);
-        let [gather, layernorm, projection, normalize] = &self.steps;
-        gather.dispatch(pass, rows.gather_workgroups());
-        layernorm.dispatch(pass, ln.workgroups());
-        projection.dispatch(pass, proj.workgroups());
-        normalize.dispatch(pass, out_rows.normalize_workgroups());
+        let [gather, layernorm, projection] = &self.steps;
+        gather.dispatch_over(pass, rows.extent());
+        layernorm.dispatch_over(pass, ln.extent());
+        projection.dispatch_over(pass, proj.extent());
     }
 }

@@ -46,6 +46,11 @@ fn normalized(v: &[f64]) -> Vec<f64> {
     v.iter().map(|x| x / norm).collect()
 }
 
+/// `v / ‖v‖`, computed in f64 (as `F.normalize`, with its 1e-12 floor).
+pub fn unit_length(v: &[f32]) -> Vec<f32> {
+    normalized(&v.iter().map(|&x| x as f64).collect::<Vec<_>>()).into_iter().map(|x| x as f32).collect()
+}
+
 /// Probabilities over labels for one image. `prompt_embeddings` are the texts of
 /// `prompts` (label-major, `per_label` each), any scale: each is normalised, the
 /// label's are averaged and renormalised (the paper's prompt ensembling).

@@ -104,7 +104,7 @@ impl TextTower {
         for slice in &self.table {
             let params = TextEmbeddingsParams::new(batch, seq, d, slice.chunk);
             slice.shape.write(gpu, &params);
-            slice.gather.dispatch(pass, params.workgroups());
+            slice.gather.dispatch_over(pass, params.extent());
         }
         self.encoder.record(gpu, pass, batch, seq);
         let pooled: Vec<u32> = ids.iter().enumerate().map(|(b, s)| (b * seq + eos_position(s)) as u32).collect();

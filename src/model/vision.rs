@@ -14,6 +14,7 @@ use super::weights::Weights;
 
 /// The vision tower's tensors, read and shape-checked on the CPU.
 pub struct VisionWeights {
+    /// Packed for the matmul kernels (the convolution as a matmul over im2col patches).
     patch_embedding: Vec<f32>,
     class_embedding: Vec<f32>,
     positions: Vec<f32>,
@@ -27,7 +28,7 @@ impl VisionWeights {
     pub fn read(w: &Weights, c: &VisionConfig, projection_dim: usize) -> Result<VisionWeights> {
         let (d, p) = (c.tower.width, c.patch_size);
         Ok(VisionWeights {
-            patch_embedding: w.get("vision_model.embeddings.patch_embedding.weight", &[d, c.channels, p, p])?,
+            patch_embedding: matmul::pack_weight(&w.get("vision_model.embeddings.patch_embedding.weight", &[d, c.channels, p, p])?, d, c.channels * p * p),
             class_embedding: w.get("vision_model.embeddings.class_embedding", &[d])?,
             positions: w.get("vision_model.embeddings.position_embedding.weight", &[c.tokens(), d])?,
             pre_layrnorm: affine(w, "vision_model.pre_layrnorm", &[d], d)?,
@@ -108,10 +109,10 @@ impl VisionTower {
         self.patch_shape.write(gpu, &patch);
         self.embed_shape.write(gpu, &embed);
         self.ln_shape.write(gpu, &ln);
-        self.im2col.dispatch(pass, im2col.workgroups());
-        self.patch_matmul.dispatch(pass, patch.workgroups());
-        self.embed.dispatch(pass, embed.workgroups());
-        self.pre_layrnorm.dispatch(pass, ln.workgroups());
+        self.im2col.dispatch_over(pass, im2col.extent());
+        self.patch_matmul.dispatch_over(pass, patch.extent());
+        self.embed.dispatch_over(pass, embed.extent());
+        self.pre_layrnorm.dispatch_over(pass, ln.extent());
         self.encoder.record(gpu, pass, batch, t);
         let class_rows: Vec<u32> = (0..batch).map(|b| (b * t) as u32).collect();
         self.head.record(gpu, pass, &class_rows);

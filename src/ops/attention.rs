@@ -1,4 +1,5 @@
-//! `shaders/attention.wgsl`: multi-head attention over a fused QKV buffer.
+//! `shaders/attention_tiled.wgsl` and `shaders/attention_registers.wgsl`:
+//! multi-head attention over a fused QKV buffer.
 
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Kernel, Step, Uniform};
@@ -32,7 +33,8 @@ impl AttentionParams {
         }
     }
 
-    pub fn workgroups(&self) -> [u32; 3] {
+    /// Queries, heads, sequences.
+    pub fn extent(&self) -> [u32; 3] {
         [self.seq, self.heads, self.batch]
     }
 }
@@ -77,12 +79,11 @@ pub fn reference(qkv: &[f32], batch: usize, seq: usize, heads: usize, head_dim: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gpu::testing::{assert_close, random};
+    use crate::gpu::testing::{assert_close, poisoned, random};
     use crate::ops::test_support::{kernels, run_once};
 
     crate::gpu_test! {
         async fn attention_odd_shapes(gpu: Gpu) {
-            let ks = kernels(&gpu).await;
             // (batch, seq, heads, head_dim): CLIP text (causal) and vision (full) shapes, odd sizes,
             // a sequence longer than the workgroup, and one head larger than it.
             for (batch, seq, heads, head_dim, causal) in
@@ -92,12 +93,14 @@ mod tests {
                 let qkv = random(batch * seq * 3 * heads * head_dim, 11, 1.5);
                 let params = AttentionParams::new(batch, seq, heads, head_dim, causal);
                 let n = batch * seq * heads * head_dim;
-                let out = gpu.scratch("o", n);
-                let step = bind(&ks.attention, &gpu, &Uniform::new(&gpu, "t", &params), &gpu.upload("qkv", &qkv), &out);
-                let got = run_once(&gpu, &step, params.workgroups(), &out, n).await;
                 let want = reference(&qkv, batch, seq, heads, head_dim, causal);
-                // Convex combinations of values in [-1.5, 1.5]: absolute 1e-5 is ~100 ulps.
-                assert_close(&format!("attention b{batch} s{seq} h{heads}x{head_dim} causal={causal}"), &got, &want, 1e-5, 1e-4);
+                for ks in kernels(&gpu).await {
+                    let out = poisoned(&gpu, "o", n);
+                    let step = bind(&ks.attention, &gpu, &Uniform::new(&gpu, "t", &params), &gpu.upload("qkv", &qkv), &out);
+                    let got = run_once(&gpu, &step, params.extent(), &out, n).await;
+                    // Convex combinations of values in [-1.5, 1.5]: absolute 1e-5 is ~100 ulps.
+                    assert_close(&format!("{:?} attention b{batch} s{seq} h{heads}x{head_dim} causal={causal}", ks.family), &got, &want, 1e-5, 1e-4);
+                }
             }
         }
     }

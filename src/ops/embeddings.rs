@@ -2,7 +2,7 @@
 //! convolution), `shaders/vision_embeddings.wgsl` (class token + positions) and
 //! `shaders/text_embeddings.wgsl` (token gather + positions).
 
-use crate::gpu::{workgroups_1d, Gpu, Kernel, Step, Uniform};
+use crate::gpu::{Gpu, Kernel, Step, Uniform};
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
@@ -17,9 +17,10 @@ impl Im2colParams {
     pub fn new(batch: usize, channels: usize, image_size: usize, patch: usize) -> Self {
         Im2colParams { batch: batch as u32, channels: channels as u32, image_size: image_size as u32, patch: patch as u32 }
     }
-    pub fn workgroups(&self) -> [u32; 3] {
-        let grid = (self.image_size / self.patch) as usize;
-        workgroups_1d(self.batch as usize * grid * grid * (self.channels * self.patch * self.patch) as usize)
+    /// One invocation per patch element.
+    pub fn extent(&self) -> [u32; 3] {
+        let grid = self.image_size / self.patch;
+        [self.batch * grid * grid * self.channels * self.patch * self.patch, 1, 1]
     }
 }
 
@@ -66,8 +67,8 @@ impl VisionEmbeddingsParams {
     pub fn new(batch: usize, tokens: usize, width: usize) -> Self {
         VisionEmbeddingsParams { batch: batch as u32, tokens: tokens as u32, width: width as u32, _pad: 0 }
     }
-    pub fn workgroups(&self) -> [u32; 3] {
-        workgroups_1d((self.batch * self.tokens * self.width) as usize)
+    pub fn extent(&self) -> [u32; 3] {
+        [self.batch * self.tokens * self.width, 1, 1]
     }
 }
 
@@ -105,8 +106,8 @@ impl TextEmbeddingsParams {
             _pad: [0; 3],
         }
     }
-    pub fn workgroups(&self) -> [u32; 3] {
-        workgroups_1d((self.rows * self.width) as usize)
+    pub fn extent(&self) -> [u32; 3] {
+        [self.rows * self.width, 1, 1]
     }
 }
 
@@ -141,13 +142,12 @@ pub fn bind_text(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gpu::testing::{assert_close, random};
+    use crate::gpu::testing::{assert_close, poisoned, random};
     use crate::ops::matmul::{self, Activation, MatmulParams};
     use crate::ops::test_support::{kernels, run_once};
 
     crate::gpu_test! {
         async fn patch_embedding_is_a_strided_convolution(gpu: Gpu) {
-            let ks = kernels(&gpu).await;
             // 23 = 3 · 7 + 2: the last two pixel rows and columns are outside every patch.
             for (batch, channels, size, patch, width) in [(1, 1, 1, 1, 1), (2, 3, 23, 7, 13), (3, 3, 32, 16, 30)] {
                 let grid = size / patch;
@@ -157,33 +157,36 @@ mod tests {
                 let cols = channels * patch * patch;
                 let patches = gpu.scratch("patches", batch * grid * grid * cols);
                 let mp = MatmulParams::new(batch * grid * grid, width, cols, false, Activation::None, false);
-                let out = gpu.scratch("out", batch * grid * grid * width);
-                let im2col = bind_im2col(&ks.im2col, &gpu, &Uniform::new(&gpu, "i", &ip), &gpu.upload("px", &pixels), &patches);
-                let mm = matmul::bind(&ks.matmul, &gpu, &Uniform::new(&gpu, "m", &mp), &patches, &gpu.upload("w", &weight), None, None, &out);
-                let mut encoder = gpu.device.create_command_encoder(&Default::default());
-                {
-                    let mut pass = encoder.begin_compute_pass(&Default::default());
-                    im2col.dispatch(&mut pass, ip.workgroups());
-                    mm.dispatch(&mut pass, mp.workgroups());
-                }
-                gpu.queue.submit([encoder.finish()]);
-                let got = gpu.read_back(&out, batch * grid * grid * width).await.unwrap();
                 let want = reference_patch_conv(&pixels, &weight, batch, channels, size, patch, width);
-                assert_close(&format!("patch conv {batch}x{channels}x{size}x{size} p{patch} -> {width}"), &got, &want, 1e-5, 1e-4);
+                let packed = gpu.upload("w", &matmul::pack_weight(&weight, width, cols));
+                for ks in kernels(&gpu).await {
+                    let out = poisoned(&gpu, "out", batch * grid * grid * width);
+                    let im2col = bind_im2col(&ks.im2col, &gpu, &Uniform::new(&gpu, "i", &ip), &gpu.upload("px", &pixels), &patches);
+                    let mm = matmul::bind(&ks.matmul, &gpu, &Uniform::new(&gpu, "m", &mp), &patches, &packed, None, None, &out);
+                    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+                    {
+                        let mut pass = encoder.begin_compute_pass(&Default::default());
+                        im2col.dispatch_over(&mut pass, ip.extent());
+                        mm.dispatch_over(&mut pass, mp.extent());
+                    }
+                    gpu.queue.submit([encoder.finish()]);
+                    let got = gpu.read_back(&out, batch * grid * grid * width).await.unwrap();
+                    assert_close(&format!("{:?} patch conv {batch}x{channels}x{size}x{size} p{patch} -> {width}", ks.family), &got, &want, 1e-5, 1e-4);
+                }
             }
         }
 
         async fn vision_embeddings_prepend_class_and_add_positions(gpu: Gpu) {
-            let ks = kernels(&gpu).await;
+            let [ks, _] = kernels(&gpu).await;
             let (batch, tokens, width) = (3, 5, 7);
             let patches = random(batch * (tokens - 1) * width, 31, 1.0);
             let class = random(width, 32, 1.0);
             let pos = random(tokens * width, 33, 1.0);
             let params = VisionEmbeddingsParams::new(batch, tokens, width);
-            let out = gpu.scratch("o", batch * tokens * width);
+            let out = poisoned(&gpu, "o", batch * tokens * width);
             let step = bind_vision(&ks.vision_embeddings, &gpu, &Uniform::new(&gpu, "v", &params), &gpu.upload("p", &patches),
                 &gpu.upload("c", &class), &gpu.upload("pos", &pos), &out);
-            let got = run_once(&gpu, &step, params.workgroups(), &out, batch * tokens * width).await;
+            let got = run_once(&gpu, &step, params.extent(), &out, batch * tokens * width).await;
             let mut want = vec![0.0; batch * tokens * width];
             for b in 0..batch {
                 for t in 0..tokens {
@@ -198,7 +201,7 @@ mod tests {
         }
 
         async fn text_embeddings_gather_across_table_chunks(gpu: Gpu) {
-            let ks = kernels(&gpu).await;
+            let [ks, _] = kernels(&gpu).await;
             let (vocab, width, max_pos, batch, seq) = (50, 6, 9, 2, 7);
             let table = random(vocab * width, 41, 1.0);
             let pos = random(max_pos * width, 42, 1.0);
@@ -206,19 +209,19 @@ mod tests {
             // 17 rows per chunk: three chunks, ids on every side of each boundary.
             let chunks = table_chunks(vocab, width, 17 * width as u64 * 4);
             assert_eq!(chunks.len(), 3);
-            let out = gpu.scratch("o", batch * seq * width);
+            let out = poisoned(&gpu, "o", batch * seq * width);
             let ids_buf = gpu.upload("ids", &ids);
             let pos_buf = gpu.upload("pos", &pos);
             let mut encoder = gpu.device.create_command_encoder(&Default::default());
             let steps: Vec<_> = chunks.iter().map(|&chunk| {
                 let params = TextEmbeddingsParams::new(batch, seq, width, chunk);
                 let rows = &table[chunk.first_id * width..(chunk.first_id + chunk.count) * width];
-                (bind_text(&ks.text_embeddings, &gpu, &Uniform::new(&gpu, "t", &params), &ids_buf, &gpu.upload("tab", rows), &pos_buf, &out), params.workgroups())
+                (bind_text(&ks.text_embeddings, &gpu, &Uniform::new(&gpu, "t", &params), &ids_buf, &gpu.upload("tab", rows), &pos_buf, &out), params.extent())
             }).collect();
             {
                 let mut pass = encoder.begin_compute_pass(&Default::default());
                 for (step, groups) in &steps {
-                    step.dispatch(&mut pass, *groups);
+                    step.dispatch_over(&mut pass, *groups);
                 }
             }
             gpu.queue.submit([encoder.finish()]);

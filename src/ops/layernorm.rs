@@ -1,4 +1,5 @@
-//! `shaders/layernorm.wgsl`: LayerNorm over the last dimension.
+//! `shaders/layernorm_tiled.wgsl` and `shaders/layernorm_registers.wgsl`:
+//! LayerNorm over the last dimension.
 
 use crate::gpu::{Gpu, Kernel, Step, Uniform};
 
@@ -16,16 +17,9 @@ impl LayerNormParams {
         LayerNormParams { rows: rows as u32, cols: cols as u32, eps: eps as f32, _pad: 0 }
     }
 
-    /// One workgroup per row.
-    pub fn workgroups(&self) -> [u32; 3] {
-        rows_grid(self.rows)
+    pub fn extent(&self) -> [u32; 3] {
+        [self.rows, 1, 1]
     }
-}
-
-/// One workgroup per row, folded into y past 65535 rows (the shaders unfold it).
-pub fn rows_grid(rows: u32) -> [u32; 3] {
-    let y = rows.div_ceil(65535).max(1);
-    [rows.div_ceil(y).max(1), y, 1]
 }
 
 pub fn bind(
@@ -59,25 +53,26 @@ pub fn reference(x: &[f32], gamma: &[f32], beta: &[f32], cols: usize, eps: f64) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gpu::testing::{assert_close, random};
+    use crate::gpu::testing::{assert_close, poisoned, random};
     use crate::ops::test_support::{kernels, run_once};
 
     crate::gpu_test! {
         async fn layernorm_odd_shapes(gpu: Gpu) {
-            let ks = kernels(&gpu).await;
-            for (rows, cols, eps) in [(1, 1, 1e-5), (37, 44, 1e-5), (5, 257, 1e-6), (3, 1000, 1e-5)] {
+            for (rows, cols, eps) in [(1, 1, 1e-5), (37, 44, 1e-5), (5, 257, 1e-6), (3, 1000, 1e-5), (70, 9, 1e-5)] {
                 // An offset mean and a spread of scales, as real activations have.
                 let x: Vec<f32> = random(rows * cols, 7, 3.0).iter().map(|v| v + 5.0).collect();
                 let gamma = random(cols, 8, 1.0);
                 let beta = random(cols, 9, 1.0);
                 let params = LayerNormParams::new(rows, cols, eps);
-                let y = gpu.scratch("y", rows * cols);
-                let step = bind(&ks.layernorm, &gpu, &Uniform::new(&gpu, "t", &params), &gpu.upload("x", &x),
-                    &gpu.upload("g", &gamma), &gpu.upload("b", &beta), &y);
-                let got = run_once(&gpu, &step, params.workgroups(), &y, rows * cols).await;
                 let want = reference(&x, &gamma, &beta, cols, eps);
-                // Outputs are O(1): an absolute 1e-5 is ~100 f32 ulps.
-                assert_close(&format!("layernorm {rows}x{cols}"), &got, &want, 1e-5, 1e-4);
+                for ks in kernels(&gpu).await {
+                    let y = poisoned(&gpu, "y", rows * cols);
+                    let step = bind(&ks.layernorm, &gpu, &Uniform::new(&gpu, "t", &params), &gpu.upload("x", &x),
+                        &gpu.upload("g", &gamma), &gpu.upload("b", &beta), &y);
+                    let got = run_once(&gpu, &step, params.extent(), &y, rows * cols).await;
+                    // Outputs are O(1): an absolute 1e-5 is ~100 f32 ulps.
+                    assert_close(&format!("{:?} layernorm {rows}x{cols}", ks.family), &got, &want, 1e-5, 1e-4);
+                }
             }
         }
     }

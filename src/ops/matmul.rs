@@ -1,4 +1,6 @@
-//! `shaders/matmul.wgsl`: Y = act(X · Wᵀ + bias) + R, every linear layer of CLIP.
+//! `shaders/matmul_tiled.wgsl` and `shaders/matmul_registers.wgsl`:
+//! Y = act(X · Wᵀ + bias) + R, every linear layer of CLIP. Both read the weight
+//! packed by [`pack_weight`] and share the epilogue (`shaders/common/epilogue.wgsl`).
 
 use crate::gpu::{Gpu, Kernel, Step, Uniform};
 
@@ -54,7 +56,7 @@ fn erfc_f64(x: f64) -> f64 {
     (-x * x).exp() / std::f64::consts::PI.sqrt() / f
 }
 
-/// Shape and epilogue of one matmul call site (`shaders/matmul.wgsl`, `Params`).
+/// Shape and epilogue of one matmul call site (`Params` of both matmul shaders).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct MatmulParams {
@@ -70,12 +72,30 @@ impl MatmulParams {
         MatmulParams { m: m as u32, n: n as u32, k: k as u32, flags }
     }
 
-    pub fn workgroups(&self) -> [u32; 3] {
-        [self.n.div_ceil(64), self.m.div_ceil(64), 1]
+    /// Output columns and rows (the kernel says how many a workgroup covers).
+    pub fn extent(&self) -> [u32; 3] {
+        [self.n, self.m, 1]
     }
 }
 
-/// Binds one matmul. Unused optional inputs are bound to `x` (read-only, never read).
+/// A Hugging Face `nn.Linear` weight `[n, k]` in the layout both matmul kernels
+/// read: transposed to `[k, n]`, each row padded with zeros to a multiple of 4
+/// columns so it reads as `ceil(n / 4)` vec4s. Walking k then reads one
+/// contiguous row of output columns per step.
+pub fn pack_weight(w: &[f32], n: usize, k: usize) -> Vec<f32> {
+    debug_assert_eq!(w.len(), n * k);
+    let n4 = n.div_ceil(4) * 4;
+    let mut out = vec![0.0; k * n4];
+    for (col, row) in w.chunks_exact(k).enumerate() {
+        for (i, &v) in row.iter().enumerate() {
+            out[i * n4 + col] = v;
+        }
+    }
+    out
+}
+
+/// Binds one matmul; `w` is packed by [`pack_weight`]. Unused optional inputs
+/// are bound to `x` (read-only, never read).
 pub fn bind(
     kernel: &Kernel,
     gpu: &Gpu,
@@ -114,36 +134,31 @@ pub fn reference(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gpu::testing::{assert_close, random};
+    use crate::gpu::testing::{assert_close, poisoned, random};
     use crate::ops::test_support::{kernels, run_once};
 
     async fn check(gpu: &Gpu, (m, n, k): (usize, usize, usize), bias: bool, act: Activation, residual: bool) {
-        let ks = kernels(gpu).await;
         let x = random(m * k, 1, 1.0);
         let w = random(n * k, 2, 0.5);
         let b = random(n, 3, 1.0);
         let r = random(m * n, 4, 1.0);
         let params = MatmulParams::new(m, n, k, bias, act, residual);
-        let (b_buf, r_buf, y) = (gpu.upload("b", &b), gpu.upload("r", &r), gpu.scratch("y", m * n));
-        let step = bind(
-            &ks.matmul,
-            gpu,
-            &Uniform::new(gpu, "test", &params),
-            &gpu.upload("x", &x),
-            &gpu.upload("w", &w),
-            bias.then_some(&b_buf),
-            residual.then_some(&r_buf),
-            &y,
-        );
-        let got = run_once(gpu, &step, params.workgroups(), &y, m * n).await;
         let want = reference(&x, &w, bias.then_some(&b[..]), residual.then_some(&r[..]), (m, n, k), act);
-        // f32 accumulation over k terms of magnitude <= 0.5: rounding stays far below 1e-5.
-        assert_close(&format!("matmul {m}x{n}x{k} {act:?} bias={bias} res={residual}"), &got, &want, 1e-5, 1e-4);
+        let (b_buf, r_buf) = (gpu.upload("b", &b), gpu.upload("r", &r));
+        let (x_buf, w_buf) = (gpu.upload("x", &x), gpu.upload("w", &pack_weight(&w, n, k)));
+        for ks in kernels(gpu).await {
+            let y = poisoned(gpu, "y", m * n);
+            let step = bind(&ks.matmul, gpu, &Uniform::new(gpu, "test", &params), &x_buf, &w_buf, bias.then_some(&b_buf), residual.then_some(&r_buf), &y);
+            let got = run_once(gpu, &step, params.extent(), &y, m * n).await;
+            // f32 accumulation over k terms of magnitude <= 0.5: rounding stays far below 1e-5.
+            assert_close(&format!("{:?} matmul {m}x{n}x{k} {act:?} bias={bias} res={residual}", ks.family), &got, &want, 1e-5, 1e-4);
+        }
     }
 
     crate::gpu_test! {
         async fn matmul_odd_shapes(gpu: Gpu) {
-            for shape in [(1, 1, 1), (37, 97, 44), (65, 63, 17), (130, 200, 129), (3, 300, 1000)] {
+            // Edges of both families' tiles: 1, 17, 33 and 65 columns; 9 and 130 rows; k past a slab.
+            for shape in [(1, 1, 1), (37, 97, 44), (65, 63, 17), (9, 17, 33), (130, 200, 129), (3, 300, 1000)] {
                 check(&gpu, shape, false, Activation::None, false).await;
             }
         }
@@ -153,6 +168,13 @@ mod tests {
                 check(&gpu, (70, 33, 130), true, act, true).await;
             }
         }
+    }
+
+    #[test]
+    fn packed_weight_is_transposed_and_padded() {
+        // w = [[1, 2], [3, 4], [5, 6]]: n = 3 outputs, k = 2 inputs.
+        let packed = pack_weight(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 3, 2);
+        assert_eq!(packed, [1.0, 3.0, 5.0, 0.0, 2.0, 4.0, 6.0, 0.0]);
     }
 
     #[test]

@@ -2,32 +2,33 @@
 //! is bound and dispatched, a CPU reference in f64, and tests on odd shapes.
 
 pub mod attention;
+pub mod bench;
+mod family;
 pub mod embeddings;
 pub mod layernorm;
 pub mod matmul;
 pub mod pooling;
 
+pub use family::{KernelFamily, RegisterTiles};
 pub use matmul::Activation;
 
 use crate::error::Result;
-use crate::gpu::{Gpu, Kernel};
+use crate::gpu::{Gpu, Kernel, LINEAR_WORKGROUP};
 
-/// Shader sources that reduce across a workgroup get the shared helpers prepended.
+/// Shader sources, with the shared helpers prepended where a kernel uses them.
 macro_rules! shader {
     ($name:literal) => {
         include_str!(concat!("../../shaders/", $name, ".wgsl"))
     };
-    ($name:literal, reduce) => {
-        concat!(
-            include_str!("../../shaders/common/workgroup_reduce.wgsl"),
-            include_str!(concat!("../../shaders/", $name, ".wgsl"))
-        )
+    ($name:literal, $($common:literal),+) => {
+        concat!($(include_str!(concat!("../../shaders/common/", $common, ".wgsl")),)+ include_str!(concat!("../../shaders/", $name, ".wgsl")))
     };
 }
 
-/// Every compiled pipeline a CLIP forward pass uses, built once per device.
+/// Every compiled pipeline a CLIP forward pass uses, built once per device, of one family.
 #[derive(Clone)]
 pub struct Kernels {
+    pub family: KernelFamily,
     pub matmul: Kernel,
     pub layernorm: Kernel,
     pub attention: Kernel,
@@ -35,42 +36,61 @@ pub struct Kernels {
     pub vision_embeddings: Kernel,
     pub text_embeddings: Kernel,
     pub gather_rows: Kernel,
-    pub l2_normalize: Kernel,
 }
 
 impl Kernels {
-    pub async fn new(gpu: &Gpu) -> Result<Kernels> {
+    /// Compiles the kernels of `family` (see [`KernelFamily::choose`]).
+    pub async fn new(gpu: &Gpu, family: KernelFamily) -> Result<Kernels> {
+        let elementwise = [LINEAR_WORKGROUP, 1, 1];
+        let (matmul, layernorm, attention) = match family {
+            KernelFamily::Tiled => (
+                Kernel::new(gpu, "matmul_tiled", shader!("matmul_tiled", "epilogue"), &[], [32, 32, 1]).await?,
+                Kernel::new(gpu, "layernorm_tiled", shader!("layernorm_tiled", "workgroup_reduce"), &[], [1, 1, 1]).await?,
+                Kernel::new(gpu, "attention_tiled", shader!("attention_tiled", "workgroup_reduce"), &[], [1, 1, 1]).await?,
+            ),
+            KernelFamily::Registers => {
+                let t = RegisterTiles::for_adapter(&gpu.adapter);
+                (
+                    Kernel::new(gpu, "matmul_registers", shader!("matmul_registers", "epilogue"), &[("WG", t.matmul as f64)], [16 * t.matmul, 8, 1]).await?,
+                    Kernel::new(gpu, "layernorm_registers", shader!("layernorm_registers"), &[("WG", t.layernorm as f64)], [t.layernorm, 1, 1]).await?,
+                    Kernel::new(gpu, "attention_registers", shader!("attention_registers"), &[("WG", t.attention as f64)], [t.attention, 1, 1]).await?,
+                )
+            }
+        };
         Ok(Kernels {
-            matmul: Kernel::new(gpu, "matmul", shader!("matmul"), &[]).await?,
-            layernorm: Kernel::new(gpu, "layernorm", shader!("layernorm", reduce), &[]).await?,
-            attention: Kernel::new(gpu, "attention", shader!("attention", reduce), &[]).await?,
-            im2col: Kernel::new(gpu, "im2col", shader!("im2col"), &[]).await?,
-            vision_embeddings: Kernel::new(gpu, "vision_embeddings", shader!("vision_embeddings"), &[]).await?,
-            text_embeddings: Kernel::new(gpu, "text_embeddings", shader!("text_embeddings"), &[]).await?,
-            gather_rows: Kernel::new(gpu, "gather_rows", shader!("gather_rows"), &[]).await?,
-            l2_normalize: Kernel::new(gpu, "l2_normalize", shader!("l2_normalize", reduce), &[]).await?,
+            family,
+            matmul,
+            layernorm,
+            attention,
+            im2col: Kernel::new(gpu, "im2col", shader!("im2col"), &[], elementwise).await?,
+            vision_embeddings: Kernel::new(gpu, "vision_embeddings", shader!("vision_embeddings"), &[], elementwise).await?,
+            text_embeddings: Kernel::new(gpu, "text_embeddings", shader!("text_embeddings"), &[], elementwise).await?,
+            gather_rows: Kernel::new(gpu, "gather_rows", shader!("gather_rows"), &[], elementwise).await?,
         })
     }
 }
-
 
 #[cfg(test)]
 pub(crate) mod test_support {
     use crate::gpu::{Gpu, Step};
 
-    /// One dispatch, one submit, read `len` floats of `out` back.
-    pub async fn run_once(gpu: &Gpu, step: &Step, workgroups: [u32; 3], out: &wgpu::Buffer, len: usize) -> Vec<f32> {
+    /// One dispatch over `extent` output items, one submit, read `len` floats of `out` back.
+    pub async fn run_once(gpu: &Gpu, step: &Step, extent: [u32; 3], out: &wgpu::Buffer, len: usize) -> Vec<f32> {
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
-            step.dispatch(&mut pass, workgroups);
+            step.dispatch_over(&mut pass, extent);
         }
         gpu.queue.submit([encoder.finish()]);
         gpu.read_back(out, len).await.expect("readback")
     }
 
-    /// Kernels compiled once per test binary (the test device is shared too).
-    pub async fn kernels(gpu: &Gpu) -> super::Kernels {
-        crate::gpu::testing::once!(super::Kernels, super::Kernels::new(gpu).await.expect("kernels compile"))
+    /// Both families' kernels, compiled once per test binary (the test device is
+    /// shared too): every kernel test runs on both, whatever the adapter.
+    pub async fn kernels(gpu: &Gpu) -> [super::Kernels; 2] {
+        crate::gpu::testing::once!([super::Kernels; 2], {
+            let [tiled, registers] = super::KernelFamily::ALL;
+            [super::Kernels::new(gpu, tiled).await.expect("tiled kernels compile"), super::Kernels::new(gpu, registers).await.expect("register kernels compile")]
+        })
     }
 }

@@ -21,7 +21,7 @@ use wasm_bindgen::prelude::*;
 use crate::gpu::Gpu;
 use crate::image::{self, RgbImage};
 use crate::model::{ClipModel, ModelFiles};
-use crate::ops::Kernels;
+use crate::ops::{KernelFamily, Kernels};
 
 /// Milliseconds from the page's (or worker's) `performance` clock.
 fn now() -> f64 {
@@ -57,7 +57,7 @@ impl Engine {
         console_error_panic_hook::set_once();
         let gpu = Gpu::new().await?;
         let start = now();
-        let kernels = Kernels::new(&gpu).await?;
+        let kernels = Kernels::new(&gpu, KernelFamily::choose(&gpu, None)?).await?;
         Ok(Engine { gpu, kernels, compile_ms: now() - start })
     }
 

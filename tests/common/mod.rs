@@ -12,6 +12,7 @@
 use webclip::gpu::Gpu;
 use webclip::image::RgbImage;
 use webclip::model::{scores, ClipModel, ModelFiles};
+use webclip::ops::KernelFamily;
 use webclip::{image, npy};
 
 /// Prints a measurement: to stdout natively, to the test runner's log in the browser.
@@ -48,8 +49,8 @@ impl Fixture {
     fn cases(&self) -> serde_json::Value {
         serde_json::from_slice(&(self.read)("expected/cases.json")).unwrap()
     }
-    async fn load(&self, gpu: &Gpu) -> ClipModel {
-        ClipModel::load(gpu, &self.files).await.unwrap()
+    async fn load(&self, gpu: &Gpu, family: KernelFamily) -> ClipModel {
+        ClipModel::load(gpu, &self.files, Some(family)).await.unwrap()
     }
 }
 
@@ -76,10 +77,16 @@ fn assert_features(what: &str, got: &[Vec<f32>], want: &npy::Array, max_rel: f64
 }
 
 /// Image features (from transformers' pixel values and from the image files),
-/// token ids, text features and zero-shot probabilities.
+/// token ids, text features and zero-shot probabilities, with each kernel family.
 pub async fn check_fixture(fixture: &Fixture, gpu: &Gpu) {
-    let (name, cases) = (&fixture.name, fixture.cases());
-    let m = &fixture.load(gpu).await;
+    for family in KernelFamily::ALL {
+        check_fixture_with(fixture, gpu, family).await;
+    }
+}
+
+async fn check_fixture_with(fixture: &Fixture, gpu: &Gpu, family: KernelFamily) {
+    let (name, cases) = (&format!("{} ({} kernels)", fixture.name, family.name()), fixture.cases());
+    let m = &fixture.load(gpu, family).await;
 
     // The encoder alone, on transformers' own pixel values.
     let pixels = fixture.expected("pixel_values.npy");
@@ -128,7 +135,7 @@ pub async fn check_classify(fixture: &Fixture, gpu: &Gpu) {
     let cases = fixture.cases();
     let labels = strings(&cases, "texts")[..3].to_vec();
     let picture = fixture.image(&strings(&cases, "images")[0]);
-    let scores = fixture.load(gpu).await.classify(&picture, &labels, &[]).await.unwrap();
+    let scores = fixture.load(gpu, KernelFamily::choose(gpu, None).unwrap()).await.classify(&picture, &labels, &[]).await.unwrap();
     let row = &fixture.expected("probs.npy").rows()[0][..3];
     let total: f64 = row.iter().sum();
     for (s, w) in scores.iter().zip(row) {

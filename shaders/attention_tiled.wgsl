@@ -1,4 +1,4 @@
-// attention.wgsl — multi-head scaled dot-product attention over a fused QKV buffer.
+// attention_tiled.wgsl — multi-head scaled dot-product attention over a fused QKV buffer.
 //
 // Bindings (group 0):
 //   0  uniform Params { batch, seq, heads, head_dim, causal, scale }

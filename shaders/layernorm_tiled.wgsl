@@ -1,4 +1,4 @@
-// layernorm.wgsl — y[r, :] = (x[r, :] - mean) / sqrt(var + eps) · gamma + beta
+// layernorm_tiled.wgsl — y[r, :] = (x[r, :] - mean) / sqrt(var + eps) · gamma + beta
 //
 // Bindings (group 0):
 //   0  uniform Params { rows, cols, eps }

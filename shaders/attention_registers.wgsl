@@ -1,0 +1,71 @@
+// attention_registers.wgsl — multi-head attention for CPU-backed adapters
+// (`KernelFamily::Registers`): one invocation per (query, head, sequence), no workgroup memory,
+// no barriers.
+//
+// Bindings (group 0), the same as attention_tiled.wgsl:
+//   0  uniform Params { batch, seq, heads, head_dim, causal, scale }
+//   1  QKV [batch · seq, 3 · heads · head_dim] (read): each row is q | k | v, head h at
+//          columns h · head_dim .. (h + 1) · head_dim of each third (Hugging Face's head split)
+//   2  O   [batch · seq, heads · head_dim] (write): heads concatenated, ready for out_proj
+// Dispatch: (ceil(seq / WG), heads, batch) workgroups of WG invocations; invocation
+// (i, h, b) computes query row i of head h in sequence b. head_dim <= MAX_HEAD_DIM (checked at load).
+//
+// One pass over the keys with an online softmax (Milakov & Gimelshein 2018, as FlashAttention):
+// the running maximum m and sum l rescale the output accumulated so far, so each key's score is
+// computed once and no score array is kept. With `causal`, keys after the query are skipped,
+// exactly what an additive mask of the lowest finite value gives (exp → 0). Invocations of one
+// workgroup are consecutive queries of one head, which a software adapter runs in SIMD lanes:
+// they read the same key and value rows (broadcast loads).
+
+const MAX_HEAD_DIM: u32 = 256u;
+
+struct Params { batch: u32, seq: u32, heads: u32, head_dim: u32, causal: u32, scale: f32, _pad0: u32, _pad1: u32 }
+
+override WG: u32 = 16u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> qkv: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(WG, 1, 1)
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+    let i = id.x;
+    let h = id.y;
+    let b = id.z;
+    if (i >= p.seq) {
+        return;
+    }
+    let width = p.heads * p.head_dim;
+    let stride = 3u * width;
+    let head = h * p.head_dim;
+    let q_base = (b * p.seq + i) * stride + head;
+    var keys = p.seq;
+    if (p.causal != 0u) {
+        keys = i + 1u;
+    }
+    var acc: array<f32, MAX_HEAD_DIM>;
+    var running_max = -0x1.fffffep+127f; // lowest finite f32 (Tint rejects -3.4028235e38 as out of range)
+    var running_sum = 0.0;
+    for (var j = 0u; j < keys; j = j + 1u) {
+        let k_base = (b * p.seq + j) * stride + width + head;
+        var s = 0.0;
+        for (var d = 0u; d < p.head_dim; d = d + 1u) {
+            s = fma(qkv[q_base + d], qkv[k_base + d], s);
+        }
+        s = s * p.scale;
+        let new_max = max(running_max, s);
+        let rescale = exp(running_max - new_max);
+        let weight = exp(s - new_max);
+        running_sum = fma(running_sum, rescale, weight);
+        running_max = new_max;
+        let v_base = k_base + width;
+        for (var d = 0u; d < p.head_dim; d = d + 1u) {
+            acc[d] = fma(acc[d], rescale, weight * qkv[v_base + d]);
+        }
+    }
+    let inv_sum = 1.0 / running_sum;
+    let o_base = (b * p.seq + i) * width + head;
+    for (var d = 0u; d < p.head_dim; d = d + 1u) {
+        out[o_base + d] = acc[d] * inv_sum;
+    }
+}

@@ -1,0 +1,101 @@
+// matmul_registers.wgsl — Y = act(X · W + bias) + R for CPU-backed adapters (lavapipe,
+// SwiftShader): the family `KernelFamily::Registers` picks.
+//
+// Bindings (group 0), the same as matmul_tiled.wgsl:
+//   0  uniform Params { m, n, k, flags } (flags: see common/epilogue.wgsl)
+//   1  X    [m, k] f32, row-major (read)
+//   2  W    [k, ceil(n / 4)] vec4<f32>: the weight transposed to [K, N] and packed four output
+//           columns per vec4, zero-padded (`ops::matmul::pack_weight`); read only by `load_w`
+//   3  bias [n] (read; used when flags has HAS_BIAS)
+//   4  R    [m, n] residual (read; used when flags has HAS_RESIDUAL; must not alias Y)
+//   5  Y    [m, n] (write)
+//
+// Dispatch: (ceil(n / (16 · WG)), ceil(m / 8), 1) workgroups of WG invocations. Workgroup
+// (gx, gy) owns rows 8gy .. 8gy + 7; its invocation i owns columns 16(gx · WG + i) .. + 15, kept
+// in eight mat4x4 accumulators (one per row, four vec4 column groups each). Loads past the last
+// row or column are clamped to it (valid addresses, results never stored): the k loop has no
+// branches. No workgroup memory, no barriers.
+//
+// Why this shape: a software adapter runs the invocations of a workgroup side by side in SIMD
+// lanes and pays for every load lane by lane, while a barrier is a thread switch and workgroup
+// memory one more copy. So each invocation keeps a whole 8 × 16 tile in named values (an indexed
+// private array would live in memory), and per k does 8 + 16 scalar loads for 128 FMAs. The rows
+// come from the workgroup id, the same for every lane, so X's loads are uniform. Measured on
+// lavapipe (2 cores; `webclip bench-kernels`), ViT-B/32's shapes: 8 × 16 per invocation reaches
+// 20-29 GFLOP/s; 4 × 16 gave 18-21, 16 × 8 20-26, 16 × 16 19-31 (more padding rows at m = 50),
+// 16 × 4 6-7; lanes over rows with W uniform instead 3-7; the workgroup-tiled kernel 3.4-3.8.
+
+struct Params { m: u32, n: u32, k: u32, flags: u32 }
+
+// Invocations per workgroup, along N (the registry sets it per adapter).
+override WG: u32 = 64u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read> residual: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y: array<f32>;
+
+// Four consecutive output columns (group `c4`) of weight row `k`: the only place the weight
+// format is known, so a quantized variant replaces this function and binding 2.
+fn load_w(k: u32, c4: u32) -> vec4<f32> {
+    return w[k * ((p.n + 3u) / 4u) + c4];
+}
+
+fn store_row(row: u32, col: u32, acc: mat4x4<f32>) {
+    if (row < p.m) {
+        store4(row, col, acc[0]);
+        store4(row, col + 4u, acc[1]);
+        store4(row, col + 8u, acc[2]);
+        store4(row, col + 12u, acc[3]);
+    }
+}
+
+@compute @workgroup_size(WG, 1, 1)
+fn main(@builtin(global_invocation_id) id: vec3<u32>, @builtin(workgroup_id) group: vec3<u32>) {
+    let n4 = (p.n + 3u) / 4u;
+    let c4 = id.x * 4u;
+    let row0 = group.y * 8u;
+    if (c4 >= n4) {
+        return;
+    }
+    let c = min(vec4<u32>(c4) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(n4 - 1u));
+    let last = p.m - 1u;
+    let x0 = min(row0, last) * p.k;
+    let x1 = min(row0 + 1u, last) * p.k;
+    let x2 = min(row0 + 2u, last) * p.k;
+    let x3 = min(row0 + 3u, last) * p.k;
+    let x4 = min(row0 + 4u, last) * p.k;
+    let x5 = min(row0 + 5u, last) * p.k;
+    let x6 = min(row0 + 6u, last) * p.k;
+    let x7 = min(row0 + 7u, last) * p.k;
+    var a0 = mat4x4<f32>();
+    var a1 = mat4x4<f32>();
+    var a2 = mat4x4<f32>();
+    var a3 = mat4x4<f32>();
+    var a4 = mat4x4<f32>();
+    var a5 = mat4x4<f32>();
+    var a6 = mat4x4<f32>();
+    var a7 = mat4x4<f32>();
+    for (var k = 0u; k < p.k; k = k + 1u) {
+        let b = mat4x4<f32>(load_w(k, c.x), load_w(k, c.y), load_w(k, c.z), load_w(k, c.w));
+        a0 += x[x0 + k] * b;
+        a1 += x[x1 + k] * b;
+        a2 += x[x2 + k] * b;
+        a3 += x[x3 + k] * b;
+        a4 += x[x4 + k] * b;
+        a5 += x[x5 + k] * b;
+        a6 += x[x6 + k] * b;
+        a7 += x[x7 + k] * b;
+    }
+    let col = c4 * 4u;
+    store_row(row0, col, a0);
+    store_row(row0 + 1u, col, a1);
+    store_row(row0 + 2u, col, a2);
+    store_row(row0 + 3u, col, a3);
+    store_row(row0 + 4u, col, a4);
+    store_row(row0 + 5u, col, a5);
+    store_row(row0 + 6u, col, a6);
+    store_row(row0 + 7u, col, a7);
+}
