@@ -15,7 +15,8 @@
 // computed once and no score array is kept. With `causal`, keys after the query are skipped,
 // exactly what an additive mask of the lowest finite value gives (exp → 0). Invocations of one
 // workgroup are consecutive queries of one head, which a software adapter runs in SIMD lanes:
-// they read the same key and value rows (broadcast loads).
+// they read the same key and value rows (broadcast loads). Keys past a lane's causal limit are
+// still walked by the workgroup's longest query, so the loop bound is per lane.
 
 const MAX_HEAD_DIM: u32 = 256u;
 
@@ -43,6 +44,12 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     if (p.causal != 0u) {
         keys = i + 1u;
     }
+    // The query row in private memory, read once: the key and value rows below are the same for
+    // every lane (uniform loads), the query is each lane's own.
+    var q: array<f32, MAX_HEAD_DIM>;
+    for (var d = 0u; d < p.head_dim; d = d + 1u) {
+        q[d] = qkv[q_base + d];
+    }
     var acc: array<f32, MAX_HEAD_DIM>;
     var running_max = -0x1.fffffep+127f; // lowest finite f32 (Tint rejects -3.4028235e38 as out of range)
     var running_sum = 0.0;
@@ -50,7 +57,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
         let k_base = (b * p.seq + j) * stride + width + head;
         var s = 0.0;
         for (var d = 0u; d < p.head_dim; d = d + 1u) {
-            s = fma(qkv[q_base + d], qkv[k_base + d], s);
+            s = fma(q[d], qkv[k_base + d], s);
         }
         s = s * p.scale;
         let new_max = max(running_max, s);

@@ -76,19 +76,23 @@ export class ClipModel {
   /**
    * @param {string | URL | File[] | FileList} source a Hugging Face CLIP
    *   directory URL (its four files are fetched), or the four files picked by the user
-   * @param {{ onProgress?: (p: { loaded: number, total?: number, file: string }) => void }} options
+   * @param {{ onProgress?: (p: { loaded: number, total?: number, file: string }) => void,
+   *   kernels?: 'tiled' | 'registers' }} options `kernels` forces a kernel family:
+   *   'tiled' (built for GPUs) or 'registers' (for CPU-backed adapters such as
+   *   SwiftShader); by default the adapter's type decides
    */
-  static async load(source, { onProgress } = {}) {
+  static async load(source, { onProgress, kernels } = {}) {
     if (typeof source === 'string' || source instanceof URL) {
       const url = directoryUrl(source);
-      let entry = cache.get(url);
+      const key = `${kernels ?? 'auto'} ${url}`;
+      let entry = cache.get(key);
       if (!entry) {
         const listeners = new Set();
         const worker = client();
-        const promise = worker.call('load', { source: { url } }, { onProgress: (p) => listeners.forEach((f) => f(p)) });
+        const promise = worker.call('load', { source: { url }, kernels }, { onProgress: (p) => listeners.forEach((f) => f(p)) });
         entry = { promise, users: 0, listeners, worker };
-        cache.set(url, entry);
-        promise.catch(() => cache.delete(url)); // a failed load may be retried
+        cache.set(key, entry);
+        promise.catch(() => cache.delete(key)); // a failed load may be retried
       }
       if (onProgress) entry.listeners.add(onProgress);
       try {
@@ -96,7 +100,7 @@ export class ClipModel {
         entry.users++;
         return new ClipModel(entry.worker, info, () => {
           if (--entry.users > 0) return;
-          cache.delete(url);
+          cache.delete(key);
           entry.worker.call('dispose', { modelId: info.modelId });
         });
       } finally {
@@ -113,7 +117,7 @@ export class ClipModel {
       throw new Error(`${missing.join(', ')} missing from the picked files (a CLIP model is ${MODEL_FILES.join(', ')})`);
     }
     const worker = client();
-    const info = await worker.call('load', { source: { files: picked } }, { onProgress });
+    const info = await worker.call('load', { source: { files: picked }, kernels }, { onProgress });
     return new ClipModel(worker, info, () => worker.call('dispose', { modelId: info.modelId }));
   }
 
@@ -122,11 +126,14 @@ export class ClipModel {
     this.modelId = info.modelId;
     /** The WebGPU adapter: `{ name, vendor, architecture, software, maxBindingBytes }`. */
     this.adapter = info.adapter;
+    /** The kernel family running it: 'tiled' or 'registers'. */
+    this.kernels = info.kernels;
     /** Length of every embedding. */
     this.projectionDim = info.projectionDim;
     /** Side of the square the vision tower sees, in pixels. */
     this.imageSize = info.imageSize;
-    /** Milliseconds: `{ loadMs, compileMs, imageMs, textMs }`, updated by every call. */
+    /** `{ loadMs, compileMs, imageMs, textMs, encodedPrompts }`, updated by every call
+     * (milliseconds; `encodedPrompts`: prompts classify had to encode, the rest were cached). */
     this.timings = info.timings;
     this.release = release;
   }
@@ -150,6 +157,16 @@ export class ClipModel {
     return (await this.#call('embedImage', await imagePayload(image))).embedding;
   }
 
+  /** Projected features of several images, batched on the GPU: one `Float32Array` each. */
+  async embedImages(images) {
+    const payloads = await Promise.all(Array.from(images, imagePayload));
+    if (!this.release) throw new Error('this model was disposed');
+    const transfer = payloads.flatMap((p) => p.transfer ?? []);
+    const result = await this.worker.call('embedImages', { modelId: this.modelId, images: payloads.map((p) => p.payload) }, { transfer });
+    this.timings = result.timings;
+    return result.embeddings;
+  }
+
   /** Projected text features, one `Float32Array` per text. */
   async embedText(texts) {
     return (await this.#call('embedText', null, { texts: [texts].flat() })).embeddings;
@@ -169,6 +186,15 @@ export class ClipModel {
     this.timings = result.timings;
     return result;
   }
+}
+
+/**
+ * GFLOP/s of the engine's kernels on this browser's adapter (`www/bench.html`):
+ * `{ kernels, adapter, timings: [{ kernel, shape, median_ms, gflops, ... }] }`.
+ * @param {{ kernels?: 'tiled' | 'registers', samples?: number, only?: string }} options
+ */
+export function benchKernels({ kernels, samples = 5, only = '' } = {}) {
+  return client().call('benchKernels', { kernels, samples, only });
 }
 
 /** The absolute URL of a model directory, ending in '/'. */

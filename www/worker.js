@@ -10,17 +10,24 @@ import init, { Engine, Image } from './pkg/webclip.js';
 const models = new Map();
 let nextModelId = 1;
 
-// One engine per worker: opening the device and compiling the kernels starts
-// with the first load and overlaps its download.
-let engine;
-const getEngine = () => (engine ??= (async () => {
-  if (!navigator.gpu) throw new Error('WebGPU is not available in this browser (navigator.gpu is missing)');
-  await init();
-  return Engine.create();
-})().catch((e) => {
-  engine = undefined; // a failed device request may succeed on the next load
-  throw e;
-}));
+// One engine per kernel family asked for ('auto': the adapter's), usually one
+// per worker: opening the device and compiling the kernels starts with the
+// first load and overlaps its download.
+const engines = new Map();
+function getEngine(kernels) {
+  const key = kernels ?? 'auto';
+  if (!engines.has(key)) {
+    const engine = (async () => {
+      if (!navigator.gpu) throw new Error('WebGPU is not available in this browser (navigator.gpu is missing)');
+      await init();
+      return Engine.create(kernels);
+    })();
+    // A failed device request may succeed on the next load.
+    engine.catch(() => engines.delete(key));
+    engines.set(key, engine);
+  }
+  return engines.get(key);
+}
 
 // Engine calls run one at a time, in arrival order (the engine would also
 // keep interleaved calls apart, but a queue keeps answers in request order and
@@ -33,14 +40,15 @@ function serial(task) {
 }
 
 const ops = {
-  async load({ source }, progress) {
-    const [eng, files] = await Promise.all([getEngine(), readModel(source, progress)]);
+  async load({ source, kernels }, progress) {
+    const [eng, files] = await Promise.all([getEngine(kernels), readModel(source, progress)]);
     const model = await serial(() => eng.loadModel(files.config, files.weights, files.tokenizer, files.preprocessor));
     const id = nextModelId++;
     models.set(id, model);
     return {
       modelId: id,
       adapter: { ...eng.adapter, ...(await adapterInfo()) },
+      kernels: eng.family,
       timings: model.timings,
       projectionDim: model.projectionDim,
       imageSize: model.imageSize,
@@ -57,6 +65,25 @@ const ops = {
     return withImage(image, (picture) =>
       onModel(modelId, async (model) => ({ embedding: await model.embedImage(picture), timings: model.timings })),
     );
+  },
+
+  // The pictures move into the engine (wasm-bindgen takes them by value), which frees them.
+  async embedImages({ modelId, images }) {
+    const pictures = [];
+    try {
+      for (const image of images) pictures.push(await toImage(image));
+    } catch (e) {
+      pictures.forEach((p) => p.free());
+      throw e;
+    }
+    return onModel(modelId, async (model) => ({ embeddings: await model.embedImages(pictures), timings: model.timings }));
+  },
+
+  // GFLOP/s of the kernels on this adapter (www/bench.html).
+  async benchKernels({ kernels, samples, only }) {
+    const eng = await getEngine(kernels);
+    const timings = JSON.parse(await serial(() => eng.benchKernels(samples, only ?? '')));
+    return { kernels: eng.family, adapter: { ...eng.adapter, ...(await adapterInfo()) }, timings };
   },
 
   embedText({ modelId, texts }) {

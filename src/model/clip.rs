@@ -15,10 +15,12 @@ use super::text::{TextTower, TextWeights};
 use super::vision::{VisionTower, VisionWeights};
 use super::weights::Weights;
 
-/// Images and texts per forward pass, at most; larger requests are split. Lower
-/// when the largest activation would not fit one storage binding.
+/// Images, and text tokens, per forward pass at most; larger requests are
+/// split. Lower when the largest activation would not fit one storage binding.
+/// 2,464 tokens are 32 full-length texts, or about 350 short labels of 7 tokens:
+/// a text pass is cut at its longest text, so short labels share one pass.
 const MAX_IMAGES_PER_PASS: usize = 8;
-const MAX_TEXTS_PER_PASS: usize = 32;
+const MAX_TEXT_ROWS_PER_PASS: usize = 32 * 77;
 
 /// One label's probability.
 #[derive(Clone, Debug, PartialEq)]
@@ -46,6 +48,22 @@ pub struct ClipModel {
 fn batch_limit(gpu: &Gpu, wanted: usize, rows_each: usize, width: usize) -> usize {
     let per_item = (rows_each * width * 4) as u64;
     ((gpu.max_binding_bytes() / per_item) as usize).clamp(1, wanted)
+}
+
+/// Groups text indices into passes of at most `max_rows` tokens, each pass padded to its
+/// longest text: shortest first, so similar lengths share a pass.
+fn text_passes(ids: &[Vec<u32>], max_rows: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..ids.len()).collect();
+    order.sort_by_key(|&i| ids[i].len());
+    let mut passes: Vec<Vec<usize>> = Vec::new();
+    for i in order {
+        match passes.last_mut() {
+            // Sorted ascending: text i is the longest of the pass it joins.
+            Some(pass) if (pass.len() + 1) * ids[i].len() <= max_rows => pass.push(i),
+            _ => passes.push(vec![i]),
+        }
+    }
+    passes
 }
 
 impl ClipModel {
@@ -80,12 +98,12 @@ impl ClipModel {
         let (v, t) = (&config.vision, &config.text);
         let widest = |c: &super::config::TowerConfig| (3 * c.width).max(c.intermediate);
         let max_images = batch_limit(gpu, MAX_IMAGES_PER_PASS, v.tokens(), widest(&v.tower));
-        let max_texts = batch_limit(gpu, MAX_TEXTS_PER_PASS, t.max_positions, widest(&t.tower));
+        let max_text_rows = batch_limit(gpu, MAX_TEXT_ROWS_PER_PASS, 1, widest(&t.tower)).max(t.max_positions);
         let (vision, text) = gpu
             .checked("uploading the model", || {
                 (
                     VisionTower::new(gpu, kernels, v, vision_weights, config.projection_dim, max_images),
-                    TextTower::new(gpu, kernels, t, text_weights, config.projection_dim, max_texts),
+                    TextTower::new(gpu, kernels, t, text_weights, config.projection_dim, max_text_rows),
                 )
             })
             .await?;
@@ -122,11 +140,16 @@ impl ClipModel {
     }
 
     /// Text features from token ids (with start and end tokens), as `get_text_features`.
+    /// Texts are grouped by length into as few passes as the token budget allows.
     pub async fn embed_ids(&self, ids: &[Vec<u32>], normalized: bool) -> Result<Vec<Vec<f32>>> {
         self.text.check_ids(ids)?;
-        let mut out = Vec::new();
-        for chunk in ids.chunks(self.text.max_batch) {
-            out.extend(self.run(&self.text.head, chunk.len(), normalized, |pass| self.text.record(&self.gpu, pass, chunk)).await?);
+        let mut out = vec![Vec::new(); ids.len()];
+        for pass in text_passes(ids, self.text.max_rows) {
+            let chunk: Vec<Vec<u32>> = pass.iter().map(|&i| ids[i].clone()).collect();
+            let rows = self.run(&self.text.head, chunk.len(), normalized, |p| self.text.record(&self.gpu, p, &chunk)).await?;
+            for (i, row) in pass.into_iter().zip(rows) {
+                out[i] = row;
+            }
         }
         Ok(out)
     }
@@ -177,5 +200,22 @@ impl ClipModel {
             .await?;
         let flat = pending.read(&self.gpu).await?;
         Ok(flat.chunks(dim).map(|row| if normalized { scores::unit_length(row) } else { row.to_vec() }).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::text_passes;
+
+    #[test]
+    fn text_passes_fill_the_token_budget() {
+        let ids = |lens: &[usize]| lens.iter().map(|&n| vec![0u32; n]).collect::<Vec<_>>();
+        // 6 tokens per pass: the two 2-token texts and the 3-token one pad to 3 (9 > 6).
+        assert_eq!(text_passes(&ids(&[3, 2, 6, 2]), 6), vec![vec![1, 3], vec![0], vec![2]]);
+        // 1,000 labels of 7 tokens in a 2,464-token budget: 352 per pass, 3 passes.
+        let passes = text_passes(&ids(&[7; 1000]), 2464);
+        assert_eq!(passes.iter().map(Vec::len).collect::<Vec<_>>(), [352, 352, 296]);
+        // One text longer than the budget still gets a pass of its own.
+        assert_eq!(text_passes(&ids(&[9, 1]), 4), vec![vec![1], vec![0]]);
     }
 }

@@ -43,7 +43,8 @@ struct TableSlice {
 
 pub struct TextTower {
     pub config: TextConfig,
-    pub max_batch: usize,
+    /// Tokens per pass, at least one full-length text.
+    pub max_rows: usize,
     ids: wgpu::Buffer,
     table: Vec<TableSlice>,
     encoder: Encoder,
@@ -52,8 +53,9 @@ pub struct TextTower {
 }
 
 impl TextTower {
-    pub fn new(gpu: &Gpu, k: &Kernels, c: &TextConfig, w: TextWeights, projection_dim: usize, max_batch: usize) -> TextTower {
-        let (d, max_rows) = (c.tower.width, max_batch * c.max_positions);
+    /// `max_rows` tokens per pass: at most that many texts of one token and more.
+    pub fn new(gpu: &Gpu, k: &Kernels, c: &TextConfig, w: TextWeights, projection_dim: usize, max_rows: usize) -> TextTower {
+        let d = c.tower.width;
         let ids = gpu.scratch("token ids", max_rows);
         let stream = gpu.scratch("text residual stream", max_rows * d);
         let positions = gpu.upload("text position_embedding.weight", &w.positions);
@@ -68,9 +70,9 @@ impl TextTower {
             .collect();
         TextTower {
             encoder: Encoder::new(gpu, k, &c.tower, w.layers, &stream, max_rows, true),
-            head: Head::new(gpu, k, &stream, w.final_layer_norm, w.projection, d, projection_dim, c.tower.eps, max_batch),
+            head: Head::new(gpu, k, &stream, w.final_layer_norm, w.projection, d, projection_dim, c.tower.eps, max_rows),
             config: c.clone(),
-            max_batch,
+            max_rows,
             ids,
             table,
             _positions: positions,
@@ -90,7 +92,7 @@ impl TextTower {
         Ok(())
     }
 
-    /// Uploads up to `max_batch` id sequences (checked with `check_ids`) and records
+    /// Uploads id sequences (checked with `check_ids`; texts × longest ≤ `max_rows`) and records
     /// the tower into `pass`. Sequences are padded with end-of-text to the longest
     /// one: the causal mask keeps padding out of every pooled token.
     pub fn record(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>, ids: &[Vec<u32>]) {

@@ -13,23 +13,17 @@
 //! forward pass writes its inputs and submits without yielding in between
 //! (`ClipModel::run`); `www/worker.js` still queues them, for fair ordering.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 use js_sys::{Array, Float32Array, Object, Reflect};
 use wasm_bindgen::prelude::*;
 
 use crate::gpu::Gpu;
 use crate::image::{self, RgbImage};
-use crate::model::{ClipModel, ModelFiles};
+use crate::model::{ClipModel, ModelFiles, PromptCache};
 use crate::ops::{KernelFamily, Kernels};
 
-/// Milliseconds from the page's (or worker's) `performance` clock.
-fn now() -> f64 {
-    Reflect::get(&js_sys::global(), &"performance".into())
-        .ok()
-        .and_then(|p| p.dyn_into::<web_sys::Performance>().ok())
-        .map_or_else(js_sys::Date::now, |p| p.now())
-}
+use crate::clock::now_ms as now;
 
 /// A plain JS object (it survives `postMessage`, unlike wasm-bindgen classes).
 fn object(fields: &[(&str, JsValue)]) -> JsValue {
@@ -52,13 +46,30 @@ pub struct Engine {
 #[wasm_bindgen]
 impl Engine {
     /// Opens the adapter's device (with all of its limits) and compiles the
-    /// kernels. Rejects with a message when the browser has no WebGPU adapter.
-    pub async fn create() -> Result<Engine, JsError> {
+    /// kernels of `family` ("tiled" or "registers"; by default the adapter's:
+    /// registers on a CPU-backed one). Rejects with a message when the browser
+    /// has no WebGPU adapter.
+    pub async fn create(family: Option<String>) -> Result<Engine, JsError> {
         console_error_panic_hook::set_once();
+        let forced = family.as_deref().map(KernelFamily::parse).transpose()?;
         let gpu = Gpu::new().await?;
         let start = now();
-        let kernels = Kernels::new(&gpu, KernelFamily::choose(&gpu, None)?).await?;
+        let kernels = Kernels::new(&gpu, KernelFamily::choose(&gpu, forced)?).await?;
         Ok(Engine { gpu, kernels, compile_ms: now() - start })
+    }
+
+    /// The kernel family in use: "tiled" or "registers".
+    #[wasm_bindgen(getter)]
+    pub fn family(&self) -> String {
+        self.kernels.family.name().into()
+    }
+
+    /// The kernel benchmark (`webclip bench-kernels`) on this engine's family,
+    /// as a JSON array of `{ family, kernel, shape, flops, median_ms, gflops, ... }`.
+    #[wasm_bindgen(js_name = benchKernels)]
+    pub async fn bench_kernels(&self, samples: usize, only: String) -> Result<String, JsError> {
+        let timings = crate::ops::bench::run(&self.gpu, &self.kernels, samples.max(1), &only).await?;
+        Ok(serde_json::to_string(&timings)?)
     }
 
     /// What wgpu knows of the adapter in a browser: `{ name, software,
@@ -88,7 +99,7 @@ impl Engine {
         let files = ModelFiles { config, weights, tokenizer, preprocessor };
         let inner = ClipModel::load_with_kernels(&self.gpu, &self.kernels, &files).await?;
         let timings = Timings { load_ms: now() - start, compile_ms: self.compile_ms, ..Timings::default() };
-        Ok(Model { inner, timings: Cell::new(timings) })
+        Ok(Model { inner, timings: Cell::new(timings), prompts: RefCell::default() })
     }
 }
 
@@ -136,13 +147,16 @@ struct Timings {
     compile_ms: f64,
     image_ms: f64,
     text_ms: f64,
+    /// Prompts the last classify call had to encode (the rest came from the cache).
+    encoded_prompts: usize,
 }
 
-/// A loaded CLIP.
+/// A loaded CLIP, with the embeddings of the prompts it has encoded.
 #[wasm_bindgen]
 pub struct Model {
     inner: ClipModel,
     timings: Cell<Timings>,
+    prompts: RefCell<PromptCache>,
 }
 
 #[wasm_bindgen]
@@ -151,14 +165,37 @@ impl Model {
     /// template (`"a photo of {}"`) makes one prompt per label, averaged as in
     /// the CLIP paper; with none, the labels are the prompts.
     ///
-    /// [`ClipModel::classify`]'s two halves, timed apart.
+    /// [`ClipModel::classify`]'s two halves, timed apart; prompts encoded by an
+    /// earlier call come from the model's cache (keyed by the prompt text,
+    /// least recently used out first), so the same labels cost no text pass.
     pub async fn classify(&self, image: &Image, labels: Vec<String>, templates: Vec<String>) -> Result<Vec<f64>, JsError> {
         let start = now();
-        let prompts = self.inner.embed_prompts(&labels, &templates).await?;
+        // Taken out for the await (no RefCell borrow may span it): were calls on
+        // one model to overlap (the worker queues them), one would just miss
+        // the other's entries.
+        let mut cache = self.prompts.take();
+        let result = cache.embed_prompts(&self.inner, &labels, &templates).await;
+        self.prompts.replace(cache);
+        let (prompts, encoded_prompts) = result?;
         let text_ms = now() - start;
         let features = self.embed(image, true).await?;
-        self.timings.set(Timings { text_ms, ..self.timings.get() });
+        self.timings.set(Timings { text_ms, encoded_prompts, ..self.timings.get() });
         Ok(self.inner.zero_shot(&features, &prompts, &templates))
+    }
+
+    /// Projected features of several images in as few passes as the device
+    /// allows (`get_image_features`, not normalised), one `Float32Array` each.
+    #[wasm_bindgen(js_name = embedImages)]
+    pub async fn embed_images(&self, images: Vec<Image>) -> Result<Array, JsError> {
+        if images.is_empty() {
+            return Err(JsError::new("no images given"));
+        }
+        let start = now();
+        let pictures: Vec<RgbImage> = images.iter().map(|i| i.rgb.clone()).collect();
+        let rows = self.inner.embed_images(&pictures, false).await?;
+        let image_ms = images.iter().map(|i| i.decode_ms).sum::<f64>() + now() - start;
+        self.timings.set(Timings { image_ms, ..self.timings.get() });
+        Ok(rows.iter().map(|r| Float32Array::from(r.as_slice())).collect())
     }
 
     /// Projected image features (`get_image_features`, not normalised).
@@ -181,8 +218,8 @@ impl Model {
         Ok(rows.iter().map(|r| Float32Array::from(r.as_slice())).collect())
     }
 
-    /// `{ loadMs, compileMs, imageMs, textMs }`; the last two describe the
-    /// latest call that computed them.
+    /// `{ loadMs, compileMs, imageMs, textMs, encodedPrompts }`; the last three
+    /// describe the latest call that computed them.
     #[wasm_bindgen(getter)]
     pub fn timings(&self) -> JsValue {
         let t = self.timings.get();
@@ -191,6 +228,7 @@ impl Model {
             ("compileMs", t.compile_ms.into()),
             ("imageMs", t.image_ms.into()),
             ("textMs", t.text_ms.into()),
+            ("encodedPrompts", (t.encoded_prompts as f64).into()),
         ])
     }
 

@@ -1,0 +1,46 @@
+// Runs www/bench.html in headless Chromium (SwiftShader WebGPU) and prints its
+// report: the browser's kernel and model benchmark, as users run it on their GPU.
+//   node tools/bench-page.mjs [--model /work/vitb32] [--samples 5]
+// Needs www/pkg (tools/build-web.sh), the server (cargo build --bin webclip-serve)
+// and playwright-core (tests/e2e: npm ci).
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+
+const root = fileURLToPath(new URL('../', import.meta.url));
+const { chromium } = createRequire(join(root, 'tests/e2e/package.json'))('playwright-core');
+const arg = (name, fallback) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : fallback;
+};
+const model = arg('model', '');
+const samples = arg('samples', '5');
+const serveRoot = model ? '/' : root; // a model outside the repository needs a wider root
+const server = spawn(join(process.env.CARGO_TARGET_DIR ?? join(root, 'target'), 'debug/webclip-serve'), ['--port', '0', '--root', serveRoot], { stdio: ['ignore', 'pipe', 'inherit'] });
+const base = await new Promise((resolve, reject) => {
+  server.stdout.on('data', (chunk) => {
+    const match = /http:\/\/127\.0\.0\.1:\d+\//.exec(String(chunk));
+    if (match) resolve(match[0]);
+  });
+  server.on('exit', (code) => reject(new Error(`webclip-serve exited with ${code}`)));
+});
+const page_path = model ? join(root, 'www/bench.html').slice(1) : 'www/bench.html';
+const model_path = model ? `/${model.replace(/^\/+/, '').replace(/\/?$/, '/')}` : '';
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  headless: false,
+  args: ['--headless=new', '--no-sandbox', '--disable-dev-shm-usage', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--enable-unsafe-webgpu'],
+});
+try {
+  const page = await browser.newPage();
+  page.on('console', (m) => m.type() === 'error' && console.error(m.text()));
+  await page.goto(`${base}${page_path}?auto=1&samples=${samples}&model=${encodeURIComponent(model_path)}`);
+  await page.waitForFunction(() => window.benchReport || window.benchError, null, { timeout: 0 });
+  const error = await page.evaluate(() => window.benchError);
+  if (error) throw new Error(error);
+  console.log(await page.$eval('#bench-report', (t) => t.value.split('\n').filter((l) => !l.startsWith('{')).join('\n')));
+} finally {
+  await browser.close();
+  server.kill();
+}

@@ -1,0 +1,126 @@
+// www/bench.html: the benchmark anyone can run on their own GPU. Both kernel
+// families on ViT-B/32's shapes, then (with a model URL) whole forward passes
+// per family, and the adapter's name, limits and features, as a plain-text
+// report. `?auto=1&model=...&samples=...` runs it on load and sets
+// `window.benchReport` (how tools/ drive it headless).
+
+import { ClipModel, benchKernels, checkWebGPU } from './webclip.js';
+
+const $ = (id) => document.getElementById(id);
+const FAMILIES = ['registers', 'tiled'];
+
+async function adapterReport() {
+  const adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
+  const info = adapter.info ?? {};
+  const limits = {};
+  for (const key in adapter.limits) limits[key] = adapter.limits[key];
+  return {
+    vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description,
+    fallback: adapter.isFallbackAdapter ?? info.isFallbackAdapter,
+    features: [...adapter.features].sort(), limits,
+  };
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function timeRuns(samples, fn) {
+  await fn();
+  const times = [];
+  for (let i = 0; i < samples; i++) {
+    const start = performance.now();
+    await fn();
+    times.push(performance.now() - start);
+  }
+  return { median_ms: median(times), min_ms: Math.min(...times), max_ms: Math.max(...times), runs: samples };
+}
+
+/** Whole passes on `url`'s model with one family: one image, a batch of 8, 4 labels. */
+async function modelBench(url, kernels, samples, status) {
+  const start = performance.now();
+  const model = await ClipModel.load(url, { kernels });
+  const loadMs = performance.now() - start;
+  try {
+    const side = model.imageSize;
+    const pixels = new ImageData(side, side);
+    for (let i = 0; i < pixels.data.length; i++) pixels.data[i] = (i * 37) % 251;
+    status(`${kernels}: first image`);
+    const first = performance.now();
+    await model.embedImage(pixels);
+    const firstImageMs = performance.now() - first;
+    status(`${kernels}: images`);
+    const image = await timeRuns(samples, () => model.embedImage(pixels));
+    const batch8 = await timeRuns(Math.ceil(samples / 2), () => model.embedImages(Array(8).fill(pixels)));
+    status(`${kernels}: texts`);
+    const labels = ['a photo of a cat', 'a photo of a dog', 'a robot', 'wall-e'];
+    const texts4 = await timeRuns(samples, () => model.embedText(labels));
+    return { kernels: model.kernels, load_ms: loadMs, compile_ms: model.timings.compileMs, first_image_ms: firstImageMs, image, image_batch8: batch8, texts4 };
+  } finally {
+    model.dispose();
+  }
+}
+
+function format(report) {
+  const lines = [`webclip benchmark, ${new Date().toISOString()}`, `browser: ${navigator.userAgent}`];
+  const a = report.adapter;
+  lines.push(`adapter: vendor=${a.vendor} architecture=${a.architecture} device=${a.device} description=${a.description} fallback=${a.fallback}`);
+  lines.push(`features: ${a.features.join(' ')}`);
+  lines.push(`limits: ${Object.entries(a.limits).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  lines.push('', 'kernels (median ms, GFLOP/s):');
+  for (const t of report.kernels) {
+    lines.push(`  ${t.family.padEnd(10)} ${t.kernel.padEnd(10)} ${t.shape.padEnd(52)} ${t.median_ms.toFixed(3).padStart(9)} ms ${t.gflops.toFixed(2).padStart(8)} GFLOP/s`);
+  }
+  for (const m of report.models) {
+    const r = (x) => `${x.median_ms.toFixed(1)} ms (min ${x.min_ms.toFixed(1)}, max ${x.max_ms.toFixed(1)}, ${x.runs} runs)`;
+    lines.push('', `model, ${m.kernels} kernels: load ${m.load_ms.toFixed(0)} ms (kernel compilation ${m.compile_ms.toFixed(0)} ms), first image ${m.first_image_ms.toFixed(0)} ms`);
+    lines.push(`  one image ${r(m.image)}; batch of 8 ${r(m.image_batch8)}; 4 labels ${r(m.texts4)}`);
+  }
+  lines.push('', JSON.stringify(report));
+  return lines.join('\n');
+}
+
+async function run({ model, samples }) {
+  const status = (text) => { $('bench-status').textContent = text; };
+  $('error').hidden = true;
+  const report = { adapter: await adapterReport(), kernels: [], models: [] };
+  for (const kernels of FAMILIES) {
+    status(`${kernels} kernels…`);
+    report.kernels.push(...(await benchKernels({ kernels, samples })).timings);
+  }
+  if (model) {
+    for (const kernels of FAMILIES) report.models.push(await modelBench(model, kernels, samples, status));
+  }
+  status('done');
+  $('bench-report').value = format(report);
+  return report;
+}
+
+function fail(e) {
+  $('error').textContent = e.message ?? String(e);
+  $('error').hidden = false;
+  window.benchError = e.message ?? String(e);
+}
+
+$('bench-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  $('bench-run').disabled = true;
+  try {
+    await run({ model: $('bench-model').value.trim(), samples: Number($('bench-samples').value) || 5 });
+  } catch (e) {
+    fail(e);
+  } finally {
+    $('bench-run').disabled = false;
+  }
+});
+$('bench-copy').addEventListener('click', () => navigator.clipboard.writeText($('bench-report').value));
+
+const params = new URLSearchParams(location.search);
+const support = await checkWebGPU();
+if (!support.ok) {
+  fail(new Error(`WebGPU is not available here (${support.reason})`));
+} else if (params.get('auto')) {
+  if (params.get('model')) $('bench-model').value = params.get('model');
+  if (params.get('samples')) $('bench-samples').value = params.get('samples');
+  run({ model: params.get('model'), samples: Number(params.get('samples')) || 5 })
+    .then((report) => { window.benchReport = report; })
+    .catch(fail);
+}
