@@ -7,7 +7,9 @@
 import { ClipModel, benchKernels, checkWebGPU } from './webclip.js';
 
 const $ = (id) => document.getElementById(id);
-const FAMILIES = ['registers', 'tiled'];
+const params = new URLSearchParams(location.search);
+// `?families=registers` limits the run to one family (the tiled one is slow on software adapters).
+const FAMILIES = (params.get('families') ?? 'registers,tiled').split(',');
 
 async function adapterReport() {
   const adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
@@ -113,7 +115,6 @@ $('bench-form').addEventListener('submit', async (event) => {
 });
 $('bench-copy').addEventListener('click', () => navigator.clipboard.writeText($('bench-report').value));
 
-const params = new URLSearchParams(location.search);
 const support = await checkWebGPU();
 if (!support.ok) {
   fail(new Error(`WebGPU is not available here (${support.reason})`));

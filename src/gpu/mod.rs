@@ -61,14 +61,15 @@ impl Gpu {
     /// A storage buffer holding `data`.
     pub fn upload<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> wgpu::Buffer {
         use wgpu::util::DeviceExt;
-        // Zero-length bindings are invalid: keep at least one element.
+        // Whole vec4s (kernels may read any f32 buffer as array<vec4<f32>>), and
+        // never empty (zero-length bindings are invalid).
         let bytes: &[u8] = bytemuck::cast_slice(data);
         let padded;
-        let contents = if bytes.is_empty() {
-            padded = [0u8; 4];
-            &padded[..]
-        } else {
+        let contents = if !bytes.is_empty() && bytes.len() % 16 == 0 {
             bytes
+        } else {
+            padded = [bytes, &[0u8; 16][..16 - bytes.len() % 16]].concat();
+            &padded[..]
         };
         self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(label),
@@ -77,11 +78,12 @@ impl Gpu {
         })
     }
 
-    /// An uninitialised storage buffer of `len` 32-bit elements.
+    /// An uninitialised storage buffer of `len` 32-bit elements, rounded up to
+    /// whole vec4s.
     pub fn scratch(&self, label: &str, len: usize) -> wgpu::Buffer {
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
-            size: (len.max(1) * 4) as u64,
+            size: (len.max(1).div_ceil(4) * 16) as u64,
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         })

@@ -24,6 +24,8 @@ pub struct KernelTiming {
     pub kernel: &'static str,
     /// Where CLIP runs this shape, e.g. "vision fc1 (50x768 by 768x3072)".
     pub shape: String,
+    /// matmul: [m, n, k]; attention: [batch, seq, heads, head_dim]; layernorm: [rows, cols].
+    pub dims: Vec<usize>,
     pub flops: f64,
     pub median_ms: f64,
     pub min_ms: f64,
@@ -67,8 +69,8 @@ async fn time(gpu: &Gpu, steps: &[(&Step, [u32; 3])], reps: usize, samples: usiz
     Ok((times[samples / 2], times[0], times[samples - 1]))
 }
 
-fn timing(k: &Kernels, kernel: &'static str, shape: String, flops: f64, (median_ms, min_ms, max_ms): (f64, f64, f64), samples: usize) -> KernelTiming {
-    KernelTiming { family: k.family.name(), kernel, shape, flops, median_ms, min_ms, max_ms, gflops: flops / median_ms / 1e6, samples }
+fn timing(k: &Kernels, kernel: &'static str, shape: String, dims: Vec<usize>, flops: f64, (median_ms, min_ms, max_ms): (f64, f64, f64), samples: usize) -> KernelTiming {
+    KernelTiming { family: k.family.name(), kernel, shape, dims, flops, median_ms, min_ms, max_ms, gflops: flops / median_ms / 1e6, samples }
 }
 
 /// Times matmul (every shape of [`MATMUL_SHAPES`]), attention and LayerNorm of
@@ -83,7 +85,7 @@ pub async fn run(gpu: &Gpu, k: &Kernels, samples: usize, only: &str) -> Result<V
         let step = matmul::bind(&k.matmul, gpu, &Uniform::new(gpu, "bench", &params), &gpu.upload("x", &random(m * kk, 1, 1.0)), &w, Some(&gpu.upload("b", &random(n, 3, 1.0))), None, &y);
         let flops = 2.0 * (m * n * kk) as f64;
         let t = time(gpu, &[(&step, params.extent())], 4, samples, &y).await?;
-        out.push(timing(k, "matmul", format!("{what} ({m}x{kk} by {kk}x{n})"), flops, t, samples));
+        out.push(timing(k, "matmul", format!("{what} ({m}x{kk} by {kk}x{n})"), vec![m, n, kk], flops, t, samples));
     }
     let attention_shapes = if wanted("attention") { &[("vision, 1 image", 1, 50, false), ("text, 4 labels of 7 tokens", 4, 7, true), ("vision, batch 8", 8, 50, false)][..] } else { &[] };
     for &(what, batch, seq, causal) in attention_shapes {
@@ -94,7 +96,7 @@ pub async fn run(gpu: &Gpu, k: &Kernels, samples: usize, only: &str) -> Result<V
         let keys = if causal { (seq * (seq + 1) / 2) as f64 } else { (seq * seq) as f64 };
         let flops = 4.0 * batch as f64 * heads as f64 * keys * head_dim as f64;
         let t = time(gpu, &[(&step, params.extent())], 4, samples, &o).await?;
-        out.push(timing(k, "attention", format!("{what} ({heads} heads of {head_dim})"), flops, t, samples));
+        out.push(timing(k, "attention", format!("{what} ({heads} heads of {head_dim})"), vec![batch, seq, heads, head_dim], flops, t, samples));
     }
     for (what, rows) in [("vision, 1 image", 50), ("vision, batch 8", 400)].into_iter().filter(|_| wanted("layernorm")) {
         let cols = 768;
@@ -103,7 +105,7 @@ pub async fn run(gpu: &Gpu, k: &Kernels, samples: usize, only: &str) -> Result<V
         let step = layernorm::bind(&k.layernorm, gpu, &Uniform::new(gpu, "bench", &params), &gpu.upload("x", &random(rows * cols, 5, 1.0)), &gpu.upload("g", &random(cols, 6, 1.0)), &gpu.upload("b", &random(cols, 7, 1.0)), &y);
         // Mean, variance and the affine output: about 8 operations per element.
         let t = time(gpu, &[(&step, params.extent())], 4, samples, &y).await?;
-        out.push(timing(k, "layernorm", format!("{what} ({rows}x{cols})"), 8.0 * (rows * cols) as f64, t, samples));
+        out.push(timing(k, "layernorm", format!("{what} ({rows}x{cols})"), vec![rows, cols], 8.0 * (rows * cols) as f64, t, samples));
     }
     Ok(out)
 }

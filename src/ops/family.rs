@@ -71,9 +71,14 @@ impl KernelFamily {
 }
 
 impl RegisterTiles {
-    /// Measured on lavapipe (Vulkan) and SwiftShader (Chromium's WebGPU), both on
-    /// 2 cores; see the kernel headers and BENCHMARKS.md.
+    /// Measured on the two software adapters this project has, both on 2 cores
+    /// (`webclip bench-kernels`, `www/bench.html`): on lavapipe (Vulkan) 64
+    /// invocations per matmul workgroup and 16 gave the same GFLOP/s; on
+    /// SwiftShader (the browser) 16 beat 32 and 64 by 5-10% (more workgroups to
+    /// share between its threads when n is 768). Any CPU adapter in a browser
+    /// gets SwiftShader's sizes.
     pub fn for_adapter(_adapter: &wgpu::AdapterInfo) -> RegisterTiles {
-        RegisterTiles { matmul: 64, attention: 16, layernorm: 8 }
+        let matmul = if cfg!(target_arch = "wasm32") { 16 } else { 64 };
+        RegisterTiles { matmul, attention: 16, layernorm: 8 }
     }
 }
