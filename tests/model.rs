@@ -55,3 +55,23 @@ fn extra_fixture_matches_transformers() {
         pollster::block_on(common::check_fixture(&fixture(&dir).with_tolerance(3e-5), &gpu()));
     }
 }
+
+/// 1,000 labels of different lengths (the text passes pack them by tokens) give
+/// each label the embedding it gets alone, in label order: the expectation is
+/// the same model run one text at a time.
+#[test]
+fn a_thousand_labels_match_one_at_a_time() {
+    let gpu = gpu();
+    let model = pollster::block_on(webclip::model::ClipModel::load(&gpu, &fixture("tiny-clip").files, None)).unwrap();
+    let words = ["cat", "rocket", "a very small robot", "the astronaut on the moon with a flag", "x"];
+    let labels: Vec<String> = (0..1000).map(|i| format!("{} number {i}", words[i % words.len()])).collect();
+    let refs: Vec<&str> = labels.iter().map(String::as_str).collect();
+    let all = pollster::block_on(model.embed_texts(&refs, false)).unwrap();
+    assert_eq!(all.len(), 1000);
+    for i in [0, 1, 2, 3, 4, 353, 999] {
+        let alone = pollster::block_on(model.embed_texts(&refs[i..=i], false)).unwrap();
+        let diff = alone[0].iter().zip(&all[i]).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        // Same kernels, same rows: only the padding of the pass differs, which the causal mask hides.
+        assert!(diff <= 1e-6, "label {i} ({}): differs by {diff:e} from its own pass", labels[i]);
+    }
+}

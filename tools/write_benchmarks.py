@@ -29,7 +29,7 @@ def ratio(ours, theirs):
 
 def browser_section(b, path):
     out = ["## Browser: webclip vs transformers.js, same Chromium, same WebGPU adapter", ""]
-    table = subprocess.run(["node", "bench.mjs", "--report", str(path)], cwd=ROOT / "tools/bench-browser", check=True, capture_output=True, text=True).stdout
+    table = subprocess.run(["node", "bench.mjs", "--report", str(path.resolve())], cwd=ROOT / "tools/bench-browser", check=True, capture_output=True, text=True).stdout
     out += [table.strip(), ""]
     w, tjs = b.get("webclip", {}), b.get("transformers", {})
     webgpu = {k: v for k, v in tjs.items() if k.startswith("webgpu") and v.get("image_b1")}
