@@ -30,6 +30,17 @@ override WG: u32 = 16u;
 @group(0) @binding(1) var<storage, read> qkv: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
+// The running maximum and sum of exp(score - maximum) over the keys so far; after each key,
+// the factor that rescales what was accumulated and that key's weight.
+struct OnlineSoftmax { max: f32, sum: f32, rescale: f32, weight: f32 }
+
+fn online_softmax(state: OnlineSoftmax, score: f32) -> OnlineSoftmax {
+    let new_max = max(state.max, score);
+    let rescale = exp(state.max - new_max);
+    let weight = exp(score - new_max);
+    return OnlineSoftmax(new_max, fma(state.sum, rescale, weight), rescale, weight);
+}
+
 // Element `e` of QKV, row-major (the scalar path's read of the vec4 array).
 fn qkv_at(e: u32) -> f32 {
     return qkv[e / 4u][e % 4u];
@@ -52,8 +63,8 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     if (p.causal != 0u) {
         keys = i + 1u;
     }
-    var running_max = -0x1.fffffep+127f; // lowest finite f32 (Tint rejects -3.4028235e38 as out of range)
-    var running_sum = 0.0;
+    // Lowest finite f32 as the starting maximum (Tint rejects -3.4028235e38 as out of range).
+    var softmax = OnlineSoftmax(-0x1.fffffep+127f, 0.0, 1.0, 0.0);
     if (p.head_dim % 4u == 0u) {
         // Every row offset is a multiple of 4: whole vec4s of q, k, v and the output (CLIP's
         // heads are 64 wide), a quarter of the operations of the scalar path below.
@@ -69,18 +80,13 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
             for (var d = 0u; d < dims; d = d + 1u) {
                 s += dot(q[d], qkv[k_base + d]);
             }
-            s = s * p.scale;
-            let new_max = max(running_max, s);
-            let rescale = exp(running_max - new_max);
-            let weight = exp(s - new_max);
-            running_sum = fma(running_sum, rescale, weight);
-            running_max = new_max;
+            softmax = online_softmax(softmax, s * p.scale);
             let v_base = k_base + width / 4u;
             for (var d = 0u; d < dims; d = d + 1u) {
-                acc[d] = fma(acc[d], vec4<f32>(rescale), weight * qkv[v_base + d]);
+                acc[d] = fma(acc[d], vec4<f32>(softmax.rescale), softmax.weight * qkv[v_base + d]);
             }
         }
-        let inv_sum = 1.0 / running_sum;
+        let inv_sum = 1.0 / softmax.sum;
         for (var d = 0u; d < dims; d = d + 1u) {
             let o = o_base + 4u * d;
             let v = acc[d] * inv_sum;
@@ -104,18 +110,13 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
         for (var d = 0u; d < p.head_dim; d = d + 1u) {
             s = fma(q[d], qkv_at(k_base + d), s);
         }
-        s = s * p.scale;
-        let new_max = max(running_max, s);
-        let rescale = exp(running_max - new_max);
-        let weight = exp(s - new_max);
-        running_sum = fma(running_sum, rescale, weight);
-        running_max = new_max;
+        softmax = online_softmax(softmax, s * p.scale);
         let v_base = k_base + width;
         for (var d = 0u; d < p.head_dim; d = d + 1u) {
-            acc[d] = fma(acc[d], rescale, weight * qkv_at(v_base + d));
+            acc[d] = fma(acc[d], softmax.rescale, softmax.weight * qkv_at(v_base + d));
         }
     }
-    let inv_sum = 1.0 / running_sum;
+    let inv_sum = 1.0 / softmax.sum;
     for (var d = 0u; d < p.head_dim; d = d + 1u) {
         out[o_base + d] = acc[d] * inv_sum;
     }
