@@ -43,6 +43,7 @@ impl Kernels {
     pub async fn new(gpu: &Gpu, family: KernelFamily) -> Result<Kernels> {
         let elementwise = [LINEAR_WORKGROUP, 1, 1];
         let (matmul, layernorm, attention) = match family {
+            // A tiled matmul workgroup owns a 32 × 32 block (matmul_tiled.wgsl).
             KernelFamily::Tiled => (
                 Kernel::new(gpu, "matmul_tiled", shader!("matmul_tiled", "epilogue"), &[], [32, 32, 1]).await?,
                 Kernel::new(gpu, "layernorm_tiled", shader!("layernorm_tiled", "workgroup_reduce"), &[], [1, 1, 1]).await?,
@@ -50,6 +51,7 @@ impl Kernels {
             ),
             KernelFamily::Registers => {
                 let t = RegisterTiles::for_adapter(&gpu.adapter);
+                // A matmul invocation owns 16 columns of 8 rows (matmul_registers.wgsl).
                 (
                     Kernel::new(gpu, "matmul_registers", shader!("matmul_registers", "epilogue"), &[("WG", t.matmul as f64)], [16 * t.matmul, 8, 1]).await?,
                     Kernel::new(gpu, "layernorm_registers", shader!("layernorm_registers"), &[("WG", t.layernorm as f64)], [t.layernorm, 1, 1]).await?,
