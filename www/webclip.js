@@ -160,11 +160,8 @@ export class ClipModel {
   /** Projected features of several images, batched on the GPU: one `Float32Array` each. */
   async embedImages(images) {
     const payloads = await Promise.all(Array.from(images, imagePayload));
-    if (!this.release) throw new Error('this model was disposed');
     const transfer = payloads.flatMap((p) => p.transfer ?? []);
-    const result = await this.worker.call('embedImages', { modelId: this.modelId, images: payloads.map((p) => p.payload) }, { transfer });
-    this.timings = result.timings;
-    return result.embeddings;
+    return (await this.#call('embedImages', null, { images: payloads.map((p) => p.payload) }, transfer)).embeddings;
   }
 
   /** Projected text features, one `Float32Array` per text. */
@@ -179,9 +176,8 @@ export class ClipModel {
     this.release = undefined;
   }
 
-  async #call(op, image, args = {}) {
+  async #call(op, image, args = {}, transfer = image?.transfer ?? []) {
     if (!this.release) throw new Error('this model was disposed');
-    const transfer = image?.transfer ?? [];
     const result = await this.worker.call(op, { modelId: this.modelId, image: image?.payload, ...args }, { transfer });
     this.timings = result.timings;
     return result;

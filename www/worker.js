@@ -67,16 +67,20 @@ const ops = {
     );
   },
 
-  // The pictures move into the engine (wasm-bindgen takes them by value), which frees them.
+  // The pictures move into the engine (wasm-bindgen takes them by value),
+  // which frees them; those that never get there are freed here.
   async embedImages({ modelId, images }) {
     const pictures = [];
+    let moved = false;
     try {
       for (const image of images) pictures.push(await toImage(image));
-    } catch (e) {
-      pictures.forEach((p) => p.free());
-      throw e;
+      return await onModel(modelId, async (model) => {
+        moved = true;
+        return { embeddings: await model.embedImages(pictures), timings: model.timings };
+      });
+    } finally {
+      if (!moved) pictures.forEach((p) => p.free());
     }
-    return onModel(modelId, async (model) => ({ embeddings: await model.embedImages(pictures), timings: model.timings }));
   },
 
   // GFLOP/s of the kernels on this adapter (www/bench.html).

@@ -218,8 +218,8 @@ mod cli {
             f()?;
             times.push(start.elapsed().as_secs_f64() * 1e3);
         }
-        times.sort_by(f64::total_cmp);
-        Ok(json!({ "median_ms": times[runs / 2], "min_ms": times[0], "max_ms": times[runs - 1], "runs": runs }))
+        let (median, min, max) = webclip::clock::spread(&mut times);
+        Ok(json!({ "median_ms": median, "min_ms": min, "max_ms": max, "runs": runs }))
     }
 
     fn ms_since(start: std::time::Instant) -> f64 {

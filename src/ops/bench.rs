@@ -1,4 +1,4 @@
-//! Kernel benchmark (`webclip bench --kernels`, `www/bench.html`): GFLOP/s of
+//! Kernel benchmark (`webclip bench-kernels`, `www/bench.html`): GFLOP/s of
 //! each kernel family on the shapes a ViT-B/32 CLIP really runs.
 //!
 //! Each measurement records `reps` dispatches of one bound kernel into one
@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use crate::clock::now_ms;
+use crate::clock::{now_ms, spread};
 use crate::error::Result;
 use crate::gpu::{random::random, Gpu, Step, Uniform};
 
@@ -65,8 +65,7 @@ async fn time(gpu: &Gpu, steps: &[(&Step, [u32; 3])], reps: usize, samples: usiz
         run().await?;
         times.push((now_ms() - start) / reps as f64);
     }
-    times.sort_by(f64::total_cmp);
-    Ok((times[samples / 2], times[0], times[samples - 1]))
+    Ok(spread(&mut times))
 }
 
 fn timing(k: &Kernels, kernel: &'static str, shape: String, dims: Vec<usize>, flops: f64, (median_ms, min_ms, max_ms): (f64, f64, f64), samples: usize) -> KernelTiming {

@@ -21,7 +21,7 @@ pub enum KernelFamily {
 }
 
 /// Workgroup sizes of the `Registers` family, from measurements on the two
-/// software adapters this project can run (`webclip bench --kernels`).
+/// software adapters this project can run (`webclip bench-kernels`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RegisterTiles {
     /// Invocations per matmul workgroup (each owns 16 columns of 8 rows).
@@ -75,9 +75,9 @@ impl RegisterTiles {
     /// (`webclip bench-kernels`, `www/bench.html`): on lavapipe (Vulkan) 64
     /// invocations per matmul workgroup and 16 gave the same GFLOP/s; on
     /// SwiftShader (the browser) 16 beat 32 and 64 by 5-10% (more workgroups to
-    /// share between its threads when n is 768). Any CPU adapter in a browser
-    /// gets SwiftShader's sizes.
-    pub fn for_adapter(_adapter: &wgpu::AdapterInfo) -> RegisterTiles {
+    /// share between its threads when n is 768). wgpu tells neither adapter's
+    /// name in a browser, so any CPU adapter there gets SwiftShader's sizes.
+    pub fn for_this_target() -> RegisterTiles {
         let matmul = if cfg!(target_arch = "wasm32") { 16 } else { 64 };
         RegisterTiles { matmul, attention: 16, layernorm: 8 }
     }

@@ -50,7 +50,7 @@ impl Kernels {
                 Kernel::new(gpu, "attention_tiled", shader!("attention_tiled", "workgroup_reduce"), &[], [1, 1, 1]).await?,
             ),
             KernelFamily::Registers => {
-                let t = RegisterTiles::for_adapter(&gpu.adapter);
+                let t = RegisterTiles::for_this_target();
                 // A matmul invocation owns 16 columns of 8 rows (matmul_registers.wgsl).
                 (
                     Kernel::new(gpu, "matmul_registers", shader!("matmul_registers", "epilogue"), &[("WG", t.matmul as f64)], [16 * t.matmul, 8, 1]).await?,

@@ -191,9 +191,10 @@ impl Model {
             return Err(JsError::new("no images given"));
         }
         let start = now();
-        let pictures: Vec<RgbImage> = images.iter().map(|i| i.rgb.clone()).collect();
+        let decode_ms: f64 = images.iter().map(|i| i.decode_ms).sum();
+        let pictures: Vec<RgbImage> = images.into_iter().map(|i| i.rgb).collect();
         let rows = self.inner.embed_images(&pictures, false).await?;
-        let image_ms = images.iter().map(|i| i.decode_ms).sum::<f64>() + now() - start;
+        let image_ms = decode_ms + now() - start;
         self.timings.set(Timings { image_ms, ..self.timings.get() });
         Ok(rows.iter().map(|r| Float32Array::from(r.as_slice())).collect())
     }

@@ -136,6 +136,8 @@ test('the JS API embeds every kind of image like transformers', { timeout: 300_0
     const images = { element, blob, pixels, bitmap: await createImageBitmap(element) };
     const out = { images: {} };
     for (const [kind, image] of Object.entries(images)) out.images[kind] = Array.from(await model.embedImage(image));
+    // Several images in one call (one pass on the GPU), in the order given.
+    out.batch = (await model.embedImages([blob, pixels])).map((e) => Array.from(e));
     out.texts = (await model.embedText(['a robot', 'wall-e'])).map((e) => Array.from(e));
     model.dispose();
     out.afterDispose = await model.embedText('x').catch((e) => e.message);
@@ -154,6 +156,8 @@ test('the JS API embeds every kind of image like transformers', { timeout: 300_0
   };
   // chelsea.png is opaque and untagged, so even canvas pixels are the file's pixels.
   for (const [kind, embedding] of Object.entries(got.images)) near(`image as ${kind}`, embedding, imageFeatures.data.subarray(0, dim));
+  assert.equal(got.batch.length, 2, 'embedImages returns one embedding per image');
+  got.batch.forEach((e, i) => near(`embedImages, image ${i}`, e, imageFeatures.data.subarray(0, dim)));
   got.texts.forEach((e, i) => near(`text ${i}`, e, textFeatures.data.subarray(i * dim, (i + 1) * dim)));
   assert.equal(got.afterDispose, 'this model was disposed');
   assert.match(got.singleFile, /model\.safetensors: single-file models are not supported yet/);
