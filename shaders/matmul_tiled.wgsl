@@ -3,15 +3,16 @@
 // Bindings (group 0), the same as matmul_registers.wgsl, so one packed weight serves both:
 //   0  uniform Params { m, n, k, flags } (flags: see common/epilogue.wgsl)
 //   1  X    [m, k] f32, row-major (read)
-//   2  W    [k, ceil(n / 4)] vec4<f32>, the weight as [K, N] packed four columns per vec4,
-//           zero-padded (`ops::matmul::pack_weight`); read only by `load_w`
+//   2  W    the weight [n, k] in one of the formats of shaders/formats/ (src/ops/format.rs),
+//           read only through the included `weight_block`
 //   3  bias [n] (read)   4  R [m, n] residual (read; must not alias Y)   5  Y [m, n] (write)
 //
 // Dispatch: (ceil(n / 32), ceil(m / 32), 1) workgroups of 8 × 8 invocations. A workgroup owns a
 // 32 × 32 block of Y; invocation (tx, ty) owns rows 4ty .. 4ty + 3 and the vec4 column tx. K is
 // walked in slabs of 32 staged in workgroup memory: X as a 32 × 32 block (16 scalars loaded per
-// invocation, consecutive invocations on consecutive k: coalesced), W as 32 rows of 8 vec4 (4 per
-// invocation, consecutive invocations on consecutive columns: coalesced 16-byte loads). Out of
+// invocation, consecutive invocations on consecutive k: coalesced), W as 32 rows of 8 vec4: each
+// invocation dequantizes one 4 k × 4 column block (`weight_block`; consecutive invocations on
+// consecutive column groups: f32 reads 64 contiguous bytes each) and stores its transpose. Out of
 // range rows, columns and k load zeros and are never stored, so no shape needs padding.
 //
 // Tile sizes follow the packed-vec4 matmul of TensorFlow.js' WebGPU backend, which
@@ -29,19 +30,13 @@ const VEC_COLS: u32 = 8u;    // TILE / 4 vec4 columns
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> w: array<WeightWord>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read> residual: array<f32>;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
 
 var<workgroup> x_tile: array<array<f32, TILE>, TILE>;          // [row][k]
 var<workgroup> w_tile: array<array<vec4<f32>, VEC_COLS>, TILE>; // [k][vec4 column]
-
-// Four consecutive output columns (group `c4`) of weight row `k`: the only place the weight
-// format is known.
-fn load_w(k: u32, c4: u32) -> vec4<f32> {
-    return w[k * ((p.n + 3u) / 4u) + c4];
-}
 
 @compute @workgroup_size(8, 8, 1)
 fn main(@builtin(workgroup_id) group: vec3<u32>,
@@ -65,15 +60,17 @@ fn main(@builtin(workgroup_id) group: vec3<u32>,
             }
             x_tile[r][kk] = v;
         }
-        for (var e = lane; e < TILE * VEC_COLS; e = e + 64u) {
-            let kk = e / VEC_COLS;
-            let c = e % VEC_COLS;
-            var v = vec4<f32>();
-            if (c40 + c < n4 && k0 + kk < p.k) {
-                v = load_w(k0 + kk, c40 + c);
-            }
-            w_tile[kk][c] = v;
+        // 8 k4 × 8 column groups: one weight block per invocation.
+        let kk4 = lane / VEC_COLS;
+        let c = lane % VEC_COLS;
+        var b = mat4x4<f32>();
+        if (c40 + c < n4 && k0 + 4u * kk4 < p.k) {
+            b = transpose(weight_block(k0 / 4u + kk4, c40 + c, p.n, p.k));
         }
+        w_tile[4u * kk4][c] = b[0];
+        w_tile[4u * kk4 + 1u][c] = b[1];
+        w_tile[4u * kk4 + 2u][c] = b[2];
+        w_tile[4u * kk4 + 3u][c] = b[3];
         workgroupBarrier();
         let r = 4u * local.y;
         for (var kk = 0u; kk < TILE; kk = kk + 1u) {

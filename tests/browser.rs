@@ -73,3 +73,10 @@ async fn tiny_clip_fp16_gelu_matches_transformers() {
 async fn classify_matches_transformers_probabilities() {
     common::check_classify(&fixture!("tiny-clip"), &gpu().await).await;
 }
+
+#[wasm_bindgen_test]
+async fn reduced_weight_formats_stay_close_to_transformers() {
+    let gpu = gpu().await;
+    common::check_formats(&fixture!("tiny-clip"), &gpu).await;
+    common::check_formats(&fixture!("tiny-clip-fp16-gelu"), &gpu).await;
+}

@@ -19,7 +19,7 @@ mod cli {
     use webclip::gpu::Gpu;
     use webclip::image::{self, PreprocessConfig, RgbImage};
     use webclip::model::{ClipModel, ModelFiles};
-    use webclip::ops::{KernelFamily, Kernels};
+    use webclip::ops::{KernelFamily, Kernels, WeightFormat};
     use webclip::{npy, Error, Result};
 
     #[derive(Parser)]
@@ -39,6 +39,22 @@ mod cli {
         json: bool,
         #[command(flatten)]
         family: FamilyArg,
+        #[command(flatten)]
+        format: FormatArg,
+    }
+
+    #[derive(Args)]
+    struct FormatArg {
+        /// How matrices live on the GPU: f32, f16, q8 (int8, a f16 scale per 32) or q4
+        /// (4-bit, a f16 scale per 32); a Hugging Face checkpoint is converted while loading
+        #[arg(long = "weights", default_value = "f32")]
+        weights: String,
+    }
+
+    impl FormatArg {
+        fn get(&self) -> Result<WeightFormat> {
+            WeightFormat::parse(&self.weights)
+        }
     }
 
     #[derive(Args)]
@@ -108,6 +124,9 @@ mod cli {
         BenchKernels {
             #[command(flatten)]
             family: FamilyArg,
+            /// Weight formats to time the matmul with, comma-separated (default: all)
+            #[arg(long, default_value = "f32,f16,q8,q4")]
+            weights: String,
             /// Timed runs per kernel and shape (the median is reported)
             #[arg(long, default_value_t = 7)]
             samples: usize,
@@ -204,7 +223,10 @@ mod cli {
                 }
             }
             Command::Bench { common, runs } => bench(&common, runs.max(1))?,
-            Command::BenchKernels { family, samples, only, json } => bench_kernels(family.get()?, samples.max(1), &only, json)?,
+            Command::BenchKernels { family, weights, samples, only, json } => {
+                let formats = weights.split(',').map(WeightFormat::parse).collect::<Result<Vec<_>>>()?;
+                bench_kernels(family.get()?, &formats, samples.max(1), &only, json)?
+            }
         }
         Ok(())
     }
@@ -233,7 +255,7 @@ mod cli {
         let gpu = pollster::block_on(Gpu::new())?;
         let family = KernelFamily::choose(&gpu, common.family.get()?)?;
         let start = std::time::Instant::now();
-        let kernels = pollster::block_on(Kernels::new(&gpu, family))?;
+        let kernels = pollster::block_on(Kernels::new(&gpu, family, common.format.get()?))?;
         let compile_ms = ms_since(start);
         let start = std::time::Instant::now();
         let model = pollster::block_on(ClipModel::load_with_kernels(&gpu, &kernels, &files))?;
@@ -256,7 +278,7 @@ mod cli {
         let texts4 = timed(runs, || text(&four))?;
         let texts100 = timed(runs.div_ceil(2), || text(&hundred))?;
         let report = json!({
-            "adapter": gpu.adapter.name, "backend": format!("{:?}", gpu.adapter.backend), "family": family.name(),
+            "adapter": gpu.adapter.name, "backend": format!("{:?}", gpu.adapter.backend), "family": family.name(), "weights": kernels.format.name(),
             "read_files_ms": read_ms, "compile_ms": compile_ms, "load_ms": load_ms, "first_image_ms": first_image_ms,
             "image": image, "image_batch8": batch8, "texts4": texts4, "texts100": texts100,
         });
@@ -264,20 +286,22 @@ mod cli {
         Ok(())
     }
 
-    fn bench_kernels(family: Option<KernelFamily>, samples: usize, only: &str, as_json: bool) -> Result<()> {
+    fn bench_kernels(family: Option<KernelFamily>, formats: &[WeightFormat], samples: usize, only: &str, as_json: bool) -> Result<()> {
         let gpu = pollster::block_on(Gpu::new())?;
         let families = family.map_or(KernelFamily::ALL.to_vec(), |f| vec![f]);
         let mut timings = Vec::new();
         for family in families {
-            let kernels = pollster::block_on(Kernels::new(&gpu, family))?;
-            timings.extend(pollster::block_on(webclip::ops::bench::run(&gpu, &kernels, samples, only))?);
+            for &format in formats {
+                let kernels = pollster::block_on(Kernels::new(&gpu, family, format))?;
+                timings.extend(pollster::block_on(webclip::ops::bench::run(&gpu, &kernels, samples, only))?);
+            }
         }
         if as_json {
             println!("{}", json!({ "adapter": gpu.adapter.name, "backend": format!("{:?}", gpu.adapter.backend), "kernels": timings }));
         } else {
             println!("adapter: {} ({:?})", gpu.adapter.name, gpu.adapter.backend);
             for t in timings {
-                println!("{:<10} {:<10} {:<52} {:>9.3} ms  {:>7.2} GFLOP/s", t.family, t.kernel, t.shape, t.median_ms, t.gflops);
+                println!("{:<10} {:<10} {:<4} {:<52} {:>9.3} ms  {:>7.2} GFLOP/s", t.family, t.kernel, t.weights, t.shape, t.median_ms, t.gflops);
             }
         }
         Ok(())
@@ -310,7 +334,7 @@ mod cli {
         let family = common.family.get()?;
         let files = ModelFiles::from_dir(&common.model)?;
         let gpu = pollster::block_on(Gpu::new())?;
-        pollster::block_on(ClipModel::load(&gpu, &files, family))
+        pollster::block_on(ClipModel::load(&gpu, &files, family, common.format.get()?))
     }
 
     fn print_rows(key: &str, rows: &[Vec<f32>], as_json: bool) {

@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::image::{self, PreprocessConfig, RgbImage};
-use crate::ops::{KernelFamily, Kernels};
+use crate::ops::{KernelFamily, Kernels, WeightFormat};
 use crate::tokenizer::ClipTokenizer;
 
 use super::config::ClipConfig;
@@ -67,15 +67,17 @@ fn text_passes(ids: &[Vec<u32>], max_rows: usize) -> Vec<Vec<usize>> {
 }
 
 impl ClipModel {
-    /// Compiles the kernels of `family`, or else of the one
-    /// [`KernelFamily::choose`] picks, then [`ClipModel::load_with_kernels`].
-    pub async fn load(gpu: &Gpu, files: &ModelFiles, family: Option<KernelFamily>) -> Result<ClipModel> {
+    /// Compiles the kernels of `family` (or else of the one
+    /// [`KernelFamily::choose`] picks) for weights in `format`, then
+    /// [`ClipModel::load_with_kernels`].
+    pub async fn load(gpu: &Gpu, files: &ModelFiles, family: Option<KernelFamily>, format: WeightFormat) -> Result<ClipModel> {
         let family = KernelFamily::choose(gpu, family)?;
-        Self::load_with_kernels(gpu, &Kernels::new(gpu, family).await?, files).await
+        Self::load_with_kernels(gpu, &Kernels::new(gpu, family, format).await?, files).await
     }
 
     /// Parses and checks every file (each tensor's name and shape) before the
-    /// first upload, then binds all buffers to `kernels`. Kernels compiled once
+    /// first upload, packs every matrix in `kernels.format`, then binds all
+    /// buffers to `kernels`. Kernels compiled once
     /// per device serve every model on it (the browser worker reuses them and
     /// times their compilation on its own).
     pub async fn load_with_kernels(gpu: &Gpu, kernels: &Kernels, files: &ModelFiles) -> Result<ClipModel> {
@@ -89,7 +91,7 @@ impl ClipModel {
             )));
         }
         let tokenizer = ClipTokenizer::from_bytes(&files.tokenizer)?;
-        let weights = Weights::parse(&files.weights, "model.safetensors")?;
+        let weights = Weights::parse(&files.weights, "model.safetensors", kernels.format)?;
         let vision_weights = VisionWeights::read(&weights, &config.vision, config.projection_dim)?;
         let text_weights = TextWeights::read(&weights, &config.text, config.projection_dim)?;
         let logit_scale = weights.scalar("logit_scale")?;

@@ -11,31 +11,36 @@ use crate::ops::attention::{self, AttentionParams};
 use crate::ops::layernorm::{self, LayerNormParams};
 use crate::ops::matmul::{self, Activation, MatmulParams};
 use crate::ops::pooling::{self, RowsParams};
-use crate::ops::Kernels;
+use crate::ops::{Kernels, PackedWeight};
 
 use super::config::TowerConfig;
 use super::weights::Weights;
 
 /// One block's weights on the CPU, read and shape-checked, q/k/v fused, every
-/// linear weight packed for the matmul kernels ([`matmul::pack_weight`]).
+/// linear weight packed for the matmul kernels.
 pub struct LayerWeights {
     ln1: [Vec<f32>; 2],
-    qkv: [Vec<f32>; 2],
-    out_proj: [Vec<f32>; 2],
+    qkv: Linear,
+    out_proj: Linear,
     ln2: [Vec<f32>; 2],
-    fc1: [Vec<f32>; 2],
-    fc2: [Vec<f32>; 2],
+    fc1: Linear,
+    fc2: Linear,
 }
 
-/// `[weight, bias]` of a LayerNorm or a Linear.
+/// A Linear layer: its weight packed (`[n, k]`) and its bias `[n]`.
+pub struct Linear {
+    weight: PackedWeight,
+    bias: Vec<f32>,
+}
+
+/// `[weight, bias]` of a LayerNorm.
 pub fn affine(w: &Weights, name: &str, weight_shape: &[usize], bias_len: usize) -> Result<[Vec<f32>; 2]> {
     Ok([w.get(&format!("{name}.weight"), weight_shape)?, w.get(&format!("{name}.bias"), &[bias_len])?])
 }
 
-/// `[weight, bias]` of a Linear `[n, k]`, the weight packed for the matmul kernels.
-pub fn linear(w: &Weights, name: &str, n: usize, k: usize) -> Result<[Vec<f32>; 2]> {
-    let [weight, bias] = affine(w, name, &[n, k], n)?;
-    Ok([matmul::pack_weight(&weight, n, k), bias])
+/// A Linear `[n, k]` with bias.
+pub fn linear(w: &Weights, name: &str, n: usize, k: usize) -> Result<Linear> {
+    Ok(Linear { weight: w.matrix(&format!("{name}.weight"), &[n, k])?, bias: w.get(&format!("{name}.bias"), &[n])? })
 }
 
 impl LayerWeights {
@@ -45,12 +50,15 @@ impl LayerWeights {
         (0..c.layers)
             .map(|i| {
                 let p = format!("{prefix}.layers.{i}");
-                let [q, k, v] = ["q", "k", "v"].map(|n| affine(w, &format!("{p}.self_attn.{n}_proj"), &[d, d], d));
+                let [q, k, v] = ["q", "k", "v"].map(|n| linear(w, &format!("{p}.self_attn.{n}_proj"), d, d));
                 let (q, k, v) = (q?, k?, v?);
-                let qkv_weight = [&q[0][..], &k[0], &v[0]].concat();
+                let qkv = Linear {
+                    weight: PackedWeight::concat_columns(&[q.weight, k.weight, v.weight])?,
+                    bias: [q.bias, k.bias, v.bias].concat(),
+                };
                 Ok(LayerWeights {
                     ln1: affine(w, &format!("{p}.layer_norm1"), &[d], d)?,
-                    qkv: [matmul::pack_weight(&qkv_weight, 3 * d, d), [&q[1][..], &k[1], &v[1]].concat()],
+                    qkv,
                     out_proj: linear(w, &format!("{p}.self_attn.out_proj"), d, d)?,
                     ln2: affine(w, &format!("{p}.layer_norm2"), &[d], d)?,
                     fc1: linear(w, &format!("{p}.mlp.fc1"), f, d)?,
@@ -115,16 +123,16 @@ impl Encoder {
                 let [ln1_g, ln1_b, qkv_w, qkv_b, out_w, out_b, ln2_g, ln2_b, fc1_w, fc1_b, fc2_w, fc2_b] = [
                     up("layer_norm1.weight", &l.ln1[0]),
                     up("layer_norm1.bias", &l.ln1[1]),
-                    up("qkv_proj.weight", &l.qkv[0]),
-                    up("qkv_proj.bias", &l.qkv[1]),
-                    up("out_proj.weight", &l.out_proj[0]),
-                    up("out_proj.bias", &l.out_proj[1]),
+                    l.qkv.weight.upload(gpu, "qkv_proj.weight"),
+                    up("qkv_proj.bias", &l.qkv.bias),
+                    l.out_proj.weight.upload(gpu, "out_proj.weight"),
+                    up("out_proj.bias", &l.out_proj.bias),
                     up("layer_norm2.weight", &l.ln2[0]),
                     up("layer_norm2.bias", &l.ln2[1]),
-                    up("fc1.weight", &l.fc1[0]),
-                    up("fc1.bias", &l.fc1[1]),
-                    up("fc2.weight", &l.fc2[0]),
-                    up("fc2.bias", &l.fc2[1]),
+                    l.fc1.weight.upload(gpu, "fc1.weight"),
+                    up("fc1.bias", &l.fc1.bias),
+                    l.fc2.weight.upload(gpu, "fc2.weight"),
+                    up("fc2.bias", &l.fc2.bias),
                 ];
                 let s = &shapes;
                 Block {
@@ -189,15 +197,13 @@ pub struct Head {
 }
 
 impl Head {
-    /// `ln` is `[weight, bias]` of the final LayerNorm, `projection` `[projection_dim, width]`
-    /// as stored (packed here).
-    pub fn new(gpu: &Gpu, k: &Kernels, stream: &wgpu::Buffer, ln: [Vec<f32>; 2], projection: Vec<f32>, width: usize, projection_dim: usize, eps: f64, max_batch: usize) -> Head {
+    /// `ln` is `[weight, bias]` of the final LayerNorm, `projection` `[projection_dim, width]`.
+    pub fn new(gpu: &Gpu, k: &Kernels, stream: &wgpu::Buffer, ln: [Vec<f32>; 2], projection: PackedWeight, width: usize, projection_dim: usize, eps: f64, max_batch: usize) -> Head {
         let index = gpu.scratch("pooled index", max_batch);
         let pooled = gpu.scratch("pooled", max_batch * width);
         let pooled_ln = gpu.scratch("pooled layernorm", max_batch * width);
         let features = gpu.scratch("features", max_batch * projection_dim);
-        let packed = matmul::pack_weight(&projection, projection_dim, width);
-        let weights = vec![gpu.upload("ln.weight", &ln[0]), gpu.upload("ln.bias", &ln[1]), gpu.upload("projection.weight", &packed)];
+        let weights = vec![gpu.upload("ln.weight", &ln[0]), gpu.upload("ln.bias", &ln[1]), projection.upload(gpu, "projection.weight")];
         let rows = Uniform::new(gpu, "pooled rows", &RowsParams::new(0, width));
         let ln_shape = Uniform::new(gpu, "head ln shape", &LayerNormParams::new(0, width, eps));
         let proj_shape = Uniform::new(gpu, "projection shape", &MatmulParams::new(0, 0, 0, false, Activation::None, false));

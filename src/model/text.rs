@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Step, Uniform};
 use crate::ops::embeddings::{self, TableChunk, TextEmbeddingsParams};
-use crate::ops::Kernels;
+use crate::ops::{Kernels, PackedWeight};
 use crate::tokenizer::eos_position;
 
 use super::config::TextConfig;
@@ -13,22 +13,22 @@ use super::weights::Weights;
 
 /// The text tower's tensors, read and shape-checked on the CPU.
 pub struct TextWeights {
-    token_embedding: Vec<f32>,
+    token_embedding: PackedWeight,
     positions: Vec<f32>,
     layers: Vec<LayerWeights>,
     final_layer_norm: [Vec<f32>; 2],
-    projection: Vec<f32>,
+    projection: PackedWeight,
 }
 
 impl TextWeights {
     pub fn read(w: &Weights, c: &TextConfig, projection_dim: usize) -> Result<TextWeights> {
         let d = c.tower.width;
         Ok(TextWeights {
-            token_embedding: w.get("text_model.embeddings.token_embedding.weight", &[c.vocab_size, d])?,
+            token_embedding: w.matrix("text_model.embeddings.token_embedding.weight", &[c.vocab_size, d])?,
             positions: w.get("text_model.embeddings.position_embedding.weight", &[c.max_positions, d])?,
             layers: LayerWeights::read(w, "text_model.encoder", &c.tower)?,
             final_layer_norm: affine(w, "text_model.final_layer_norm", &[d], d)?,
-            projection: w.get("text_projection.weight", &[projection_dim, d])?,
+            projection: w.matrix("text_projection.weight", &[projection_dim, d])?,
         })
     }
 }
@@ -59,10 +59,10 @@ impl TextTower {
         let ids = gpu.scratch("token ids", max_rows);
         let stream = gpu.scratch("text residual stream", max_rows * d);
         let positions = gpu.upload("text position_embedding.weight", &w.positions);
-        let table = embeddings::table_chunks(c.vocab_size, d, gpu.max_binding_bytes())
+        let table = embeddings::table_chunks(c.vocab_size, d, gpu.max_binding_bytes(), w.token_embedding.format)
             .into_iter()
             .map(|chunk| {
-                let rows = gpu.upload("token_embedding.weight (slice)", &w.token_embedding[chunk.first_id * d..(chunk.first_id + chunk.count) * d]);
+                let rows = w.token_embedding.slice_columns(chunk.first_id, chunk.count).upload(gpu, "token_embedding.weight (slice)");
                 let shape = Uniform::new(gpu, "text embeddings shape", &TextEmbeddingsParams::new(0, 0, d, chunk));
                 let gather = embeddings::bind_text(&k.text_embeddings, gpu, &shape, &ids, &rows, &positions, &stream);
                 TableSlice { chunk, shape, gather, _rows: rows }

@@ -6,7 +6,7 @@ use crate::gpu::{Gpu, Step, Uniform};
 use crate::ops::embeddings::{self, Im2colParams, VisionEmbeddingsParams};
 use crate::ops::layernorm::{self, LayerNormParams};
 use crate::ops::matmul::{self, Activation, MatmulParams};
-use crate::ops::Kernels;
+use crate::ops::{Kernels, PackedWeight};
 
 use super::config::VisionConfig;
 use super::encoder::{affine, Encoder, Head, LayerWeights};
@@ -14,27 +14,27 @@ use super::weights::Weights;
 
 /// The vision tower's tensors, read and shape-checked on the CPU.
 pub struct VisionWeights {
-    /// Packed for the matmul kernels (the convolution as a matmul over im2col patches).
-    patch_embedding: Vec<f32>,
+    /// The convolution as a matmul over im2col patches.
+    patch_embedding: PackedWeight,
     class_embedding: Vec<f32>,
     positions: Vec<f32>,
     pre_layrnorm: [Vec<f32>; 2],
     layers: Vec<LayerWeights>,
     post_layernorm: [Vec<f32>; 2],
-    projection: Vec<f32>,
+    projection: PackedWeight,
 }
 
 impl VisionWeights {
     pub fn read(w: &Weights, c: &VisionConfig, projection_dim: usize) -> Result<VisionWeights> {
         let (d, p) = (c.tower.width, c.patch_size);
         Ok(VisionWeights {
-            patch_embedding: matmul::pack_weight(&w.get("vision_model.embeddings.patch_embedding.weight", &[d, c.channels, p, p])?, d, c.channels * p * p),
+            patch_embedding: w.matrix("vision_model.embeddings.patch_embedding.weight", &[d, c.channels, p, p])?,
             class_embedding: w.get("vision_model.embeddings.class_embedding", &[d])?,
             positions: w.get("vision_model.embeddings.position_embedding.weight", &[c.tokens(), d])?,
             pre_layrnorm: affine(w, "vision_model.pre_layrnorm", &[d], d)?,
             layers: LayerWeights::read(w, "vision_model.encoder", &c.tower)?,
             post_layernorm: affine(w, "vision_model.post_layernorm", &[d], d)?,
-            projection: w.get("visual_projection.weight", &[projection_dim, d])?,
+            projection: w.matrix("visual_projection.weight", &[projection_dim, d])?,
         })
     }
 }
@@ -66,7 +66,7 @@ impl VisionTower {
         let embedded = gpu.scratch("vision embeddings", max_batch * t * d);
         let stream = gpu.scratch("vision residual stream", max_batch * t * d);
         let weights = vec![
-            gpu.upload("patch_embedding.weight", &w.patch_embedding),
+            w.patch_embedding.upload(gpu, "patch_embedding.weight"),
             gpu.upload("class_embedding", &w.class_embedding),
             gpu.upload("position_embedding.weight", &w.positions),
             gpu.upload("pre_layrnorm.weight", &w.pre_layrnorm[0]),

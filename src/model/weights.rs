@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{Error, Result};
+use crate::ops::{PackedWeight, WeightFormat};
 
 /// A parsed safetensors file. Every tensor read is recorded, so that leftovers
 /// (a config with fewer layers than the weights) are reported, not ignored.
@@ -14,12 +15,21 @@ pub struct Weights<'a> {
     tensors: SafeTensors<'a>,
     source: String,
     used: RefCell<BTreeSet<String>>,
+    /// The format [`Weights::matrix`] packs matrices into.
+    pub format: WeightFormat,
 }
 
 impl<'a> Weights<'a> {
-    pub fn parse(bytes: &'a [u8], source: &str) -> Result<Weights<'a>> {
+    pub fn parse(bytes: &'a [u8], source: &str, format: WeightFormat) -> Result<Weights<'a>> {
         let tensors = SafeTensors::deserialize(bytes).map_err(|e| Error::file(source, format!("not a safetensors file: {e}")))?;
-        Ok(Weights { tensors, source: source.to_string(), used: RefCell::new(BTreeSet::new()) })
+        Ok(Weights { tensors, source: source.to_string(), used: RefCell::new(BTreeSet::new()), format })
+    }
+
+    /// A weight the kernels multiply by (`shape[0]` outputs, the product of the
+    /// rest inputs: a convolution's kernel is flattened), in [`Weights::format`].
+    pub fn matrix(&self, name: &str, shape: &[usize]) -> Result<PackedWeight> {
+        let values = self.get(name, shape)?;
+        Ok(PackedWeight::pack(self.format, &values, shape[0], shape[1..].iter().product()))
     }
 
     /// The tensor `name` as f32, after checking it has exactly `shape`.
@@ -84,7 +94,7 @@ mod tests {
         let bf16: Vec<u8> = [0.25f32, 3.0].iter().flat_map(|v| half::bf16::from_f32(*v).to_le_bytes()).collect();
         let f32s: Vec<u8> = [7.0f32].iter().flat_map(|v| v.to_le_bytes()).collect();
         let bytes = file(&[("a", Dtype::F16, vec![2], f16), ("b", Dtype::BF16, vec![1, 2], bf16), ("s", Dtype::F32, vec![], f32s)]);
-        let w = Weights::parse(&bytes, "m.safetensors").unwrap();
+        let w = Weights::parse(&bytes, "m.safetensors", WeightFormat::F32).unwrap();
         assert_eq!(w.get("a", &[2]).unwrap(), vec![1.5, -2.0]);
         assert_eq!(w.get("b", &[1, 2]).unwrap(), vec![0.25, 3.0]);
         assert_eq!(w.scalar("s").unwrap(), 7.0);
@@ -94,13 +104,13 @@ mod tests {
     #[test]
     fn errors_name_the_tensor() {
         let bytes = file(&[("w", Dtype::F32, vec![2, 2], vec![0; 16]), ("extra", Dtype::F32, vec![1], vec![0; 4]), ("i", Dtype::I64, vec![1], vec![0; 8])]);
-        let w = Weights::parse(&bytes, "m.safetensors").unwrap();
+        let w = Weights::parse(&bytes, "m.safetensors", WeightFormat::F32).unwrap();
         let shape = w.get("w", &[2, 3]).unwrap_err().to_string();
         assert!(shape.contains("tensor w") && shape.contains("[2, 2]") && shape.contains("[2, 3]"), "{shape}");
         assert!(w.get("nope", &[1]).unwrap_err().to_string().contains("tensor nope: missing"));
         assert!(w.get("i", &[1]).unwrap_err().to_string().contains("dtype I64"));
         w.get("w", &[2, 2]).unwrap();
         assert!(w.check_all_used().unwrap_err().to_string().contains("tensor extra"));
-        assert!(Weights::parse(b"garbage", "x.safetensors").is_err());
+        assert!(Weights::parse(b"garbage", "x.safetensors", WeightFormat::F32).is_err());
     }
 }

@@ -15,13 +15,15 @@ use crate::gpu::{random::random, Gpu, Step, Uniform};
 use super::attention::{self, AttentionParams};
 use super::layernorm::{self, LayerNormParams};
 use super::matmul::{self, Activation, MatmulParams};
-use super::Kernels;
+use super::{Kernels, PackedWeight, WeightFormat};
 
 /// One kernel on one shape.
 #[derive(Clone, Debug, Serialize)]
 pub struct KernelTiming {
     pub family: &'static str,
     pub kernel: &'static str,
+    /// The weight format (matmul only reads weights; the others say f32).
+    pub weights: &'static str,
     /// Where CLIP runs this shape, e.g. "vision fc1 (50x768 by 768x3072)".
     pub shape: String,
     /// matmul: [m, n, k]; attention: [batch, seq, heads, head_dim]; layernorm: [rows, cols].
@@ -69,18 +71,20 @@ async fn time(gpu: &Gpu, steps: &[(&Step, [u32; 3])], reps: usize, samples: usiz
 }
 
 fn timing(k: &Kernels, kernel: &'static str, shape: String, dims: Vec<usize>, flops: f64, (median_ms, min_ms, max_ms): (f64, f64, f64), samples: usize) -> KernelTiming {
-    KernelTiming { family: k.family.name(), kernel, shape, dims, flops, median_ms, min_ms, max_ms, gflops: flops / median_ms / 1e6, samples }
+    let weights = if kernel == "matmul" { k.format.name() } else { WeightFormat::F32.name() };
+    KernelTiming { family: k.family.name(), kernel, weights, shape, dims, flops, median_ms, min_ms, max_ms, gflops: flops / median_ms / 1e6, samples }
 }
 
-/// Times matmul (every shape of [`MATMUL_SHAPES`]), attention and LayerNorm of
-/// `k`'s family; `only` keeps the kernels whose name contains it.
+/// Times matmul (every shape of [`MATMUL_SHAPES`]) of `k`'s family and weight
+/// format, and attention and LayerNorm when the format is f32 (they read no
+/// weights); `only` keeps the kernels whose name contains it.
 pub async fn run(gpu: &Gpu, k: &Kernels, samples: usize, only: &str) -> Result<Vec<KernelTiming>> {
     let mut out = Vec::new();
-    let wanted = |kernel: &str| kernel.contains(only);
+    let wanted = |kernel: &str| kernel.contains(only) && (kernel == "matmul" || k.format == WeightFormat::F32);
     for (what, m, n, kk) in MATMUL_SHAPES.into_iter().filter(|_| wanted("matmul")) {
         let params = MatmulParams::new(m, n, kk, true, Activation::None, false);
         let y = gpu.scratch("y", m * n);
-        let w = gpu.upload("w", &matmul::pack_weight(&random(n * kk, 2, 0.05), n, kk));
+        let w = PackedWeight::pack(k.format, &random(n * kk, 2, 0.05), n, kk).upload(gpu, "w");
         let step = matmul::bind(&k.matmul, gpu, &Uniform::new(gpu, "bench", &params), &gpu.upload("x", &random(m * kk, 1, 1.0)), &w, Some(&gpu.upload("b", &random(n, 3, 1.0))), None, &y);
         let flops = 2.0 * (m * n * kk) as f64;
         let t = time(gpu, &[(&step, params.extent())], 4, samples, &y).await?;

@@ -2,6 +2,7 @@
 //! convolution), `shaders/vision_embeddings.wgsl` (class token + positions) and
 //! `shaders/text_embeddings.wgsl` (token gather + positions).
 
+use crate::ops::format::{PackedWeight, WeightFormat};
 use crate::gpu::{Gpu, Kernel, Step, Uniform};
 
 #[repr(C)]
@@ -118,10 +119,12 @@ pub struct TableChunk {
     pub count: usize,
 }
 
-/// Splits a `[vocab, width]` f32 table into row ranges of at most `max_bytes` each
-/// (lavapipe binds at most 128 MiB; ViT-L/14's token table is 145 MiB).
-pub fn table_chunks(vocab: usize, width: usize, max_bytes: u64) -> Vec<TableChunk> {
-    let rows_per_chunk = ((max_bytes / (width as u64 * 4)) as usize).max(1);
+/// Splits a `[vocab, width]` table in `format` into row ranges of at most
+/// `max_bytes` each (lavapipe binds at most 128 MiB; ViT-L/14's f32 token table
+/// is 145 MiB).
+pub fn table_chunks(vocab: usize, width: usize, max_bytes: u64, format: WeightFormat) -> Vec<TableChunk> {
+    let row_bytes = PackedWeight::bytes_for(format, 4, width) as u64 / 4;
+    let rows_per_chunk = ((max_bytes / row_bytes) as usize).max(1);
     (0..vocab.div_ceil(rows_per_chunk))
         .map(|i| TableChunk { first_id: i * rows_per_chunk, count: rows_per_chunk.min(vocab - i * rows_per_chunk) })
         .collect()
@@ -144,7 +147,8 @@ mod tests {
     use super::*;
     use crate::gpu::testing::{assert_close, poisoned, random};
     use crate::ops::matmul::{self, Activation, MatmulParams};
-    use crate::ops::test_support::{kernels, run_once};
+    use crate::ops::test_support::{all_kernels, kernels, run_once};
+    use crate::ops::{PackedWeight, WeightFormat};
 
     crate::gpu_test! {
         async fn patch_embedding_is_a_strided_convolution(gpu: Gpu) {
@@ -158,7 +162,7 @@ mod tests {
                 let patches = gpu.scratch("patches", batch * grid * grid * cols);
                 let mp = MatmulParams::new(batch * grid * grid, width, cols, false, Activation::None, false);
                 let want = reference_patch_conv(&pixels, &weight, batch, channels, size, patch, width);
-                let packed = gpu.upload("w", &matmul::pack_weight(&weight, width, cols));
+                let packed = PackedWeight::pack(WeightFormat::F32, &weight, width, cols).upload(&gpu, "w");
                 for ks in kernels(&gpu).await {
                     let out = poisoned(&gpu, "out", batch * grid * grid * width);
                     let im2col = bind_im2col(&ks.im2col, &gpu, &Uniform::new(&gpu, "i", &ip), &gpu.upload("px", &pixels), &patches);
@@ -201,47 +205,53 @@ mod tests {
         }
 
         async fn text_embeddings_gather_across_table_chunks(gpu: Gpu) {
-            let [ks, _] = kernels(&gpu).await;
-            let (vocab, width, max_pos, batch, seq) = (50, 6, 9, 2, 7);
+            let (vocab, width, max_pos, batch, seq) = (50, 37, 9, 2, 7);
             let table = random(vocab * width, 41, 1.0);
             let pos = random(max_pos * width, 42, 1.0);
             let ids: Vec<u32> = vec![0, 49, 17, 18, 3, 3, 31, 48, 1, 2, 20, 16, 33, 49];
-            // 17 rows per chunk: three chunks, ids on every side of each boundary.
-            let chunks = table_chunks(vocab, width, 17 * width as u64 * 4);
-            assert_eq!(chunks.len(), 3);
-            let out = poisoned(&gpu, "o", batch * seq * width);
+            // 16 rows per chunk: four chunks, ids on every side of each boundary.
+            let chunks = table_chunks(vocab, width, 16 * width as u64 * 4, WeightFormat::F32);
+            assert_eq!(chunks.len(), 4);
             let ids_buf = gpu.upload("ids", &ids);
             let pos_buf = gpu.upload("pos", &pos);
-            let mut encoder = gpu.device.create_command_encoder(&Default::default());
-            let steps: Vec<_> = chunks.iter().map(|&chunk| {
-                let params = TextEmbeddingsParams::new(batch, seq, width, chunk);
-                let rows = &table[chunk.first_id * width..(chunk.first_id + chunk.count) * width];
-                (bind_text(&ks.text_embeddings, &gpu, &Uniform::new(&gpu, "t", &params), &ids_buf, &gpu.upload("tab", rows), &pos_buf, &out), params.extent())
-            }).collect();
-            {
-                let mut pass = encoder.begin_compute_pass(&Default::default());
-                for (step, groups) in &steps {
-                    step.dispatch_over(&mut pass, *groups);
+            // Every format family pair gathers (the non-f32 kernels' first family suffices: one kernel).
+            for ks in all_kernels(&gpu).await.into_iter().step_by(2) {
+                let packed = PackedWeight::pack(ks.format, &table, vocab, width);
+                let exact = packed.dequantize();
+                let out = poisoned(&gpu, "o", batch * seq * width);
+                let mut encoder = gpu.device.create_command_encoder(&Default::default());
+                let steps: Vec<_> = chunks.iter().map(|&chunk| {
+                    let params = TextEmbeddingsParams::new(batch, seq, width, chunk);
+                    let rows = packed.slice_columns(chunk.first_id, chunk.count).upload(&gpu, "table");
+                    (bind_text(&ks.text_embeddings, &gpu, &Uniform::new(&gpu, "t", &params), &ids_buf, &rows, &pos_buf, &out), params.extent())
+                }).collect();
+                {
+                    let mut pass = encoder.begin_compute_pass(&Default::default());
+                    for (step, groups) in &steps {
+                        step.dispatch_over(&mut pass, *groups);
+                    }
                 }
+                gpu.queue.submit([encoder.finish()]);
+                let got = gpu.read_back(&out, batch * seq * width).await.unwrap();
+                let want: Vec<f64> = (0..batch * seq * width)
+                    .map(|e| {
+                        let (row, c) = (e / width, e % width);
+                        exact[ids[row] as usize * width + c] as f64 + pos[(row % seq) * width + c] as f64
+                    })
+                    .collect();
+                // One f32 addition of exactly dequantized values: exact up to a half ulp.
+                assert_close(&format!("{:?} text embeddings", ks.format), &got, &want, 1e-6, 1e-6);
             }
-            gpu.queue.submit([encoder.finish()]);
-            let got = gpu.read_back(&out, batch * seq * width).await.unwrap();
-            let want: Vec<f64> = (0..batch * seq * width)
-                .map(|e| {
-                    let (row, c) = (e / width, e % width);
-                    table[ids[row] as usize * width + c] as f64 + pos[(row % seq) * width + c] as f64
-                })
-                .collect();
-            assert_close("text embeddings", &got, &want, 1e-6, 1e-6);
         }
     }
 
     #[test]
     fn table_chunks_cover_the_vocabulary_once() {
-        let chunks = table_chunks(49408, 768, 128 << 20);
+        let chunks = table_chunks(49408, 768, 128 << 20, WeightFormat::F32);
         assert_eq!(chunks.len(), 2);
         assert_eq!(chunks.iter().map(|c| c.count).sum::<usize>(), 49408);
         assert_eq!(chunks[1].first_id, chunks[0].count);
         assert!(chunks.iter().all(|c| c.count as u64 * 768 * 4 <= 128 << 20));
+        assert_eq!(table_chunks(49408, 768, 128 << 20, WeightFormat::Q8).len(), 1);
     }
 }

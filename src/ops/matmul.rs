@@ -1,8 +1,11 @@
 //! `shaders/matmul_tiled.wgsl` and `shaders/matmul_registers.wgsl`:
 //! Y = act(X · Wᵀ + bias) + R, every linear layer of CLIP. Both read the weight
-//! packed by [`pack_weight`] and share the epilogue (`shaders/common/epilogue.wgsl`).
+//! as a [`PackedWeight`] in any format (`ops/format.rs`) and share the epilogue
+//! (`shaders/common/epilogue.wgsl`).
 
 use crate::gpu::{Gpu, Kernel, Step, Uniform};
+#[cfg(doc)]
+use crate::ops::PackedWeight;
 
 /// The MLP activation, as `hidden_act` in the config names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,23 +81,8 @@ impl MatmulParams {
     }
 }
 
-/// A Hugging Face `nn.Linear` weight `[n, k]` in the layout both matmul kernels
-/// read: transposed to `[k, n]`, each row padded with zeros to a multiple of 4
-/// columns so it reads as `ceil(n / 4)` vec4s. Walking k then reads one
-/// contiguous row of output columns per step.
-pub fn pack_weight(w: &[f32], n: usize, k: usize) -> Vec<f32> {
-    debug_assert_eq!(w.len(), n * k);
-    let n4 = n.div_ceil(4) * 4;
-    let mut out = vec![0.0; k * n4];
-    for (col, row) in w.chunks_exact(k).enumerate() {
-        for (i, &v) in row.iter().enumerate() {
-            out[i * n4 + col] = v;
-        }
-    }
-    out
-}
-
-/// Binds one matmul; `w` is packed by [`pack_weight`]. Unused optional inputs
+/// Binds one matmul; `w` holds a [`PackedWeight`] in the kernels' format
+/// ([`PackedWeight::upload`]). Unused optional inputs
 /// are bound to `x` (read-only, never read).
 pub fn bind(
     kernel: &Kernel,
@@ -135,7 +123,8 @@ pub fn reference(
 mod tests {
     use super::*;
     use crate::gpu::testing::{assert_close, poisoned, random};
-    use crate::ops::test_support::{kernels, run_once};
+    use crate::ops::test_support::{all_kernels, run_once};
+    use crate::ops::PackedWeight;
 
     async fn check(gpu: &Gpu, (m, n, k): (usize, usize, usize), bias: bool, act: Activation, residual: bool) {
         let x = random(m * k, 1, 1.0);
@@ -143,15 +132,17 @@ mod tests {
         let b = random(n, 3, 1.0);
         let r = random(m * n, 4, 1.0);
         let params = MatmulParams::new(m, n, k, bias, act, residual);
-        let want = reference(&x, &w, bias.then_some(&b[..]), residual.then_some(&r[..]), (m, n, k), act);
-        let (b_buf, r_buf) = (gpu.upload("b", &b), gpu.upload("r", &r));
-        let (x_buf, w_buf) = (gpu.upload("x", &x), gpu.upload("w", &pack_weight(&w, n, k)));
-        for ks in kernels(gpu).await {
+        let (b_buf, r_buf, x_buf) = (gpu.upload("b", &b), gpu.upload("r", &r), gpu.upload("x", &x));
+        for ks in all_kernels(gpu).await {
+            // The reference multiplies by exactly the values the packed bytes stand for.
+            let packed = PackedWeight::pack(ks.format, &w, n, k);
+            let want = reference(&x, &packed.dequantize(), bias.then_some(&b[..]), residual.then_some(&r[..]), (m, n, k), act);
+            let w_buf = packed.upload(gpu, "w");
             let y = poisoned(gpu, "y", m * n);
             let step = bind(&ks.matmul, gpu, &Uniform::new(gpu, "test", &params), &x_buf, &w_buf, bias.then_some(&b_buf), residual.then_some(&r_buf), &y);
             let got = run_once(gpu, &step, params.extent(), &y, m * n).await;
             // f32 accumulation over k terms of magnitude <= 0.5: rounding stays far below 1e-5.
-            assert_close(&format!("{:?} matmul {m}x{n}x{k} {act:?} bias={bias} res={residual}", ks.family), &got, &want, 1e-5, 1e-4);
+            assert_close(&format!("{:?} {:?} matmul {m}x{n}x{k} {act:?} bias={bias} res={residual}", ks.family, ks.format), &got, &want, 1e-5, 1e-4);
         }
     }
 
@@ -168,13 +159,6 @@ mod tests {
                 check(&gpu, (70, 33, 130), true, act, true).await;
             }
         }
-    }
-
-    #[test]
-    fn packed_weight_is_transposed_and_padded() {
-        // w = [[1, 2], [3, 4], [5, 6]]: n = 3 outputs, k = 2 inputs.
-        let packed = pack_weight(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 3, 2);
-        assert_eq!(packed, [1.0, 3.0, 5.0, 0.0, 2.0, 4.0, 6.0, 0.0]);
     }
 
     #[test]

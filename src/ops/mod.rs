@@ -5,11 +5,13 @@ pub mod attention;
 pub mod bench;
 mod family;
 pub mod embeddings;
+pub mod format;
 pub mod layernorm;
 pub mod matmul;
 pub mod pooling;
 
 pub use family::{KernelFamily, RegisterTiles};
+pub use format::{PackedWeight, WeightFormat};
 pub use matmul::Activation;
 
 use crate::error::Result;
@@ -25,10 +27,17 @@ macro_rules! shader {
     };
 }
 
-/// Every compiled pipeline a CLIP forward pass uses, built once per device, of one family.
+/// A kernel that reads weights, with the include of `format` prepended.
+fn with_format(format: WeightFormat, kernel: &str) -> String {
+    [format.wgsl(), kernel].concat()
+}
+
+/// Every compiled pipeline a CLIP forward pass uses, built once per device, of
+/// one family, reading weights in one format.
 #[derive(Clone)]
 pub struct Kernels {
     pub family: KernelFamily,
+    pub format: WeightFormat,
     pub matmul: Kernel,
     pub layernorm: Kernel,
     pub attention: Kernel,
@@ -39,13 +48,13 @@ pub struct Kernels {
 }
 
 impl Kernels {
-    /// Compiles the kernels of `family` (see [`KernelFamily::choose`]).
-    pub async fn new(gpu: &Gpu, family: KernelFamily) -> Result<Kernels> {
+    /// Compiles the kernels of `family` (see [`KernelFamily::choose`]) for weights in `format`.
+    pub async fn new(gpu: &Gpu, family: KernelFamily, format: WeightFormat) -> Result<Kernels> {
         let elementwise = [LINEAR_WORKGROUP, 1, 1];
         let (matmul, layernorm, attention) = match family {
             // A tiled matmul workgroup owns a 32 × 32 block (matmul_tiled.wgsl).
             KernelFamily::Tiled => (
-                Kernel::new(gpu, "matmul_tiled", shader!("matmul_tiled", "epilogue"), &[], [32, 32, 1]).await?,
+                Kernel::new(gpu, "matmul_tiled", &with_format(format, shader!("matmul_tiled", "epilogue")), &[], [32, 32, 1]).await?,
                 Kernel::new(gpu, "layernorm_tiled", shader!("layernorm_tiled", "workgroup_reduce"), &[], [1, 1, 1]).await?,
                 Kernel::new(gpu, "attention_tiled", shader!("attention_tiled", "workgroup_reduce"), &[], [1, 1, 1]).await?,
             ),
@@ -53,7 +62,7 @@ impl Kernels {
                 let t = RegisterTiles::for_this_target();
                 // A matmul invocation owns 16 columns of 8 rows (matmul_registers.wgsl).
                 (
-                    Kernel::new(gpu, "matmul_registers", shader!("matmul_registers", "epilogue"), &[("WG", t.matmul as f64)], [16 * t.matmul, 8, 1]).await?,
+                    Kernel::new(gpu, "matmul_registers", &with_format(format, shader!("matmul_registers", "epilogue")), &[("WG", t.matmul as f64)], [16 * t.matmul, 8, 1]).await?,
                     Kernel::new(gpu, "layernorm_registers", shader!("layernorm_registers"), &[("WG", t.layernorm as f64)], [t.layernorm, 1, 1]).await?,
                     Kernel::new(gpu, "attention_registers", shader!("attention_registers"), &[("WG", t.attention as f64)], [t.attention, 1, 1]).await?,
                 )
@@ -61,12 +70,13 @@ impl Kernels {
         };
         Ok(Kernels {
             family,
+            format,
             matmul,
             layernorm,
             attention,
             im2col: Kernel::new(gpu, "im2col", shader!("im2col"), &[], elementwise).await?,
             vision_embeddings: Kernel::new(gpu, "vision_embeddings", shader!("vision_embeddings"), &[], elementwise).await?,
-            text_embeddings: Kernel::new(gpu, "text_embeddings", shader!("text_embeddings"), &[], elementwise).await?,
+            text_embeddings: Kernel::new(gpu, "text_embeddings", &with_format(format, shader!("text_embeddings")), &[], elementwise).await?,
             gather_rows: Kernel::new(gpu, "gather_rows", shader!("gather_rows"), &[], elementwise).await?,
         })
     }
@@ -87,12 +97,31 @@ pub(crate) mod test_support {
         gpu.read_back(out, len).await.expect("readback")
     }
 
-    /// Both families' kernels, compiled once per test binary (the test device is
-    /// shared too): every kernel test runs on both, whatever the adapter.
+    async fn compile(gpu: &Gpu, family: super::KernelFamily, format: super::WeightFormat) -> super::Kernels {
+        super::Kernels::new(gpu, family, format).await.unwrap_or_else(|e| panic!("{family:?} {format:?} kernels compile: {e}"))
+    }
+
+    /// Both families' kernels for f32 weights, compiled once per test binary (the
+    /// test device is shared too): every kernel test runs on both, whatever the adapter.
     pub async fn kernels(gpu: &Gpu) -> [super::Kernels; 2] {
         crate::gpu::testing::once!([super::Kernels; 2], {
             let [tiled, registers] = super::KernelFamily::ALL;
-            [super::Kernels::new(gpu, tiled).await.expect("tiled kernels compile"), super::Kernels::new(gpu, registers).await.expect("register kernels compile")]
+            [compile(gpu, tiled, super::WeightFormat::F32).await, compile(gpu, registers, super::WeightFormat::F32).await]
         })
+    }
+
+    /// Both families for every weight format, f32 first: the kernels that read weights.
+    pub async fn all_kernels(gpu: &Gpu) -> Vec<super::Kernels> {
+        let mut all = kernels(gpu).await.to_vec();
+        all.extend(crate::gpu::testing::once!(Vec<super::Kernels>, {
+            let mut more = Vec::new();
+            for format in &super::WeightFormat::ALL[1..] {
+                for family in super::KernelFamily::ALL {
+                    more.push(compile(gpu, family, *format).await);
+                }
+            }
+            more
+        }));
+        all
     }
 }

@@ -21,7 +21,7 @@ use wasm_bindgen::prelude::*;
 use crate::gpu::Gpu;
 use crate::image::{self, RgbImage};
 use crate::model::{ClipModel, ModelFiles, PromptCache};
-use crate::ops::{KernelFamily, Kernels};
+use crate::ops::{KernelFamily, Kernels, WeightFormat};
 
 use crate::clock::now_ms as now;
 
@@ -54,7 +54,7 @@ impl Engine {
         let forced = family.as_deref().map(KernelFamily::parse).transpose()?;
         let gpu = Gpu::new().await?;
         let start = now();
-        let kernels = Kernels::new(&gpu, KernelFamily::choose(&gpu, forced)?).await?;
+        let kernels = Kernels::new(&gpu, KernelFamily::choose(&gpu, forced)?, WeightFormat::F32).await?;
         Ok(Engine { gpu, kernels, compile_ms: now() - start })
     }
 

@@ -1,0 +1,369 @@
+//! Weight formats: how a matrix (every linear layer, the patch embedding, the
+//! projections and the token table) lives in GPU memory. The one Rust type
+//! here packs, slices and dequantizes each format; the one WGSL include per
+//! format (`shaders/formats/<name>.wgsl`) unpacks it in registers. Model code
+//! never looks inside.
+//!
+//! Layout (documented for other readers in `docs/weights-format.md`): a Hugging
+//! Face weight `[n, k]` (n outputs, k inputs) is stored K-major in *units* of
+//! consecutive k of one output column, so the matmul kernels, which walk k for
+//! a row of output columns, read one contiguous row of units per step:
+//!
+//! | format | unit | data | scales |
+//! |---|---|---|---|
+//! | `f32` | 4 k of one column: 4 × f32 | `[kp/4, np]` units | none |
+//! | `f16` | 4 k: 4 × f16 (two `u32`) | `[kp/4, np]` units | none |
+//! | `q8` | 4 k: 4 × i8 (one `u32`, k ascending from the low byte) | `[kp/4, np]` words | f16 `[kp/32, np]` |
+//! | `q4` | 8 k: 8 × 4 bits (one `u32`, k ascending from the low nibble, stored q + 8) | `[kp/8, np]` words | f16 `[kp/32, np]` |
+//!
+//! `np` is n rounded up to 4, `kp` is k rounded up to the format's block (4, or
+//! 32 for the quantized ones); padding is zeros. Quantized weights are
+//! `q · scale` with one scale per 32 k of one column: q8 symmetric in
+//! [-127, 127] with scale = max|w| / 127; q4 as ggml's q4_0, q in [-8, 7] and
+//! scale = w_max / -8 where w_max is the block's value of largest magnitude
+//! (so it maps exactly to -8). On the GPU the scales follow the data in the
+//! same buffer.
+
+use crate::error::{Error, Result};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WeightFormat {
+    F32,
+    F16,
+    Q8,
+    Q4,
+}
+
+/// Weights per quantization block (along k), each block one f16 scale.
+pub const QUANT_BLOCK: usize = 32;
+
+impl WeightFormat {
+    pub const ALL: [WeightFormat; 4] = [WeightFormat::F32, WeightFormat::F16, WeightFormat::Q8, WeightFormat::Q4];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            WeightFormat::F32 => "f32",
+            WeightFormat::F16 => "f16",
+            WeightFormat::Q8 => "q8",
+            WeightFormat::Q4 => "q4",
+        }
+    }
+
+    pub fn parse(name: &str) -> Result<WeightFormat> {
+        Self::ALL
+            .into_iter()
+            .find(|f| f.name() == name)
+            .ok_or_else(|| Error::Input(format!("unknown weight format {name:?} (expected f32, f16, q8 or q4)")))
+    }
+
+    /// The WGSL include: `alias WeightWord`, `weight_unit` and `weight_block`.
+    pub fn wgsl(self) -> &'static str {
+        match self {
+            WeightFormat::F32 => include_str!("../../shaders/formats/f32.wgsl"),
+            WeightFormat::F16 => include_str!("../../shaders/formats/f16.wgsl"),
+            WeightFormat::Q8 => concat!(include_str!("../../shaders/formats/block_scales.wgsl"), include_str!("../../shaders/formats/q8.wgsl")),
+            WeightFormat::Q4 => concat!(include_str!("../../shaders/formats/block_scales.wgsl"), include_str!("../../shaders/formats/q4.wgsl")),
+        }
+    }
+
+    fn quantized(self) -> bool {
+        matches!(self, WeightFormat::Q8 | WeightFormat::Q4)
+    }
+
+    /// k is padded to a multiple of this.
+    pub fn k_block(self) -> usize {
+        if self.quantized() { QUANT_BLOCK } else { 4 }
+    }
+
+    /// Consecutive k one data word (or word group) holds per column.
+    fn k_per_row(self) -> usize {
+        if self == WeightFormat::Q4 { 8 } else { 4 }
+    }
+
+    /// 32-bit words per column in one data row.
+    fn words_per_column(self) -> usize {
+        match self {
+            WeightFormat::F32 => 4,
+            WeightFormat::F16 => 2,
+            WeightFormat::Q8 | WeightFormat::Q4 => 1,
+        }
+    }
+}
+
+/// One matrix in a [`WeightFormat`], in the layout the kernels read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PackedWeight {
+    pub format: WeightFormat,
+    /// Output columns (Hugging Face's first dimension).
+    pub n: usize,
+    /// Inputs (its second).
+    pub k: usize,
+    /// `[kp / k_per_row, np, words_per_column]` little-endian words.
+    pub data: Vec<u32>,
+    /// f16 bits `[kp / 32, np]`; empty for f32 and f16.
+    pub scales: Vec<u16>,
+}
+
+impl PackedWeight {
+    /// Packs a Hugging Face weight `w` `[n, k]` (row-major).
+    pub fn pack(format: WeightFormat, w: &[f32], n: usize, k: usize) -> PackedWeight {
+        assert_eq!(w.len(), n * k, "pack: {n}x{k} weight holds {} values", w.len());
+        let (np, kp) = (n.div_ceil(4) * 4, k.div_ceil(format.k_block()) * format.k_block());
+        let at = |col: usize, i: usize| if col < n && i < k { w[col * k + i] } else { 0.0 };
+        let rows = kp / format.k_per_row();
+        let wpc = format.words_per_column();
+        let mut data = vec![0u32; rows * np * wpc];
+        let mut scales = Vec::new();
+        match format {
+            WeightFormat::F32 | WeightFormat::F16 => {
+                for r in 0..rows {
+                    for col in 0..np {
+                        let v: [f32; 4] = std::array::from_fn(|j| at(col, 4 * r + j));
+                        let words = &mut data[(r * np + col) * wpc..][..wpc];
+                        if format == WeightFormat::F32 {
+                            for (word, x) in words.iter_mut().zip(v) {
+                                *word = x.to_bits();
+                            }
+                        } else {
+                            let h = v.map(|x| half::f16::from_f32(x).to_bits() as u32);
+                            words[0] = h[0] | h[1] << 16;
+                            words[1] = h[2] | h[3] << 16;
+                        }
+                    }
+                }
+            }
+            WeightFormat::Q8 | WeightFormat::Q4 => {
+                let blocks = kp / QUANT_BLOCK;
+                scales = vec![0u16; blocks * np];
+                for b in 0..blocks {
+                    for col in 0..np {
+                        let block: [f32; QUANT_BLOCK] = std::array::from_fn(|j| at(col, b * QUANT_BLOCK + j));
+                        let (scale, q) = quantize_block(format, &block);
+                        scales[b * np + col] = scale.to_bits();
+                        let per_row = format.k_per_row();
+                        for (j, chunk) in q.chunks_exact(per_row).enumerate() {
+                            let r = b * QUANT_BLOCK / per_row + j;
+                            let bits = 32 / per_row as u32;
+                            let mask = (1u32 << bits) - 1;
+                            data[r * np + col] = chunk.iter().enumerate().fold(0, |word, (i, &v)| word | ((v as u32) & mask) << (bits * i as u32));
+                        }
+                    }
+                }
+            }
+        }
+        PackedWeight { format, n, k, data, scales }
+    }
+
+    /// GPU bytes of an `[n, k]` weight in `format`.
+    pub fn bytes_for(format: WeightFormat, n: usize, k: usize) -> usize {
+        let (np, kp) = (n.div_ceil(4) * 4, k.div_ceil(format.k_block()) * format.k_block());
+        let data = kp / format.k_per_row() * np * format.words_per_column() * 4;
+        data + if format.quantized() { kp / QUANT_BLOCK * np * 2 } else { 0 }
+    }
+
+    /// n rounded up to 4: the columns a data row holds.
+    pub fn padded_n(&self) -> usize {
+        self.n.div_ceil(4) * 4
+    }
+
+    pub fn padded_k(&self) -> usize {
+        self.k.div_ceil(self.format.k_block()) * self.format.k_block()
+    }
+
+    /// Bytes on the GPU (data and scales).
+    pub fn bytes(&self) -> usize {
+        self.data.len() * 4 + self.scales.len() * 2
+    }
+
+    /// What the GPU buffer holds: the data words, then the scales two per word.
+    pub fn gpu_words(&self) -> Vec<u32> {
+        let scales = self.scales.chunks(2).map(|p| p[0] as u32 | (*p.get(1).unwrap_or(&0) as u32) << 16);
+        self.data.iter().copied().chain(scales).collect()
+    }
+
+    /// A storage buffer holding [`PackedWeight::gpu_words`].
+    pub fn upload(&self, gpu: &crate::gpu::Gpu, label: &str) -> wgpu::Buffer {
+        gpu.upload(label, &self.gpu_words())
+    }
+
+    /// The weights these bytes stand for, Hugging Face layout `[n, k]`: what the
+    /// kernels compute with, so references use it.
+    pub fn dequantize(&self) -> Vec<f32> {
+        let (np, f) = (self.padded_n(), self.format);
+        let wpc = f.words_per_column();
+        let value = |col: usize, i: usize| -> f32 {
+            let r = i / f.k_per_row();
+            let words = &self.data[(r * np + col) * wpc..][..wpc];
+            let j = i % f.k_per_row();
+            let scale = || half::f16::from_bits(self.scales[(i / QUANT_BLOCK) * np + col]).to_f32();
+            match f {
+                WeightFormat::F32 => f32::from_bits(words[j]),
+                WeightFormat::F16 => half::f16::from_bits((words[j / 2] >> (16 * (j % 2))) as u16).to_f32(),
+                WeightFormat::Q8 => ((words[0] >> (8 * j)) as u8 as i8) as f32 * scale(),
+                WeightFormat::Q4 => (((words[0] >> (4 * j)) & 15) as i32 - 8) as f32 * scale(),
+            }
+        };
+        (0..self.n).flat_map(|col| (0..self.k).map(move |i| (col, i))).map(|(col, i)| value(col, i)).collect()
+    }
+
+    /// Data rows (of `padded_n` columns each) and scale rows.
+    fn rows(&self) -> (usize, usize) {
+        let np = self.padded_n();
+        (self.data.len() / (np * self.format.words_per_column()), self.scales.len() / np)
+    }
+
+    /// Columns of several matrices side by side (q, k and v into one qkv): same
+    /// format and k. Columns are independent in every format (blocks run along
+    /// k), so this moves bytes and never requantizes.
+    pub fn concat_columns(parts: &[PackedWeight]) -> Result<PackedWeight> {
+        let first = &parts[0];
+        if let Some(bad) = parts.iter().find(|p| p.format != first.format || p.k != first.k) {
+            return Err(Error::Input(format!("cannot place a {} {}x{} matrix beside a {} {}x{} one", bad.format.name(), bad.n, bad.k, first.format.name(), first.n, first.k)));
+        }
+        let n = parts.iter().map(|p| p.n).sum();
+        let mut sources = Vec::new();
+        for part in parts {
+            sources.extend((0..part.n).map(|col| (part, col)));
+        }
+        Ok(Self::gather_columns(first.format, n, first.k, first.rows(), &sources))
+    }
+
+    /// Columns `first .. first + count` as a matrix of their own (a slice of the
+    /// token table small enough for one binding).
+    pub fn slice_columns(&self, first: usize, count: usize) -> PackedWeight {
+        assert!(first + count <= self.n, "slice {first}+{count} of {} columns", self.n);
+        let sources: Vec<_> = (first..first + count).map(|col| (self, col)).collect();
+        Self::gather_columns(self.format, count, self.k, self.rows(), &sources)
+    }
+
+    /// A matrix whose column j is column `sources[j].1` of `sources[j].0`.
+    fn gather_columns(format: WeightFormat, n: usize, k: usize, (data_rows, scale_rows): (usize, usize), sources: &[(&PackedWeight, usize)]) -> PackedWeight {
+        let (np, wpc) = (n.div_ceil(4) * 4, format.words_per_column());
+        let mut data = vec![0u32; data_rows * np * wpc];
+        let mut scales = vec![0u16; scale_rows * np];
+        for (j, &(src, col)) in sources.iter().enumerate() {
+            let src_np = src.padded_n();
+            for r in 0..data_rows {
+                data[(r * np + j) * wpc..][..wpc].copy_from_slice(&src.data[(r * src_np + col) * wpc..][..wpc]);
+            }
+            for r in 0..scale_rows {
+                scales[r * np + j] = src.scales[r * src_np + col];
+            }
+        }
+        PackedWeight { format, n, k, data, scales }
+    }
+}
+
+/// One block's f16 scale and its values q (q8: -127..=127; q4: 0..=15, i.e. q + 8).
+fn quantize_block(format: WeightFormat, block: &[f32; QUANT_BLOCK]) -> (half::f16, [i32; QUANT_BLOCK]) {
+    let extreme = block.iter().copied().fold(0.0f32, |m, v| if v.abs() > m.abs() { v } else { m });
+    if extreme == 0.0 {
+        // All zeros (padding included): zero bytes and a zero scale in either format.
+        return (half::f16::ZERO, [0; QUANT_BLOCK]);
+    }
+    let (scale, lo, hi, offset) = match format {
+        WeightFormat::Q8 => (half::f16::from_f32(extreme.abs() / 127.0), -127, 127, 0),
+        _ => (half::f16::from_f32(extreme / -8.0), -8, 7, 8),
+    };
+    let s = scale.to_f32();
+    // A scale that underflows f16 (|w| < 3e-8 throughout) zeroes its block.
+    let q = block.map(|v| if s == 0.0 { 0 } else { ((v / s).round() as i32).clamp(lo, hi) + offset });
+    (scale, q)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gpu::testing::random;
+
+    #[test]
+    fn f32_layout_is_k_major_units_of_four() {
+        // w = [[1, 2, 3], [4, 5, 6]]: n = 2 columns, k = 3, padded to 4 columns and 4 k.
+        let p = PackedWeight::pack(WeightFormat::F32, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2, 3);
+        let got: Vec<f32> = p.data.iter().map(|w| f32::from_bits(*w)).collect();
+        assert_eq!(got, [1.0, 2.0, 3.0, 0.0, 4.0, 5.0, 6.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        assert_eq!(p.dequantize(), [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    }
+
+    #[test]
+    fn q8_block_by_hand() {
+        // One column, k = 32: max |w| = 2.54 → scale 0.02 (f16: 0.0200043), 2.54 → 127, -1.0 → -50.
+        let mut w = vec![0.0f32; 32];
+        w[0] = 2.54;
+        w[1] = -1.0;
+        w[5] = 0.03;
+        let p = PackedWeight::pack(WeightFormat::Q8, &w, 1, 32);
+        let s = half::f16::from_f32(0.02).to_f32();
+        assert_eq!(p.scales[0], half::f16::from_f32(0.02).to_bits());
+        assert_eq!(p.data[0], 127u32 | ((-50i8 as u8 as u32) << 8));
+        // k 4..7 of column 0 are the next data row (4 padded columns on): 0.03 / 0.02 → 1 in byte 1.
+        assert_eq!(p.data[4], 1 << 8);
+        let d = p.dequantize();
+        assert_eq!((d[0], d[1]), (127.0 * s, -50.0 * s));
+    }
+
+    #[test]
+    fn q4_block_by_hand() {
+        // The extreme value -4 maps to -8 exactly: scale 0.5; 1.2 → round(-2.4)... q = round(v / s).
+        let mut w = vec![0.0f32; 32];
+        w[0] = -4.0;
+        w[1] = 1.2;
+        w[9] = 3.5;
+        let p = PackedWeight::pack(WeightFormat::Q4, &w, 1, 32);
+        assert_eq!(half::f16::from_bits(p.scales[0]).to_f32(), 0.5);
+        // Nibbles hold q + 8: -4 / 0.5 = -8 → 0; 1.2 / 0.5 = 2.4 → 2 → 10; the rest 8.
+        assert_eq!(p.data[0], 0x8888_88a0);
+        // k = 9 is the second nibble of the second word: 3.5 / 0.5 = 7 → 15.
+        assert_eq!(p.data[4], 0x8888_88f8);
+        assert_eq!(&p.dequantize()[..2], &[-4.0, 1.0]);
+    }
+
+    #[test]
+    fn quantization_error_is_within_half_a_step() {
+        let (n, k) = (7, 70);
+        let w = random(n * k, 5, 1.0);
+        for format in WeightFormat::ALL {
+            let p = PackedWeight::pack(format, &w, n, k);
+            let d = p.dequantize();
+            for col in 0..n {
+                for i in 0..k {
+                    let scale = || half::f16::from_bits(p.scales[(i / 32) * p.padded_n() + col]).to_f32().abs();
+                    // q = round(w / s) against the rounded scale s itself: half a step, except where
+                    // the clamp bites: q8 past 127 by the scale's f16 rounding (< 0.05 step), q4 at
+                    // +|w_max| when w_max is negative (up to a whole step, as ggml's q4_0).
+                    let bound = match format {
+                        WeightFormat::F32 => 0.0,
+                        WeightFormat::F16 => w[col * k + i].abs() * 2f32.powi(-11) + 2f32.powi(-25),
+                        WeightFormat::Q8 => scale() * 0.55,
+                        WeightFormat::Q4 => scale(),
+                    };
+                    let err = (d[col * k + i] - w[col * k + i]).abs();
+                    assert!(err <= bound, "{format:?} [{col}, {i}]: {} vs {}", d[col * k + i], w[col * k + i]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn concat_and_slice_move_whole_columns() {
+        let k = 40;
+        let a = random(8 * k, 1, 1.0);
+        let b = random(4 * k, 2, 1.0);
+        for format in WeightFormat::ALL {
+            let (pa, pb) = (PackedWeight::pack(format, &a, 8, k), PackedWeight::pack(format, &b, 4, k));
+            let joined = PackedWeight::concat_columns(&[pa.clone(), pb.clone()]).unwrap();
+            assert_eq!(joined.dequantize(), [pa.dequantize(), pb.dequantize()].concat(), "{format:?} concat");
+            assert_eq!(joined.slice_columns(8, 4), pb, "{format:?} slice of the second part");
+            // A slice ending mid group: its padding columns are zero again.
+            let part = joined.slice_columns(4, 6);
+            assert_eq!(part.dequantize(), joined.dequantize()[4 * k..10 * k], "{format:?} slice 4..10");
+            assert_eq!(part, PackedWeight::pack(format, &[&a[4 * k..], &b[..2 * k]].concat(), 6, k), "{format:?} slice equals packing the slice");
+        }
+        // Widths that are not whole groups of 4 (a fixture's hidden size is 30).
+        let odd = PackedWeight::pack(WeightFormat::Q4, &a[..3 * k], 3, k);
+        let three = PackedWeight::concat_columns(&[odd.clone(), odd.clone(), odd.clone()]).unwrap();
+        assert_eq!(three.dequantize(), [odd.dequantize(), odd.dequantize(), odd.dequantize()].concat());
+        let other_k = PackedWeight::pack(WeightFormat::Q4, &a[..3 * 8], 3, 8);
+        assert!(PackedWeight::concat_columns(&[odd, other_k]).is_err());
+    }
+}
