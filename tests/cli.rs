@@ -120,7 +120,7 @@ fn missing_file_is_named() {
     let dir = model_copy("missing");
     std::fs::remove_file(dir.join("tokenizer.json")).unwrap();
     expect_error(&["embed-text", "--model", dir.to_str().unwrap(), "hi"], "tokenizer.json: missing");
-    expect_error(&["embed-text", "--model", "/no/such/model", "hi"], "not a directory");
+    expect_error(&["embed-text", "--model", "/no/such/model", "hi"], "not found");
 }
 
 #[test]
@@ -169,4 +169,116 @@ fn empty_label_list_and_bad_labels() {
     expect_error(&["classify", "--model", &model, &image], "no labels given");
     expect_error(&["classify", "--model", &model, &image, "--label", "cat", "--label", "cat"], "\"cat\" is given twice");
     expect_error(&["classify", "--model", &model, &image, "--label", "cat", "--template", "a photo"], "has no {}");
+}
+
+/// A fresh temp dir for one test's outputs.
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("webclip-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn convert(model: &str, quant: &str, out: &Path) {
+    let (code, _, err) = webclip(&["convert", "--model", model, "--quant", quant, "-o", out.to_str().unwrap(), "--source", "tiny"]);
+    assert_eq!(code, 0, "convert {model} to {quant}: {err}");
+}
+
+#[test]
+fn converted_files_give_exactly_what_loading_the_checkpoint_in_that_format_gives() {
+    // The file stores the bytes packing at load time makes: features must be identical.
+    let dir = temp_dir("convert");
+    let model = fixture("tiny-clip");
+    let pixels = fixture("tiny-clip/expected/pixel_values.npy");
+    for quant in ["f32", "f16", "q8", "q4"] {
+        let file = dir.join(format!("tiny-{quant}.webclip"));
+        convert(&model, quant, &file);
+        let f = file.to_str().unwrap();
+        for args in [&["embed-image", "--json", "--pixel-values", &pixels][..], &["embed-text", "--json", "a photo of a cat", "a dog"]] {
+            let (code, from_file, err) = webclip(&[args, &["--model", f]].concat());
+            assert_eq!(code, 0, "{quant} {args:?}: {err}");
+            let (_, from_dir, _) = webclip(&[args, &["--model", &model, "--weights", quant]].concat());
+            assert_eq!(from_file, from_dir, "{quant} {args:?}: the file and the checkpoint loaded as {quant} differ");
+        }
+        // The tokenizer and preprocessor come from the file's header.
+        assert_eq!(webclip(&["tokenize", "--json", "--model", f, "a cat"]).1, webclip(&["tokenize", "--json", "--model", &model, "a cat"]).1);
+        let image = fixture("images/chelsea.png");
+        assert_eq!(webclip(&["preprocess", "--json", "--model", f, &image]).1, webclip(&["preprocess", "--json", "--model", &model, &image]).1);
+        if quant != "f32" {
+            expect_error(&["embed-text", "--model", f, "--weights", "f32", "hi"], &format!("holds {quant} weights, not f32"));
+        }
+    }
+    // A q8 file is about a quarter of the f32 one (the embedded tokenizer aside).
+    let size = |q: &str| std::fs::metadata(dir.join(format!("tiny-{q}.webclip"))).unwrap().len();
+    assert!(size("q8") < size("f32") && size("q4") < size("q8") && size("f16") < size("f32"));
+}
+
+#[test]
+fn convert_reads_sharded_fp16_checkpoints() {
+    // tiny-clip-fp16-gelu split into two shards with an index, as transformers saves large models.
+    let dir = temp_dir("shards");
+    let src = fixture("tiny-clip-fp16-gelu");
+    for f in ["config.json", "tokenizer.json", "preprocessor_config.json"] {
+        std::fs::copy(Path::new(&src).join(f), dir.join(f)).unwrap();
+    }
+    let bytes = std::fs::read(Path::new(&src).join("model.safetensors")).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let mut names: Vec<String> = st.names().into_iter().map(str::to_string).collect();
+    names.sort();
+    let half = names.len() / 2;
+    let mut map = serde_json::Map::new();
+    for (i, part) in [&names[..half], &names[half..]].into_iter().enumerate() {
+        let file = format!("model-0000{}-of-00002.safetensors", i + 1);
+        let views: Vec<(String, TensorView)> = part.iter().map(|n| (n.clone(), st.tensor(n).unwrap())).collect();
+        std::fs::write(dir.join(&file), safetensors::tensor::serialize(views, None).unwrap()).unwrap();
+        for n in part {
+            map.insert(n.clone(), file.clone().into());
+        }
+    }
+    std::fs::write(dir.join("model.safetensors.index.json"), serde_json::json!({ "metadata": {}, "weight_map": map }).to_string()).unwrap();
+    let (from_shards, whole) = (dir.join("shards.webclip"), dir.join("whole.webclip"));
+    convert(dir.to_str().unwrap(), "q8", &from_shards);
+    convert(&src, "q8", &whole);
+    assert!(std::fs::read(&from_shards).unwrap() == std::fs::read(&whole).unwrap(), "sharded and single-file checkpoints convert to different files");
+}
+
+#[test]
+fn bad_conversions_and_model_files_are_named() {
+    let dir = temp_dir("bad-convert");
+    // Only a PyTorch pickle.
+    let bin = dir.join("bin-only");
+    std::fs::create_dir_all(&bin).unwrap();
+    for f in ["config.json", "tokenizer.json", "preprocessor_config.json"] {
+        std::fs::copy(fixture(&format!("tiny-clip/{f}")), bin.join(f)).unwrap();
+    }
+    std::fs::write(bin.join("pytorch_model.bin"), b"not read").unwrap();
+    let out = dir.join("out.webclip");
+    expect_error(&["convert", "--model", bin.to_str().unwrap(), "-o", out.to_str().unwrap()], "holds only pytorch_model.bin");
+    // A truncated checkpoint: its last tensors lie past the end of the file.
+    let truncated = model_copy("convert-truncated");
+    let weights = truncated.join("model.safetensors");
+    let bytes = std::fs::read(&weights).unwrap();
+    std::fs::write(&weights, &bytes[..bytes.len() - 100]).unwrap();
+    expect_error(&["convert", "--model", truncated.to_str().unwrap(), "-o", out.to_str().unwrap()], "in a file of");
+    assert!(!out.exists() && !out.with_extension("partial").exists(), "a failed conversion leaves no file");
+    expect_error(&["convert", "--model", &fixture("tiny-clip"), "--quant", "q3", "-o", out.to_str().unwrap()], "unknown weight format \"q3\"");
+    // A checkpoint's safetensors given where a model file is expected.
+    expect_error(&["embed-text", "--model", &fixture("tiny-clip/model.safetensors"), "hi"], "not a webclip model file");
+    // A model file whose matrix has the wrong packed shape for its config.
+    let file = dir.join("tiny-q8.webclip");
+    convert(&fixture("tiny-clip"), "q8", &file);
+    let bytes = std::fs::read(&file).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let (_, meta) = SafeTensors::read_metadata(&bytes).unwrap();
+    let views: Vec<(String, TensorView)> = st
+        .tensors()
+        .into_iter()
+        .map(|(n, v)| {
+            let shape = if n == "visual_projection.weight" { vec![v.shape().iter().product::<usize>()] } else { v.shape().to_vec() };
+            (n, TensorView::new(v.dtype(), shape, v.data()).unwrap())
+        })
+        .collect();
+    let broken = dir.join("broken.webclip");
+    std::fs::write(&broken, safetensors::tensor::serialize(views, meta.metadata().clone()).unwrap()).unwrap();
+    expect_error(&["embed-text", "--model", broken.to_str().unwrap(), "hi"], "tensor visual_projection.weight: is I8");
 }

@@ -31,7 +31,8 @@ mod cli {
 
     #[derive(Args)]
     struct Common {
-        /// Hugging Face CLIP directory (config.json, model.safetensors, tokenizer.json, preprocessor_config.json)
+        /// Hugging Face CLIP directory (config.json, model.safetensors, tokenizer.json,
+        /// preprocessor_config.json) or a webclip model file (`webclip convert`)
         #[arg(long)]
         model: PathBuf,
         /// Print JSON instead of a table
@@ -46,14 +47,18 @@ mod cli {
     #[derive(Args)]
     struct FormatArg {
         /// How matrices live on the GPU: f32, f16, q8 (int8, a f16 scale per 32) or q4
-        /// (4-bit, a f16 scale per 32); a Hugging Face checkpoint is converted while loading
-        #[arg(long = "weights", default_value = "f32")]
-        weights: String,
+        /// (4-bit, a f16 scale per 32); a Hugging Face checkpoint is converted while loading.
+        /// Default: what a webclip model file stores, f32 for a checkpoint
+        #[arg(long = "weights")]
+        weights: Option<String>,
     }
 
     impl FormatArg {
-        fn get(&self) -> Result<WeightFormat> {
-            WeightFormat::parse(&self.weights)
+        fn get(&self, files: &ModelFiles) -> Result<WeightFormat> {
+            match &self.weights {
+                Some(name) => WeightFormat::parse(name),
+                None => Ok(files.stored_format()?.unwrap_or(WeightFormat::F32)),
+            }
         }
     }
 
@@ -121,6 +126,24 @@ mod cli {
             runs: usize,
         },
         /// GFLOP/s of each kernel family on ViT-B/32's shapes (no model needed)
+        /// Converts a Hugging Face CLIP directory to one webclip model file: matrices in
+        /// the chosen format, config, tokenizer and preprocessor in its header
+        Convert {
+            /// Hugging Face CLIP directory (model.safetensors or sharded, fp32, fp16 or bf16)
+            #[arg(long)]
+            model: PathBuf,
+            /// Weight format: q8, q4, f16 or f32
+            #[arg(long, default_value = "q8")]
+            quant: String,
+            /// Output file
+            #[arg(short, long)]
+            output: PathBuf,
+            /// Where the checkpoint came from, recorded in the file (default: the directory's name)
+            #[arg(long)]
+            source: Option<String>,
+            #[arg(long)]
+            json: bool,
+        },
         BenchKernels {
             #[command(flatten)]
             family: FamilyArg,
@@ -192,8 +215,7 @@ mod cli {
             }
             Command::Tokenize { common, texts } => {
                 let texts = need(texts, "text")?;
-                let path = common.model.join("tokenizer.json");
-                let tokenizer = webclip::tokenizer::ClipTokenizer::from_bytes(&read(&path)?)?;
+                let tokenizer = webclip::tokenizer::ClipTokenizer::from_bytes(&ModelFiles::read_text_file(&common.model, "tokenizer.json")?)?;
                 let ids = tokenizer.encode_batch(&texts.iter().map(String::as_str).collect::<Vec<_>>())?;
                 if common.json {
                     println!("{}", json!({ "ids": ids }));
@@ -204,8 +226,8 @@ mod cli {
                 }
             }
             Command::Preprocess { common, images } => {
-                let path = common.model.join("preprocessor_config.json");
-                let text = String::from_utf8(read(&path)?).map_err(|_| Error::file(path.display(), "is not UTF-8 text"))?;
+                let bytes = ModelFiles::read_text_file(&common.model, "preprocessor_config.json")?;
+                let text = String::from_utf8(bytes).map_err(|_| Error::file(common.model.join("preprocessor_config.json").display(), "is not UTF-8 text"))?;
                 let config = PreprocessConfig::from_json(&text)?;
                 let mut tensors = Vec::new();
                 for p in need(images, "image")? {
@@ -223,6 +245,16 @@ mod cli {
                 }
             }
             Command::Bench { common, runs } => bench(&common, runs.max(1))?,
+            Command::Convert { model, quant, output, source, json } => {
+                let format = WeightFormat::parse(&quant)?;
+                let source = source.unwrap_or_else(|| model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+                let done = webclip::model::convert::convert(&model, format, &output, &source)?;
+                if json {
+                    println!("{}", json!(done));
+                } else {
+                    println!("{}: {} tensors, {} weights, {:.1} MB (from {:.1} MB)", output.display(), done.tensors, done.weights, done.output_bytes as f64 / 1e6, done.input_bytes as f64 / 1e6);
+                }
+            }
             Command::BenchKernels { family, weights, samples, only, json } => {
                 let formats = weights.split(',').map(WeightFormat::parse).collect::<Result<Vec<_>>>()?;
                 bench_kernels(family.get()?, &formats, samples.max(1), &only, json)?
@@ -250,12 +282,12 @@ mod cli {
 
     fn bench(common: &Common, runs: usize) -> Result<()> {
         let start = std::time::Instant::now();
-        let files = ModelFiles::from_dir(&common.model)?;
+        let files = ModelFiles::from_path(&common.model)?;
         let read_ms = ms_since(start);
         let gpu = pollster::block_on(Gpu::new())?;
         let family = KernelFamily::choose(&gpu, common.family.get()?)?;
         let start = std::time::Instant::now();
-        let kernels = pollster::block_on(Kernels::new(&gpu, family, common.format.get()?))?;
+        let kernels = pollster::block_on(Kernels::new(&gpu, family, common.format.get(&files)?))?;
         let compile_ms = ms_since(start);
         let start = std::time::Instant::now();
         let model = pollster::block_on(ClipModel::load_with_kernels(&gpu, &kernels, &files))?;
@@ -332,9 +364,10 @@ mod cli {
 
     fn load(common: &Common) -> Result<ClipModel> {
         let family = common.family.get()?;
-        let files = ModelFiles::from_dir(&common.model)?;
+        let files = ModelFiles::from_path(&common.model)?;
         let gpu = pollster::block_on(Gpu::new())?;
-        pollster::block_on(ClipModel::load(&gpu, &files, family, common.format.get()?))
+        let format = common.format.get(&files)?;
+        pollster::block_on(ClipModel::load(&gpu, &files, family, Some(format)))
     }
 
     fn print_rows(key: &str, rows: &[Vec<f32>], as_json: bool) {

@@ -68,10 +68,15 @@ fn text_passes(ids: &[Vec<u32>], max_rows: usize) -> Vec<Vec<usize>> {
 
 impl ClipModel {
     /// Compiles the kernels of `family` (or else of the one
-    /// [`KernelFamily::choose`] picks) for weights in `format`, then
+    /// [`KernelFamily::choose`] picks) for weights in `format` (or else the one
+    /// a webclip model file stores, f32 for a checkpoint), then
     /// [`ClipModel::load_with_kernels`].
-    pub async fn load(gpu: &Gpu, files: &ModelFiles, family: Option<KernelFamily>, format: WeightFormat) -> Result<ClipModel> {
+    pub async fn load(gpu: &Gpu, files: &ModelFiles, family: Option<KernelFamily>, format: Option<WeightFormat>) -> Result<ClipModel> {
         let family = KernelFamily::choose(gpu, family)?;
+        let format = match format {
+            Some(format) => format,
+            None => files.stored_format()?.unwrap_or(WeightFormat::F32),
+        };
         Self::load_with_kernels(gpu, &Kernels::new(gpu, family, format).await?, files).await
     }
 

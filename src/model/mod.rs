@@ -4,6 +4,9 @@ mod clip;
 pub mod config;
 mod encoder;
 pub mod files;
+pub mod model_file;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod convert;
 pub mod prompt_cache;
 pub mod scores;
 pub mod text;

@@ -1,5 +1,6 @@
-//! Named tensors from a `model.safetensors`, checked against the shapes the
-//! config implies and converted to f32 (fp16 and bf16 checkpoints included).
+//! Named tensors from a `model.safetensors` (or a webclip model file), checked
+//! against the shapes the config implies; small tensors as f32 (fp16 and bf16
+//! checkpoints included), matrices packed in the GPU weight format.
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -9,6 +10,8 @@ use safetensors::{Dtype, SafeTensors};
 use crate::error::{Error, Result};
 use crate::ops::{PackedWeight, WeightFormat};
 
+use super::model_file;
+
 /// A parsed safetensors file. Every tensor read is recorded, so that leftovers
 /// (a config with fewer layers than the weights) are reported, not ignored.
 pub struct Weights<'a> {
@@ -17,19 +20,49 @@ pub struct Weights<'a> {
     used: RefCell<BTreeSet<String>>,
     /// The format [`Weights::matrix`] packs matrices into.
     pub format: WeightFormat,
+    /// A webclip model file: matrices are stored packed in `format` already.
+    packed: bool,
 }
 
 impl<'a> Weights<'a> {
     pub fn parse(bytes: &'a [u8], source: &str, format: WeightFormat) -> Result<Weights<'a>> {
+        let (_, metadata) = model_file::read_header(bytes, source)?;
+        let stored = model_file::stored_format(&metadata, source)?;
+        if let Some(stored) = stored.filter(|&f| f != format) {
+            return Err(Error::file(source, format!("holds {} weights, not {}: convert the checkpoint again with --quant {}", stored.name(), format.name(), format.name())));
+        }
         let tensors = SafeTensors::deserialize(bytes).map_err(|e| Error::file(source, format!("not a safetensors file: {e}")))?;
-        Ok(Weights { tensors, source: source.to_string(), used: RefCell::new(BTreeSet::new()), format })
+        Ok(Weights { tensors, source: source.to_string(), used: RefCell::new(BTreeSet::new()), format, packed: stored.is_some() })
     }
 
     /// A weight the kernels multiply by (`shape[0]` outputs, the product of the
     /// rest inputs: a convolution's kernel is flattened), in [`Weights::format`].
     pub fn matrix(&self, name: &str, shape: &[usize]) -> Result<PackedWeight> {
-        let values = self.get(name, shape)?;
-        Ok(PackedWeight::pack(self.format, &values, shape[0], shape[1..].iter().product()))
+        debug_assert!(model_file::is_matrix(name), "{name} is read as a matrix but model_file::is_matrix does not list it");
+        let (n, k) = (shape[0], shape[1..].iter().product());
+        if !self.packed {
+            return Ok(PackedWeight::pack(self.format, &self.get(name, shape)?, n, k));
+        }
+        let (dtype, data_shape, scales_shape) = model_file::packed_layout(self.format, n, k);
+        let data = self.raw(name, dtype, &data_shape, shape)?;
+        let scales = match scales_shape {
+            Some(s) => self.raw(&model_file::scales_name(name), Dtype::F16, &s, shape)?,
+            None => &[],
+        };
+        Ok(PackedWeight::from_bytes(self.format, n, k, data, scales))
+    }
+
+    /// The bytes of a stored packed tensor, after checking its dtype and shape.
+    fn raw(&self, name: &str, dtype: Dtype, shape: &[usize], logical: &[usize]) -> Result<&'a [u8]> {
+        let view = self.tensors.tensor(name).map_err(|_| Error::tensor(name, format!("missing from {}", self.source)))?;
+        if view.dtype() != dtype || view.shape() != shape {
+            return Err(Error::tensor(name, format!(
+                "is {:?} {:?} in {}; a {} matrix {logical:?} is stored as {dtype:?} {shape:?}",
+                view.dtype(), view.shape(), self.source, self.format.name()
+            )));
+        }
+        self.used.borrow_mut().insert(name.to_string());
+        Ok(view.data())
     }
 
     /// The tensor `name` as f32, after checking it has exactly `shape`.
@@ -42,13 +75,7 @@ impl<'a> Weights<'a> {
             return Err(Error::tensor(name, format!("has shape {:?} in {}, the config implies {:?}", view.shape(), self.source, shape)));
         }
         self.used.borrow_mut().insert(name.to_string());
-        let data = view.data();
-        Ok(match view.dtype() {
-            Dtype::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
-            Dtype::F16 => data.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
-            Dtype::BF16 => data.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
-            other => return Err(Error::tensor(name, format!("has dtype {other:?}; only F32, F16 and BF16 are supported"))),
-        })
+        to_f32(name, view.dtype(), view.data())
     }
 
     /// A scalar stored as shape `[]` (or `[1]`, as some exports write it).
@@ -73,6 +100,16 @@ impl<'a> Weights<'a> {
             Some(name) => Err(Error::tensor(name, format!("is in {} but not described by config.json (wrong num_hidden_layers, or not a CLIP checkpoint?)", self.source))),
         }
     }
+}
+
+/// A float tensor's little-endian bytes as f32.
+pub fn to_f32(name: &str, dtype: Dtype, data: &[u8]) -> Result<Vec<f32>> {
+    Ok(match dtype {
+        Dtype::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+        Dtype::F16 => data.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+        Dtype::BF16 => data.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+        other => return Err(Error::tensor(name, format!("has dtype {other:?}; only F32, F16 and BF16 are supported"))),
+    })
 }
 
 #[cfg(test)]

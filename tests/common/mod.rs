@@ -57,7 +57,7 @@ impl Fixture {
         serde_json::from_slice(&(self.read)("expected/cases.json")).unwrap()
     }
     async fn load(&self, gpu: &Gpu, family: KernelFamily) -> ClipModel {
-        ClipModel::load(gpu, &self.files, Some(family), WeightFormat::F32).await.unwrap()
+        ClipModel::load(gpu, &self.files, Some(family), Some(WeightFormat::F32)).await.unwrap()
     }
 }
 
@@ -203,7 +203,7 @@ pub async fn check_formats(fixture: &Fixture, gpu: &Gpu) {
     let probs = fixture.expected("probs.npy").rows();
     for (format, min_cos, keeps_top1) in [(WeightFormat::F16, 0.9999, true), (WeightFormat::Q8, 0.999, true), (WeightFormat::Q4, 0.99, false)] {
         let name = format!("{} ({} weights)", fixture.name, format.name());
-        let m = ClipModel::load(gpu, &fixture.files, None, format).await.unwrap();
+        let m = ClipModel::load(gpu, &fixture.files, None, Some(format)).await.unwrap();
         let images = m.embed_pixels(&pixels, false).await.unwrap();
         let text = m.embed_texts(&refs, false).await.unwrap();
         let (image_cos, text_cos) = (min_cosine(&images, &fixture.expected("image_features.npy")), min_cosine(&text, &fixture.expected("text_features.npy")));

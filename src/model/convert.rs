@@ -1,0 +1,183 @@
+//! `webclip convert`: a Hugging Face CLIP directory (fp32, fp16 or bf16; one
+//! `model.safetensors` or shards listed in `model.safetensors.index.json`) to
+//! one webclip model file (`model_file.rs`). It streams: each tensor is read,
+//! packed and written before the next is read, so at most one tensor (as f32,
+//! plus its packed copy) is in memory.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use safetensors::Dtype;
+
+use crate::error::{Error, Result};
+use crate::ops::{PackedWeight, WeightFormat};
+
+use super::config::ClipConfig;
+use super::files::FILE_NAMES;
+use super::model_file::{self, is_matrix};
+use super::weights::to_f32;
+
+/// What one conversion did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Conversion {
+    pub weights: &'static str,
+    pub tensors: usize,
+    pub input_bytes: u64,
+    pub output_bytes: u64,
+    /// The most bytes one source tensor took as f32: the converter's working set.
+    pub largest_tensor_f32_bytes: usize,
+}
+
+/// One tensor of the source checkpoint: where its bytes are.
+struct Source {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    shard: usize,
+    /// From the start of the shard file.
+    offset: u64,
+    len: usize,
+}
+
+/// The checkpoint's shard files: `model.safetensors`, or those the index names.
+fn shard_paths(dir: &Path) -> Result<Vec<PathBuf>> {
+    let single = dir.join(FILE_NAMES[1]);
+    if single.is_file() {
+        return Ok(vec![single]);
+    }
+    let index_path = dir.join("model.safetensors.index.json");
+    let text = std::fs::read_to_string(&index_path).map_err(|_| {
+        let bin = dir.join("pytorch_model.bin").is_file();
+        Error::file(dir.display(), if bin { "holds only pytorch_model.bin: save it as safetensors first (transformers: model.save_pretrained(dir))" } else { "has neither model.safetensors nor model.safetensors.index.json" })
+    })?;
+    let index: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::file(index_path.display(), e))?;
+    let map = index["weight_map"].as_object().ok_or_else(|| Error::file(index_path.display(), "has no weight_map"))?;
+    let mut files: Vec<String> = map.values().filter_map(|v| v.as_str().map(str::to_string)).collect();
+    files.sort();
+    files.dedup();
+    for f in &files {
+        if f.contains('/') || f.contains('\\') || f.starts_with('.') {
+            return Err(Error::file(index_path.display(), format!("names shard {f:?}, which is not a file beside it")));
+        }
+    }
+    Ok(files.into_iter().map(|f| dir.join(f)).collect())
+}
+
+/// Reads every shard's header (only the header) and checks each tensor lies inside its file.
+fn index(paths: &[PathBuf]) -> Result<(BTreeMap<String, Source>, u64)> {
+    let mut tensors = BTreeMap::new();
+    let mut total = 0;
+    for (shard, path) in paths.iter().enumerate() {
+        let source = path.display().to_string();
+        let mut file = File::open(path).map_err(|e| Error::file(&source, e))?;
+        let file_len = file.metadata().map_err(|e| Error::file(&source, e))?.len();
+        total += file_len;
+        let mut prefix = [0u8; 8];
+        file.read_exact(&mut prefix).map_err(|_| Error::file(&source, format!("not a safetensors file: {file_len} bytes")))?;
+        let n = u64::from_le_bytes(prefix);
+        if n > model_file::MAX_HEADER_BYTES || 8 + n > file_len {
+            return Err(Error::file(&source, format!("not a safetensors file: its header claims {n} bytes of {file_len}")));
+        }
+        let mut head = prefix.to_vec();
+        head.resize(8 + n as usize, 0);
+        file.read_exact(&mut head[8..]).map_err(|e| Error::file(&source, e))?;
+        let (start, metadata) = model_file::read_header(&head, &source)?;
+        if model_file::stored_format(&metadata, &source)?.is_some() {
+            return Err(Error::file(&source, "is already a webclip model file"));
+        }
+        for (name, info) in metadata.tensors() {
+            let len = info.data_offsets.1.saturating_sub(info.data_offsets.0);
+            let expected = info.shape.iter().product::<usize>() * info.dtype.bitsize() / 8;
+            if len != expected || start as u64 + info.data_offsets.1 as u64 > file_len {
+                return Err(Error::tensor(&name, format!("in {source}: {len} bytes at {:?} for {:?} {:?} in a file of {file_len} bytes", info.data_offsets, info.dtype, info.shape)));
+            }
+            let offset = (start + info.data_offsets.0) as u64;
+            tensors.insert(name, Source { dtype: info.dtype, shape: info.shape.clone(), shard, offset, len });
+        }
+    }
+    Ok((tensors, total))
+}
+
+/// `[n, k]` of a matrix: its first dimension by the product of the rest (a convolution's kernel flattened).
+fn matrix_dims(shape: &[usize]) -> (usize, usize) {
+    (shape.first().copied().unwrap_or(1), shape.iter().skip(1).product())
+}
+
+/// Converts the checkpoint in `dir` to a webclip model file at `out` (written
+/// beside it under a temporary name, then renamed: a failed conversion leaves
+/// no partial file). `source` is recorded as where it came from.
+pub fn convert(dir: &Path, format: WeightFormat, out: &Path, source: &str) -> Result<Conversion> {
+    let text = |name: &str| std::fs::read_to_string(dir.join(name)).map_err(|e| Error::file(dir.join(name).display(), e));
+    let config = text(FILE_NAMES[0])?;
+    ClipConfig::from_json(&config)?;
+    let (tokenizer, preprocessor) = (text(FILE_NAMES[2])?, text(FILE_NAMES[3])?);
+    let paths = shard_paths(dir)?;
+    let (tensors, input_bytes) = index(&paths)?;
+    let tensors: Vec<(String, Source)> = tensors.into_iter().filter(|(name, _)| !name.ends_with("position_ids")).collect();
+
+    let mut layout = Vec::new();
+    for (name, t) in &tensors {
+        if is_matrix(name) {
+            let (n, k) = matrix_dims(&t.shape);
+            let (dtype, shape, scales) = model_file::packed_layout(format, n, k);
+            layout.push((name.clone(), dtype, shape));
+            if let Some(shape) = scales {
+                layout.push((model_file::scales_name(name), Dtype::F16, shape));
+            }
+        } else {
+            layout.push((name.clone(), Dtype::F32, t.shape.clone()));
+        }
+    }
+    let metadata: BTreeMap<String, String> = [
+        (model_file::KEY_FORMAT, model_file::FORMAT.to_string()),
+        (model_file::KEY_VERSION, model_file::VERSION.to_string()),
+        (model_file::KEY_WEIGHTS, format.name().to_string()),
+        (model_file::KEY_SOURCE, source.to_string()),
+        (model_file::EMBEDDED_FILES[0], config),
+        (model_file::EMBEDDED_FILES[1], tokenizer),
+        (model_file::EMBEDDED_FILES[2], preprocessor),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let header = model_file::header(metadata, layout)?;
+
+    let partial = out.with_extension("partial");
+    let written = (|| -> Result<Conversion> {
+        let fail = |e: std::io::Error| Error::file(partial.display(), e);
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, File::create(&partial).map_err(fail)?);
+        w.write_all(&header).map_err(fail)?;
+        let mut shards: Vec<File> = paths.iter().map(|p| File::open(p).map_err(|e| Error::file(p.display(), e))).collect::<Result<_>>()?;
+        let mut largest = 0;
+        for (name, t) in &tensors {
+            let mut bytes = vec![0u8; t.len];
+            let shard = &mut shards[t.shard];
+            shard.seek(SeekFrom::Start(t.offset)).and_then(|_| shard.read_exact(&mut bytes)).map_err(|e| Error::file(paths[t.shard].display(), e))?;
+            let values = to_f32(name, t.dtype, &bytes)?;
+            drop(bytes);
+            largest = largest.max(values.len() * 4);
+            if is_matrix(name) {
+                let (n, k) = matrix_dims(&t.shape);
+                let packed = PackedWeight::pack(format, &values, n, k);
+                w.write_all(&packed.data_bytes()).map_err(fail)?;
+                w.write_all(&packed.scale_bytes()).map_err(fail)?;
+            } else {
+                w.write_all(bytemuck::cast_slice(&values)).map_err(fail)?;
+            }
+        }
+        w.flush().map_err(fail)?;
+        let output_bytes = w.get_ref().metadata().map_err(fail)?.len();
+        Ok(Conversion { weights: format.name(), tensors: tensors.len(), input_bytes, output_bytes, largest_tensor_f32_bytes: largest })
+    })();
+    match written {
+        Ok(done) => {
+            std::fs::rename(&partial, out).map_err(|e| Error::file(out.display(), e))?;
+            Ok(done)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            Err(e)
+        }
+    }
+}

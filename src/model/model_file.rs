@@ -1,0 +1,165 @@
+//! The webclip model file: one safetensors file that is a complete model, its
+//! matrices already in a GPU weight format. Its layout is documented for other
+//! readers in `docs/model-file.md`; this module is its one definition.
+//!
+//! - Header metadata: `format` = `webclip`, `webclip.version`, `webclip.weights`
+//!   (`f32`, `f16`, `q8` or `q4`), `webclip.source` (where it was converted
+//!   from), and the full texts of `config.json`, `tokenizer.json` and
+//!   `preprocessor_config.json`.
+//! - Every matrix ([`is_matrix`]) under its Hugging Face name, packed as
+//!   [`PackedWeight`] lays it out, with its scales beside it as `<name>.scales`.
+//! - Every other tensor under its Hugging Face name, as F32.
+
+use safetensors::tensor::Metadata;
+use safetensors::Dtype;
+
+use crate::error::{Error, Result};
+use crate::ops::{PackedWeight, WeightFormat};
+
+pub const FORMAT: &str = "webclip";
+pub const VERSION: &str = "1";
+pub const KEY_FORMAT: &str = "format";
+pub const KEY_VERSION: &str = "webclip.version";
+pub const KEY_WEIGHTS: &str = "webclip.weights";
+pub const KEY_SOURCE: &str = "webclip.source";
+/// Metadata keys holding whole files, named as the files they replace.
+pub const EMBEDDED_FILES: [&str; 3] = ["config.json", "tokenizer.json", "preprocessor_config.json"];
+
+/// Largest header accepted (safetensors' own limit): checked before it is read.
+pub const MAX_HEADER_BYTES: u64 = 100_000_000;
+
+/// The tensors the kernels multiply by, stored packed: every linear layer of
+/// both encoders, the patch embedding (as `[width, channels · patch²]`), both
+/// projections and the token table.
+pub fn is_matrix(name: &str) -> bool {
+    let in_layer = name.contains(".encoder.layers.");
+    (in_layer && (name.ends_with("_proj.weight") || name.ends_with(".mlp.fc1.weight") || name.ends_with(".mlp.fc2.weight")))
+        || matches!(
+            name,
+            "vision_model.embeddings.patch_embedding.weight" | "visual_projection.weight" | "text_projection.weight" | "text_model.embeddings.token_embedding.weight"
+        )
+}
+
+pub fn scales_name(name: &str) -> String {
+    format!("{name}.scales")
+}
+
+/// dtype and shape of a packed matrix's data tensor, and its scales' shape (F16).
+pub fn packed_layout(format: WeightFormat, n: usize, k: usize) -> (Dtype, Vec<usize>, Option<Vec<usize>>) {
+    let (np, kp) = (n.div_ceil(4) * 4, k.div_ceil(format.k_block()) * format.k_block());
+    let scales = Some(vec![kp / crate::ops::format::QUANT_BLOCK, np]);
+    match format {
+        WeightFormat::F32 => (Dtype::F32, vec![kp / 4, np, 4], None),
+        WeightFormat::F16 => (Dtype::F16, vec![kp / 4, np, 4], None),
+        WeightFormat::Q8 => (Dtype::I8, vec![kp / 4, np, 4], scales),
+        WeightFormat::Q4 => (Dtype::U8, vec![kp / 8, np, 4], scales),
+    }
+}
+
+/// A safetensors header read from the first bytes of a file: its length
+/// (counting the 8-byte size prefix) and contents. Offsets are not checked
+/// against a file length here (it may not have been read yet).
+pub fn read_header(bytes: &[u8], source: &str) -> Result<(usize, Metadata)> {
+    let bad = |why: String| Error::file(source, format!("not a safetensors file: {why}"));
+    let n = u64::from_le_bytes(bytes.get(..8).ok_or_else(|| bad(format!("{} bytes", bytes.len())))?.try_into().unwrap_or_default());
+    if n > MAX_HEADER_BYTES {
+        return Err(bad(format!("its header claims {n} bytes, more than the {MAX_HEADER_BYTES} allowed")));
+    }
+    let end = 8 + n as usize;
+    let header = bytes.get(8..end).ok_or_else(|| bad(format!("its header claims {n} bytes but the file has {}", bytes.len())))?;
+    let text = std::str::from_utf8(header).map_err(|_| bad("its header is not UTF-8".into()))?;
+    let metadata: Metadata = serde_json::from_str(text).map_err(|e| bad(format!("its header is not valid: {e}")))?;
+    Ok((end, metadata))
+}
+
+/// What a header's metadata says about the file: `Some(format)` for a webclip
+/// file (after checking its version), `None` for a Hugging Face checkpoint.
+pub fn stored_format(metadata: &Metadata, source: &str) -> Result<Option<WeightFormat>> {
+    let Some(map) = metadata.metadata() else { return Ok(None) };
+    if map.get(KEY_FORMAT).map(String::as_str) != Some(FORMAT) {
+        return Ok(None);
+    }
+    let version = map.get(KEY_VERSION).map(String::as_str).unwrap_or("(none)");
+    if version != VERSION {
+        return Err(Error::file(source, format!("is a webclip model file of version {version}; this webclip reads version {VERSION} (convert the checkpoint again)")));
+    }
+    let weights = map.get(KEY_WEIGHTS).ok_or_else(|| Error::file(source, format!("webclip model file without {KEY_WEIGHTS}")))?;
+    WeightFormat::parse(weights).map(Some).map_err(|e| Error::file(source, e))
+}
+
+/// The header of a file being written, tensors in the given order (each
+/// matrix's data then its scales), offsets contiguous from 0. Written with
+/// sorted keys, so one checkpoint always converts to the same bytes.
+pub fn header(metadata: std::collections::BTreeMap<String, String>, tensors: Vec<(String, Dtype, Vec<usize>)>) -> Result<Vec<u8>> {
+    let mut map = serde_json::Map::new();
+    map.insert("__metadata__".into(), serde_json::json!(metadata));
+    let mut offset = 0;
+    for (name, dtype, shape) in tensors {
+        let len = shape.iter().product::<usize>() * dtype.bitsize() / 8;
+        map.insert(name, serde_json::json!({ "dtype": dtype, "shape": shape, "data_offsets": [offset, offset + len] }));
+        offset += len;
+    }
+    let mut json = serde_json::to_vec(&map).map_err(|e| Error::Input(format!("model file header: {e}")))?;
+    // Data starts 8-byte aligned, as safetensors' own writer does it.
+    json.resize(json.len().next_multiple_of(8), b' ');
+    Ok([&(json.len() as u64).to_le_bytes()[..], &json].concat())
+}
+
+impl PackedWeight {
+    /// The data tensor's bytes (little-endian words).
+    pub fn data_bytes(&self) -> Vec<u8> {
+        self.data.iter().flat_map(|w| w.to_le_bytes()).collect()
+    }
+
+    pub fn scale_bytes(&self) -> Vec<u8> {
+        self.scales.iter().flat_map(|s| s.to_le_bytes()).collect()
+    }
+
+    /// The inverse of [`PackedWeight::data_bytes`] and [`PackedWeight::scale_bytes`]; lengths
+    /// must match [`packed_layout`] (callers check the shapes).
+    pub fn from_bytes(format: WeightFormat, n: usize, k: usize, data: &[u8], scales: &[u8]) -> PackedWeight {
+        let data = data.chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let scales = scales.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect();
+        PackedWeight { format, n, k, data, scales }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gpu::testing::random;
+
+    #[test]
+    fn matrices_are_the_linear_layers_embeddings_and_projections() {
+        for name in ["text_model.encoder.layers.3.self_attn.q_proj.weight", "vision_model.encoder.layers.0.mlp.fc2.weight", "visual_projection.weight", "text_model.embeddings.token_embedding.weight"] {
+            assert!(is_matrix(name), "{name}");
+        }
+        for name in ["text_model.encoder.layers.3.self_attn.q_proj.bias", "vision_model.encoder.layers.0.layer_norm1.weight", "vision_model.embeddings.position_embedding.weight", "logit_scale"] {
+            assert!(!is_matrix(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn layout_sizes_match_the_packed_bytes() {
+        let (n, k) = (10, 70);
+        let w = random(n * k, 3, 1.0);
+        for format in WeightFormat::ALL {
+            let p = PackedWeight::pack(format, &w, n, k);
+            let (dtype, shape, scales) = packed_layout(format, n, k);
+            assert_eq!(shape.iter().product::<usize>() * dtype.bitsize() / 8, p.data_bytes().len(), "{format:?} data");
+            assert_eq!(scales.map_or(0, |s| s.iter().product::<usize>() * 2), p.scale_bytes().len(), "{format:?} scales");
+            assert_eq!(PackedWeight::from_bytes(format, n, k, &p.data_bytes(), &p.scale_bytes()), p);
+        }
+    }
+
+    #[test]
+    fn headers_are_checked_before_use() {
+        let h = header([(KEY_FORMAT.to_string(), FORMAT.to_string()), (KEY_VERSION.to_string(), "9".to_string())].into(), vec![("a".into(), Dtype::F32, vec![2])]).unwrap();
+        let (end, meta) = read_header(&h, "m").unwrap();
+        assert_eq!((end, end % 8), (h.len(), 0));
+        assert!(stored_format(&meta, "m").unwrap_err().to_string().contains("version 9"));
+        let huge = [&(MAX_HEADER_BYTES + 1).to_le_bytes()[..], b"{}"].concat();
+        assert!(read_header(&huge, "m").unwrap_err().to_string().contains("more than"));
+        assert!(read_header(&h[..20], "m").unwrap_err().to_string().contains("claims"));
+    }
+}
