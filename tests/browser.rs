@@ -77,6 +77,6 @@ async fn classify_matches_transformers_probabilities() {
 #[wasm_bindgen_test]
 async fn reduced_weight_formats_stay_close_to_transformers() {
     let gpu = gpu().await;
-    common::check_formats(&fixture!("tiny-clip"), &gpu).await;
-    common::check_formats(&fixture!("tiny-clip-fp16-gelu"), &gpu).await;
+    common::check_formats(&fixture!("tiny-clip"), &gpu, common::Q4_FIXTURE_MIN_COS).await;
+    common::check_formats(&fixture!("tiny-clip-fp16-gelu"), &gpu, common::Q4_FIXTURE_MIN_COS).await;
 }

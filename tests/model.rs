@@ -45,7 +45,7 @@ fn tiny_clip_fp16_gelu_matches_transformers() {
 fn reduced_weight_formats_stay_close_to_transformers() {
     let gpu = gpu();
     for name in ["tiny-clip", "tiny-clip-fp16-gelu"] {
-        pollster::block_on(common::check_formats(&fixture(name), &gpu));
+        pollster::block_on(common::check_formats(&fixture(name), &gpu, common::Q4_FIXTURE_MIN_COS));
     }
 }
 
@@ -54,14 +54,22 @@ fn classify_matches_transformers_probabilities() {
     pollster::block_on(common::check_classify(&fixture("tiny-clip"), &gpu()));
 }
 
-/// The same comparison on a model generated locally and not committed (the
-/// full-size random ViT-B/32 of `tools/make_vitb32.py`):
-/// `WEBCLIP_EXTRA_FIXTURE=/work/vitb32 cargo test --release --test model -- --nocapture`.
+/// The same comparisons (f32 features, then each reduced weight format) on a
+/// model generated locally and not committed (the full-size random ViT-B/32 of
+/// `tools/make_vitb32.py`):
+/// `WEBCLIP_EXTRA_FIXTURE=/work/vitb32 cargo test --release --test model extra -- --nocapture`.
 #[test]
 fn extra_fixture_matches_transformers() {
-    if let Ok(dir) = std::env::var("WEBCLIP_EXTRA_FIXTURE") {
-        pollster::block_on(common::check_fixture(&fixture(&dir).with_tolerance(3e-5), &gpu()));
-    }
+    let Ok(dir) = std::env::var("WEBCLIP_EXTRA_FIXTURE") else {
+        println!("skipped: WEBCLIP_EXTRA_FIXTURE is not set (a full-size model is not committed; see tools/make_vitb32.py)");
+        return;
+    };
+    let (extra, gpu) = (fixture(&dir).with_tolerance(3e-5), gpu());
+    pollster::block_on(common::check_fixture(&extra, &gpu));
+    // q4 misses the 0.99 on a random ViT-B/32: measured 0.9895 (images) and 0.9872
+    // (texts); transformers.js' own q4 reaches 0.989 / 0.985 there. This bound guards the
+    // measured level (a regression to plain q4_0 scales gives 0.984).
+    pollster::block_on(common::check_formats(&extra, &gpu, 0.986));
 }
 
 /// 1,000 labels of different lengths (the text passes pack them by tokens) give
