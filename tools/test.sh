@@ -30,6 +30,6 @@ tools/test-browser.sh
 
 echo "== page tests (Playwright)" >&2
 tools/build-web.sh --dev
-cargo build --bin webclip-serve
+cargo build --bin webclip-serve --bin webclip
 (cd tests/e2e && npm ci --no-audit --no-fund --silent)
 node --test tests/e2e/

@@ -42,7 +42,7 @@ async function loadModel(source) {
   const status = $('model-status');
   const progress = $('model-progress');
   const what = typeof source === 'string' ? source : 'the picked files';
-  if (!source || (Array.isArray(source) && !source.length)) return showError('Give a model directory URL or pick the model files.');
+  if (!source || (Array.isArray(source) && !source.length)) return showError('Give a model directory or model file URL, or pick the model files.');
   setBusy(true);
   status.dataset.state = 'loading';
   status.textContent = `Loading ${what}…`;
@@ -52,7 +52,7 @@ async function loadModel(source) {
   try {
     const model = await ClipModel.load(source, {
       onProgress({ loaded, total, file }) {
-        if (file !== 'model.safetensors') return;
+        if (!/\.(safetensors|webclip)$/.test(file)) return;
         if (total) progress.value = loaded / total;
         status.textContent = `Downloading ${file}: ${mb(loaded)}${total ? ` of ${mb(total)}` : ''}`;
         if (total && loaded === total) status.textContent = 'Preparing the model on the GPU…';
@@ -63,7 +63,8 @@ async function loadModel(source) {
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     const { name, vendor, architecture, software } = model.adapter;
     const adapter = [vendor, architecture, name].filter(Boolean).join(' ') || 'an unnamed adapter';
-    status.textContent = `Loaded ${what} in ${seconds} s (${model.projectionDim}-d embeddings, ${model.imageSize} px images) on ${adapter}${software ? ' (software rendering: slow)' : ''}.`;
+    const weights = `${model.weights} weights, ${mb(model.gpuBytes)} on the GPU`;
+    status.textContent = `Loaded ${what} in ${seconds} s (${weights}; ${model.projectionDim}-d embeddings, ${model.imageSize} px images) on ${adapter}${software ? ' (software rendering: slow)' : ''}.`;
     status.dataset.state = 'ready';
     showTimings(model.timings);
     clearError();

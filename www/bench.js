@@ -2,7 +2,9 @@
 // families on ViT-B/32's shapes, then (with a model URL) whole forward passes
 // per family, and the adapter's name, limits and features, as a plain-text
 // report. `?auto=1&model=...&samples=...` runs it on load and sets
-// `window.benchReport` (how tools/ drive it headless).
+// `window.benchReport` (how tools/ drive it headless). `?weights=f32,q8` picks
+// the weight formats timed (default all four; a model directory is quantized
+// to each while loading, a webclip model file keeps its own).
 
 import { ClipModel, benchKernels, checkWebGPU } from './webclip.js';
 
@@ -10,6 +12,7 @@ const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 // `?families=registers` limits the run to one family (the tiled one is slow on software adapters).
 const FAMILIES = (params.get('families') ?? 'registers,tiled').split(',');
+const FORMATS = (params.get('weights') ?? 'f32,f16,q8,q4').split(',');
 
 async function adapterReport() {
   const adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
@@ -36,10 +39,10 @@ async function timeRuns(samples, fn) {
   return { median_ms: median(times), min_ms: Math.min(...times), max_ms: Math.max(...times), runs: samples };
 }
 
-/** Whole passes on `url`'s model with one family: one image, a batch of 8, 4 labels. */
-async function modelBench(url, kernels, samples, status) {
+/** Whole passes on `url`'s model with one family and weight format: one image, a batch of 8, 4 labels. */
+async function modelBench(url, kernels, weights, samples, status) {
   const start = performance.now();
-  const model = await ClipModel.load(url, { kernels });
+  const model = await ClipModel.load(url, { kernels, weights });
   const loadMs = performance.now() - start;
   try {
     const side = model.imageSize;
@@ -55,7 +58,7 @@ async function modelBench(url, kernels, samples, status) {
     status(`${kernels}: texts`);
     const labels = ['a photo of a cat', 'a photo of a dog', 'a robot', 'wall-e'];
     const texts4 = await timeRuns(samples, () => model.embedText(labels));
-    return { kernels: model.kernels, load_ms: loadMs, compile_ms: model.timings.compileMs, first_image_ms: firstImageMs, image, image_batch8: batch8, texts4 };
+    return { kernels: model.kernels, weights: model.weights, gpu_bytes: model.gpuBytes, load_ms: loadMs, compile_ms: model.timings.compileMs, first_image_ms: firstImageMs, image, image_batch8: batch8, texts4 };
   } finally {
     model.dispose();
   }
@@ -69,11 +72,11 @@ function format(report) {
   lines.push(`limits: ${Object.entries(a.limits).map(([k, v]) => `${k}=${v}`).join(' ')}`);
   lines.push('', 'kernels (median ms, GFLOP/s):');
   for (const t of report.kernels) {
-    lines.push(`  ${t.family.padEnd(10)} ${t.kernel.padEnd(10)} ${t.shape.padEnd(52)} ${t.median_ms.toFixed(3).padStart(9)} ms ${t.gflops.toFixed(2).padStart(8)} GFLOP/s`);
+    lines.push(`  ${t.family.padEnd(10)} ${t.kernel.padEnd(10)} ${t.weights.padEnd(4)} ${t.shape.padEnd(52)} ${t.median_ms.toFixed(3).padStart(9)} ms ${t.gflops.toFixed(2).padStart(8)} GFLOP/s`);
   }
   for (const m of report.models) {
     const r = (x) => `${x.median_ms.toFixed(1)} ms (min ${x.min_ms.toFixed(1)}, max ${x.max_ms.toFixed(1)}, ${x.runs} runs)`;
-    lines.push('', `model, ${m.kernels} kernels: load ${m.load_ms.toFixed(0)} ms (kernel compilation ${m.compile_ms.toFixed(0)} ms), first image ${m.first_image_ms.toFixed(0)} ms`);
+    lines.push('', `model, ${m.kernels} kernels, ${m.weights} weights (${(m.gpu_bytes / 1e6).toFixed(1)} MB on the GPU): load ${m.load_ms.toFixed(0)} ms (kernel compilation ${m.compile_ms.toFixed(0)} ms), first image ${m.first_image_ms.toFixed(0)} ms`);
     lines.push(`  one image ${r(m.image)}; batch of 8 ${r(m.image_batch8)}; 4 labels ${r(m.texts4)}`);
   }
   lines.push('', JSON.stringify(report));
@@ -85,11 +88,16 @@ async function run({ model, samples }) {
   $('error').hidden = true;
   const report = { adapter: await adapterReport(), kernels: [], models: [] };
   for (const kernels of FAMILIES) {
-    status(`${kernels} kernels…`);
-    report.kernels.push(...(await benchKernels({ kernels, samples })).timings);
+    for (const weights of FORMATS) {
+      status(`${kernels} kernels, ${weights} weights…`);
+      report.kernels.push(...(await benchKernels({ kernels, samples, weights })).timings);
+    }
   }
   if (model) {
-    for (const kernels of FAMILIES) report.models.push(await modelBench(model, kernels, samples, status));
+    const formats = /\.(webclip|safetensors)$/.test(model) ? [undefined] : FORMATS;
+    for (const kernels of FAMILIES) {
+      for (const weights of formats) report.models.push(await modelBench(model, kernels, weights, samples, status));
+    }
   }
   status('done');
   $('bench-report').value = format(report);

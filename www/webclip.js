@@ -3,6 +3,7 @@
 //
 //   import { ClipModel } from './www/webclip.js';
 //   const model = await ClipModel.load('models/clip-vit-base-patch32/', { onProgress });
+//   // or one converted file: await ClipModel.load('models/clip-vit-base-patch32-q8.webclip');
 //   const scores = await model.classify(fileOrImage, ['a cat', 'a dog'], { template: 'a photo of {}' });
 //   // [{ label: 'a cat', score: 0.97 }, { label: 'a dog', score: 0.03 }]
 //
@@ -75,21 +76,26 @@ const MODEL_FILES = ['config.json', 'model.safetensors', 'tokenizer.json', 'prep
 export class ClipModel {
   /**
    * @param {string | URL | File[] | FileList} source a Hugging Face CLIP
-   *   directory URL (its four files are fetched), or the four files picked by the user
+   *   directory URL (its four files are fetched), a webclip model file's URL
+   *   (`webclip convert`: one file, ending in .webclip or .safetensors), or
+   *   files the user picked: the four of a directory, or one model file
    * @param {{ onProgress?: (p: { loaded: number, total?: number, file: string }) => void,
-   *   kernels?: 'tiled' | 'registers' }} options `kernels` forces a kernel family:
-   *   'tiled' (built for GPUs) or 'registers' (for CPU-backed adapters such as
-   *   SwiftShader); by default the adapter's type decides
+   *   kernels?: 'tiled' | 'registers', weights?: 'f32' | 'f16' | 'q8' | 'q4' }} options
+   *   `kernels` forces a kernel family: 'tiled' (built for GPUs) or 'registers'
+   *   (for CPU-backed adapters such as SwiftShader); by default the adapter's
+   *   type decides. `weights` is how a directory's matrices live on the GPU
+   *   (quantized in the worker while loading; default 'f32'); a model file
+   *   keeps the format it was converted to.
    */
-  static async load(source, { onProgress, kernels } = {}) {
+  static async load(source, { onProgress, kernels, weights } = {}) {
     if (typeof source === 'string' || source instanceof URL) {
-      const url = directoryUrl(source);
-      const key = `${kernels ?? 'auto'} ${url}`;
+      const where = modelUrl(source);
+      const key = `${kernels ?? 'auto'} ${weights ?? 'stored'} ${where.url ?? where.fileUrl}`;
       let entry = cache.get(key);
       if (!entry) {
         const listeners = new Set();
         const worker = client();
-        const promise = worker.call('load', { source: { url }, kernels }, { onProgress: (p) => listeners.forEach((f) => f(p)) });
+        const promise = worker.call('load', { source: where, kernels, weights }, { onProgress: (p) => listeners.forEach((f) => f(p)) });
         entry = { promise, users: 0, listeners, worker };
         cache.set(key, entry);
         promise.catch(() => cache.delete(key)); // a failed load may be retried
@@ -109,15 +115,21 @@ export class ClipModel {
     }
     const files = Array.from(source ?? []);
     if (!files.length || !files.every((f) => f instanceof File)) {
-      throw new Error('ClipModel.load takes a model directory URL or the model files (File objects)');
+      throw new Error('ClipModel.load takes a model directory URL, a model file URL, or the model files (File objects)');
     }
-    const picked = MODEL_FILES.map((name) => files.find((f) => f.name === name));
-    const missing = MODEL_FILES.filter((_, i) => !picked[i]);
-    if (missing.length) {
-      throw new Error(`${missing.join(', ')} missing from the picked files (a CLIP model is ${MODEL_FILES.join(', ')})`);
+    let picked;
+    if (files.length === 1 && isModelFileName(files[0].name) && files[0].name !== 'model.safetensors') {
+      picked = { file: files[0] };
+    } else {
+      const named = MODEL_FILES.map((name) => files.find((f) => f.name === name));
+      const missing = MODEL_FILES.filter((_, i) => !named[i]);
+      if (missing.length) {
+        throw new Error(`${missing.join(', ')} missing from the picked files (a CLIP model is ${MODEL_FILES.join(', ')}, or one webclip model file)`);
+      }
+      picked = { files: named };
     }
     const worker = client();
-    const info = await worker.call('load', { source: { files: picked }, kernels }, { onProgress });
+    const info = await worker.call('load', { source: picked, kernels, weights }, { onProgress });
     return new ClipModel(worker, info, () => worker.call('dispose', { modelId: info.modelId }));
   }
 
@@ -128,6 +140,10 @@ export class ClipModel {
     this.adapter = info.adapter;
     /** The kernel family running it: 'tiled' or 'registers'. */
     this.kernels = info.kernels;
+    /** How its matrices live on the GPU: 'f32', 'f16', 'q8' or 'q4'. */
+    this.weights = info.weights;
+    /** Bytes of GPU buffers it holds (weights, activations, inputs). */
+    this.gpuBytes = info.gpuBytes;
     /** Length of every embedding. */
     this.projectionDim = info.projectionDim;
     /** Side of the square the vision tower sees, in pixels. */
@@ -187,22 +203,25 @@ export class ClipModel {
 /**
  * GFLOP/s of the engine's kernels on this browser's adapter (`www/bench.html`):
  * `{ kernels, adapter, timings: [{ kernel, shape, median_ms, gflops, ... }] }`.
- * @param {{ kernels?: 'tiled' | 'registers', samples?: number, only?: string }} options
+ * @param {{ kernels?: 'tiled' | 'registers', samples?: number, only?: string,
+ *   weights?: 'f32' | 'f16' | 'q8' | 'q4' }} options `weights`: the matmul's weight format
  */
-export function benchKernels({ kernels, samples = 5, only = '' } = {}) {
-  return client().call('benchKernels', { kernels, samples, only });
+export function benchKernels({ kernels, samples = 5, only = '', weights } = {}) {
+  return client().call('benchKernels', { kernels, samples, only, weights });
 }
 
-/** The absolute URL of a model directory, ending in '/'. */
-function directoryUrl(source) {
+const isModelFileName = (name) => /\.(webclip|safetensors)$/.test(name);
+
+/**
+ * Where a model is: `{ url }` for a directory (absolute, ending in '/'), or
+ * `{ fileUrl }` for a webclip model file.
+ */
+function modelUrl(source) {
   const url = new URL(source, globalThis.document?.baseURI ?? location.href);
-  if (url.pathname.endsWith('/')) return url.href;
-  const last = url.pathname.split('/').pop();
-  if (last.includes('.')) {
-    throw new Error(`${url.href}: single-file models are not supported yet; give the URL of a Hugging Face model directory (ending in /) holding ${MODEL_FILES.join(', ')}`);
-  }
+  if (url.pathname.endsWith('/')) return { url: url.href };
+  if (isModelFileName(url.pathname)) return { fileUrl: url.href };
   url.pathname += '/';
-  return url.href;
+  return { url: url.href };
 }
 
 /**

@@ -40,15 +40,28 @@ function serial(task) {
 }
 
 const ops = {
-  async load({ source, kernels }, progress) {
-    const [eng, files] = await Promise.all([getEngine(kernels), readModel(source, progress)]);
-    const model = await serial(() => eng.loadModel(files.config, files.weights, files.tokenizer, files.preprocessor));
+  async load({ source, kernels, weights }, progress) {
+    let eng, model;
+    if (source.fileUrl || source.file) {
+      // One webclip model file: its header says the weight format.
+      const name = source.file?.name ?? decodeURIComponent(new URL(source.fileUrl).pathname.split('/').pop());
+      const read = source.file ? readPicked(source.file, progress) : fetchFile(new URL(source.fileUrl), name, progress, { big: true });
+      let bytes;
+      [eng, bytes] = await Promise.all([getEngine(kernels), read]);
+      model = await serial(() => eng.loadModelFile(bytes, name));
+    } else {
+      let files;
+      [eng, files] = await Promise.all([getEngine(kernels), readModel(source, progress)]);
+      model = await serial(() => eng.loadModel(files.config, files.weights, files.tokenizer, files.preprocessor, weights));
+    }
     const id = nextModelId++;
     models.set(id, model);
     return {
       modelId: id,
       adapter: { ...eng.adapter, ...(await adapterInfo()) },
       kernels: eng.family,
+      weights: model.weights,
+      gpuBytes: model.gpuBytes,
       timings: model.timings,
       projectionDim: model.projectionDim,
       imageSize: model.imageSize,
@@ -84,9 +97,9 @@ const ops = {
   },
 
   // GFLOP/s of the kernels on this adapter (www/bench.html).
-  async benchKernels({ kernels, samples, only }) {
+  async benchKernels({ kernels, samples, only, weights }) {
     const eng = await getEngine(kernels);
-    const timings = JSON.parse(await serial(() => eng.benchKernels(samples, only ?? '')));
+    const timings = JSON.parse(await serial(() => eng.benchKernels(samples, only ?? '', weights)));
     return { kernels: eng.family, adapter: { ...eng.adapter, ...(await adapterInfo()) }, timings };
   },
 
@@ -173,13 +186,7 @@ async function readModel(source, progress) {
   } else {
     // webclip.js has checked that all four are there.
     const byName = new Map(source.files.map((f) => [f.name, f]));
-    read = async (name) => {
-      const file = byName.get(name);
-      progress({ loaded: 0, total: file.size, file: name });
-      const bytes = new Uint8Array(await file.arrayBuffer());
-      progress({ loaded: bytes.length, total: file.size, file: name });
-      return bytes;
-    };
+    read = (name) => readPicked(byName.get(name), progress);
   }
   // The small files first: a wrong URL is reported before a long download starts.
   const [config, tokenizer, preprocessor] = await Promise.all([names[0], names[2], names[3]].map(read));
@@ -188,8 +195,16 @@ async function readModel(source, progress) {
   return { config: text.decode(config), weights, tokenizer, preprocessor: text.decode(preprocessor) };
 }
 
-/** Fetches one file; progress is reported for the weights, the only big one. */
-async function fetchFile(url, name, progress) {
+/** A file the user picked, as bytes. */
+async function readPicked(file, progress) {
+  progress({ loaded: 0, total: file.size, file: file.name });
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  progress({ loaded: bytes.length, total: file.size, file: file.name });
+  return bytes;
+}
+
+/** Fetches one file; progress is reported for big ones (the weights). */
+async function fetchFile(url, name, progress, { big = name === 'model.safetensors' } = {}) {
   let response;
   try {
     response = await fetch(url);
@@ -197,7 +212,7 @@ async function fetchFile(url, name, progress) {
     throw new Error(`${url}: could not be fetched (${e.message})`);
   }
   if (!response.ok) throw new Error(`${url}: HTTP ${response.status} ${response.statusText}`.trim());
-  if (name !== 'model.safetensors') return new Uint8Array(await response.arrayBuffer());
+  if (!big) return new Uint8Array(await response.arrayBuffer());
 
   // A compressed response's Content-Length counts compressed bytes: then the
   // total is unknown.

@@ -290,8 +290,10 @@ mod cli {
         let kernels = pollster::block_on(Kernels::new(&gpu, family, common.format.get(&files)?))?;
         let compile_ms = ms_since(start);
         let start = std::time::Instant::now();
+        let before = gpu.allocated_bytes();
         let model = pollster::block_on(ClipModel::load_with_kernels(&gpu, &kernels, &files))?;
         let load_ms = ms_since(start);
+        let gpu_bytes = gpu.allocated_bytes() - before;
         let v = &model.config.vision;
         // Any fixed, non-trivial input: timing does not depend on pixel values.
         let one: Vec<f32> = (0..v.channels * v.image_size * v.image_size).map(|i| ((i % 255) as f32 / 127.0) - 1.0).collect();
@@ -311,7 +313,7 @@ mod cli {
         let texts100 = timed(runs.div_ceil(2), || text(&hundred))?;
         let report = json!({
             "adapter": gpu.adapter.name, "backend": format!("{:?}", gpu.adapter.backend), "family": family.name(), "weights": kernels.format.name(),
-            "read_files_ms": read_ms, "compile_ms": compile_ms, "load_ms": load_ms, "first_image_ms": first_image_ms,
+            "read_files_ms": read_ms, "file_bytes": files.weights.len(), "gpu_bytes": gpu_bytes, "compile_ms": compile_ms, "load_ms": load_ms, "first_image_ms": first_image_ms,
             "image": image, "image_batch8": batch8, "texts4": texts4, "texts100": texts100,
         });
         print_json(&report, common.json);

@@ -20,6 +20,9 @@ pub struct Gpu {
     pub queue: wgpu::Queue,
     pub limits: wgpu::Limits,
     pub adapter: wgpu::AdapterInfo,
+    /// Bytes of every storage buffer made by `upload` and `scratch` (never
+    /// decreases: it measures what loading a model takes).
+    allocated: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Gpu {
@@ -50,12 +53,21 @@ impl Gpu {
             })
             .await
             .map_err(|e| Error::Gpu(format!("could not open the device: {e}")))?;
-        Ok(Gpu { device, queue, limits, adapter: adapter.get_info() })
+        Ok(Gpu { device, queue, limits, adapter: adapter.get_info(), allocated: Default::default() })
     }
 
     /// Largest number of bytes one storage binding may cover on this device.
     pub fn max_binding_bytes(&self) -> u64 {
         (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size)
+    }
+
+    /// Bytes of storage buffers created so far on this device.
+    pub fn allocated_bytes(&self) -> u64 {
+        self.allocated.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn count(&self, bytes: u64) {
+        self.allocated.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// A storage buffer holding `data`.
@@ -71,6 +83,7 @@ impl Gpu {
             padded = [bytes, &[0u8; 16][..16 - bytes.len() % 16]].concat();
             &padded[..]
         };
+        self.count(contents.len() as u64);
         self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(label),
             contents,
@@ -81,9 +94,11 @@ impl Gpu {
     /// An uninitialised storage buffer of `len` 32-bit elements, rounded up to
     /// whole vec4s.
     pub fn scratch(&self, label: &str, len: usize) -> wgpu::Buffer {
+        let size = (len.max(1).div_ceil(4) * 16) as u64;
+        self.count(size);
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
-            size: (len.max(1).div_ceil(4) * 16) as u64,
+            size,
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         })

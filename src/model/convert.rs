@@ -109,9 +109,14 @@ fn matrix_dims(shape: &[usize]) -> (usize, usize) {
 /// no partial file). `source` is recorded as where it came from.
 pub fn convert(dir: &Path, format: WeightFormat, out: &Path, source: &str) -> Result<Conversion> {
     let text = |name: &str| std::fs::read_to_string(dir.join(name)).map_err(|e| Error::file(dir.join(name).display(), e));
-    let config = text(FILE_NAMES[0])?;
+    // Stored as compact JSON: a pretty-printed tokenizer.json is 1.6x the size.
+    let compact = |name: &str| -> Result<String> {
+        let value: serde_json::Value = serde_json::from_str(&text(name)?).map_err(|e| Error::file(dir.join(name).display(), format!("is not JSON: {e}")))?;
+        Ok(value.to_string())
+    };
+    let config = compact(FILE_NAMES[0])?;
     ClipConfig::from_json(&config)?;
-    let (tokenizer, preprocessor) = (text(FILE_NAMES[2])?, text(FILE_NAMES[3])?);
+    let (tokenizer, preprocessor) = (compact(FILE_NAMES[2])?, compact(FILE_NAMES[3])?);
     let paths = shard_paths(dir)?;
     let (tensors, input_bytes) = index(&paths)?;
     let tensors: Vec<(String, Source)> = tensors.into_iter().filter(|(name, _)| !name.ends_with("position_ids")).collect();

@@ -35,40 +35,45 @@ fn object(fields: &[(&str, JsValue)]) -> JsValue {
     o.into()
 }
 
-/// The WebGPU device and every compiled kernel.
+/// The WebGPU device and the compiled kernels of one family, per weight format.
 #[wasm_bindgen]
 pub struct Engine {
     gpu: Gpu,
-    kernels: Kernels,
-    compile_ms: f64,
+    family: KernelFamily,
+    /// f32's kernels, compiled with the engine; other formats' on first use.
+    kernels: RefCell<Vec<(Kernels, f64)>>,
 }
 
 #[wasm_bindgen]
 impl Engine {
     /// Opens the adapter's device (with all of its limits) and compiles the
     /// kernels of `family` ("tiled" or "registers"; by default the adapter's:
-    /// registers on a CPU-backed one). Rejects with a message when the browser
-    /// has no WebGPU adapter.
+    /// registers on a CPU-backed one) for f32 weights. Rejects with a message
+    /// when the browser has no WebGPU adapter.
     pub async fn create(family: Option<String>) -> Result<Engine, JsError> {
         console_error_panic_hook::set_once();
         let forced = family.as_deref().map(KernelFamily::parse).transpose()?;
         let gpu = Gpu::new().await?;
-        let start = now();
-        let kernels = Kernels::new(&gpu, KernelFamily::choose(&gpu, forced)?, WeightFormat::F32).await?;
-        Ok(Engine { gpu, kernels, compile_ms: now() - start })
+        let family = KernelFamily::choose(&gpu, forced)?;
+        let engine = Engine { gpu, family, kernels: RefCell::default() };
+        engine.kernels_for(WeightFormat::F32).await?;
+        Ok(engine)
     }
 
     /// The kernel family in use: "tiled" or "registers".
     #[wasm_bindgen(getter)]
     pub fn family(&self) -> String {
-        self.kernels.family.name().into()
+        self.family.name().into()
     }
 
     /// The kernel benchmark (`webclip bench-kernels`) on this engine's family,
-    /// as a JSON array of `{ family, kernel, shape, flops, median_ms, gflops, ... }`.
+    /// for weights in `weights` (default f32; attention and LayerNorm only with
+    /// f32), as a JSON array of `{ family, kernel, weights, shape, flops, median_ms, gflops, ... }`.
     #[wasm_bindgen(js_name = benchKernels)]
-    pub async fn bench_kernels(&self, samples: usize, only: String) -> Result<String, JsError> {
-        let timings = crate::ops::bench::run(&self.gpu, &self.kernels, samples.max(1), &only).await?;
+    pub async fn bench_kernels(&self, samples: usize, only: String, weights: Option<String>) -> Result<String, JsError> {
+        let format = weights.as_deref().map(WeightFormat::parse).transpose()?.unwrap_or(WeightFormat::F32);
+        let (kernels, _) = self.kernels_for(format).await?;
+        let timings = crate::ops::bench::run(&self.gpu, &kernels, samples.max(1), &only).await?;
         Ok(serde_json::to_string(&timings)?)
     }
 
@@ -85,21 +90,57 @@ impl Engine {
         ])
     }
 
-    /// Time spent compiling the kernels, in milliseconds.
+    /// Time spent compiling the f32 kernels, in milliseconds.
     #[wasm_bindgen(getter, js_name = compileMs)]
     pub fn compile_ms(&self) -> f64 {
-        self.compile_ms
+        self.kernels.borrow().first().map_or(0.0, |(_, ms)| *ms)
     }
 
     /// Loads a Hub CLIP from its four files, checking every tensor before the
-    /// first upload.
+    /// first upload; `weights` ("f32", "f16", "q8", "q4"; default f32) is how
+    /// its matrices live on the GPU (packed here, while loading).
     #[wasm_bindgen(js_name = loadModel)]
-    pub async fn load_model(&self, config: String, weights: Vec<u8>, tokenizer: Vec<u8>, preprocessor: String) -> Result<Model, JsError> {
-        let start = now();
+    pub async fn load_model(&self, config: String, weights: Vec<u8>, tokenizer: Vec<u8>, preprocessor: String, format: Option<String>) -> Result<Model, JsError> {
         let files = ModelFiles { config, weights, tokenizer, preprocessor };
-        let inner = ClipModel::load_with_kernels(&self.gpu, &self.kernels, &files).await?;
-        let timings = Timings { load_ms: now() - start, compile_ms: self.compile_ms, ..Timings::default() };
-        Ok(Model { inner, timings: Cell::new(timings), prompts: RefCell::default() })
+        let format = format.as_deref().map(WeightFormat::parse).transpose()?;
+        self.load(files, format).await
+    }
+
+    /// Loads a webclip model file (`webclip convert`): one file holding the
+    /// packed weights, config, tokenizer and preprocessor; `name` only appears
+    /// in error messages.
+    #[wasm_bindgen(js_name = loadModelFile)]
+    pub async fn load_model_file(&self, bytes: Vec<u8>, name: String) -> Result<Model, JsError> {
+        let files = ModelFiles::from_model_file(bytes, &name)?;
+        self.load(files, None).await
+    }
+}
+
+impl Engine {
+    /// The kernels for `format` and the milliseconds their compilation took.
+    async fn kernels_for(&self, format: WeightFormat) -> Result<(Kernels, f64), JsError> {
+        if let Some(found) = self.kernels.borrow().iter().find(|(k, _)| k.format == format) {
+            return Ok(found.clone());
+        }
+        let start = now();
+        let kernels = Kernels::new(&self.gpu, self.family, format).await?;
+        let entry = (kernels, now() - start);
+        self.kernels.borrow_mut().push(entry.clone());
+        Ok(entry)
+    }
+
+    async fn load(&self, files: ModelFiles, format: Option<WeightFormat>) -> Result<Model, JsError> {
+        let format = match format {
+            Some(format) => format,
+            None => files.stored_format()?.unwrap_or(WeightFormat::F32),
+        };
+        let (kernels, compile_ms) = self.kernels_for(format).await?;
+        let start = now();
+        let before = self.gpu.allocated_bytes();
+        let inner = ClipModel::load_with_kernels(&self.gpu, &kernels, &files).await?;
+        let gpu_bytes = (self.gpu.allocated_bytes() - before) as f64;
+        let timings = Timings { load_ms: now() - start, compile_ms, ..Timings::default() };
+        Ok(Model { inner, timings: Cell::new(timings), prompts: RefCell::default(), weights: format, gpu_bytes })
     }
 }
 
@@ -157,6 +198,9 @@ pub struct Model {
     inner: ClipModel,
     timings: Cell<Timings>,
     prompts: RefCell<PromptCache>,
+    weights: WeightFormat,
+    /// Storage buffers its load created: weights, activations and inputs.
+    gpu_bytes: f64,
 }
 
 #[wasm_bindgen]
@@ -231,6 +275,18 @@ impl Model {
             ("textMs", t.text_ms.into()),
             ("encodedPrompts", (t.encoded_prompts as f64).into()),
         ])
+    }
+
+    /// How its matrices live on the GPU: "f32", "f16", "q8" or "q4".
+    #[wasm_bindgen(getter)]
+    pub fn weights(&self) -> String {
+        self.weights.name().into()
+    }
+
+    /// Bytes of GPU buffers the model holds (weights, activations, inputs).
+    #[wasm_bindgen(getter, js_name = gpuBytes)]
+    pub fn gpu_bytes(&self) -> f64 {
+        self.gpu_bytes
     }
 
     /// Length of every embedding.

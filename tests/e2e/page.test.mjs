@@ -10,7 +10,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,11 +25,17 @@ const BASE_ARGS = ['--headless=new', '--no-sandbox', '--disable-dev-shm-usage', 
 let server;
 let base;
 
+// The tiny fixture converted to a q8 webclip model file, served from the repository.
+const MODEL_FILE = 'target/e2e-models/tiny-clip-q8.webclip';
+
 before(async () => {
   const binary = join(targetDir, 'debug', 'webclip-serve');
-  for (const [path, how] of [[binary, 'cargo build --bin webclip-serve'], [join(root, 'www/pkg/webclip_bg.wasm'), 'tools/build-web.sh']]) {
+  const cli = join(targetDir, 'debug', 'webclip');
+  for (const [path, how] of [[binary, 'cargo build --bin webclip-serve'], [cli, 'cargo build --bin webclip'], [join(root, 'www/pkg/webclip_bg.wasm'), 'tools/build-web.sh']]) {
     if (!existsSync(path)) throw new Error(`${path} is missing: run ${how} first`);
   }
+  mkdirSync(join(root, 'target/e2e-models'), { recursive: true });
+  execFileSync(cli, ['convert', '--model', fixture, '--quant', 'q8', '-o', join(root, MODEL_FILE)]);
   server = spawn(binary, ['--port', '0', '--root', root], { stdio: ['ignore', 'pipe', 'inherit'] });
   // The server prints its URL once it listens; port 0 lets the OS pick a free port.
   base = await new Promise((resolve, reject) => {
@@ -160,10 +166,54 @@ test('the JS API embeds every kind of image like transformers', { timeout: 300_0
   got.batch.forEach((e, i) => near(`embedImages, image ${i}`, e, imageFeatures.data.subarray(0, dim)));
   got.texts.forEach((e, i) => near(`text ${i}`, e, textFeatures.data.subarray(i * dim, (i + 1) * dim)));
   assert.equal(got.afterDispose, 'this model was disposed');
-  assert.match(got.singleFile, /model\.safetensors: single-file models are not supported yet/);
+  assert.match(got.singleFile, /model\.safetensors: is a safetensors file but not a webclip model file/);
   assert.match(got.missingFiles, /^model\.safetensors, tokenizer\.json, preprocessor_config\.json missing from the picked files/);
   // The page's own handle still works after this one was disposed.
   await classify(page, join(root, 'tests/fixtures/images/chelsea.png'), ['a cat', 'a dog'], 'a photo of {}');
+  assert.deepEqual(problems, []);
+});
+
+/** Cosine between two vectors. */
+function cosine(a, b) {
+  let dot = 0, na = 0, nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
+  return dot / Math.sqrt(na * nb);
+}
+
+test('a q8 model file, from a URL or picked, equals the directory quantized while loading', { timeout: 300_000 }, async (t) => {
+  const { page, problems } = await openPage(t, { webgpu: true });
+  await waitForModel(page);
+  const got = await page.evaluate(async (file) => {
+    const { ClipModel } = await import('/www/webclip.js');
+    const blob = await (await fetch('tests/fixtures/images/chelsea.png')).blob();
+    const run = async (model) => {
+      const out = { weights: model.weights, gpuBytes: model.gpuBytes, image: Array.from(await model.embedImage(blob)) };
+      out.texts = (await model.embedText(['a robot', 'wall-e'])).map((e) => Array.from(e));
+      model.dispose();
+      return out;
+    };
+    const picked = new File([await (await fetch(file)).blob()], 'tiny-clip-q8.webclip');
+    return {
+      url: await run(await ClipModel.load(file)),
+      directory: await run(await ClipModel.load('tests/fixtures/tiny-clip/', { weights: 'q8' })),
+      picked: await run(await ClipModel.load([picked])),
+    };
+  }, MODEL_FILE);
+  assert.equal(got.url.weights, 'q8');
+  // The converter and the worker pack the same bytes: identical outputs, to the bit.
+  assert.deepEqual(got.directory, got.url);
+  assert.deepEqual(got.picked, got.url);
+  const imageFeatures = readNpy(join(fixture, 'expected/image_features.npy'));
+  const textFeatures = readNpy(join(fixture, 'expected/text_features.npy'));
+  const dim = imageFeatures.shape[1];
+  // q8 against transformers' f32 (the issue's 0.999; tests/model.rs measures 0.99998 natively).
+  assert.ok(cosine(got.url.image, imageFeatures.data.subarray(0, dim)) >= 0.999);
+  got.url.texts.forEach((e, i) => assert.ok(cosine(e, textFeatures.data.subarray(i * dim, (i + 1) * dim)) >= 0.999, `text ${i}`));
+  t.diagnostic(`q8 tiny-clip: ${got.url.gpuBytes} bytes on the GPU`);
   assert.deepEqual(problems, []);
 });
 
