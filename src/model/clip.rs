@@ -8,7 +8,7 @@ use crate::ops::{KernelFamily, Kernels, WeightFormat};
 use crate::tokenizer::ClipTokenizer;
 
 use super::config::ClipConfig;
-use super::encoder::Head;
+use super::encoder::{Activations, Head};
 use super::files::ModelFiles;
 use super::scores;
 use super::text::{TextTower, TextWeights};
@@ -17,10 +17,12 @@ use super::weights::Weights;
 
 /// Images, and text tokens, per forward pass at most; larger requests are
 /// split. Lower when the largest activation would not fit one storage binding.
-/// 2,464 tokens are 32 full-length texts, or about 350 short labels of 7 tokens:
-/// a text pass is cut at its longest text, so short labels share one pass.
+/// 616 tokens are 8 full-length texts, or 88 short labels of 7 tokens: a text
+/// pass is cut at its longest text, so short labels share one pass. The two
+/// towers share their activation buffers, sized by the larger need: for
+/// ViT-B/32 a batch of 8 images (25 MB) and 616 tokens (14 MB).
 const MAX_IMAGES_PER_PASS: usize = 8;
-const MAX_TEXT_ROWS_PER_PASS: usize = 32 * 77;
+const MAX_TEXT_ROWS_PER_PASS: usize = 8 * 77;
 
 /// One label's probability.
 #[derive(Clone, Debug, PartialEq)]
@@ -108,9 +110,10 @@ impl ClipModel {
         let max_text_rows = batch_limit(gpu, MAX_TEXT_ROWS_PER_PASS, 1, widest(&t.tower)).max(t.max_positions);
         let (vision, text) = gpu
             .checked("uploading the model", || {
+                let act = Activations::new(gpu, &[(max_images * v.tokens(), &v.tower), (max_text_rows, &t.tower)]);
                 (
-                    VisionTower::new(gpu, kernels, v, vision_weights, config.projection_dim, max_images),
-                    TextTower::new(gpu, kernels, t, text_weights, config.projection_dim, max_text_rows),
+                    VisionTower::new(gpu, kernels, v, vision_weights, config.projection_dim, max_images, &act),
+                    TextTower::new(gpu, kernels, t, text_weights, config.projection_dim, max_text_rows, &act),
                 )
             })
             .await?;

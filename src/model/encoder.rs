@@ -90,7 +90,36 @@ struct Block {
     _weights: Vec<wgpu::Buffer>,
 }
 
-/// The stack of blocks of one tower, bound to its residual-stream buffer.
+/// The activation buffers of a forward pass, shared by both towers: passes run
+/// one at a time (each is one submit, in queue order), so the vision and text
+/// towers can use the same memory. Each buffer fits the larger tower's need.
+pub struct Activations {
+    /// The residual stream: a tower's input on entry, its output on exit.
+    pub stream: wgpu::Buffer,
+    other: wgpu::Buffer,
+    normed: wgpu::Buffer,
+    qkv: wgpu::Buffer,
+    attn: wgpu::Buffer,
+    hidden: wgpu::Buffer,
+}
+
+impl Activations {
+    /// Buffers for every `(rows, config)`: the towers with their most rows per pass.
+    pub fn new(gpu: &Gpu, towers: &[(usize, &TowerConfig)]) -> Activations {
+        let most = |floats: &dyn Fn(usize, &TowerConfig) -> usize| towers.iter().map(|&(rows, c)| floats(rows, c)).max().unwrap_or(1);
+        let width = most(&|rows, c| rows * c.width);
+        Activations {
+            stream: gpu.scratch("residual stream", width),
+            other: gpu.scratch("residual stream (odd half)", width),
+            normed: gpu.scratch("layernorm out", width),
+            qkv: gpu.scratch("qkv", most(&|rows, c| rows * 3 * c.width)),
+            attn: gpu.scratch("attention out", width),
+            hidden: gpu.scratch("mlp hidden", most(&|rows, c| rows * c.intermediate)),
+        }
+    }
+}
+
+/// The stack of blocks of one tower, bound to the shared activations.
 pub struct Encoder {
     config: TowerConfig,
     causal: bool,
@@ -99,15 +128,11 @@ pub struct Encoder {
 }
 
 impl Encoder {
-    /// `stream` holds the tower's input on entry and its output on exit, `max_rows`
-    /// rows of `width`; the other activations are allocated here.
-    pub fn new(gpu: &Gpu, k: &Kernels, config: &TowerConfig, layers: Vec<LayerWeights>, stream: &wgpu::Buffer, max_rows: usize, causal: bool) -> Encoder {
-        let (d, f) = (config.width, config.intermediate);
-        let other = gpu.scratch("residual stream (odd half)", max_rows * d);
-        let normed = gpu.scratch("layernorm out", max_rows * d);
-        let qkv = gpu.scratch("qkv", max_rows * 3 * d);
-        let attn = gpu.scratch("attention out", max_rows * d);
-        let hidden = gpu.scratch("mlp hidden", max_rows * f);
+    /// `act` holds at least the rows a pass of this tower has; its `stream` is
+    /// the tower's input on entry and its output on exit.
+    pub fn new(gpu: &Gpu, k: &Kernels, config: &TowerConfig, layers: Vec<LayerWeights>, act: &Activations, causal: bool) -> Encoder {
+        let Activations { stream, other, normed, qkv, attn, hidden } = act;
+        let d = config.width;
         let shapes = Shapes {
             ln: Uniform::new(gpu, "ln shape", &LayerNormParams::new(0, d, config.eps)),
             qkv: Uniform::new(gpu, "qkv shape", &MatmulParams::new(0, 0, 0, true, Activation::None, false)),
@@ -136,13 +161,13 @@ impl Encoder {
                 ];
                 let s = &shapes;
                 Block {
-                    ln1: layernorm::bind(&k.layernorm, gpu, &s.ln, stream, &ln1_g, &ln1_b, &normed),
-                    qkv: matmul::bind(&k.matmul, gpu, &s.qkv, &normed, &qkv_w, Some(&qkv_b), None, &qkv),
-                    attn: attention::bind(&k.attention, gpu, &s.attn, &qkv, &attn),
-                    out_proj: matmul::bind(&k.matmul, gpu, &s.out_proj, &attn, &out_w, Some(&out_b), Some(stream), &other),
-                    ln2: layernorm::bind(&k.layernorm, gpu, &s.ln, &other, &ln2_g, &ln2_b, &normed),
-                    fc1: matmul::bind(&k.matmul, gpu, &s.fc1, &normed, &fc1_w, Some(&fc1_b), None, &hidden),
-                    fc2: matmul::bind(&k.matmul, gpu, &s.fc2, &hidden, &fc2_w, Some(&fc2_b), Some(&other), stream),
+                    ln1: layernorm::bind(&k.layernorm, gpu, &s.ln, stream, &ln1_g, &ln1_b, normed),
+                    qkv: matmul::bind(&k.matmul, gpu, &s.qkv, normed, &qkv_w, Some(&qkv_b), None, qkv),
+                    attn: attention::bind(&k.attention, gpu, &s.attn, qkv, attn),
+                    out_proj: matmul::bind(&k.matmul, gpu, &s.out_proj, attn, &out_w, Some(&out_b), Some(stream), other),
+                    ln2: layernorm::bind(&k.layernorm, gpu, &s.ln, other, &ln2_g, &ln2_b, normed),
+                    fc1: matmul::bind(&k.matmul, gpu, &s.fc1, normed, &fc1_w, Some(&fc1_b), None, hidden),
+                    fc2: matmul::bind(&k.matmul, gpu, &s.fc2, hidden, &fc2_w, Some(&fc2_b), Some(other), stream),
                     _weights: vec![ln1_g, ln1_b, qkv_w, qkv_b, out_w, out_b, ln2_g, ln2_b, fc1_w, fc1_b, fc2_w, fc2_b],
                 }
             })

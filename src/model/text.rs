@@ -8,7 +8,7 @@ use crate::ops::{Kernels, PackedWeight};
 use crate::tokenizer::eos_position;
 
 use super::config::TextConfig;
-use super::encoder::{affine, Encoder, Head, LayerWeights};
+use super::encoder::{affine, Activations, Encoder, Head, LayerWeights};
 use super::weights::Weights;
 
 /// The text tower's tensors, read and shape-checked on the CPU.
@@ -53,24 +53,25 @@ pub struct TextTower {
 }
 
 impl TextTower {
-    /// `max_rows` tokens per pass: at most that many texts of one token and more.
-    pub fn new(gpu: &Gpu, k: &Kernels, c: &TextConfig, w: TextWeights, projection_dim: usize, max_rows: usize) -> TextTower {
+    /// `max_rows` tokens per pass: at most that many texts of one token and more;
+    /// `act` fits that many rows (`Activations::new`).
+    pub fn new(gpu: &Gpu, k: &Kernels, c: &TextConfig, w: TextWeights, projection_dim: usize, max_rows: usize, act: &Activations) -> TextTower {
         let d = c.tower.width;
         let ids = gpu.scratch("token ids", max_rows);
-        let stream = gpu.scratch("text residual stream", max_rows * d);
+        let stream = &act.stream;
         let positions = gpu.upload("text position_embedding.weight", &w.positions);
         let table = embeddings::table_chunks(c.vocab_size, d, gpu.max_binding_bytes(), w.token_embedding.format)
             .into_iter()
             .map(|chunk| {
                 let rows = w.token_embedding.slice_columns(chunk.first_id, chunk.count).upload(gpu, "token_embedding.weight (slice)");
                 let shape = Uniform::new(gpu, "text embeddings shape", &TextEmbeddingsParams::new(0, 0, d, chunk));
-                let gather = embeddings::bind_text(&k.text_embeddings, gpu, &shape, &ids, &rows, &positions, &stream);
+                let gather = embeddings::bind_text(&k.text_embeddings, gpu, &shape, &ids, &rows, &positions, stream);
                 TableSlice { chunk, shape, gather, _rows: rows }
             })
             .collect();
         TextTower {
-            encoder: Encoder::new(gpu, k, &c.tower, w.layers, &stream, max_rows, true),
-            head: Head::new(gpu, k, &stream, w.final_layer_norm, w.projection, d, projection_dim, c.tower.eps, max_rows),
+            encoder: Encoder::new(gpu, k, &c.tower, w.layers, act, true),
+            head: Head::new(gpu, k, stream, w.final_layer_norm, w.projection, d, projection_dim, c.tower.eps, max_rows),
             config: c.clone(),
             max_rows,
             ids,

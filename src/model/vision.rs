@@ -9,7 +9,7 @@ use crate::ops::matmul::{self, Activation, MatmulParams};
 use crate::ops::{Kernels, PackedWeight};
 
 use super::config::VisionConfig;
-use super::encoder::{affine, Encoder, Head, LayerWeights};
+use super::encoder::{affine, Activations, Encoder, Head, LayerWeights};
 use super::weights::Weights;
 
 /// The vision tower's tensors, read and shape-checked on the CPU.
@@ -57,14 +57,15 @@ pub struct VisionTower {
 }
 
 impl VisionTower {
-    pub fn new(gpu: &Gpu, k: &Kernels, c: &VisionConfig, w: VisionWeights, projection_dim: usize, max_batch: usize) -> VisionTower {
+    /// `act` fits `max_batch` images (`Activations::new`).
+    pub fn new(gpu: &Gpu, k: &Kernels, c: &VisionConfig, w: VisionWeights, projection_dim: usize, max_batch: usize, act: &Activations) -> VisionTower {
         let (d, t, p) = (c.tower.width, c.tokens(), c.patch_size);
         let patch_len = c.channels * p * p;
         let pixels = gpu.scratch("pixel values", max_batch * c.channels * c.image_size * c.image_size);
         let patches = gpu.scratch("patches", max_batch * (t - 1) * patch_len);
         let patch_embeds = gpu.scratch("patch embeddings", max_batch * (t - 1) * d);
         let embedded = gpu.scratch("vision embeddings", max_batch * t * d);
-        let stream = gpu.scratch("vision residual stream", max_batch * t * d);
+        let stream = &act.stream;
         let weights = vec![
             w.patch_embedding.upload(gpu, "patch_embedding.weight"),
             gpu.upload("class_embedding", &w.class_embedding),
@@ -80,9 +81,9 @@ impl VisionTower {
             im2col: embeddings::bind_im2col(&k.im2col, gpu, &im2col_shape, &pixels, &patches),
             patch_matmul: matmul::bind(&k.matmul, gpu, &patch_shape, &patches, &weights[0], None, None, &patch_embeds),
             embed: embeddings::bind_vision(&k.vision_embeddings, gpu, &embed_shape, &patch_embeds, &weights[1], &weights[2], &embedded),
-            pre_layrnorm: layernorm::bind(&k.layernorm, gpu, &ln_shape, &embedded, &weights[3], &weights[4], &stream),
-            encoder: Encoder::new(gpu, k, &c.tower, w.layers, &stream, max_batch * t, false),
-            head: Head::new(gpu, k, &stream, w.post_layernorm, w.projection, d, projection_dim, c.tower.eps, max_batch),
+            pre_layrnorm: layernorm::bind(&k.layernorm, gpu, &ln_shape, &embedded, &weights[3], &weights[4], stream),
+            encoder: Encoder::new(gpu, k, &c.tower, w.layers, act, false),
+            head: Head::new(gpu, k, stream, w.post_layernorm, w.projection, d, projection_dim, c.tower.eps, max_batch),
             config: c.clone(),
             max_batch,
             pixels,
