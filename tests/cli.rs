@@ -260,6 +260,8 @@ fn bad_conversions_and_model_files_are_named() {
     let bytes = std::fs::read(&weights).unwrap();
     std::fs::write(&weights, &bytes[..bytes.len() - 100]).unwrap();
     expect_error(&["convert", "--model", truncated.to_str().unwrap(), "-o", out.to_str().unwrap()], "in a file of");
+    // Loading it is refused before anything is read or uploaded.
+    expect_error(&["embed-text", "--model", truncated.to_str().unwrap(), "hi"], &format!("is truncated: {} bytes, its header describes {}", bytes.len() - 100, bytes.len()));
     assert!(!out.exists() && !out.with_extension("partial").exists(), "a failed conversion leaves no file");
     expect_error(&["convert", "--model", &fixture("tiny-clip"), "--quant", "q3", "-o", out.to_str().unwrap()], "unknown weight format \"q3\"");
     // A checkpoint's safetensors given where a model file is expected.
@@ -280,5 +282,5 @@ fn bad_conversions_and_model_files_are_named() {
         .collect();
     let broken = dir.join("broken.webclip");
     std::fs::write(&broken, safetensors::tensor::serialize(views, meta.metadata().clone()).unwrap()).unwrap();
-    expect_error(&["embed-text", "--model", broken.to_str().unwrap(), "hi"], "tensor visual_projection.weight: is I8");
+    expect_error(&["embed-text", "--model", broken.to_str().unwrap(), "hi"], "the config implies [16, 24, 4] (a q8 matrix [24, 44])");
 }

@@ -18,7 +18,9 @@ mod cli {
     use serde_json::json;
     use webclip::gpu::Gpu;
     use webclip::image::{self, PreprocessConfig, RgbImage};
-    use webclip::model::{ClipModel, ModelFiles};
+    use webclip::model::files::open_path;
+    use webclip::model::weights::TensorSource;
+    use webclip::model::{ClipModel, ModelFiles, ModelSource};
     use webclip::ops::{KernelFamily, Kernels, WeightFormat};
     use webclip::{npy, Error, Result};
 
@@ -54,10 +56,11 @@ mod cli {
     }
 
     impl FormatArg {
-        fn get(&self, files: &ModelFiles) -> Result<WeightFormat> {
+        /// The asked format, else the one `stored` (a model file's), else f32.
+        fn get(&self, stored: Option<WeightFormat>) -> Result<WeightFormat> {
             match &self.weights {
                 Some(name) => WeightFormat::parse(name),
-                None => Ok(files.stored_format()?.unwrap_or(WeightFormat::F32)),
+                None => Ok(stored.unwrap_or(WeightFormat::F32)),
             }
         }
     }
@@ -282,16 +285,17 @@ mod cli {
 
     fn bench(common: &Common, runs: usize) -> Result<()> {
         let start = std::time::Instant::now();
-        let files = ModelFiles::from_path(&common.model)?;
+        let (file, texts) = open_path(&common.model)?;
+        let source = pollster::block_on(ModelSource::open(&file, texts))?;
         let read_ms = ms_since(start);
         let gpu = pollster::block_on(Gpu::new())?;
         let family = KernelFamily::choose(&gpu, common.family.get()?)?;
         let start = std::time::Instant::now();
-        let kernels = pollster::block_on(Kernels::new(&gpu, family, common.format.get(&files)?))?;
+        let kernels = pollster::block_on(Kernels::new(&gpu, family, common.format.get(source.stored_format()?)?))?;
         let compile_ms = ms_since(start);
         let start = std::time::Instant::now();
         let before = gpu.allocated_bytes();
-        let model = pollster::block_on(ClipModel::load_with_kernels(&gpu, &kernels, &files))?;
+        let model = pollster::block_on(ClipModel::load_source(&gpu, &kernels, source))?;
         let load_ms = ms_since(start);
         let gpu_bytes = gpu.allocated_bytes() - before;
         let v = &model.config.vision;
@@ -313,7 +317,7 @@ mod cli {
         let texts100 = timed(runs.div_ceil(2), || text(&hundred))?;
         let report = json!({
             "adapter": gpu.adapter.name, "backend": format!("{:?}", gpu.adapter.backend), "family": family.name(), "weights": kernels.format.name(),
-            "read_files_ms": read_ms, "file_bytes": files.weights.len(), "gpu_bytes": gpu_bytes, "compile_ms": compile_ms, "load_ms": load_ms, "first_image_ms": first_image_ms,
+            "read_files_ms": read_ms, "file_bytes": file.len(), "gpu_bytes": gpu_bytes, "compile_ms": compile_ms, "load_ms": load_ms, "first_image_ms": first_image_ms,
             "image": image, "image_batch8": batch8, "texts4": texts4, "texts100": texts100,
         });
         print_json(&report, common.json);
@@ -364,12 +368,15 @@ mod cli {
         image::decode(&read(path)?, &path.display().to_string())
     }
 
+    /// Streams the model from disk: the header is checked first, then each tensor is read and uploaded.
     fn load(common: &Common) -> Result<ClipModel> {
         let family = common.family.get()?;
-        let files = ModelFiles::from_path(&common.model)?;
+        let (file, texts) = open_path(&common.model)?;
+        let source = pollster::block_on(ModelSource::open(&file, texts))?;
+        let format = common.format.get(source.stored_format()?)?;
         let gpu = pollster::block_on(Gpu::new())?;
-        let format = common.format.get(&files)?;
-        pollster::block_on(ClipModel::load(&gpu, &files, family, Some(format)))
+        let kernels = pollster::block_on(Kernels::new(&gpu, KernelFamily::choose(&gpu, family)?, format))?;
+        pollster::block_on(ClipModel::load_source(&gpu, &kernels, source))
     }
 
     fn print_rows(key: &str, rows: &[Vec<f32>], as_json: bool) {

@@ -9,11 +9,11 @@ use crate::tokenizer::ClipTokenizer;
 
 use super::config::ClipConfig;
 use super::encoder::{Activations, Head};
-use super::files::ModelFiles;
+use super::files::{ModelFiles, ModelSource, FILE_NAMES};
 use super::scores;
-use super::text::{TextTower, TextWeights};
-use super::vision::{VisionTower, VisionWeights};
-use super::weights::Weights;
+use super::text::TextTower;
+use super::vision::VisionTower;
+use super::weights::{BytesSource, Weights};
 
 /// Images, and text tokens, per forward pass at most; larger requests are
 /// split. Lower when the largest activation would not fit one storage binding.
@@ -82,14 +82,22 @@ impl ClipModel {
         Self::load_with_kernels(gpu, &Kernels::new(gpu, family, format).await?, files).await
     }
 
-    /// Parses and checks every file (each tensor's name and shape) before the
-    /// first upload, packs every matrix in `kernels.format`, then binds all
-    /// buffers to `kernels`. Kernels compiled once
-    /// per device serve every model on it (the browser worker reuses them and
-    /// times their compilation on its own).
+    /// [`ClipModel::load_source`] on files already in memory.
     pub async fn load_with_kernels(gpu: &Gpu, kernels: &Kernels, files: &ModelFiles) -> Result<ClipModel> {
-        let config = ClipConfig::from_json(&files.config)?;
-        let preprocess = PreprocessConfig::from_json(&files.preprocessor)?;
+        let weights = BytesSource { bytes: &files.weights, name: FILE_NAMES[1].into() };
+        let source = ModelSource::open(&weights, Some(files.texts())).await?;
+        Self::load_source(gpu, kernels, source).await
+    }
+
+    /// Checks every file (the config, and each tensor's name, dtype, shape and
+    /// bytes against the safetensors header) before the first upload, then
+    /// reads, packs in `kernels.format` and uploads the weights a tensor (a
+    /// block of the encoder) at a time, binding all buffers to `kernels`.
+    /// Kernels compiled once per device serve every model on it.
+    pub async fn load_source(gpu: &Gpu, kernels: &Kernels, source: ModelSource<'_>) -> Result<ClipModel> {
+        let ModelSource { weights, header, texts } = source;
+        let config = ClipConfig::from_json(&texts.config)?;
+        let preprocess = PreprocessConfig::from_json(&texts.preprocessor)?;
         let size = config.vision.image_size as u32;
         if (preprocess.crop_height, preprocess.crop_width) != (size, size) || !preprocess.do_center_crop {
             return Err(Error::Config(format!(
@@ -97,26 +105,17 @@ impl ClipModel {
                 preprocess.crop_width, preprocess.crop_height
             )));
         }
-        let tokenizer = ClipTokenizer::from_bytes(&files.tokenizer)?;
-        let weights = Weights::parse(&files.weights, "model.safetensors", kernels.format)?;
-        let vision_weights = VisionWeights::read(&weights, &config.vision, config.projection_dim)?;
-        let text_weights = TextWeights::read(&weights, &config.text, config.projection_dim)?;
-        let logit_scale = weights.scalar("logit_scale")?;
-        weights.check_all_used()?;
+        let tokenizer = ClipTokenizer::from_bytes(&texts.tokenizer)?;
+        let w = Weights::check(weights, header, &config, kernels.format)?;
 
         let (v, t) = (&config.vision, &config.text);
         let widest = |c: &super::config::TowerConfig| (3 * c.width).max(c.intermediate);
         let max_images = batch_limit(gpu, MAX_IMAGES_PER_PASS, v.tokens(), widest(&v.tower));
         let max_text_rows = batch_limit(gpu, MAX_TEXT_ROWS_PER_PASS, 1, widest(&t.tower)).max(t.max_positions);
-        let (vision, text) = gpu
-            .checked("uploading the model", || {
-                let act = Activations::new(gpu, &[(max_images * v.tokens(), &v.tower), (max_text_rows, &t.tower)]);
-                (
-                    VisionTower::new(gpu, kernels, v, vision_weights, config.projection_dim, max_images, &act),
-                    TextTower::new(gpu, kernels, t, text_weights, config.projection_dim, max_text_rows, &act),
-                )
-            })
-            .await?;
+        let act = gpu.checked("allocating activations", || Activations::new(gpu, &[(max_images * v.tokens(), &v.tower), (max_text_rows, &t.tower)])).await?;
+        let vision = VisionTower::new(gpu, kernels, v, &w, config.projection_dim, max_images, &act).await?;
+        let text = TextTower::new(gpu, kernels, t, &w, config.projection_dim, max_text_rows, &act).await?;
+        let logit_scale = w.scalar("logit_scale").await?;
         Ok(ClipModel { gpu: gpu.clone(), config, preprocess, tokenizer, logit_scale, vision, text, submitting: Default::default() })
     }
 

@@ -16,9 +16,9 @@ use crate::ops::{Kernels, PackedWeight};
 use super::config::TowerConfig;
 use super::weights::Weights;
 
-/// One block's weights on the CPU, read and shape-checked, q/k/v fused, every
-/// linear weight packed for the matmul kernels.
-pub struct LayerWeights {
+/// One block's weights on the CPU, read and converted, q/k/v fused, every
+/// linear weight packed for the matmul kernels: held only until uploaded.
+struct LayerWeights {
     ln1: [Vec<f32>; 2],
     qkv: Linear,
     out_proj: Linear,
@@ -28,44 +28,35 @@ pub struct LayerWeights {
 }
 
 /// A Linear layer: its weight packed (`[n, k]`) and its bias `[n]`.
-pub struct Linear {
+struct Linear {
     weight: PackedWeight,
     bias: Vec<f32>,
 }
 
 /// `[weight, bias]` of a LayerNorm.
-pub fn affine(w: &Weights, name: &str, weight_shape: &[usize], bias_len: usize) -> Result<[Vec<f32>; 2]> {
-    Ok([w.get(&format!("{name}.weight"), weight_shape)?, w.get(&format!("{name}.bias"), &[bias_len])?])
+pub async fn affine(w: &Weights<'_>, name: &str) -> Result<[Vec<f32>; 2]> {
+    Ok([w.get(&format!("{name}.weight")).await?, w.get(&format!("{name}.bias")).await?])
 }
 
-/// A Linear `[n, k]` with bias.
-pub fn linear(w: &Weights, name: &str, n: usize, k: usize) -> Result<Linear> {
-    Ok(Linear { weight: w.matrix(&format!("{name}.weight"), &[n, k])?, bias: w.get(&format!("{name}.bias"), &[n])? })
+async fn linear(w: &Weights<'_>, name: &str) -> Result<Linear> {
+    Ok(Linear { weight: w.matrix(&format!("{name}.weight")).await?, bias: w.get(&format!("{name}.bias")).await? })
 }
 
 impl LayerWeights {
     /// Reads `{prefix}.layers.{i}.*` (prefix: `vision_model.encoder` or `text_model.encoder`).
-    pub fn read(w: &Weights, prefix: &str, c: &TowerConfig) -> Result<Vec<LayerWeights>> {
-        let (d, f) = (c.width, c.intermediate);
-        (0..c.layers)
-            .map(|i| {
-                let p = format!("{prefix}.layers.{i}");
-                let [q, k, v] = ["q", "k", "v"].map(|n| linear(w, &format!("{p}.self_attn.{n}_proj"), d, d));
-                let (q, k, v) = (q?, k?, v?);
-                let qkv = Linear {
-                    weight: PackedWeight::concat_columns(&[q.weight, k.weight, v.weight])?,
-                    bias: [q.bias, k.bias, v.bias].concat(),
-                };
-                Ok(LayerWeights {
-                    ln1: affine(w, &format!("{p}.layer_norm1"), &[d], d)?,
-                    qkv,
-                    out_proj: linear(w, &format!("{p}.self_attn.out_proj"), d, d)?,
-                    ln2: affine(w, &format!("{p}.layer_norm2"), &[d], d)?,
-                    fc1: linear(w, &format!("{p}.mlp.fc1"), f, d)?,
-                    fc2: linear(w, &format!("{p}.mlp.fc2"), d, f)?,
-                })
-            })
-            .collect()
+    async fn read(w: &Weights<'_>, prefix: &str, i: usize) -> Result<LayerWeights> {
+        let p = format!("{prefix}.layers.{i}");
+        let attn = |n: &str| format!("{p}.self_attn.{n}");
+        let (q, k, v) = (linear(w, &attn("q_proj")).await?, linear(w, &attn("k_proj")).await?, linear(w, &attn("v_proj")).await?);
+        let qkv = Linear { weight: PackedWeight::concat_columns(&[q.weight, k.weight, v.weight])?, bias: [q.bias, k.bias, v.bias].concat() };
+        Ok(LayerWeights {
+            ln1: affine(w, &format!("{p}.layer_norm1")).await?,
+            qkv,
+            out_proj: linear(w, &attn("out_proj")).await?,
+            ln2: affine(w, &format!("{p}.layer_norm2")).await?,
+            fc1: linear(w, &format!("{p}.mlp.fc1")).await?,
+            fc2: linear(w, &format!("{p}.mlp.fc2")).await?,
+        })
     }
 }
 
@@ -130,7 +121,9 @@ pub struct Encoder {
 impl Encoder {
     /// `act` holds at least the rows a pass of this tower has; its `stream` is
     /// the tower's input on entry and its output on exit.
-    pub fn new(gpu: &Gpu, k: &Kernels, config: &TowerConfig, layers: Vec<LayerWeights>, act: &Activations, causal: bool) -> Encoder {
+    /// Reads, uploads and binds `{prefix}.layers.*` one block at a time: only
+    /// one block's weights are ever on the CPU.
+    pub async fn new(gpu: &Gpu, k: &Kernels, config: &TowerConfig, w: &Weights<'_>, prefix: &str, act: &Activations, causal: bool) -> Result<Encoder> {
         let Activations { stream, other, normed, qkv, attn, hidden } = act;
         let d = config.width;
         let shapes = Shapes {
@@ -141,9 +134,10 @@ impl Encoder {
             fc1: Uniform::new(gpu, "fc1 shape", &MatmulParams::new(0, 0, 0, true, config.act, false)),
             fc2: Uniform::new(gpu, "fc2 shape", &MatmulParams::new(0, 0, 0, true, Activation::None, true)),
         };
-        let blocks = layers
-            .into_iter()
-            .map(|l| {
+        let mut blocks = Vec::with_capacity(config.layers);
+        for i in 0..config.layers {
+            let l = LayerWeights::read(w, prefix, i).await?;
+            let upload = || {
                 let up = |name: &str, data: &[f32]| gpu.upload(name, data);
                 let [ln1_g, ln1_b, qkv_w, qkv_b, out_w, out_b, ln2_g, ln2_b, fc1_w, fc1_b, fc2_w, fc2_b] = [
                     up("layer_norm1.weight", &l.ln1[0]),
@@ -170,9 +164,10 @@ impl Encoder {
                     fc2: matmul::bind(&k.matmul, gpu, &s.fc2, hidden, &fc2_w, Some(&fc2_b), Some(other), stream),
                     _weights: vec![ln1_g, ln1_b, qkv_w, qkv_b, out_w, out_b, ln2_g, ln2_b, fc1_w, fc1_b, fc2_w, fc2_b],
                 }
-            })
-            .collect();
-        Encoder { config: config.clone(), causal, shapes, blocks }
+            };
+            blocks.push(gpu.checked(&format!("uploading {prefix}.layers.{i}"), upload).await?);
+        }
+        Ok(Encoder { config: config.clone(), causal, shapes, blocks })
     }
 
     /// Writes the shape uniforms for `batch` sequences of `seq` tokens and

@@ -4,34 +4,12 @@
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Step, Uniform};
 use crate::ops::embeddings::{self, TableChunk, TextEmbeddingsParams};
-use crate::ops::{Kernels, PackedWeight};
+use crate::ops::Kernels;
 use crate::tokenizer::eos_position;
 
 use super::config::TextConfig;
-use super::encoder::{affine, Activations, Encoder, Head, LayerWeights};
+use super::encoder::{affine, Activations, Encoder, Head};
 use super::weights::Weights;
-
-/// The text tower's tensors, read and shape-checked on the CPU.
-pub struct TextWeights {
-    token_embedding: PackedWeight,
-    positions: Vec<f32>,
-    layers: Vec<LayerWeights>,
-    final_layer_norm: [Vec<f32>; 2],
-    projection: PackedWeight,
-}
-
-impl TextWeights {
-    pub fn read(w: &Weights, c: &TextConfig, projection_dim: usize) -> Result<TextWeights> {
-        let d = c.tower.width;
-        Ok(TextWeights {
-            token_embedding: w.matrix("text_model.embeddings.token_embedding.weight", &[c.vocab_size, d])?,
-            positions: w.get("text_model.embeddings.position_embedding.weight", &[c.max_positions, d])?,
-            layers: LayerWeights::read(w, "text_model.encoder", &c.tower)?,
-            final_layer_norm: affine(w, "text_model.final_layer_norm", &[d], d)?,
-            projection: w.matrix("text_projection.weight", &[projection_dim, d])?,
-        })
-    }
-}
 
 /// One slice of the token table small enough for a storage binding.
 struct TableSlice {
@@ -53,31 +31,36 @@ pub struct TextTower {
 }
 
 impl TextTower {
+    /// Reads the tower's tensors from `w` and uploads them, a block at a time;
     /// `max_rows` tokens per pass: at most that many texts of one token and more;
     /// `act` fits that many rows (`Activations::new`).
-    pub fn new(gpu: &Gpu, k: &Kernels, c: &TextConfig, w: TextWeights, projection_dim: usize, max_rows: usize, act: &Activations) -> TextTower {
+    pub async fn new(gpu: &Gpu, k: &Kernels, c: &TextConfig, w: &Weights<'_>, projection_dim: usize, max_rows: usize, act: &Activations) -> Result<TextTower> {
         let d = c.tower.width;
         let ids = gpu.scratch("token ids", max_rows);
         let stream = &act.stream;
-        let positions = gpu.upload("text position_embedding.weight", &w.positions);
-        let table = embeddings::table_chunks(c.vocab_size, d, gpu.max_binding_bytes(), w.token_embedding.format)
-            .into_iter()
-            .map(|chunk| {
-                let rows = w.token_embedding.slice_columns(chunk.first_id, chunk.count).upload(gpu, "token_embedding.weight (slice)");
-                let shape = Uniform::new(gpu, "text embeddings shape", &TextEmbeddingsParams::new(0, 0, d, chunk));
-                let gather = embeddings::bind_text(&k.text_embeddings, gpu, &shape, &ids, &rows, &positions, stream);
-                TableSlice { chunk, shape, gather, _rows: rows }
+        let token_embedding = w.matrix("text_model.embeddings.token_embedding.weight").await?;
+        let positions = w.get("text_model.embeddings.position_embedding.weight").await?;
+        let (positions, table) = gpu
+            .checked("uploading the token table", || {
+                let positions = gpu.upload("text position_embedding.weight", &positions);
+                let table = embeddings::table_chunks(c.vocab_size, d, gpu.max_binding_bytes(), token_embedding.format)
+                    .into_iter()
+                    .map(|chunk| {
+                        let rows = token_embedding.slice_columns(chunk.first_id, chunk.count).upload(gpu, "token_embedding.weight (slice)");
+                        let shape = Uniform::new(gpu, "text embeddings shape", &TextEmbeddingsParams::new(0, 0, d, chunk));
+                        let gather = embeddings::bind_text(&k.text_embeddings, gpu, &shape, &ids, &rows, &positions, stream);
+                        TableSlice { chunk, shape, gather, _rows: rows }
+                    })
+                    .collect::<Vec<_>>();
+                (positions, table)
             })
-            .collect();
-        TextTower {
-            encoder: Encoder::new(gpu, k, &c.tower, w.layers, act, true),
-            head: Head::new(gpu, k, stream, w.final_layer_norm, w.projection, d, projection_dim, c.tower.eps, max_rows),
-            config: c.clone(),
-            max_rows,
-            ids,
-            table,
-            _positions: positions,
-        }
+            .await?;
+        drop(token_embedding);
+        let encoder = Encoder::new(gpu, k, &c.tower, w, "text_model.encoder", act, true).await?;
+        let final_layer_norm = affine(w, "text_model.final_layer_norm").await?;
+        let projection = w.matrix("text_projection.weight").await?;
+        let head = gpu.checked("uploading the text head", || Head::new(gpu, k, stream, final_layer_norm, projection, d, projection_dim, c.tower.eps, max_rows)).await?;
+        Ok(TextTower { encoder, head, config: c.clone(), max_rows, ids, table, _positions: positions })
     }
 
     /// Checks token ids against the model before anything is uploaded.

@@ -6,38 +6,11 @@ use crate::gpu::{Gpu, Step, Uniform};
 use crate::ops::embeddings::{self, Im2colParams, VisionEmbeddingsParams};
 use crate::ops::layernorm::{self, LayerNormParams};
 use crate::ops::matmul::{self, Activation, MatmulParams};
-use crate::ops::{Kernels, PackedWeight};
+use crate::ops::Kernels;
 
 use super::config::VisionConfig;
-use super::encoder::{affine, Activations, Encoder, Head, LayerWeights};
+use super::encoder::{affine, Activations, Encoder, Head};
 use super::weights::Weights;
-
-/// The vision tower's tensors, read and shape-checked on the CPU.
-pub struct VisionWeights {
-    /// The convolution as a matmul over im2col patches.
-    patch_embedding: PackedWeight,
-    class_embedding: Vec<f32>,
-    positions: Vec<f32>,
-    pre_layrnorm: [Vec<f32>; 2],
-    layers: Vec<LayerWeights>,
-    post_layernorm: [Vec<f32>; 2],
-    projection: PackedWeight,
-}
-
-impl VisionWeights {
-    pub fn read(w: &Weights, c: &VisionConfig, projection_dim: usize) -> Result<VisionWeights> {
-        let (d, p) = (c.tower.width, c.patch_size);
-        Ok(VisionWeights {
-            patch_embedding: w.matrix("vision_model.embeddings.patch_embedding.weight", &[d, c.channels, p, p])?,
-            class_embedding: w.get("vision_model.embeddings.class_embedding", &[d])?,
-            positions: w.get("vision_model.embeddings.position_embedding.weight", &[c.tokens(), d])?,
-            pre_layrnorm: affine(w, "vision_model.pre_layrnorm", &[d], d)?,
-            layers: LayerWeights::read(w, "vision_model.encoder", &c.tower)?,
-            post_layernorm: affine(w, "vision_model.post_layernorm", &[d], d)?,
-            projection: w.matrix("visual_projection.weight", &[projection_dim, d])?,
-        })
-    }
-}
 
 pub struct VisionTower {
     pub config: VisionConfig,
@@ -57,33 +30,47 @@ pub struct VisionTower {
 }
 
 impl VisionTower {
+    /// Reads the tower's tensors from `w` and uploads them, a block at a time;
     /// `act` fits `max_batch` images (`Activations::new`).
-    pub fn new(gpu: &Gpu, k: &Kernels, c: &VisionConfig, w: VisionWeights, projection_dim: usize, max_batch: usize, act: &Activations) -> VisionTower {
+    pub async fn new(gpu: &Gpu, k: &Kernels, c: &VisionConfig, w: &Weights<'_>, projection_dim: usize, max_batch: usize, act: &Activations) -> Result<VisionTower> {
         let (d, t, p) = (c.tower.width, c.tokens(), c.patch_size);
+        let patch_embedding = w.matrix("vision_model.embeddings.patch_embedding.weight").await?;
+        let class_embedding = w.get("vision_model.embeddings.class_embedding").await?;
+        let positions = w.get("vision_model.embeddings.position_embedding.weight").await?;
+        let pre_layrnorm = affine(w, "vision_model.pre_layrnorm").await?;
         let patch_len = c.channels * p * p;
         let pixels = gpu.scratch("pixel values", max_batch * c.channels * c.image_size * c.image_size);
         let patches = gpu.scratch("patches", max_batch * (t - 1) * patch_len);
         let patch_embeds = gpu.scratch("patch embeddings", max_batch * (t - 1) * d);
         let embedded = gpu.scratch("vision embeddings", max_batch * t * d);
         let stream = &act.stream;
-        let weights = vec![
-            w.patch_embedding.upload(gpu, "patch_embedding.weight"),
-            gpu.upload("class_embedding", &w.class_embedding),
-            gpu.upload("position_embedding.weight", &w.positions),
-            gpu.upload("pre_layrnorm.weight", &w.pre_layrnorm[0]),
-            gpu.upload("pre_layrnorm.bias", &w.pre_layrnorm[1]),
-        ];
+        let weights = gpu
+            .checked("uploading the vision embeddings", || {
+                vec![
+                    patch_embedding.upload(gpu, "patch_embedding.weight"),
+                    gpu.upload("class_embedding", &class_embedding),
+                    gpu.upload("position_embedding.weight", &positions),
+                    gpu.upload("pre_layrnorm.weight", &pre_layrnorm[0]),
+                    gpu.upload("pre_layrnorm.bias", &pre_layrnorm[1]),
+                ]
+            })
+            .await?;
+        drop(patch_embedding);
+        let encoder = Encoder::new(gpu, k, &c.tower, w, "vision_model.encoder", act, false).await?;
+        let post_layernorm = affine(w, "vision_model.post_layernorm").await?;
+        let projection = w.matrix("visual_projection.weight").await?;
+        let head = gpu.checked("uploading the vision head", || Head::new(gpu, k, stream, post_layernorm, projection, d, projection_dim, c.tower.eps, max_batch)).await?;
         let im2col_shape = Uniform::new(gpu, "im2col shape", &Im2colParams::new(0, c.channels, c.image_size, p));
         let patch_shape = Uniform::new(gpu, "patch matmul shape", &MatmulParams::new(0, d, patch_len, false, Activation::None, false));
         let embed_shape = Uniform::new(gpu, "vision embeddings shape", &VisionEmbeddingsParams::new(0, t, d));
         let ln_shape = Uniform::new(gpu, "pre_layrnorm shape", &LayerNormParams::new(0, d, c.tower.eps));
-        VisionTower {
+        Ok(VisionTower {
             im2col: embeddings::bind_im2col(&k.im2col, gpu, &im2col_shape, &pixels, &patches),
             patch_matmul: matmul::bind(&k.matmul, gpu, &patch_shape, &patches, &weights[0], None, None, &patch_embeds),
             embed: embeddings::bind_vision(&k.vision_embeddings, gpu, &embed_shape, &patch_embeds, &weights[1], &weights[2], &embedded),
             pre_layrnorm: layernorm::bind(&k.layernorm, gpu, &ln_shape, &embedded, &weights[3], &weights[4], stream),
-            encoder: Encoder::new(gpu, k, &c.tower, w.layers, act, false),
-            head: Head::new(gpu, k, stream, w.post_layernorm, w.projection, d, projection_dim, c.tower.eps, max_batch),
+            encoder,
+            head,
             config: c.clone(),
             max_batch,
             pixels,
@@ -92,7 +79,7 @@ impl VisionTower {
             embed_shape,
             ln_shape,
             _weights: weights,
-        }
+        })
     }
 
     /// Uploads `batch` images of pixel values (`batch × channels × size × size`, at most

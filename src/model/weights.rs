@@ -1,105 +1,299 @@
-//! Named tensors from a `model.safetensors` (or a webclip model file), checked
-//! against the shapes the config implies; small tensors as f32 (fp16 and bf16
-//! checkpoints included), matrices packed in the GPU weight format.
+//! The model's tensors, streamed: the safetensors header is read first and
+//! every tensor the config implies ([`expected`]) is checked against it (name,
+//! dtype, shape, byte range) before anything is read or uploaded; then each
+//! tensor is read on its own from a [`TensorSource`] (a file, HTTP Range
+//! requests, a picked file, bytes in memory), converted, and dropped once on
+//! the GPU. Small tensors come as f32 (fp16 and bf16 checkpoints included),
+//! matrices packed in the GPU weight format.
 
-use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::pin::Pin;
 
-use safetensors::{Dtype, SafeTensors};
+use safetensors::tensor::{Metadata, TensorInfo};
+use safetensors::Dtype;
 
 use crate::error::{Error, Result};
 use crate::ops::{PackedWeight, WeightFormat};
 
+use super::config::{ClipConfig, TowerConfig};
 use super::model_file;
 
-/// A parsed safetensors file. Every tensor read is recorded, so that leftovers
-/// (a config with fewer layers than the weights) are reported, not ignored.
+/// Byte ranges of a weights file, read asynchronously.
+pub trait TensorSource {
+    /// `len` bytes at `offset`; an error if the file ends before.
+    fn read(&self, offset: u64, len: usize) -> Pin<Box<dyn Future<Output = Result<Vec<u8>>> + '_>>;
+    /// The file's length, when known before reading it all (a truncated file
+    /// is then reported before anything is read).
+    fn len(&self) -> Option<u64>;
+    /// How errors name the file.
+    fn name(&self) -> &str;
+}
+
+/// A weights file already in memory.
+pub struct BytesSource<'a> {
+    pub bytes: &'a [u8],
+    pub name: String,
+}
+
+impl TensorSource for BytesSource<'_> {
+    fn read(&self, offset: u64, len: usize) -> Pin<Box<dyn Future<Output = Result<Vec<u8>>> + '_>> {
+        let range = usize::try_from(offset).ok().and_then(|start| self.bytes.get(start..start.checked_add(len)?));
+        let out = range.map(<[u8]>::to_vec).ok_or_else(|| Error::file(&self.name, format!("ends at {} bytes, before {len} bytes at {offset}", self.bytes.len())));
+        Box::pin(std::future::ready(out))
+    }
+    fn len(&self) -> Option<u64> {
+        Some(self.bytes.len() as u64)
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// A weights file on disk, read tensor by tensor.
+#[cfg(not(target_arch = "wasm32"))]
+pub struct FileSource {
+    file: std::sync::Mutex<std::fs::File>,
+    len: u64,
+    name: String,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl FileSource {
+    pub fn open(path: &std::path::Path) -> Result<FileSource> {
+        let name = path.display().to_string();
+        let file = std::fs::File::open(path).map_err(|e| Error::file(&name, e))?;
+        let len = file.metadata().map_err(|e| Error::file(&name, e))?.len();
+        Ok(FileSource { file: std::sync::Mutex::new(file), len, name })
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl TensorSource for FileSource {
+    fn read(&self, offset: u64, len: usize) -> Pin<Box<dyn Future<Output = Result<Vec<u8>>> + '_>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let read = || -> std::io::Result<Vec<u8>> {
+            let mut file = self.file.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            file.seek(SeekFrom::Start(offset))?;
+            let mut bytes = vec![0; len];
+            file.read_exact(&mut bytes)?;
+            Ok(bytes)
+        };
+        Box::pin(std::future::ready(read().map_err(|e| Error::file(&self.name, format!("{len} bytes at {offset}: {e}")))))
+    }
+    fn len(&self) -> Option<u64> {
+        Some(self.len)
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// A safetensors header: where the data starts and what it holds.
+pub struct Header {
+    pub data_start: u64,
+    pub metadata: Metadata,
+}
+
+impl Header {
+    /// Reads the 8-byte length, then the header, from `source`.
+    pub async fn read(source: &dyn TensorSource) -> Result<Header> {
+        let prefix = source.read(0, 8).await.map_err(|_| Error::file(source.name(), "not a safetensors file: under 8 bytes"))?;
+        let n = u64::from_le_bytes(prefix[..8].try_into().unwrap_or_default());
+        if n > model_file::MAX_HEADER_BYTES || source.len().is_some_and(|len| 8 + n > len) {
+            return Err(Error::file(source.name(), format!("not a safetensors file: its header claims {n} bytes")));
+        }
+        let header = source.read(8, n as usize).await?;
+        let (data_start, metadata) = model_file::read_header(&[&prefix[..], &header].concat(), source.name())?;
+        Ok(Header { data_start: data_start as u64, metadata })
+    }
+
+    /// `Some(format)` for a webclip model file, `None` for a checkpoint.
+    pub fn stored_format(&self, source: &str) -> Result<Option<WeightFormat>> {
+        model_file::stored_format(&self.metadata, source)
+    }
+}
+
+/// How the kernels read a tensor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Read as f32 as it is (LayerNorms, biases, positions, `logit_scale`).
+    Small,
+    /// Multiplied by: packed in the weight format (`model_file::is_matrix`).
+    Matrix,
+}
+
+/// One tensor a CLIP checkpoint must hold.
+#[derive(Clone, Debug)]
+pub struct Expected {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub kind: Kind,
+}
+
+/// Every tensor `config` implies, with its Hugging Face name and shape.
+pub fn expected(c: &ClipConfig) -> Vec<Expected> {
+    let mut out = Vec::new();
+    let mut add = |name: String, shape: Vec<usize>| {
+        let kind = if model_file::is_matrix(&name) { Kind::Matrix } else { Kind::Small };
+        out.push(Expected { name, shape, kind });
+    };
+    let (v, t) = (&c.vision, &c.text);
+    let (dv, dt) = (v.tower.width, t.tower.width);
+    add("vision_model.embeddings.patch_embedding.weight".into(), vec![dv, v.channels, v.patch_size, v.patch_size]);
+    add("vision_model.embeddings.class_embedding".into(), vec![dv]);
+    add("vision_model.embeddings.position_embedding.weight".into(), vec![v.tokens(), dv]);
+    for ln in ["vision_model.pre_layrnorm", "vision_model.post_layernorm"] {
+        add(format!("{ln}.weight"), vec![dv]);
+        add(format!("{ln}.bias"), vec![dv]);
+    }
+    add("visual_projection.weight".into(), vec![c.projection_dim, dv]);
+    add("text_model.embeddings.token_embedding.weight".into(), vec![t.vocab_size, dt]);
+    add("text_model.embeddings.position_embedding.weight".into(), vec![t.max_positions, dt]);
+    add("text_model.final_layer_norm.weight".into(), vec![dt]);
+    add("text_model.final_layer_norm.bias".into(), vec![dt]);
+    add("text_projection.weight".into(), vec![c.projection_dim, dt]);
+    add("logit_scale".into(), vec![]);
+    for (prefix, tower) in [("vision_model.encoder", &v.tower), ("text_model.encoder", &t.tower)] {
+        layer_tensors(prefix, tower, &mut add);
+    }
+    out
+}
+
+fn layer_tensors(prefix: &str, c: &TowerConfig, add: &mut impl FnMut(String, Vec<usize>)) {
+    let (d, f) = (c.width, c.intermediate);
+    for i in 0..c.layers {
+        let p = format!("{prefix}.layers.{i}");
+        for (name, n, k) in [("self_attn.q_proj", d, d), ("self_attn.k_proj", d, d), ("self_attn.v_proj", d, d), ("self_attn.out_proj", d, d), ("mlp.fc1", f, d), ("mlp.fc2", d, f)] {
+            add(format!("{p}.{name}.weight"), vec![n, k]);
+            add(format!("{p}.{name}.bias"), vec![n]);
+        }
+        for ln in ["layer_norm1", "layer_norm2"] {
+            add(format!("{p}.{ln}.weight"), vec![d]);
+            add(format!("{p}.{ln}.bias"), vec![d]);
+        }
+    }
+}
+
+/// The checked tensors of one weights file, read on demand.
 pub struct Weights<'a> {
-    tensors: SafeTensors<'a>,
-    source: String,
-    used: RefCell<BTreeSet<String>>,
-    /// The format [`Weights::matrix`] packs matrices into.
+    source: &'a dyn TensorSource,
+    /// Where each tensor's bytes are (absolute), by name; scales included.
+    tensors: HashMap<String, TensorInfo>,
+    data_start: u64,
+    expected: HashMap<String, Expected>,
+    /// The format [`Weights::matrix`] returns matrices in.
     pub format: WeightFormat,
     /// A webclip model file: matrices are stored packed in `format` already.
     packed: bool,
 }
 
 impl<'a> Weights<'a> {
-    pub fn parse(bytes: &'a [u8], source: &str, format: WeightFormat) -> Result<Weights<'a>> {
-        let (_, metadata) = model_file::read_header(bytes, source)?;
-        let stored = model_file::stored_format(&metadata, source)?;
+    /// Checks every tensor `config` implies against `header`, and that the
+    /// header holds nothing else, before a single tensor is read.
+    pub fn check(source: &'a dyn TensorSource, header: Header, config: &ClipConfig, format: WeightFormat) -> Result<Weights<'a>> {
+        let name = source.name();
+        let stored = header.stored_format(name)?;
         if let Some(stored) = stored.filter(|&f| f != format) {
-            return Err(Error::file(source, format!("holds {} weights, not {}: convert the checkpoint again with --quant {}", stored.name(), format.name(), format.name())));
+            return Err(Error::file(name, format!("holds {} weights, not {}: convert the checkpoint again with --quant {}", stored.name(), format.name(), format.name())));
         }
-        let tensors = SafeTensors::deserialize(bytes).map_err(|e| Error::file(source, format!("not a safetensors file: {e}")))?;
-        Ok(Weights { tensors, source: source.to_string(), used: RefCell::new(BTreeSet::new()), format, packed: stored.is_some() })
+        let tensors: HashMap<String, TensorInfo> = header.metadata.tensors().into_iter().map(|(n, info)| (n, info.clone())).collect();
+        let w = Weights { source, tensors, data_start: header.data_start, expected: HashMap::new(), format, packed: stored.is_some() };
+        // The data's extent: a file cut short is reported now, not halfway through the upload.
+        let end = w.tensors.values().map(|t| t.data_offsets.1 as u64).max().unwrap_or(0) + w.data_start;
+        if let Some(len) = source.len().filter(|&len| len < end) {
+            return Err(Error::file(name, format!("is truncated: {len} bytes, its header describes {end}")));
+        }
+        let mut planned = BTreeSet::new();
+        let mut expected = HashMap::new();
+        for e in self::expected(config) {
+            for (tensor, dtypes, shape) in w.stored_as(&e) {
+                let info = w.tensors.get(&tensor).ok_or_else(|| Error::tensor(&tensor, format!("missing from {name}")))?;
+                // logit_scale: some exports store it as [1].
+                let shape_ok = info.shape == shape || (e.name == "logit_scale" && info.shape == [1]);
+                let stored = if w.packed && e.kind == Kind::Matrix { format!(" (a {} matrix {:?})", format.name(), e.shape) } else { String::new() };
+                if !shape_ok {
+                    return Err(Error::tensor(&tensor, format!("has shape {:?} in {name}, the config implies {shape:?}{stored}", info.shape)));
+                }
+                if !dtypes.contains(&info.dtype) {
+                    let allowed: Vec<String> = dtypes.iter().map(|d| format!("{d:?}")).collect();
+                    return Err(Error::tensor(&tensor, format!("has dtype {:?} in {name}; expected {}{stored}", info.dtype, allowed.join(", "))));
+                }
+                let len = info.data_offsets.1.checked_sub(info.data_offsets.0);
+                if len != Some(info.shape.iter().product::<usize>() * info.dtype.bitsize() / 8) {
+                    return Err(Error::tensor(&tensor, format!("in {name}: its byte range {:?} does not fit {:?} {:?}", info.data_offsets, info.dtype, info.shape)));
+                }
+                planned.insert(tensor);
+            }
+            expected.insert(e.name.clone(), e);
+        }
+        if let Some(extra) = w.tensors.keys().filter(|n| !planned.contains(*n) && !n.ends_with("position_ids")).min() {
+            return Err(Error::tensor(extra, format!("is in {name} but not described by config.json (wrong num_hidden_layers, or not a CLIP checkpoint?)")));
+        }
+        Ok(Weights { expected, ..w })
     }
 
-    /// A weight the kernels multiply by (`shape[0]` outputs, the product of the
-    /// rest inputs: a convolution's kernel is flattened), in [`Weights::format`].
-    pub fn matrix(&self, name: &str, shape: &[usize]) -> Result<PackedWeight> {
-        debug_assert!(model_file::is_matrix(name), "{name} is read as a matrix but model_file::is_matrix does not list it");
-        let (n, k) = (shape[0], shape[1..].iter().product());
+    /// The stored tensors of `e`: name, accepted dtypes, shape.
+    fn stored_as(&self, e: &Expected) -> Vec<(String, Vec<Dtype>, Vec<usize>)> {
+        let floats = vec![Dtype::F32, Dtype::F16, Dtype::BF16];
         if !self.packed {
-            return Ok(PackedWeight::pack(self.format, &self.get(name, shape)?, n, k));
+            return vec![(e.name.clone(), floats, e.shape.clone())];
         }
-        let (dtype, data_shape, scales_shape) = model_file::packed_layout(self.format, n, k);
-        let data = self.raw(name, dtype, &data_shape, shape)?;
-        let scales = match scales_shape {
-            Some(s) => self.raw(&model_file::scales_name(name), Dtype::F16, &s, shape)?,
-            None => &[],
+        if e.kind == Kind::Small {
+            return vec![(e.name.clone(), vec![Dtype::F32], e.shape.clone())];
+        }
+        let (n, k) = matrix_dims(&e.shape);
+        let (dtype, shape, scales) = model_file::packed_layout(self.format, n, k);
+        let mut out = vec![(e.name.clone(), vec![dtype], shape)];
+        if let Some(shape) = scales {
+            out.push((model_file::scales_name(&e.name), vec![Dtype::F16], shape));
+        }
+        out
+    }
+
+    fn planned(&self, name: &str, kind: Kind) -> &Expected {
+        match self.expected.get(name) {
+            Some(e) if e.kind == kind => e,
+            _ => panic!("{name} is read as {kind:?} but weights::expected lists it otherwise"),
+        }
+    }
+
+    async fn bytes(&self, name: &str) -> Result<(Dtype, Vec<u8>)> {
+        let info = &self.tensors[name];
+        let offset = self.data_start + info.data_offsets.0 as u64;
+        let bytes = self.source.read(offset, info.data_offsets.1 - info.data_offsets.0).await?;
+        Ok((info.dtype, bytes))
+    }
+
+    /// A small tensor as f32.
+    pub async fn get(&self, name: &str) -> Result<Vec<f32>> {
+        self.planned(name, Kind::Small);
+        let (dtype, bytes) = self.bytes(name).await?;
+        to_f32(name, dtype, &bytes)
+    }
+
+    pub async fn scalar(&self, name: &str) -> Result<f32> {
+        Ok(self.get(name).await?[0])
+    }
+
+    /// A matrix (`[n, k]`: the first dimension by the product of the rest), in [`Weights::format`].
+    pub async fn matrix(&self, name: &str) -> Result<PackedWeight> {
+        let (n, k) = matrix_dims(&self.planned(name, Kind::Matrix).shape);
+        let (dtype, data) = self.bytes(name).await?;
+        if !self.packed {
+            return Ok(PackedWeight::pack(self.format, &to_f32(name, dtype, &data)?, n, k));
+        }
+        let scales = match model_file::packed_layout(self.format, n, k).2 {
+            Some(_) => self.bytes(&model_file::scales_name(name)).await?.1,
+            None => Vec::new(),
         };
-        Ok(PackedWeight::from_bytes(self.format, n, k, data, scales))
+        Ok(PackedWeight::from_bytes(self.format, n, k, &data, &scales))
     }
+}
 
-    /// The bytes of a stored packed tensor, after checking its dtype and shape.
-    fn raw(&self, name: &str, dtype: Dtype, shape: &[usize], logical: &[usize]) -> Result<&'a [u8]> {
-        let view = self.tensors.tensor(name).map_err(|_| Error::tensor(name, format!("missing from {}", self.source)))?;
-        if view.dtype() != dtype || view.shape() != shape {
-            return Err(Error::tensor(name, format!(
-                "is {:?} {:?} in {}; a {} matrix {logical:?} is stored as {dtype:?} {shape:?}",
-                view.dtype(), view.shape(), self.source, self.format.name()
-            )));
-        }
-        self.used.borrow_mut().insert(name.to_string());
-        Ok(view.data())
-    }
-
-    /// The tensor `name` as f32, after checking it has exactly `shape`.
-    pub fn get(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
-        let view = self
-            .tensors
-            .tensor(name)
-            .map_err(|_| Error::tensor(name, format!("missing from {}", self.source)))?;
-        if view.shape() != shape {
-            return Err(Error::tensor(name, format!("has shape {:?} in {}, the config implies {:?}", view.shape(), self.source, shape)));
-        }
-        self.used.borrow_mut().insert(name.to_string());
-        to_f32(name, view.dtype(), view.data())
-    }
-
-    /// A scalar stored as shape `[]` (or `[1]`, as some exports write it).
-    pub fn scalar(&self, name: &str) -> Result<f32> {
-        let shape = self.tensors.tensor(name).map(|v| v.shape().to_vec()).unwrap_or_default();
-        let values = self.get(name, if shape == [1] { &[1] } else { &[] })?;
-        Ok(values[0])
-    }
-
-    /// Errors on any tensor of the towers that was never read: the weights hold
-    /// something the config does not describe (`position_ids` buffers aside).
-    pub fn check_all_used(&self) -> Result<()> {
-        let used = self.used.borrow();
-        let extra = self
-            .tensors
-            .names()
-            .into_iter()
-            .filter(|n| !used.contains(*n) && !n.ends_with("position_ids"))
-            .min();
-        match extra {
-            None => Ok(()),
-            Some(name) => Err(Error::tensor(name, format!("is in {} but not described by config.json (wrong num_hidden_layers, or not a CLIP checkpoint?)", self.source))),
-        }
-    }
+/// `[n, k]` of a matrix stored with `shape` (a convolution's kernel flattened).
+pub fn matrix_dims(shape: &[usize]) -> (usize, usize) {
+    (shape.first().copied().unwrap_or(1), shape.iter().skip(1).product())
 }
 
 /// A float tensor's little-endian bytes as f32.
@@ -115,39 +309,34 @@ pub fn to_f32(name: &str, dtype: Dtype, data: &[u8]) -> Result<Vec<f32>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use safetensors::tensor::{serialize, TensorView};
-
-    fn file(tensors: &[(&str, Dtype, Vec<usize>, Vec<u8>)]) -> Vec<u8> {
-        let views: Vec<(String, TensorView)> = tensors
-            .iter()
-            .map(|(n, d, s, b)| (n.to_string(), TensorView::new(*d, s.clone(), b).unwrap()))
-            .collect();
-        serialize(views, None).unwrap()
-    }
 
     #[test]
     fn converts_every_float_dtype() {
         let f16: Vec<u8> = [1.5f32, -2.0].iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect();
         let bf16: Vec<u8> = [0.25f32, 3.0].iter().flat_map(|v| half::bf16::from_f32(*v).to_le_bytes()).collect();
-        let f32s: Vec<u8> = [7.0f32].iter().flat_map(|v| v.to_le_bytes()).collect();
-        let bytes = file(&[("a", Dtype::F16, vec![2], f16), ("b", Dtype::BF16, vec![1, 2], bf16), ("s", Dtype::F32, vec![], f32s)]);
-        let w = Weights::parse(&bytes, "m.safetensors", WeightFormat::F32).unwrap();
-        assert_eq!(w.get("a", &[2]).unwrap(), vec![1.5, -2.0]);
-        assert_eq!(w.get("b", &[1, 2]).unwrap(), vec![0.25, 3.0]);
-        assert_eq!(w.scalar("s").unwrap(), 7.0);
-        w.check_all_used().unwrap();
+        assert_eq!(to_f32("a", Dtype::F16, &f16).unwrap(), vec![1.5, -2.0]);
+        assert_eq!(to_f32("b", Dtype::BF16, &bf16).unwrap(), vec![0.25, 3.0]);
+        assert_eq!(to_f32("s", Dtype::F32, &7.0f32.to_le_bytes()).unwrap(), vec![7.0]);
+        assert!(to_f32("i", Dtype::I64, &[0; 8]).unwrap_err().to_string().contains("tensor i: has dtype I64"));
     }
 
     #[test]
-    fn errors_name_the_tensor() {
-        let bytes = file(&[("w", Dtype::F32, vec![2, 2], vec![0; 16]), ("extra", Dtype::F32, vec![1], vec![0; 4]), ("i", Dtype::I64, vec![1], vec![0; 8])]);
-        let w = Weights::parse(&bytes, "m.safetensors", WeightFormat::F32).unwrap();
-        let shape = w.get("w", &[2, 3]).unwrap_err().to_string();
-        assert!(shape.contains("tensor w") && shape.contains("[2, 2]") && shape.contains("[2, 3]"), "{shape}");
-        assert!(w.get("nope", &[1]).unwrap_err().to_string().contains("tensor nope: missing"));
-        assert!(w.get("i", &[1]).unwrap_err().to_string().contains("dtype I64"));
-        w.get("w", &[2, 2]).unwrap();
-        assert!(w.check_all_used().unwrap_err().to_string().contains("tensor extra"));
-        assert!(Weights::parse(b"garbage", "x.safetensors", WeightFormat::F32).is_err());
+    #[cfg(not(target_arch = "wasm32"))]
+    fn bytes_source_names_a_short_file() {
+        let source = BytesSource { bytes: &[1, 2, 3], name: "m.safetensors".into() };
+        assert_eq!(pollster::block_on(source.read(1, 2)).unwrap(), vec![2, 3]);
+        assert!(pollster::block_on(source.read(2, 2)).unwrap_err().to_string().contains("m.safetensors: ends at 3 bytes"));
+    }
+
+    #[test]
+    fn expected_tensors_follow_the_config() {
+        let c = ClipConfig::from_json("{}").unwrap();
+        let all = expected(&c);
+        // ViT-B/32 defaults: 12 + 12 layers of 16 tensors, 16 more, and logit_scale.
+        assert_eq!(all.len(), 24 * 16 + 14);
+        let matrices: usize = all.iter().filter(|e| e.kind == Kind::Matrix).map(|e| e.shape.iter().product::<usize>()).sum();
+        // 12 · (4 · 768² + 2 · 768 · 3072) + 768 · 3072 + 512 · 768
+        //   + 12 · (4 · 512² + 2 · 512 · 2048) + 49408 · 512 + 512 · 512
+        assert_eq!(matrices, 150_994_944);
     }
 }
