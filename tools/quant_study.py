@@ -56,22 +56,28 @@ def q8(b):
     return np.clip(np.round(b / d), -127, 127) * d
 
 
-def q4_0(b, factors=(1.0,)):
-    idx = np.abs(b).argmax(-1)[..., None]
-    extreme = np.take_along_axis(b, idx, -1)
+def least_error(b, candidates):
+    """Per block, the candidate reconstruction with the least squared error."""
     best, best_err = None, None
-    for f in factors:
-        d = f16(extreme / -8 * f)
-        safe = np.where(d == 0, 1, d)
-        r = np.clip(np.round(b / safe), -8, 7) * d
+    for r in candidates:
         err = ((r - b) ** 2).sum(-1, keepdims=True)
         if best is None:
             best, best_err = r, err
         else:
-            better = err < best_err
-            best = np.where(better, r, best)
+            best = np.where(err < best_err, r, best)
             best_err = np.minimum(err, best_err)
     return best
+
+
+def q4_levels(b, d):
+    """Levels -8..7 times the scale d (f16)."""
+    d = f16(d)
+    return np.clip(np.round(b / np.where(d == 0, 1, d)), -8, 7) * d
+
+
+def q4_0(b, factors=(1.0,)):
+    extreme = np.take_along_axis(b, np.abs(b).argmax(-1)[..., None], -1)
+    return least_error(b, (q4_levels(b, extreme / -8 * f) for f in factors))
 
 
 def q4_1(b):
@@ -84,48 +90,32 @@ def q4_1(b):
 def q4_1_search(b):
     """q4_1 with the range shrunk from either end, keeping the least squared error."""
     lo0, hi0 = b.min(-1, keepdims=True), b.max(-1, keepdims=True)
-    best, best_err = None, None
-    for shrink_lo in np.linspace(0, 0.2, 9):
-        for shrink_hi in np.linspace(0, 0.2, 9):
-            span = hi0 - lo0
-            lo = f16(lo0 + shrink_lo * span)
-            d = f16((hi0 - shrink_hi * span - lo) / 15)
-            safe = np.where(d == 0, 1, d)
-            r = np.clip(np.round((b - lo) / safe), 0, 15) * d + lo
-            err = ((r - b) ** 2).sum(-1, keepdims=True)
-            if best is None:
-                best, best_err = r, err
-            else:
-                better = err < best_err
-                best = np.where(better, r, best)
-                best_err = np.minimum(err, best_err)
-    return best
+
+    def candidate(shrink_lo, shrink_hi):
+        span = hi0 - lo0
+        lo = f16(lo0 + shrink_lo * span)
+        d = f16((hi0 - shrink_hi * span - lo) / 15)
+        return np.clip(np.round((b - lo) / np.where(d == 0, 1, d)), 0, 15) * d + lo
+
+    grid = np.linspace(0, 0.2, 9)
+    return least_error(b, (candidate(a, c) for a in grid for c in grid))
 
 
 def q4_0_fit(b):
     """q4_0 whose scale is refit by least squares (d = <q, w> / <q, q>, then q
-    rounded again) from many starting scales of either sign: the scale that
-    minimises the block's squared error for levels -8..7."""
+    rounded again) from many starting scales of either sign."""
     amax = np.abs(b).max(-1, keepdims=True)
-    best, best_err = None, None
-    for start in np.concatenate([np.linspace(-1 / 6.0, -1 / 9.0, 16), np.linspace(1 / 9.0, 1 / 6.0, 16)]):
+
+    def fit(start):
         d = amax * start
         for _ in range(3):
-            safe = np.where(d == 0, 1, d)
-            q = np.clip(np.round(b / safe), -8, 7)
+            q = np.clip(np.round(b / np.where(d == 0, 1, d)), -8, 7)
             qq = (q * q).sum(-1, keepdims=True)
             d = np.where(qq > 0, (q * b).sum(-1, keepdims=True) / np.where(qq > 0, qq, 1), d)
-        d = f16(d)
-        safe = np.where(d == 0, 1, d)
-        r = np.clip(np.round(b / safe), -8, 7) * d
-        err = ((r - b) ** 2).sum(-1, keepdims=True)
-        if best is None:
-            best, best_err = r, err
-        else:
-            better = err < best_err
-            best = np.where(better, r, best)
-            best_err = np.minimum(err, best_err)
-    return best
+        return q4_levels(b, d)
+
+    starts = np.concatenate([np.linspace(-1 / 6.0, -1 / 9.0, 16), np.linspace(1 / 9.0, 1 / 6.0, 16)])
+    return least_error(b, (fit(s) for s in starts))
 
 
 SCHEMES = {

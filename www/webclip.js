@@ -144,6 +144,8 @@ export class ClipModel {
     this.weights = info.weights;
     /** Bytes of GPU buffers it holds (weights, activations, inputs). */
     this.gpuBytes = info.gpuBytes;
+    /** Size of the worker's wasm memory after loading: the load's peak (it never shrinks). */
+    this.wasmBytes = info.wasmBytes;
     /** Length of every embedding. */
     this.projectionDim = info.projectionDim;
     /** Side of the square the vision tower sees, in pixels. */

@@ -6,6 +6,8 @@
 
 import init, { Engine, Image } from './pkg/webclip.js';
 
+let wasmMemory;
+
 /** The models this worker holds, by id. */
 const models = new Map();
 let nextModelId = 1;
@@ -19,7 +21,7 @@ function getEngine(kernels) {
   if (!engines.has(key)) {
     const engine = (async () => {
       if (!navigator.gpu) throw new Error('WebGPU is not available in this browser (navigator.gpu is missing)');
-      await init();
+      wasmMemory = (await init()).memory;
       return Engine.create(kernels);
     })();
     // A failed device request may succeed on the next load.
@@ -40,20 +42,22 @@ function serial(task) {
 }
 
 const ops = {
+  // Streams the weights: the engine reads the header, checks every tensor,
+  // then asks for one tensor's bytes at a time (HTTP Range requests, or
+  // File.slice for picked files), so the whole file is never in wasm memory.
   async load({ source, kernels, weights }, progress) {
-    let eng, model;
-    if (source.fileUrl || source.file) {
-      // One webclip model file: its header says the weight format.
-      const name = source.file?.name ?? decodeURIComponent(new URL(source.fileUrl).pathname.split('/').pop());
-      const read = source.file ? readPicked(source.file, progress) : fetchFile(new URL(source.fileUrl), name, progress, { big: true });
-      let bytes;
-      [eng, bytes] = await Promise.all([getEngine(kernels), read]);
-      model = await serial(() => eng.loadModelFile(bytes, name));
+    let reader, texts;
+    if (source.fileUrl) {
+      reader = rangeReader(new URL(source.fileUrl), progress);
+    } else if (source.file) {
+      reader = fileReader(source.file, progress);
     } else {
-      let files;
-      [eng, files] = await Promise.all([getEngine(kernels), readModel(source, progress)]);
-      model = await serial(() => eng.loadModel(files.config, files.weights, files.tokenizer, files.preprocessor, weights));
+      texts = await readTexts(source, progress);
+      reader = source.url ? rangeReader(new URL('model.safetensors', source.url), progress) : fileReader(source.files.find((f) => f.name === 'model.safetensors'), progress);
     }
+    const eng = await getEngine(kernels);
+    const model = await serial(() => eng.loadModel(reader, texts?.config, texts?.tokenizer, texts?.preprocessor, weights));
+    reader.done?.();
     const id = nextModelId++;
     models.set(id, model);
     return {
@@ -62,6 +66,8 @@ const ops = {
       kernels: eng.family,
       weights: model.weights,
       gpuBytes: model.gpuBytes,
+      // Linear memory only grows: its size after loading is the load's peak.
+      wasmBytes: wasmMemoryBytes(),
       timings: model.timings,
       projectionDim: model.projectionDim,
       imageSize: model.imageSize,
@@ -177,70 +183,110 @@ async function toImage(image) {
   }
 }
 
-/** The four files, from a model directory URL or from files the user picked. */
-async function readModel(source, progress) {
-  const names = ['config.json', 'model.safetensors', 'tokenizer.json', 'preprocessor_config.json'];
-  let read;
-  if (source.url) {
-    read = (name) => fetchFile(new URL(name, source.url), name, progress);
-  } else {
-    // webclip.js has checked that all four are there.
-    const byName = new Map(source.files.map((f) => [f.name, f]));
-    read = (name) => readPicked(byName.get(name), progress);
-  }
-  // The small files first: a wrong URL is reported before a long download starts.
-  const [config, tokenizer, preprocessor] = await Promise.all([names[0], names[2], names[3]].map(read));
-  const weights = await read(names[1]);
+/** A directory's three small files (the weights are streamed separately). */
+async function readTexts(source, progress) {
+  const names = ['config.json', 'tokenizer.json', 'preprocessor_config.json'];
+  const read = source.url
+    ? (name) => fetchBytes(new URL(name, source.url))
+    : (name) => source.files.find((f) => f.name === name).arrayBuffer().then((b) => new Uint8Array(b));
+  const [config, tokenizer, preprocessor] = await Promise.all(names.map(read));
+  progress({ loaded: 0, file: 'model.safetensors' });
   const text = new TextDecoder();
-  return { config: text.decode(config), weights, tokenizer, preprocessor: text.decode(preprocessor) };
+  return { config: text.decode(config), tokenizer, preprocessor: text.decode(preprocessor) };
 }
 
-/** A file the user picked, as bytes. */
-async function readPicked(file, progress) {
-  progress({ loaded: 0, total: file.size, file: file.name });
-  const bytes = new Uint8Array(await file.arrayBuffer());
-  progress({ loaded: bytes.length, total: file.size, file: file.name });
-  return bytes;
-}
-
-/** Fetches one file; progress is reported for big ones (the weights). */
-async function fetchFile(url, name, progress, { big = name === 'model.safetensors' } = {}) {
+async function fetchBytes(url, init) {
   let response;
   try {
-    response = await fetch(url);
+    response = await fetch(url, init);
   } catch (e) {
     throw new Error(`${url}: could not be fetched (${e.message})`);
   }
   if (!response.ok) throw new Error(`${url}: HTTP ${response.status} ${response.statusText}`.trim());
-  if (!big) return new Uint8Array(await response.arrayBuffer());
+  return init ? response : new Uint8Array(await response.arrayBuffer());
+}
 
-  // A compressed response's Content-Length counts compressed bytes: then the
-  // total is unknown.
-  const length = Number(response.headers.get('Content-Length'));
-  const total = response.headers.get('Content-Encoding') || !length ? undefined : length;
-  const chunks = [];
+/** Bytes read so far, reported a few times a second (one report per read would flood the page). */
+function progressCounter(file, progress) {
   let loaded = 0;
   let lastReport = 0;
-  const reader = response.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    loaded += value.length;
-    // A few reports per second are plenty; one per chunk would flood the page.
-    if (performance.now() - lastReport > 100) {
-      lastReport = performance.now();
-      progress({ loaded, total, file: name });
-    }
-  }
-  progress({ loaded, total: loaded, file: name });
-  const bytes = new Uint8Array(loaded);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return bytes;
+  return {
+    add(n, total, force = false) {
+      loaded += n;
+      if (force || performance.now() - lastReport > 100) {
+        lastReport = performance.now();
+        progress({ loaded, total, file });
+      }
+    },
+  };
+}
+
+/** The engine's source for a File the user picked: slices, read on demand. */
+function fileReader(file, progress) {
+  const counter = progressCounter(file.name, progress);
+  return {
+    name: file.name,
+    length: file.size,
+    async read(offset, length) {
+      const bytes = new Uint8Array(await file.slice(offset, offset + length).arrayBuffer());
+      counter.add(bytes.length, file.size, offset + length >= file.size);
+      return bytes;
+    },
+  };
+}
+
+// Bytes fetched per Range request at least: a layer's tensors sit together in
+// the file, so one request serves many small reads.
+const CHUNK = 8 << 20;
+
+/**
+ * The engine's source for a URL: HTTP Range requests of at least CHUNK bytes,
+ * the last one kept to serve the reads that follow. `length` comes from the
+ * first response's Content-Range. A server that ignores Range (a 200 with the
+ * whole body) is read once into memory and served from there.
+ */
+function rangeReader(url, progress) {
+  const name = decodeURIComponent(url.pathname.split('/').pop());
+  const counter = progressCounter(name, progress);
+  let block = { start: 0, bytes: new Uint8Array(0) };
+  const reader = {
+    name,
+    length: undefined,
+    async read(offset, length) {
+      const end = offset + length;
+      if (offset >= block.start && end <= block.start + block.bytes.length) {
+        return block.bytes.slice(offset - block.start, end - block.start);
+      }
+      const last = Math.min(Math.max(end, offset + CHUNK), reader.length ?? Infinity) - 1;
+      const response = await fetchBytes(url, { headers: { Range: `bytes=${offset}-${last}` } });
+      let bytes;
+      if (response.status === 206) {
+        const total = /\/(\d+)$/.exec(response.headers.get('Content-Range') ?? '');
+        if (total) reader.length = Number(total[1]);
+        bytes = new Uint8Array(await response.arrayBuffer());
+        block = { start: offset, bytes };
+      } else {
+        // The whole file came: keep it all.
+        bytes = new Uint8Array(await response.arrayBuffer());
+        reader.length = bytes.length;
+        block = { start: 0, bytes };
+      }
+      counter.add(bytes.length, reader.length, end >= reader.length);
+      if (end > block.start + block.bytes.length) {
+        throw new Error(`${url}: ended at ${block.start + block.bytes.length} bytes, ${end} needed (truncated download?)`);
+      }
+      return block.bytes.slice(offset - block.start, end - block.start);
+    },
+    done() {
+      block = { start: 0, bytes: new Uint8Array(0) };
+    },
+  };
+  return reader;
+}
+
+/** Bytes of this worker's wasm linear memory. */
+function wasmMemoryBytes() {
+  return wasmMemory?.buffer.byteLength;
 }
 
 self.onmessage = async ({ data: { id, op, ...args } }) => {

@@ -18,7 +18,7 @@ fn main() {
 
 #[cfg(not(target_arch = "wasm32"))]
 mod serve {
-    use std::io::{self, BufRead, BufReader, Read, Write};
+    use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
     use std::net::{TcpListener, TcpStream};
     use std::path::{Component, Path, PathBuf};
     use std::sync::Arc;
@@ -94,7 +94,7 @@ mod serve {
             if read_line(&mut reader, &mut request_line)? == 0 {
                 return Ok(());
             }
-            let (mut keep_alive, mut host_ok) = (true, false);
+            let (mut keep_alive, mut host_ok, mut range) = (true, false, None);
             loop {
                 let mut line = String::new();
                 if read_line(&mut reader, &mut line)? == 0 || line.trim_end().is_empty() {
@@ -109,6 +109,9 @@ mod serve {
                 if let Some(host) = lower.strip_prefix("host:") {
                     host_ok = allowed_hosts.iter().any(|h| h == host.trim());
                 }
+                if let Some(value) = lower.strip_prefix("range:") {
+                    range = Some(value.trim().to_string());
+                }
             }
             if !host_ok {
                 respond_error(&mut out, 403, "Forbidden", "Host must be 127.0.0.1 or localhost with this port")?;
@@ -122,7 +125,7 @@ mod serve {
                 return Ok(());
             }
             match resolve(root, target) {
-                Ok(path) => respond_file(&mut out, &path, head)?,
+                Ok(path) => respond_file(&mut out, &path, head, range.as_deref())?,
                 Err((code, reason)) => {
                     respond_error(&mut out, code, reason, &format!("{reason}: {target}"))?;
                     return Ok(());
@@ -195,23 +198,46 @@ mod serve {
         }
     }
 
-    fn respond_file(out: &mut TcpStream, path: &Path, head: bool) -> io::Result<()> {
+    /// The file, or with `Range: bytes=a-b` (one range, as the model loader
+    /// asks) that slice of it as a 206.
+    fn respond_file(out: &mut TcpStream, path: &Path, head: bool, range: Option<&str>) -> io::Result<()> {
         let mut file = match std::fs::File::open(path) {
             Ok(f) => f,
             Err(_) => return respond_error(out, 404, "Not Found", "cannot open the file"),
         };
         let len = file.metadata()?.len();
+        let (status, start, count, content_range) = match range.map(|r| parse_range(r, len)) {
+            None => ("200 OK", 0, len, String::new()),
+            Some(Some((a, b))) => ("206 Partial Content", a, b - a + 1, format!("Content-Range: bytes {a}-{b}/{len}\r\n")),
+            Some(None) => {
+                write!(out, "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */{len}\r\nContent-Length: 0\r\n\r\n")?;
+                return out.flush();
+            }
+        };
         // `no-cache`: the page and the wasm change on every build; revalidating
         // is cheap on loopback.
         write!(
             out,
-            "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {len}\r\nCache-Control: no-cache\r\n\r\n",
+            "HTTP/1.1 {status}\r\nContent-Type: {}\r\nContent-Length: {count}\r\n{content_range}Accept-Ranges: bytes\r\nCache-Control: no-cache\r\n\r\n",
             content_type(path)
         )?;
         if !head {
-            io::copy(&mut file, out)?;
+            file.seek(SeekFrom::Start(start))?;
+            io::copy(&mut file.take(count), out)?;
         }
         out.flush()
+    }
+
+    /// `bytes=a-b`, `bytes=a-` or `bytes=-n` of a `len`-byte file, as an inclusive
+    /// range; `None` when it is malformed or outside the file.
+    fn parse_range(value: &str, len: u64) -> Option<(u64, u64)> {
+        let (a, b) = value.strip_prefix("bytes=")?.split_once('-')?;
+        let (start, end) = match (a.trim(), b.trim()) {
+            ("", n) => (len.checked_sub(n.parse().ok()?)?, len.checked_sub(1)?),
+            (a, "") => (a.parse().ok()?, len.checked_sub(1)?),
+            (a, b) => (a.parse().ok()?, b.parse::<u64>().ok()?.min(len.checked_sub(1)?)),
+        };
+        (start <= end && end < len).then_some((start, end))
     }
 
     fn respond_error(out: &mut TcpStream, code: u16, reason: &str, body: &str) -> io::Result<()> {
@@ -227,6 +253,17 @@ mod serve {
     #[cfg(test)]
     mod tests {
         use super::*;
+
+        #[test]
+        fn ranges() {
+            assert_eq!(parse_range("bytes=0-7", 100), Some((0, 7)));
+            assert_eq!(parse_range("bytes=90-", 100), Some((90, 99)));
+            assert_eq!(parse_range("bytes=-10", 100), Some((90, 99)));
+            assert_eq!(parse_range("bytes=50-500", 100), Some((50, 99)));
+            assert_eq!(parse_range("bytes=100-", 100), None);
+            assert_eq!(parse_range("bytes=7-3", 100), None);
+            assert_eq!(parse_range("items=0-1", 100), None);
+        }
 
         #[test]
         fn paths_stay_under_the_root() {

@@ -91,6 +91,26 @@ impl Gpu {
         })
     }
 
+    /// A storage buffer holding `parts` one after another (each a whole number
+    /// of 4-byte words), written in place rather than joined first.
+    pub fn upload_parts(&self, label: &str, parts: &[&[u8]]) -> wgpu::Buffer {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let size = (len.max(1).div_ceil(16) * 16) as u64;
+        self.count(size);
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let mut offset = 0;
+        for part in parts.iter().filter(|p| !p.is_empty()) {
+            self.queue.write_buffer(&buffer, offset, part);
+            offset += part.len() as u64;
+        }
+        buffer
+    }
+
     /// An uninitialised storage buffer of `len` 32-bit elements, rounded up to
     /// whole vec4s.
     pub fn scratch(&self, label: &str, len: usize) -> wgpu::Buffer {

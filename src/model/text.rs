@@ -46,7 +46,9 @@ impl TextTower {
                 let table = embeddings::table_chunks(c.vocab_size, d, gpu.max_binding_bytes(), token_embedding.format)
                     .into_iter()
                     .map(|chunk| {
-                        let rows = token_embedding.slice_columns(chunk.first_id, chunk.count).upload(gpu, "token_embedding.weight (slice)");
+                        let label = "token_embedding.weight";
+                        // One chunk is the whole table: no copy.
+                        let rows = if chunk.count == c.vocab_size { token_embedding.upload(gpu, label) } else { token_embedding.slice_columns(chunk.first_id, chunk.count).upload(gpu, label) };
                         let shape = Uniform::new(gpu, "text embeddings shape", &TextEmbeddingsParams::new(0, 0, d, chunk));
                         let gather = embeddings::bind_text(&k.text_embeddings, gpu, &shape, &ids, &rows, &positions, stream);
                         TableSlice { chunk, shape, gather, _rows: rows }

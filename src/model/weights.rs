@@ -23,6 +23,14 @@ use super::model_file;
 pub trait TensorSource {
     /// `len` bytes at `offset`; an error if the file ends before.
     fn read(&self, offset: u64, len: usize) -> Pin<Box<dyn Future<Output = Result<Vec<u8>>> + '_>>;
+    /// `out.len()` bytes at `offset`, straight into `out` (so an f32 tensor is
+    /// read into its own vector, with no second copy).
+    fn read_into<'b>(&'b self, offset: u64, out: &'b mut [u8]) -> Pin<Box<dyn Future<Output = Result<()>> + 'b>> {
+        Box::pin(async move {
+            out.copy_from_slice(&self.read(offset, out.len()).await?);
+            Ok(())
+        })
+    }
     /// The file's length, when known before reading it all (a truncated file
     /// is then reported before anything is read).
     fn len(&self) -> Option<u64>;
@@ -41,6 +49,14 @@ impl TensorSource for BytesSource<'_> {
         let range = usize::try_from(offset).ok().and_then(|start| self.bytes.get(start..start.checked_add(len)?));
         let out = range.map(<[u8]>::to_vec).ok_or_else(|| Error::file(&self.name, format!("ends at {} bytes, before {len} bytes at {offset}", self.bytes.len())));
         Box::pin(std::future::ready(out))
+    }
+    fn read_into<'b>(&'b self, offset: u64, out: &'b mut [u8]) -> Pin<Box<dyn Future<Output = Result<()>> + 'b>> {
+        let range = usize::try_from(offset).ok().and_then(|start| self.bytes.get(start..start.checked_add(out.len())?));
+        let done = match range {
+            Some(bytes) => Ok(out.copy_from_slice(bytes)),
+            None => Err(Error::file(&self.name, format!("ends at {} bytes, before {} bytes at {offset}", self.bytes.len(), out.len()))),
+        };
+        Box::pin(std::future::ready(done))
     }
     fn len(&self) -> Option<u64> {
         Some(self.bytes.len() as u64)
@@ -66,20 +82,25 @@ impl FileSource {
         let len = file.metadata().map_err(|e| Error::file(&name, e))?.len();
         Ok(FileSource { file: std::sync::Mutex::new(file), len, name })
     }
+
+    fn read_exact_at(&self, offset: u64, out: &mut [u8]) -> Result<()> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = self.file.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        file.seek(SeekFrom::Start(offset))
+            .and_then(|_| file.read_exact(out))
+            .map_err(|e| Error::file(&self.name, format!("{} bytes at {offset}: {e}", out.len())))
+    }
 }
 
 #[cfg(not(target_arch = "wasm32"))]
 impl TensorSource for FileSource {
     fn read(&self, offset: u64, len: usize) -> Pin<Box<dyn Future<Output = Result<Vec<u8>>> + '_>> {
-        use std::io::{Read, Seek, SeekFrom};
-        let read = || -> std::io::Result<Vec<u8>> {
-            let mut file = self.file.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            file.seek(SeekFrom::Start(offset))?;
-            let mut bytes = vec![0; len];
-            file.read_exact(&mut bytes)?;
-            Ok(bytes)
-        };
-        Box::pin(std::future::ready(read().map_err(|e| Error::file(&self.name, format!("{len} bytes at {offset}: {e}")))))
+        let mut bytes = vec![0; len];
+        let done = self.read_exact_at(offset, &mut bytes).map(|()| bytes);
+        Box::pin(std::future::ready(done))
+    }
+    fn read_into<'b>(&'b self, offset: u64, out: &'b mut [u8]) -> Pin<Box<dyn Future<Output = Result<()>> + 'b>> {
+        Box::pin(std::future::ready(self.read_exact_at(offset, out)))
     }
     fn len(&self) -> Option<u64> {
         Some(self.len)
@@ -98,7 +119,10 @@ pub struct Header {
 impl Header {
     /// Reads the 8-byte length, then the header, from `source`.
     pub async fn read(source: &dyn TensorSource) -> Result<Header> {
-        let prefix = source.read(0, 8).await.map_err(|_| Error::file(source.name(), "not a safetensors file: under 8 bytes"))?;
+        if source.len().is_some_and(|len| len < 8) {
+            return Err(Error::file(source.name(), "not a safetensors file: under 8 bytes"));
+        }
+        let prefix = source.read(0, 8).await?;
         let n = u64::from_le_bytes(prefix[..8].try_into().unwrap_or_default());
         if n > model_file::MAX_HEADER_BYTES || source.len().is_some_and(|len| 8 + n > len) {
             return Err(Error::file(source.name(), format!("not a safetensors file: its header claims {n} bytes")));
@@ -265,11 +289,25 @@ impl<'a> Weights<'a> {
         Ok((info.dtype, bytes))
     }
 
+    /// A float tensor as f32; F32 data is read straight into the result.
+    async fn floats(&self, name: &str) -> Result<Vec<f32>> {
+        let info = &self.tensors[name];
+        if info.dtype != Dtype::F32 {
+            let (dtype, bytes) = self.bytes(name).await?;
+            return to_f32(name, dtype, &bytes);
+        }
+        let mut values = vec![0f32; (info.data_offsets.1 - info.data_offsets.0) / 4];
+        self.source.read_into(self.data_start + info.data_offsets.0 as u64, bytemuck::cast_slice_mut(&mut values)).await?;
+        if cfg!(target_endian = "big") {
+            values.iter_mut().for_each(|v| *v = f32::from_bits(u32::from_le(v.to_bits())));
+        }
+        Ok(values)
+    }
+
     /// A small tensor as f32.
     pub async fn get(&self, name: &str) -> Result<Vec<f32>> {
         self.planned(name, Kind::Small);
-        let (dtype, bytes) = self.bytes(name).await?;
-        to_f32(name, dtype, &bytes)
+        self.floats(name).await
     }
 
     pub async fn scalar(&self, name: &str) -> Result<f32> {
@@ -279,10 +317,11 @@ impl<'a> Weights<'a> {
     /// A matrix (`[n, k]`: the first dimension by the product of the rest), in [`Weights::format`].
     pub async fn matrix(&self, name: &str) -> Result<PackedWeight> {
         let (n, k) = matrix_dims(&self.planned(name, Kind::Matrix).shape);
-        let (dtype, data) = self.bytes(name).await?;
         if !self.packed {
-            return Ok(PackedWeight::pack(self.format, &to_f32(name, dtype, &data)?, n, k));
+            // The tensor as f32 and its packed copy: the most a load holds at once.
+            return Ok(PackedWeight::pack(self.format, &self.floats(name).await?, n, k));
         }
+        let (_, data) = self.bytes(name).await?;
         let scales = match model_file::packed_layout(self.format, n, k).2 {
             Some(_) => self.bytes(&model_file::scales_name(name)).await?.1,
             None => Vec::new(),

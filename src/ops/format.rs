@@ -175,15 +175,12 @@ impl PackedWeight {
         self.data.len() * 4 + self.scales.len() * 2
     }
 
-    /// What the GPU buffer holds: the data words, then the scales two per word.
-    pub fn gpu_words(&self) -> Vec<u32> {
-        let scales = self.scales.chunks(2).map(|p| p[0] as u32 | (*p.get(1).unwrap_or(&0) as u32) << 16);
-        self.data.iter().copied().chain(scales).collect()
-    }
-
-    /// A storage buffer holding [`PackedWeight::gpu_words`].
+    /// A storage buffer holding the data words, then the scales two per word
+    /// (both written in place: no copy of the matrix is made).
     pub fn upload(&self, gpu: &crate::gpu::Gpu, label: &str) -> wgpu::Buffer {
-        gpu.upload(label, &self.gpu_words())
+        let scales: &[u8] = bytemuck::cast_slice(&self.scales);
+        // Scales are whole words: padded_n is a multiple of 4, so a row of them is 8-byte aligned.
+        gpu.upload_parts(label, &[bytemuck::cast_slice(&self.data), scales])
     }
 
     /// The weights these bytes stand for, Hugging Face layout `[n, k]`: what the

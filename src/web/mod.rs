@@ -14,13 +14,16 @@
 //! (`ClipModel::run`); `www/worker.js` still queues them, for fair ordering.
 
 use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
 
 use js_sys::{Array, Float32Array, Object, Reflect};
 use wasm_bindgen::prelude::*;
 
 use crate::gpu::Gpu;
 use crate::image::{self, RgbImage};
-use crate::model::{ClipModel, ModelFiles, PromptCache};
+use crate::model::weights::TensorSource;
+use crate::model::{ClipModel, ModelSource, ModelTexts, PromptCache};
 use crate::ops::{KernelFamily, Kernels, WeightFormat};
 
 use crate::clock::now_ms as now;
@@ -96,23 +99,93 @@ impl Engine {
         self.kernels.borrow().first().map_or(0.0, |(_, ms)| *ms)
     }
 
-    /// Loads a Hub CLIP from its four files, checking every tensor before the
-    /// first upload; `weights` ("f32", "f16", "q8", "q4"; default f32) is how
-    /// its matrices live on the GPU (packed here, while loading).
+    /// Loads a model, streaming its weights file: `source` is
+    /// `{ read(offset, length): Promise<Uint8Array>, length?: number, name: string }`
+    /// (`length`, when the reader knows it, lets a truncated file be reported
+    /// before anything is read). `config`, `tokenizer` and `preprocessor` are a
+    /// directory's other files; all absent for a webclip model file, whose
+    /// header holds them. The header is read and every tensor checked before
+    /// the first upload; then tensors are read one at a time (a block of the
+    /// encoder at most is in wasm memory). `weights` ("f32", "f16", "q8", "q4")
+    /// packs a checkpoint's matrices while loading; default: a model file's
+    /// own format, f32 for a checkpoint.
     #[wasm_bindgen(js_name = loadModel)]
-    pub async fn load_model(&self, config: String, weights: Vec<u8>, tokenizer: Vec<u8>, preprocessor: String, format: Option<String>) -> Result<Model, JsError> {
-        let files = ModelFiles { config, weights, tokenizer, preprocessor };
-        let format = format.as_deref().map(WeightFormat::parse).transpose()?;
-        self.load(files, format).await
+    pub async fn load_model(
+        &self,
+        source: JsValue,
+        config: Option<String>,
+        tokenizer: Option<Vec<u8>>,
+        preprocessor: Option<String>,
+        weights: Option<String>,
+    ) -> Result<Model, JsError> {
+        let source = JsSource::new(source)?;
+        let texts = match (config, tokenizer, preprocessor) {
+            (Some(config), Some(tokenizer), Some(preprocessor)) => Some(ModelTexts { config, tokenizer, preprocessor }),
+            (None, None, None) => None,
+            _ => return Err(JsError::new("loadModel: give config, tokenizer and preprocessor together, or none (a webclip model file)")),
+        };
+        let asked = weights.as_deref().map(WeightFormat::parse).transpose()?;
+        let start = now();
+        let model = ModelSource::open(&source, texts).await?;
+        let format = match asked {
+            Some(format) => format,
+            None => model.stored_format()?.unwrap_or(WeightFormat::F32),
+        };
+        let (kernels, compile_ms) = self.kernels_for(format).await?;
+        let before = self.gpu.allocated_bytes();
+        let inner = ClipModel::load_source(&self.gpu, &kernels, model).await?;
+        let gpu_bytes = (self.gpu.allocated_bytes() - before) as f64;
+        let timings = Timings { load_ms: now() - start, compile_ms, ..Timings::default() };
+        Ok(Model { inner, timings: Cell::new(timings), prompts: RefCell::default(), weights: format, gpu_bytes })
+    }
+}
+
+/// A weights file read through JavaScript (HTTP Range requests, `File.slice`).
+struct JsSource {
+    object: JsValue,
+    read: js_sys::Function,
+    name: String,
+}
+
+impl JsSource {
+    fn new(object: JsValue) -> Result<JsSource, JsError> {
+        let read = Reflect::get(&object, &"read".into()).ok().and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+        let read = read.ok_or_else(|| JsError::new("loadModel: the source has no read(offset, length) function"))?;
+        let name = Reflect::get(&object, &"name".into()).ok().and_then(|n| n.as_string()).unwrap_or_else(|| "the weights file".into());
+        Ok(JsSource { object, read, name })
     }
 
-    /// Loads a webclip model file (`webclip convert`): one file holding the
-    /// packed weights, config, tokenizer and preprocessor; `name` only appears
-    /// in error messages.
-    #[wasm_bindgen(js_name = loadModelFile)]
-    pub async fn load_model_file(&self, bytes: Vec<u8>, name: String) -> Result<Model, JsError> {
-        let files = ModelFiles::from_model_file(bytes, &name)?;
-        self.load(files, None).await
+    /// `len` bytes at `offset`, as the JS reader returns them (outside wasm memory).
+    async fn read_js(&self, offset: u64, len: usize) -> crate::Result<js_sys::Uint8Array> {
+        let failed = |e: JsValue| {
+            let message = e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).or_else(|| e.as_string()).unwrap_or_else(|| format!("{e:?}"));
+            crate::Error::file(&self.name, message)
+        };
+        let promise = self.read.call2(&self.object, &(offset as f64).into(), &(len as f64).into()).map_err(failed)?;
+        let bytes = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&promise)).await.map_err(failed)?;
+        let bytes = js_sys::Uint8Array::new(&bytes);
+        if bytes.length() as usize != len {
+            return Err(crate::Error::file(&self.name, format!("{len} bytes asked at {offset}, {} came (truncated download?)", bytes.length())));
+        }
+        Ok(bytes)
+    }
+}
+
+impl TensorSource for JsSource {
+    fn read(&self, offset: u64, len: usize) -> Pin<Box<dyn Future<Output = crate::Result<Vec<u8>>> + '_>> {
+        Box::pin(async move { Ok(self.read_js(offset, len).await?.to_vec()) })
+    }
+    fn read_into<'b>(&'b self, offset: u64, out: &'b mut [u8]) -> Pin<Box<dyn Future<Output = crate::Result<()>> + 'b>> {
+        Box::pin(async move {
+            self.read_js(offset, out.len()).await?.copy_to(out);
+            Ok(())
+        })
+    }
+    fn len(&self) -> Option<u64> {
+        Reflect::get(&self.object, &"length".into()).ok().and_then(|v| v.as_f64()).map(|v| v as u64)
+    }
+    fn name(&self) -> &str {
+        &self.name
     }
 }
 
@@ -127,20 +200,6 @@ impl Engine {
         let entry = (kernels, now() - start);
         self.kernels.borrow_mut().push(entry.clone());
         Ok(entry)
-    }
-
-    async fn load(&self, files: ModelFiles, format: Option<WeightFormat>) -> Result<Model, JsError> {
-        let format = match format {
-            Some(format) => format,
-            None => files.stored_format()?.unwrap_or(WeightFormat::F32),
-        };
-        let (kernels, compile_ms) = self.kernels_for(format).await?;
-        let start = now();
-        let before = self.gpu.allocated_bytes();
-        let inner = ClipModel::load_with_kernels(&self.gpu, &kernels, &files).await?;
-        let gpu_bytes = (self.gpu.allocated_bytes() - before) as f64;
-        let timings = Timings { load_ms: now() - start, compile_ms, ..Timings::default() };
-        Ok(Model { inner, timings: Cell::new(timings), prompts: RefCell::default(), weights: format, gpu_bytes })
     }
 }
 
