@@ -1,6 +1,6 @@
 // Runs www/bench.html in headless Chromium (SwiftShader WebGPU) and prints its
 // report: the browser's kernel and model benchmark, as users run it on their GPU.
-//   node tools/bench-page.mjs [--model /work/vitb32] [--samples 5] [--families registers]
+//   node tools/bench-page.mjs [--model /work/vitb32 | FILE.webclip] [--samples 5] [--families registers] [--weights f32,q8]
 // Needs www/pkg (tools/build-web.sh), the server (cargo build --bin webclip-serve)
 // and playwright-core (tests/e2e: npm ci).
 import { spawn } from 'node:child_process';
@@ -17,6 +17,7 @@ const arg = (name, fallback) => {
 const model = arg('model', '');
 const samples = arg('samples', '5');
 const families = arg('families', 'registers,tiled');
+const weights = arg('weights', 'f32,f16,q8,q4');
 const serveRoot = model ? '/' : root; // a model outside the repository needs a wider root
 const server = spawn(join(process.env.CARGO_TARGET_DIR ?? join(root, 'target'), 'debug/webclip-serve'), ['--port', '0', '--root', serveRoot], { stdio: ['ignore', 'pipe', 'inherit'] });
 const base = await new Promise((resolve, reject) => {
@@ -27,7 +28,8 @@ const base = await new Promise((resolve, reject) => {
   server.on('exit', (code) => reject(new Error(`webclip-serve exited with ${code}`)));
 });
 const page_path = model ? join(root, 'www/bench.html').slice(1) : 'www/bench.html';
-const model_path = model ? `/${model.replace(/^\/+/, '').replace(/\/?$/, '/')}` : '';
+const isFile = /\.(webclip|safetensors)$/.test(model);
+const model_path = model ? `/${model.replace(/^\/+/, '').replace(/\/?$/, isFile ? '' : '/')}` : '';
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
   headless: false,
@@ -36,7 +38,7 @@ const browser = await chromium.launch({
 try {
   const page = await browser.newPage();
   page.on('console', (m) => m.type() === 'error' && console.error(m.text()));
-  await page.goto(`${base}${page_path}?auto=1&samples=${samples}&families=${families}&model=${encodeURIComponent(model_path)}`);
+  await page.goto(`${base}${page_path}?auto=1&samples=${samples}&families=${families}&weights=${weights}&model=${encodeURIComponent(model_path)}`);
   await page.waitForFunction(() => window.benchReport || window.benchError, null, { timeout: 0 });
   const error = await page.evaluate(() => window.benchError);
   if (error) throw new Error(error);
