@@ -6,7 +6,7 @@
 // the weight formats timed (default all four; a model directory is quantized
 // to each while loading, a webclip model file keeps its own).
 
-import { ClipModel, benchKernels, checkWebGPU } from './webclip.js';
+import { ClipModel, benchKernels, checkWebGPU, isModelFileName } from './webclip.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -94,7 +94,7 @@ async function run({ model, samples }) {
     }
   }
   if (model) {
-    const formats = /\.(webclip|safetensors)$/.test(model) ? [undefined] : FORMATS;
+    const formats = isModelFileName(model) ? [undefined] : FORMATS;
     for (const kernels of FAMILIES) {
       for (const weights of formats) report.models.push(await modelBench(model, kernels, weights, samples, status));
     }

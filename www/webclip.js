@@ -212,7 +212,8 @@ export function benchKernels({ kernels, samples = 5, only = '', weights } = {}) 
   return client().call('benchKernels', { kernels, samples, only, weights });
 }
 
-const isModelFileName = (name) => /\.(webclip|safetensors)$/.test(name);
+/** Whether a file name or URL path is a webclip model file's (one file, not a directory). */
+export const isModelFileName = (name) => /\.(webclip|safetensors)$/.test(name);
 
 /**
  * Where a model is: `{ url }` for a directory (absolute, ending in '/'), or

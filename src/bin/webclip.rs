@@ -56,12 +56,9 @@ mod cli {
     }
 
     impl FormatArg {
-        /// The asked format, else the one `stored` (a model file's), else f32.
-        fn get(&self, stored: Option<WeightFormat>) -> Result<WeightFormat> {
-            match &self.weights {
-                Some(name) => WeightFormat::parse(name),
-                None => Ok(stored.unwrap_or(WeightFormat::F32)),
-            }
+        /// The format to load `source` in (`ModelSource::format`).
+        fn get(&self, source: &ModelSource) -> Result<WeightFormat> {
+            source.format(self.weights.as_deref().map(WeightFormat::parse).transpose()?)
         }
     }
 
@@ -291,13 +288,11 @@ mod cli {
         let gpu = pollster::block_on(Gpu::new())?;
         let family = KernelFamily::choose(&gpu, common.family.get()?)?;
         let start = std::time::Instant::now();
-        let kernels = pollster::block_on(Kernels::new(&gpu, family, common.format.get(source.stored_format()?)?))?;
+        let kernels = pollster::block_on(Kernels::new(&gpu, family, common.format.get(&source)?))?;
         let compile_ms = ms_since(start);
         let start = std::time::Instant::now();
-        let before = gpu.allocated_bytes();
         let model = pollster::block_on(ClipModel::load_source(&gpu, &kernels, source))?;
         let load_ms = ms_since(start);
-        let gpu_bytes = gpu.allocated_bytes() - before;
         let v = &model.config.vision;
         // Any fixed, non-trivial input: timing does not depend on pixel values.
         let one: Vec<f32> = (0..v.channels * v.image_size * v.image_size).map(|i| ((i % 255) as f32 / 127.0) - 1.0).collect();
@@ -317,7 +312,7 @@ mod cli {
         let texts100 = timed(runs.div_ceil(2), || text(&hundred))?;
         let report = json!({
             "adapter": gpu.adapter.name, "backend": format!("{:?}", gpu.adapter.backend), "family": family.name(), "weights": kernels.format.name(),
-            "read_files_ms": read_ms, "file_bytes": file.len(), "gpu_bytes": gpu_bytes, "compile_ms": compile_ms, "load_ms": load_ms, "first_image_ms": first_image_ms,
+            "read_files_ms": read_ms, "file_bytes": file.len(), "gpu_bytes": model.gpu_bytes, "compile_ms": compile_ms, "load_ms": load_ms, "first_image_ms": first_image_ms,
             "image": image, "image_batch8": batch8, "texts4": texts4, "texts100": texts100,
         });
         print_json(&report, common.json);
@@ -373,7 +368,7 @@ mod cli {
         let family = common.family.get()?;
         let (file, texts) = open_path(&common.model)?;
         let source = pollster::block_on(ModelSource::open(&file, texts))?;
-        let format = common.format.get(source.stored_format()?)?;
+        let format = common.format.get(&source)?;
         let gpu = pollster::block_on(Gpu::new())?;
         let kernels = pollster::block_on(Kernels::new(&gpu, KernelFamily::choose(&gpu, family)?, format))?;
         pollster::block_on(ClipModel::load_source(&gpu, &kernels, source))

@@ -38,6 +38,8 @@ pub struct ClipModel {
     pub tokenizer: ClipTokenizer,
     /// The raw parameter; scores use `exp(logit_scale)`.
     pub logit_scale: f32,
+    /// Bytes of the GPU buffers its load created: weights, activations, inputs.
+    pub gpu_bytes: u64,
     vision: VisionTower,
     text: TextTower,
     /// Held from a pass's first input write to its submit: on one thread (the
@@ -72,21 +74,12 @@ impl ClipModel {
     /// Compiles the kernels of `family` (or else of the one
     /// [`KernelFamily::choose`] picks) for weights in `format` (or else the one
     /// a webclip model file stores, f32 for a checkpoint), then
-    /// [`ClipModel::load_with_kernels`].
+    /// [`ClipModel::load_source`].
     pub async fn load(gpu: &Gpu, files: &ModelFiles, family: Option<KernelFamily>, format: Option<WeightFormat>) -> Result<ClipModel> {
-        let family = KernelFamily::choose(gpu, family)?;
-        let format = match format {
-            Some(format) => format,
-            None => files.stored_format()?.unwrap_or(WeightFormat::F32),
-        };
-        Self::load_with_kernels(gpu, &Kernels::new(gpu, family, format).await?, files).await
-    }
-
-    /// [`ClipModel::load_source`] on files already in memory.
-    pub async fn load_with_kernels(gpu: &Gpu, kernels: &Kernels, files: &ModelFiles) -> Result<ClipModel> {
         let weights = BytesSource { bytes: &files.weights, name: FILE_NAMES[1].into() };
         let source = ModelSource::open(&weights, Some(files.texts())).await?;
-        Self::load_source(gpu, kernels, source).await
+        let kernels = Kernels::new(gpu, KernelFamily::choose(gpu, family)?, source.format(format)?).await?;
+        Self::load_source(gpu, &kernels, source).await
     }
 
     /// Checks every file (the config, and each tensor's name, dtype, shape and
@@ -107,6 +100,7 @@ impl ClipModel {
         }
         let tokenizer = ClipTokenizer::from_bytes(&texts.tokenizer)?;
         let w = Weights::check(weights, header, &config, kernels.format)?;
+        let allocated_before = gpu.allocated_bytes();
 
         let (v, t) = (&config.vision, &config.text);
         let widest = |c: &super::config::TowerConfig| (3 * c.width).max(c.intermediate);
@@ -116,7 +110,8 @@ impl ClipModel {
         let vision = VisionTower::new(gpu, kernels, v, &w, config.projection_dim, max_images, &act).await?;
         let text = TextTower::new(gpu, kernels, t, &w, config.projection_dim, max_text_rows, &act).await?;
         let logit_scale = w.scalar("logit_scale").await?;
-        Ok(ClipModel { gpu: gpu.clone(), config, preprocess, tokenizer, logit_scale, vision, text, submitting: Default::default() })
+        let gpu_bytes = gpu.allocated_bytes() - allocated_before;
+        Ok(ClipModel { gpu: gpu.clone(), config, preprocess, tokenizer, logit_scale, gpu_bytes, vision, text, submitting: Default::default() })
     }
 
     /// Image features from pixel values `[n, channels, size, size]` (row-major, flat),

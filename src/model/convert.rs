@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use safetensors::Dtype;
@@ -17,7 +17,7 @@ use crate::ops::{PackedWeight, WeightFormat};
 use super::config::ClipConfig;
 use super::files::FILE_NAMES;
 use super::model_file::{self, is_matrix};
-use super::weights::to_f32;
+use super::weights::{matrix_dims, to_f32, FileSource, Header, TensorSource};
 
 /// What one conversion did.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -64,44 +64,30 @@ fn shard_paths(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files.into_iter().map(|f| dir.join(f)).collect())
 }
 
-/// Reads every shard's header (only the header) and checks each tensor lies inside its file.
-fn index(paths: &[PathBuf]) -> Result<(BTreeMap<String, Source>, u64)> {
-    let mut tensors = BTreeMap::new();
-    let mut total = 0;
+/// Opens every shard, reads its header (only the header) and checks each tensor lies inside its file.
+fn index(paths: &[PathBuf]) -> Result<(Vec<FileSource>, BTreeMap<String, Source>, u64)> {
+    let (mut files, mut tensors, mut total) = (Vec::new(), BTreeMap::new(), 0);
     for (shard, path) in paths.iter().enumerate() {
-        let source = path.display().to_string();
-        let mut file = File::open(path).map_err(|e| Error::file(&source, e))?;
-        let file_len = file.metadata().map_err(|e| Error::file(&source, e))?.len();
+        let file = FileSource::open(path)?;
+        let (source, file_len) = (file.name().to_string(), file.len().unwrap_or(0));
         total += file_len;
-        let mut prefix = [0u8; 8];
-        file.read_exact(&mut prefix).map_err(|_| Error::file(&source, format!("not a safetensors file: {file_len} bytes")))?;
-        let n = u64::from_le_bytes(prefix);
-        if n > model_file::MAX_HEADER_BYTES || 8 + n > file_len {
-            return Err(Error::file(&source, format!("not a safetensors file: its header claims {n} bytes of {file_len}")));
-        }
-        let mut head = prefix.to_vec();
-        head.resize(8 + n as usize, 0);
-        file.read_exact(&mut head[8..]).map_err(|e| Error::file(&source, e))?;
-        let (start, metadata) = model_file::read_header(&head, &source)?;
-        if model_file::stored_format(&metadata, &source)?.is_some() {
+        // FileSource reads are synchronous: the future is ready at once.
+        let header = pollster::block_on(Header::read(&file))?;
+        if header.stored_format(&source)?.is_some() {
             return Err(Error::file(&source, "is already a webclip model file"));
         }
-        for (name, info) in metadata.tensors() {
+        for (name, info) in header.metadata.tensors() {
             let len = info.data_offsets.1.saturating_sub(info.data_offsets.0);
             let expected = info.shape.iter().product::<usize>() * info.dtype.bitsize() / 8;
-            if len != expected || start as u64 + info.data_offsets.1 as u64 > file_len {
+            let offset = header.data_start + info.data_offsets.0 as u64;
+            if len != expected || header.data_start + info.data_offsets.1 as u64 > file_len {
                 return Err(Error::tensor(&name, format!("in {source}: {len} bytes at {:?} for {:?} {:?} in a file of {file_len} bytes", info.data_offsets, info.dtype, info.shape)));
             }
-            let offset = (start + info.data_offsets.0) as u64;
             tensors.insert(name, Source { dtype: info.dtype, shape: info.shape.clone(), shard, offset, len });
         }
+        files.push(file);
     }
-    Ok((tensors, total))
-}
-
-/// `[n, k]` of a matrix: its first dimension by the product of the rest (a convolution's kernel flattened).
-fn matrix_dims(shape: &[usize]) -> (usize, usize) {
-    (shape.first().copied().unwrap_or(1), shape.iter().skip(1).product())
+    Ok((files, tensors, total))
 }
 
 /// Converts the checkpoint in `dir` to a webclip model file at `out` (written
@@ -118,7 +104,7 @@ pub fn convert(dir: &Path, format: WeightFormat, out: &Path, source: &str) -> Re
     ClipConfig::from_json(&config)?;
     let (tokenizer, preprocessor) = (compact(FILE_NAMES[2])?, compact(FILE_NAMES[3])?);
     let paths = shard_paths(dir)?;
-    let (tensors, input_bytes) = index(&paths)?;
+    let (shards, tensors, input_bytes) = index(&paths)?;
     let tensors: Vec<(String, Source)> = tensors.into_iter().filter(|(name, _)| !name.ends_with("position_ids")).collect();
 
     let mut layout = Vec::new();
@@ -153,12 +139,9 @@ pub fn convert(dir: &Path, format: WeightFormat, out: &Path, source: &str) -> Re
         let fail = |e: std::io::Error| Error::file(partial.display(), e);
         let mut w = std::io::BufWriter::with_capacity(1 << 20, File::create(&partial).map_err(fail)?);
         w.write_all(&header).map_err(fail)?;
-        let mut shards: Vec<File> = paths.iter().map(|p| File::open(p).map_err(|e| Error::file(p.display(), e))).collect::<Result<_>>()?;
         let mut largest = 0;
         for (name, t) in &tensors {
-            let mut bytes = vec![0u8; t.len];
-            let shard = &mut shards[t.shard];
-            shard.seek(SeekFrom::Start(t.offset)).and_then(|_| shard.read_exact(&mut bytes)).map_err(|e| Error::file(paths[t.shard].display(), e))?;
+            let bytes = pollster::block_on(shards[t.shard].read(t.offset, t.len))?;
             let values = to_f32(name, t.dtype, &bytes)?;
             drop(bytes);
             largest = largest.max(values.len() * 4);

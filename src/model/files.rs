@@ -78,6 +78,14 @@ impl<'a> ModelSource<'a> {
     pub fn stored_format(&self) -> Result<Option<WeightFormat>> {
         self.header.stored_format(self.weights.name())
     }
+
+    /// The format to load in: `asked`, else the one a model file stores, else f32.
+    pub fn format(&self, asked: Option<WeightFormat>) -> Result<WeightFormat> {
+        match asked {
+            Some(format) => Ok(format),
+            None => Ok(self.stored_format()?.unwrap_or(WeightFormat::F32)),
+        }
+    }
 }
 
 /// A webclip model file's config, tokenizer and preprocessor, from its header.
@@ -103,22 +111,8 @@ pub struct ModelFiles {
 pub const FILE_NAMES: [&str; 4] = ["config.json", "model.safetensors", "tokenizer.json", "preprocessor_config.json"];
 
 impl ModelFiles {
-    /// A webclip model file: the weights, with config, tokenizer and
-    /// preprocessor taken from its header; `source` names it in errors.
-    pub fn from_model_file(weights: Vec<u8>, source: &str) -> Result<ModelFiles> {
-        let (_, metadata) = model_file::read_header(&weights, source)?;
-        let ModelTexts { config, tokenizer, preprocessor } = texts_of_model_file(&metadata, source)?;
-        Ok(ModelFiles { config, tokenizer, preprocessor, weights })
-    }
-
     pub fn texts(&self) -> ModelTexts {
         ModelTexts { config: self.config.clone(), tokenizer: self.tokenizer.clone(), preprocessor: self.preprocessor.clone() }
-    }
-
-    /// The weight format a webclip model file stores; `None` for a Hugging Face checkpoint.
-    pub fn stored_format(&self) -> Result<Option<WeightFormat>> {
-        let (_, metadata) = model_file::read_header(&self.weights, FILE_NAMES[1])?;
-        model_file::stored_format(&metadata, FILE_NAMES[1])
     }
 
     /// One of the text files (`config.json`, `tokenizer.json`,
@@ -126,32 +120,19 @@ impl ModelFiles {
     /// file's header (without reading its weights).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn read_text_file(path: &std::path::Path, name: &str) -> Result<Vec<u8>> {
-        use std::io::Read;
         if !path.is_file() {
             let file = path.join(name);
             return std::fs::read(&file).map_err(|e| Error::file(file.display(), e));
         }
-        let source = path.display().to_string();
-        let mut f = std::fs::File::open(path).map_err(|e| Error::file(&source, e))?;
-        let mut prefix = [0u8; 8];
-        f.read_exact(&mut prefix).map_err(|_| Error::file(&source, "not a safetensors file: under 8 bytes"))?;
-        let n = u64::from_le_bytes(prefix).min(model_file::MAX_HEADER_BYTES + 1);
-        let mut head = prefix.to_vec();
-        f.take(n).read_to_end(&mut head).map_err(|e| Error::file(&source, e))?;
-        let (_, metadata) = model_file::read_header(&head, &source)?;
-        model_file::stored_format(&metadata, &source)?.ok_or_else(|| Error::file(&source, "is not a webclip model file"))?;
-        let text = metadata.metadata().as_ref().and_then(|m| m.get(name)).ok_or_else(|| Error::file(&source, format!("has no {name} in its header")))?;
-        Ok(text.clone().into_bytes())
-    }
-
-    /// A Hub-layout directory or a webclip model file.
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn from_path(path: &std::path::Path) -> Result<ModelFiles> {
-        if path.is_file() {
-            let bytes = std::fs::read(path).map_err(|e| Error::file(path.display(), e))?;
-            return Self::from_model_file(bytes, &path.display().to_string());
-        }
-        Self::from_dir(path)
+        let file = super::weights::FileSource::open(path)?;
+        // FileSource reads are synchronous: the future is ready at once.
+        let header = pollster::block_on(Header::read(&file))?;
+        let texts = texts_of_model_file(&header.metadata, file.name())?;
+        Ok(match name {
+            "config.json" => texts.config.into_bytes(),
+            "tokenizer.json" => texts.tokenizer,
+            _ => texts.preprocessor.into_bytes(),
+        })
     }
 
     /// Reads a Hub-layout directory; a missing or unreadable file is named.

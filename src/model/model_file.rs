@@ -45,15 +45,17 @@ pub fn scales_name(name: &str) -> String {
 }
 
 /// dtype and shape of a packed matrix's data tensor, and its scales' shape (F16).
+/// Every format stores 4 numbers (f32, f16, i8) or 4 bytes (q4's 8 nibbles)
+/// per column of a data row.
 pub fn packed_layout(format: WeightFormat, n: usize, k: usize) -> (Dtype, Vec<usize>, Option<Vec<usize>>) {
-    let (np, kp) = (n.div_ceil(4) * 4, k.div_ceil(format.k_block()) * format.k_block());
-    let scales = Some(vec![kp / crate::ops::format::QUANT_BLOCK, np]);
-    match format {
-        WeightFormat::F32 => (Dtype::F32, vec![kp / 4, np, 4], None),
-        WeightFormat::F16 => (Dtype::F16, vec![kp / 4, np, 4], None),
-        WeightFormat::Q8 => (Dtype::I8, vec![kp / 4, np, 4], scales),
-        WeightFormat::Q4 => (Dtype::U8, vec![kp / 8, np, 4], scales),
-    }
+    let l = format.layout(n, k);
+    let dtype = match format {
+        WeightFormat::F32 => Dtype::F32,
+        WeightFormat::F16 => Dtype::F16,
+        WeightFormat::Q8 => Dtype::I8,
+        WeightFormat::Q4 => Dtype::U8,
+    };
+    (dtype, vec![l.data_rows, l.np, 4], (l.scale_rows > 0).then(|| vec![l.scale_rows, l.np]))
 }
 
 /// A safetensors header read from the first bytes of a file: its length

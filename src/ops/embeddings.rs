@@ -2,7 +2,7 @@
 //! convolution), `shaders/vision_embeddings.wgsl` (class token + positions) and
 //! `shaders/text_embeddings.wgsl` (token gather + positions).
 
-use crate::ops::format::{PackedWeight, WeightFormat};
+use crate::ops::format::WeightFormat;
 use crate::gpu::{Gpu, Kernel, Step, Uniform};
 
 #[repr(C)]
@@ -123,7 +123,7 @@ pub struct TableChunk {
 /// `max_bytes` each (lavapipe binds at most 128 MiB; ViT-L/14's f32 token table
 /// is 145 MiB).
 pub fn table_chunks(vocab: usize, width: usize, max_bytes: u64, format: WeightFormat) -> Vec<TableChunk> {
-    let row_bytes = PackedWeight::bytes_for(format, 4, width) as u64 / 4;
+    let row_bytes = format.layout(4, width).bytes() as u64 / 4;
     let rows_per_chunk = ((max_bytes / row_bytes) as usize).max(1);
     (0..vocab.div_ceil(rows_per_chunk))
         .map(|i| TableChunk { first_id: i * rows_per_chunk, count: rows_per_chunk.min(vocab - i * rows_per_chunk) })

@@ -75,6 +75,13 @@ impl WeightFormat {
         if self.quantized() { QUANT_BLOCK } else { 4 }
     }
 
+    /// Where an `[n, k]` weight's numbers go in this format.
+    pub fn layout(self, n: usize, k: usize) -> Layout {
+        let (np, kp) = (n.div_ceil(4) * 4, k.div_ceil(self.k_block()) * self.k_block());
+        let scale_rows = if self.quantized() { kp / QUANT_BLOCK } else { 0 };
+        Layout { np, kp, data_rows: kp / self.k_per_row(), words_per_column: self.words_per_column(), scale_rows }
+    }
+
     /// Consecutive k one data word (or word group) holds per column.
     fn k_per_row(self) -> usize {
         if self == WeightFormat::Q4 { 8 } else { 4 }
@@ -87,6 +94,25 @@ impl WeightFormat {
             WeightFormat::F16 => 2,
             WeightFormat::Q8 | WeightFormat::Q4 => 1,
         }
+    }
+}
+
+/// The shape of a packed weight: `data_rows` rows of `np` columns of
+/// `words_per_column` words, then `scale_rows` rows of `np` f16 scales.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// n rounded up to 4.
+    pub np: usize,
+    /// k rounded up to the format's block.
+    pub kp: usize,
+    pub data_rows: usize,
+    pub words_per_column: usize,
+    pub scale_rows: usize,
+}
+
+impl Layout {
+    pub fn bytes(&self) -> usize {
+        self.data_rows * self.np * self.words_per_column * 4 + self.scale_rows * self.np * 2
     }
 }
 
@@ -108,12 +134,10 @@ impl PackedWeight {
     /// Packs a Hugging Face weight `w` `[n, k]` (row-major).
     pub fn pack(format: WeightFormat, w: &[f32], n: usize, k: usize) -> PackedWeight {
         assert_eq!(w.len(), n * k, "pack: {n}x{k} weight holds {} values", w.len());
-        let (np, kp) = (n.div_ceil(4) * 4, k.div_ceil(format.k_block()) * format.k_block());
+        let Layout { np, data_rows: rows, words_per_column: wpc, scale_rows, .. } = format.layout(n, k);
         let at = |col: usize, i: usize| if col < n && i < k { w[col * k + i] } else { 0.0 };
-        let rows = kp / format.k_per_row();
-        let wpc = format.words_per_column();
         let mut data = vec![0u32; rows * np * wpc];
-        let mut scales = Vec::new();
+        let mut scales = vec![0u16; scale_rows * np];
         match format {
             WeightFormat::F32 | WeightFormat::F16 => {
                 for r in 0..rows {
@@ -133,9 +157,7 @@ impl PackedWeight {
                 }
             }
             WeightFormat::Q8 | WeightFormat::Q4 => {
-                let blocks = kp / QUANT_BLOCK;
-                scales = vec![0u16; blocks * np];
-                for b in 0..blocks {
+                for b in 0..scale_rows {
                     for col in 0..np {
                         let block: [f32; QUANT_BLOCK] = std::array::from_fn(|j| at(col, b * QUANT_BLOCK + j));
                         let (scale, q) = quantize_block(format, &block);
@@ -154,25 +176,13 @@ impl PackedWeight {
         PackedWeight { format, n, k, data, scales }
     }
 
-    /// GPU bytes of an `[n, k]` weight in `format`.
-    pub fn bytes_for(format: WeightFormat, n: usize, k: usize) -> usize {
-        let (np, kp) = (n.div_ceil(4) * 4, k.div_ceil(format.k_block()) * format.k_block());
-        let data = kp / format.k_per_row() * np * format.words_per_column() * 4;
-        data + if format.quantized() { kp / QUANT_BLOCK * np * 2 } else { 0 }
+    pub fn layout(&self) -> Layout {
+        self.format.layout(self.n, self.k)
     }
 
     /// n rounded up to 4: the columns a data row holds.
     pub fn padded_n(&self) -> usize {
-        self.n.div_ceil(4) * 4
-    }
-
-    pub fn padded_k(&self) -> usize {
-        self.k.div_ceil(self.format.k_block()) * self.format.k_block()
-    }
-
-    /// Bytes on the GPU (data and scales).
-    pub fn bytes(&self) -> usize {
-        self.data.len() * 4 + self.scales.len() * 2
+        self.layout().np
     }
 
     /// A storage buffer holding the data words, then the scales two per word
@@ -203,12 +213,6 @@ impl PackedWeight {
         (0..self.n).flat_map(|col| (0..self.k).map(move |i| (col, i))).map(|(col, i)| value(col, i)).collect()
     }
 
-    /// Data rows (of `padded_n` columns each) and scale rows.
-    fn rows(&self) -> (usize, usize) {
-        let np = self.padded_n();
-        (self.data.len() / (np * self.format.words_per_column()), self.scales.len() / np)
-    }
-
     /// Columns of several matrices side by side (q, k and v into one qkv): same
     /// format and k. Columns are independent in every format (blocks run along
     /// k), so this moves bytes and never requantizes.
@@ -222,7 +226,7 @@ impl PackedWeight {
         for part in parts {
             sources.extend((0..part.n).map(|col| (part, col)));
         }
-        Ok(Self::gather_columns(first.format, n, first.k, first.rows(), &sources))
+        Ok(Self::gather_columns(first.format, n, first.k, &sources))
     }
 
     /// Columns `first .. first + count` as a matrix of their own (a slice of the
@@ -230,12 +234,12 @@ impl PackedWeight {
     pub fn slice_columns(&self, first: usize, count: usize) -> PackedWeight {
         assert!(first + count <= self.n, "slice {first}+{count} of {} columns", self.n);
         let sources: Vec<_> = (first..first + count).map(|col| (self, col)).collect();
-        Self::gather_columns(self.format, count, self.k, self.rows(), &sources)
+        Self::gather_columns(self.format, count, self.k, &sources)
     }
 
     /// A matrix whose column j is column `sources[j].1` of `sources[j].0`.
-    fn gather_columns(format: WeightFormat, n: usize, k: usize, (data_rows, scale_rows): (usize, usize), sources: &[(&PackedWeight, usize)]) -> PackedWeight {
-        let (np, wpc) = (n.div_ceil(4) * 4, format.words_per_column());
+    fn gather_columns(format: WeightFormat, n: usize, k: usize, sources: &[(&PackedWeight, usize)]) -> PackedWeight {
+        let Layout { np, data_rows, words_per_column: wpc, scale_rows, .. } = format.layout(n, k);
         let mut data = vec![0u32; data_rows * np * wpc];
         let mut scales = vec![0u16; scale_rows * np];
         for (j, &(src, col)) in sources.iter().enumerate() {

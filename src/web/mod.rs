@@ -127,16 +127,10 @@ impl Engine {
         let asked = weights.as_deref().map(WeightFormat::parse).transpose()?;
         let start = now();
         let model = ModelSource::open(&source, texts).await?;
-        let format = match asked {
-            Some(format) => format,
-            None => model.stored_format()?.unwrap_or(WeightFormat::F32),
-        };
-        let (kernels, compile_ms) = self.kernels_for(format).await?;
-        let before = self.gpu.allocated_bytes();
+        let (kernels, compile_ms) = self.kernels_for(model.format(asked)?).await?;
         let inner = ClipModel::load_source(&self.gpu, &kernels, model).await?;
-        let gpu_bytes = (self.gpu.allocated_bytes() - before) as f64;
         let timings = Timings { load_ms: now() - start, compile_ms, ..Timings::default() };
-        Ok(Model { inner, timings: Cell::new(timings), prompts: RefCell::default(), weights: format, gpu_bytes })
+        Ok(Model { inner, timings: Cell::new(timings), prompts: RefCell::default(), weights: kernels.format })
     }
 }
 
@@ -258,8 +252,6 @@ pub struct Model {
     timings: Cell<Timings>,
     prompts: RefCell<PromptCache>,
     weights: WeightFormat,
-    /// Storage buffers its load created: weights, activations and inputs.
-    gpu_bytes: f64,
 }
 
 #[wasm_bindgen]
@@ -345,7 +337,7 @@ impl Model {
     /// Bytes of GPU buffers the model holds (weights, activations, inputs).
     #[wasm_bindgen(getter, js_name = gpuBytes)]
     pub fn gpu_bytes(&self) -> f64 {
-        self.gpu_bytes
+        self.inner.gpu_bytes as f64
     }
 
     /// Length of every embedding.

@@ -72,10 +72,9 @@ fn assert_features(what: &str, got: &[Vec<f32>], want: &npy::Array, max_rel: f64
     let mut worst = 0.0f64;
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
         assert_eq!(g.len(), w.len(), "{what} {i}: width");
-        let dot: f64 = g.iter().zip(w).map(|(&a, b)| a as f64 * b).sum();
-        let (ng, nw) = (g.iter().map(|&a| (a as f64).powi(2)).sum::<f64>().sqrt(), w.iter().map(|b| b * b).sum::<f64>().sqrt());
+        let nw = w.iter().map(|b| b * b).sum::<f64>().sqrt();
         let diff = g.iter().zip(w).map(|(&a, b)| (a as f64 - b).powi(2)).sum::<f64>().sqrt();
-        let (rel, cos) = (diff / nw, dot / (ng * nw));
+        let (rel, cos) = (diff / nw, cosine(g, w));
         assert!(rel <= max_rel && cos >= min_cos, "{what} {i}: relative error {rel:.3e} (max {max_rel:.0e}), cosine {cos:.9} (min {min_cos})");
         worst = worst.max(rel);
     }
@@ -174,16 +173,15 @@ pub async fn check_classify(fixture: &Fixture, gpu: &Gpu) {
 /// short row and a few values set each scale) and 0.9981 (texts).
 pub const Q4_FIXTURE_MIN_COS: f64 = 0.985;
 
+fn cosine(g: &[f32], w: &[f64]) -> f64 {
+    let dot: f64 = g.iter().zip(w).map(|(&a, b)| a as f64 * b).sum();
+    let ng = g.iter().map(|&a| (a as f64).powi(2)).sum::<f64>().sqrt();
+    dot / (ng * w.iter().map(|b| b * b).sum::<f64>().sqrt())
+}
+
 /// Smallest cosine between matching rows.
 fn min_cosine(got: &[Vec<f32>], want: &npy::Array) -> f64 {
-    got.iter()
-        .zip(want.rows())
-        .map(|(g, w)| {
-            let dot: f64 = g.iter().zip(&w).map(|(&a, b)| a as f64 * b).sum();
-            let ng = g.iter().map(|&a| (a as f64).powi(2)).sum::<f64>().sqrt();
-            dot / (ng * w.iter().map(|b| b * b).sum::<f64>().sqrt())
-        })
-        .fold(f64::INFINITY, f64::min)
+    got.iter().zip(want.rows()).map(|(g, w)| cosine(g, &w)).fold(f64::INFINITY, f64::min)
 }
 
 fn argmax(row: &[f64]) -> usize {
