@@ -91,3 +91,47 @@ fn a_thousand_labels_match_one_at_a_time() {
         assert!(diff <= 1e-6, "label {i} ({}): differs by {diff:e} from its own pass", labels[i]);
     }
 }
+
+/// A model file written from what a load read (the browser caches a Hub
+/// download so) is the file `webclip convert` writes, byte for byte, for every
+/// weight format and whether the load read a checkpoint or a model file.
+#[test]
+fn a_load_records_the_model_file_convert_writes() {
+    use webclip::model::weights::{ByteSink, FileSource};
+    use webclip::model::{ClipModel, ModelSource, ModelTexts, Record};
+    use webclip::ops::{KernelFamily, Kernels, WeightFormat};
+
+    struct Bytes(std::cell::RefCell<Vec<u8>>);
+    impl ByteSink for Bytes {
+        fn write<'b>(&'b self, offset: u64, bytes: &'b [u8]) -> std::pin::Pin<Box<dyn std::future::Future<Output = webclip::Result<()>> + 'b>> {
+            let mut file = self.0.borrow_mut();
+            let end = offset as usize + bytes.len();
+            if file.len() < end {
+                file.resize(end, 0);
+            }
+            file[offset as usize..end].copy_from_slice(bytes);
+            Box::pin(std::future::ready(Ok(())))
+        }
+    }
+    let gpu = gpu();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-clip");
+    let out = std::env::temp_dir().join(format!("webclip-record-{}", std::process::id()));
+    std::fs::create_dir_all(&out).unwrap();
+    for format in WeightFormat::ALL {
+        let converted = out.join(format!("{}.webclip", format.name()));
+        webclip::model::convert::convert(&dir, format, &converted, "tiny-clip").unwrap();
+        let expected = std::fs::read(&converted).unwrap();
+        let kernels = pollster::block_on(Kernels::new(&gpu, KernelFamily::Registers, format)).unwrap();
+        for (what, path, texts) in [("checkpoint", dir.join("model.safetensors"), Some(ModelTexts::from_dir(&dir).unwrap())), ("model file", converted.clone(), None)] {
+            let file = FileSource::open(&path).unwrap();
+            let sink = Bytes(Default::default());
+            let mut source = pollster::block_on(ModelSource::open(&file, texts)).unwrap();
+            source.record = Some(Record { sink: &sink, source: "tiny-clip".into() });
+            pollster::block_on(ClipModel::load_source(&gpu, &kernels, source)).unwrap();
+            let recorded = sink.0.into_inner();
+            assert_eq!(recorded.len(), expected.len(), "{} from a {what}: length", format.name());
+            assert!(recorded == expected, "{} from a {what}: the recorded file differs from convert's", format.name());
+        }
+    }
+    std::fs::remove_dir_all(&out).ok();
+}

@@ -13,6 +13,7 @@ use super::files::{ModelFiles, ModelSource, FILE_NAMES};
 use super::scores;
 use super::text::TextTower;
 use super::vision::VisionTower;
+use super::model_file::Plan;
 use super::weights::{BytesSource, Weights};
 
 /// Images, and text tokens, per forward pass at most; larger requests are
@@ -88,7 +89,7 @@ impl ClipModel {
     /// block of the encoder) at a time, binding all buffers to `kernels`.
     /// Kernels compiled once per device serve every model on it.
     pub async fn load_source(gpu: &Gpu, kernels: &Kernels, source: ModelSource<'_>) -> Result<ClipModel> {
-        let ModelSource { weights, header, texts } = source;
+        let ModelSource { weights, header, texts, record } = source;
         let config = ClipConfig::from_json(&texts.config)?;
         let preprocess = PreprocessConfig::from_json(&texts.preprocessor)?;
         let size = config.vision.image_size as u32;
@@ -99,7 +100,10 @@ impl ClipModel {
             )));
         }
         let tokenizer = ClipTokenizer::from_bytes(&texts.tokenizer)?;
-        let w = Weights::check(weights, header, &config, kernels.format)?;
+        let mut w = Weights::check(weights, header, &config, kernels.format)?;
+        if let Some(record) = record {
+            w = w.recording(record.sink, Plan::new(&texts, kernels.format, &record.source)?);
+        }
         let allocated_before = gpu.allocated_bytes();
 
         let (v, t) = (&config.vision, &config.text);
@@ -110,6 +114,7 @@ impl ClipModel {
         let vision = VisionTower::new(gpu, kernels, v, &w, config.projection_dim, max_images, &act).await?;
         let text = TextTower::new(gpu, kernels, t, &w, config.projection_dim, max_text_rows, &act).await?;
         let logit_scale = w.scalar("logit_scale").await?;
+        w.finish_recording().await?;
         let gpu_bytes = gpu.allocated_bytes() - allocated_before;
         Ok(ClipModel { gpu: gpu.clone(), config, preprocess, tokenizer, logit_scale, gpu_bytes, vision, text, submitting: Default::default() })
     }

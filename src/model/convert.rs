@@ -15,9 +15,9 @@ use crate::error::{Error, Result};
 use crate::ops::{PackedWeight, WeightFormat};
 
 use super::config::ClipConfig;
-use super::files::FILE_NAMES;
-use super::model_file::{self, is_matrix};
-use super::weights::{matrix_dims, to_f32, FileSource, Header, TensorSource};
+use super::files::{ModelTexts, FILE_NAMES};
+use super::model_file::{is_matrix, Plan};
+use super::weights::{self, matrix_dims, to_f32, FileSource, Header, TensorSource};
 
 /// What one conversion did.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -92,61 +92,42 @@ fn index(paths: &[PathBuf]) -> Result<(Vec<FileSource>, BTreeMap<String, Source>
 
 /// Converts the checkpoint in `dir` to a webclip model file at `out` (written
 /// beside it under a temporary name, then renamed: a failed conversion leaves
-/// no partial file). `source` is recorded as where it came from.
+/// no partial file). `source` is recorded as where it came from. Every tensor
+/// the config implies must be there with its shape, and nothing else.
 pub fn convert(dir: &Path, format: WeightFormat, out: &Path, source: &str) -> Result<Conversion> {
-    let text = |name: &str| std::fs::read_to_string(dir.join(name)).map_err(|e| Error::file(dir.join(name).display(), e));
-    // Stored as compact JSON: a pretty-printed tokenizer.json is 1.6x the size.
-    let compact = |name: &str| -> Result<String> {
-        let value: serde_json::Value = serde_json::from_str(&text(name)?).map_err(|e| Error::file(dir.join(name).display(), format!("is not JSON: {e}")))?;
-        Ok(value.to_string())
-    };
-    let config = compact(FILE_NAMES[0])?;
-    ClipConfig::from_json(&config)?;
-    let (tokenizer, preprocessor) = (compact(FILE_NAMES[2])?, compact(FILE_NAMES[3])?);
+    let texts = ModelTexts::from_dir(dir)?;
+    let plan = Plan::new(&texts, format, source)?;
+    let config = ClipConfig::from_json(&texts.config)?;
     let paths = shard_paths(dir)?;
-    let (shards, tensors, input_bytes) = index(&paths)?;
-    let tensors: Vec<(String, Source)> = tensors.into_iter().filter(|(name, _)| !name.ends_with("position_ids")).collect();
-
-    let mut layout = Vec::new();
-    for (name, t) in &tensors {
-        if is_matrix(name) {
-            let (n, k) = matrix_dims(&t.shape);
-            let (dtype, shape, scales) = model_file::packed_layout(format, n, k);
-            layout.push((name.clone(), dtype, shape));
-            if let Some(shape) = scales {
-                layout.push((model_file::scales_name(name), Dtype::F16, shape));
-            }
-        } else {
-            layout.push((name.clone(), Dtype::F32, t.shape.clone()));
+    let (shards, mut tensors, input_bytes) = index(&paths)?;
+    tensors.retain(|name, _| !name.ends_with("position_ids"));
+    let expected = weights::expected(&config);
+    for e in &expected {
+        let t = tensors.get(&e.name).ok_or_else(|| Error::tensor(&e.name, format!("missing from {}", dir.display())))?;
+        // logit_scale: some exports store it as [1].
+        if t.shape != e.shape && !(e.name == "logit_scale" && t.shape == [1]) {
+            return Err(Error::tensor(&e.name, format!("has shape {:?}, config.json implies {:?}", t.shape, e.shape)));
         }
     }
-    let metadata: BTreeMap<String, String> = [
-        (model_file::KEY_FORMAT, model_file::FORMAT.to_string()),
-        (model_file::KEY_VERSION, model_file::VERSION.to_string()),
-        (model_file::KEY_WEIGHTS, format.name().to_string()),
-        (model_file::KEY_SOURCE, source.to_string()),
-        (model_file::EMBEDDED_FILES[0], config),
-        (model_file::EMBEDDED_FILES[1], tokenizer),
-        (model_file::EMBEDDED_FILES[2], preprocessor),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let header = model_file::header(metadata, layout)?;
+    if let Some(extra) = tensors.keys().find(|name| !expected.iter().any(|e| &e.name == *name)) {
+        return Err(Error::tensor(extra, "is in the checkpoint but not described by config.json (wrong num_hidden_layers, or not a CLIP checkpoint?)"));
+    }
 
     let partial = out.with_extension("partial");
     let written = (|| -> Result<Conversion> {
         let fail = |e: std::io::Error| Error::file(partial.display(), e);
         let mut w = std::io::BufWriter::with_capacity(1 << 20, File::create(&partial).map_err(fail)?);
-        w.write_all(&header).map_err(fail)?;
+        w.write_all(&plan.header).map_err(fail)?;
         let mut largest = 0;
-        for (name, t) in &tensors {
+        // In file order: a matrix's scales follow its data, written with it.
+        for e in plan.names().filter_map(|name| expected.iter().find(|e| e.name == name)) {
+            let t = &tensors[&e.name];
             let bytes = pollster::block_on(shards[t.shard].read(t.offset, t.len))?;
-            let values = to_f32(name, t.dtype, &bytes)?;
+            let values = to_f32(&e.name, t.dtype, &bytes)?;
             drop(bytes);
             largest = largest.max(values.len() * 4);
-            if is_matrix(name) {
-                let (n, k) = matrix_dims(&t.shape);
+            if is_matrix(&e.name) {
+                let (n, k) = matrix_dims(&e.shape);
                 let packed = PackedWeight::pack(format, &values, n, k);
                 w.write_all(&packed.data_bytes()).map_err(fail)?;
                 w.write_all(&packed.scale_bytes()).map_err(fail)?;
@@ -156,7 +137,10 @@ pub fn convert(dir: &Path, format: WeightFormat, out: &Path, source: &str) -> Re
         }
         w.flush().map_err(fail)?;
         let output_bytes = w.get_ref().metadata().map_err(fail)?.len();
-        Ok(Conversion { weights: format.name(), tensors: tensors.len(), input_bytes, output_bytes, largest_tensor_f32_bytes: largest })
+        if output_bytes != plan.len {
+            return Err(Error::file(partial.display(), format!("{output_bytes} bytes written, {} planned", plan.len)));
+        }
+        Ok(Conversion { weights: format.name(), tensors: expected.len(), input_bytes, output_bytes, largest_tensor_f32_bytes: largest })
     })();
     match written {
         Ok(done) => {

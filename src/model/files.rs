@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::ops::WeightFormat;
 
 use super::model_file;
-use super::weights::{Header, TensorSource};
+use super::weights::{ByteSink, Header, TensorSource};
 
 /// A model's files besides its weights.
 #[derive(Clone)]
@@ -60,6 +60,14 @@ pub struct ModelSource<'a> {
     pub weights: &'a dyn TensorSource,
     pub header: Header,
     pub texts: ModelTexts,
+    /// Where to write the model file of what is loaded, if anywhere.
+    pub record: Option<Record<'a>>,
+}
+
+/// A model file written while loading: where, and the source it names.
+pub struct Record<'a> {
+    pub sink: &'a dyn ByteSink,
+    pub source: String,
 }
 
 impl<'a> ModelSource<'a> {
@@ -71,7 +79,7 @@ impl<'a> ModelSource<'a> {
             Some(texts) => texts,
             None => texts_of_model_file(&header.metadata, weights.name())?,
         };
-        Ok(ModelSource { weights, header, texts })
+        Ok(ModelSource { weights, header, texts, record: None })
     }
 
     /// The weight format a webclip model file stores; `None` for a checkpoint.

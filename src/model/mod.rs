@@ -15,5 +15,5 @@ pub mod weights;
 
 pub use clip::{ClipModel, Score};
 pub use config::ClipConfig;
-pub use files::{ModelFiles, ModelSource, ModelTexts};
+pub use files::{ModelFiles, ModelSource, ModelTexts, Record};
 pub use prompt_cache::PromptCache;

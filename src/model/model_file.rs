@@ -10,11 +10,17 @@
 //!   [`PackedWeight`] lays it out, with its scales beside it as `<name>.scales`.
 //! - Every other tensor under its Hugging Face name, as F32.
 
+use std::collections::BTreeMap;
+
 use safetensors::tensor::Metadata;
 use safetensors::Dtype;
 
 use crate::error::{Error, Result};
 use crate::ops::{PackedWeight, WeightFormat};
+
+use super::config::ClipConfig;
+use super::files::ModelTexts;
+use super::weights::{self, Kind};
 
 pub const FORMAT: &str = "webclip";
 pub const VERSION: &str = "1";
@@ -89,22 +95,94 @@ pub fn stored_format(metadata: &Metadata, source: &str) -> Result<Option<WeightF
     WeightFormat::parse(weights).map(Some).map_err(|e| Error::file(source, e))
 }
 
-/// The header of a file being written, tensors in the given order (each
-/// matrix's data then its scales), offsets contiguous from 0. Written with
-/// sorted keys, so one checkpoint always converts to the same bytes.
-pub fn header(metadata: std::collections::BTreeMap<String, String>, tensors: Vec<(String, Dtype, Vec<usize>)>) -> Result<Vec<u8>> {
+/// A model file laid out before a byte of it is written: its header and
+/// where each tensor's bytes go. Tensors are sorted by name (each matrix's
+/// data then its scales), offsets contiguous, keys sorted: one checkpoint
+/// always converts to the same bytes, whether by `webclip convert` or by a
+/// browser caching what it quantized while loading.
+pub struct Plan {
+    pub header: Vec<u8>,
+    /// Absolute byte range of every tensor, by name.
+    ranges: BTreeMap<String, (u64, usize)>,
+    /// The file's length.
+    pub len: u64,
+}
+
+impl Plan {
+    /// The file for the model `texts` describe, its matrices in `format`;
+    /// `source` is recorded as where it came from.
+    pub fn new(texts: &ModelTexts, format: WeightFormat, source: &str) -> Result<Plan> {
+        let config = ClipConfig::from_json(&texts.config)?;
+        let mut expected = weights::expected(&config);
+        expected.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut layout = Vec::new();
+        for e in expected {
+            if e.kind == Kind::Matrix {
+                let (n, k) = weights::matrix_dims(&e.shape);
+                let (dtype, shape, scales) = packed_layout(format, n, k);
+                layout.push((e.name.clone(), dtype, shape));
+                if let Some(scales) = scales {
+                    layout.push((scales_name(&e.name), Dtype::F16, scales));
+                }
+            } else {
+                layout.push((e.name, Dtype::F32, e.shape));
+            }
+        }
+        // Stored as compact JSON: a pretty-printed tokenizer.json is 1.6x the size.
+        let compact = |name: &str, text: &[u8]| -> Result<String> {
+            let value: serde_json::Value = serde_json::from_slice(text).map_err(|e| Error::file(name, format!("is not JSON: {e}")))?;
+            Ok(value.to_string())
+        };
+        let metadata: BTreeMap<String, String> = [
+            (KEY_FORMAT, FORMAT.to_string()),
+            (KEY_VERSION, VERSION.to_string()),
+            (KEY_WEIGHTS, format.name().to_string()),
+            (KEY_SOURCE, source.to_string()),
+            (EMBEDDED_FILES[0], compact(EMBEDDED_FILES[0], texts.config.as_bytes())?),
+            (EMBEDDED_FILES[1], compact(EMBEDDED_FILES[1], &texts.tokenizer)?),
+            (EMBEDDED_FILES[2], compact(EMBEDDED_FILES[2], texts.preprocessor.as_bytes())?),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+
+        let (header, offsets) = header(metadata, layout)?;
+        let start = header.len() as u64;
+        let len = start + offsets.last().map_or(0, |(_, offset, len)| offset + *len as u64);
+        let ranges = offsets.into_iter().map(|(name, offset, len)| (name, (start + offset, len))).collect();
+        Ok(Plan { len, header, ranges })
+    }
+
+    /// Absolute offset and length of `name`'s bytes.
+    pub fn range(&self, name: &str) -> Option<(u64, usize)> {
+        self.ranges.get(name).copied()
+    }
+
+    /// Tensor names in file order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        let mut names: Vec<(&u64, &str)> = self.ranges.iter().map(|(n, (o, _))| (o, n.as_str())).collect();
+        names.sort();
+        names.into_iter().map(|(_, n)| n)
+    }
+}
+
+/// A safetensors header (8-byte length, then JSON with sorted keys) for
+/// tensors in the given order, and each one's offset from the data's start.
+fn header(metadata: BTreeMap<String, String>, tensors: Vec<(String, Dtype, Vec<usize>)>) -> Result<(Vec<u8>, Vec<(String, u64, usize)>)> {
     let mut map = serde_json::Map::new();
     map.insert("__metadata__".into(), serde_json::json!(metadata));
+    let mut offsets = Vec::new();
     let mut offset = 0;
     for (name, dtype, shape) in tensors {
         let len = shape.iter().product::<usize>() * dtype.bitsize() / 8;
-        map.insert(name, serde_json::json!({ "dtype": dtype, "shape": shape, "data_offsets": [offset, offset + len] }));
+        map.insert(name.clone(), serde_json::json!({ "dtype": dtype, "shape": shape, "data_offsets": [offset, offset + len] }));
+        offsets.push((name, offset as u64, len));
         offset += len;
     }
     let mut json = serde_json::to_vec(&map).map_err(|e| Error::Input(format!("model file header: {e}")))?;
     // Data starts 8-byte aligned, as safetensors' own writer does it.
     json.resize(json.len().next_multiple_of(8), b' ');
-    Ok([&(json.len() as u64).to_le_bytes()[..], &json].concat())
+    Ok(([&(json.len() as u64).to_le_bytes()[..], &json].concat(), offsets))
 }
 
 impl PackedWeight {
@@ -156,7 +234,7 @@ mod tests {
 
     #[test]
     fn headers_are_checked_before_use() {
-        let h = header([(KEY_FORMAT.to_string(), FORMAT.to_string()), (KEY_VERSION.to_string(), "9".to_string())].into(), vec![("a".into(), Dtype::F32, vec![2])]).unwrap();
+        let h = header([(KEY_FORMAT.to_string(), FORMAT.to_string()), (KEY_VERSION.to_string(), "9".to_string())].into(), vec![("a".into(), Dtype::F32, vec![2])]).unwrap().0;
         let (end, meta) = read_header(&h, "m").unwrap();
         assert_eq!((end, end % 8), (h.len(), 0));
         assert!(stored_format(&meta, "m").unwrap_err().to_string().contains("version 9"));

@@ -110,6 +110,20 @@ impl TensorSource for FileSource {
     }
 }
 
+/// Where a load writes, as it goes, the model file of what it loaded (in the
+/// weight format it loaded in): the browser caches a quantized download so.
+pub trait ByteSink {
+    /// `bytes` at `offset` of the file; any order, each byte once.
+    fn write<'b>(&'b self, offset: u64, bytes: &'b [u8]) -> Pin<Box<dyn Future<Output = Result<()>> + 'b>>;
+}
+
+/// A model file being written by a load ([`Weights::recording`]).
+struct Recording<'a> {
+    sink: &'a dyn ByteSink,
+    plan: model_file::Plan,
+    written: std::sync::Mutex<BTreeSet<String>>,
+}
+
 /// A safetensors header: where the data starts and what it holds.
 pub struct Header {
     pub data_start: u64,
@@ -210,6 +224,7 @@ pub struct Weights<'a> {
     pub format: WeightFormat,
     /// A webclip model file: matrices are stored packed in `format` already.
     packed: bool,
+    record: Option<Recording<'a>>,
 }
 
 impl<'a> Weights<'a> {
@@ -222,7 +237,7 @@ impl<'a> Weights<'a> {
             return Err(Error::file(name, format!("holds {} weights, not {}: convert the checkpoint again with --quant {}", stored.name(), format.name(), format.name())));
         }
         let tensors: HashMap<String, TensorInfo> = header.metadata.tensors().into_iter().map(|(n, info)| (n, info.clone())).collect();
-        let w = Weights { source, tensors, data_start: header.data_start, expected: HashMap::new(), format, packed: stored.is_some() };
+        let w = Weights { source, tensors, data_start: header.data_start, expected: HashMap::new(), format, packed: stored.is_some(), record: None };
         // The data's extent: a file cut short is reported now, not halfway through the upload.
         let end = w.tensors.values().map(|t| t.data_offsets.1 as u64).max().unwrap_or(0) + w.data_start;
         if let Some(len) = source.len().filter(|&len| len < end) {
@@ -255,6 +270,33 @@ impl<'a> Weights<'a> {
             return Err(Error::tensor(extra, format!("is in {name} but not described by config.json (wrong num_hidden_layers, or not a CLIP checkpoint?)")));
         }
         Ok(Weights { expected, ..w })
+    }
+
+    /// From now on, every tensor read is also written to `sink`, at its place
+    /// in the model file `plan` lays out; [`Weights::finish_recording`] ends it.
+    pub fn recording(self, sink: &'a dyn ByteSink, plan: model_file::Plan) -> Weights<'a> {
+        Weights { record: Some(Recording { sink, plan, written: Default::default() }), ..self }
+    }
+
+    async fn save(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let Some(r) = &self.record else { return Ok(()) };
+        let (offset, len) = r.plan.range(name).unwrap_or_else(|| panic!("{name} is not in the model file's plan"));
+        assert_eq!(len, bytes.len(), "{name}: planned and packed sizes differ");
+        r.sink.write(offset, bytes).await?;
+        r.written.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(name.to_string());
+        Ok(())
+    }
+
+    /// Writes the header of the model file being recorded, last, once every
+    /// tensor is in: a file cut short by an error has no valid header.
+    pub async fn finish_recording(&self) -> Result<()> {
+        let Some(r) = &self.record else { return Ok(()) };
+        let written = r.written.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len();
+        let planned = r.plan.names().count();
+        if written != planned {
+            return Err(Error::Input(format!("the model file being written has {written} of its {planned} tensors")));
+        }
+        r.sink.write(0, &r.plan.header).await
     }
 
     /// The stored tensors of `e`: name, accepted dtypes, shape.
@@ -307,7 +349,10 @@ impl<'a> Weights<'a> {
     /// A small tensor as f32.
     pub async fn get(&self, name: &str) -> Result<Vec<f32>> {
         self.planned(name, Kind::Small);
-        self.floats(name).await
+        let values = self.floats(name).await?;
+        // Little-endian targets only (wasm32, x86, ARM), as the GPU uploads assume.
+        self.save(name, bytemuck::cast_slice(&values)).await?;
+        Ok(values)
     }
 
     pub async fn scalar(&self, name: &str) -> Result<f32> {
@@ -317,16 +362,22 @@ impl<'a> Weights<'a> {
     /// A matrix (`[n, k]`: the first dimension by the product of the rest), in [`Weights::format`].
     pub async fn matrix(&self, name: &str) -> Result<PackedWeight> {
         let (n, k) = matrix_dims(&self.planned(name, Kind::Matrix).shape);
-        if !self.packed {
+        let has_scales = model_file::packed_layout(self.format, n, k).2.is_some();
+        let packed = if self.packed {
+            let (_, data) = self.bytes(name).await?;
+            let scales = if has_scales { self.bytes(&model_file::scales_name(name)).await?.1 } else { Vec::new() };
+            PackedWeight::from_bytes(self.format, n, k, &data, &scales)
+        } else {
             // The tensor as f32 and its packed copy: the most a load holds at once.
-            return Ok(PackedWeight::pack(self.format, &self.floats(name).await?, n, k));
-        }
-        let (_, data) = self.bytes(name).await?;
-        let scales = match model_file::packed_layout(self.format, n, k).2 {
-            Some(_) => self.bytes(&model_file::scales_name(name)).await?.1,
-            None => Vec::new(),
+            PackedWeight::pack(self.format, &self.floats(name).await?, n, k)
         };
-        Ok(PackedWeight::from_bytes(self.format, n, k, &data, &scales))
+        if self.record.is_some() {
+            self.save(name, &packed.data_bytes()).await?;
+            if has_scales {
+                self.save(&model_file::scales_name(name), &packed.scale_bytes()).await?;
+            }
+        }
+        Ok(packed)
     }
 }
 
