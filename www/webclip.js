@@ -2,13 +2,16 @@
 // module Web Worker (./worker.js) so the page never freezes.
 //
 //   import { ClipModel } from './www/webclip.js';
-//   const model = await ClipModel.load('models/clip-vit-base-patch32/', { onProgress });
+//   const model = await ClipModel.load('openai/clip-vit-base-patch32', { onProgress }); // from the Hub, q8, cached
+//   // or a directory: await ClipModel.load('models/clip-vit-base-patch32/');
 //   // or one converted file: await ClipModel.load('models/clip-vit-base-patch32-q8.webclip');
 //   const scores = await model.classify(fileOrImage, ['a cat', 'a dog'], { template: 'a photo of {}' });
 //   // [{ label: 'a cat', score: 0.97 }, { label: 'a dog', score: 0.03 }]
 //
 // Every ClipModel on a page shares one worker, and loading the same URL twice
 // shares one model on the GPU; dispose() releases it when the last user does.
+
+import { HUB, parseHubId } from './hub.js';
 
 /** `{ ok: true }`, or `{ ok: false, reason }` with `reason` 'insecure', 'no-api' or 'no-adapter'. */
 export async function checkWebGPU() {
@@ -45,11 +48,23 @@ class WorkerClient {
     };
   }
 
-  call(op, args = {}, { transfer = [], onProgress } = {}) {
+  /** `signal` aborts a load: the worker is told to stop it, and the call rejects with the signal's reason. */
+  call(op, args = {}, { transfer = [], onProgress, signal } = {}) {
     if (this.broken) return Promise.reject(this.broken);
+    if (signal?.aborted) return Promise.reject(signal.reason);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, onProgress });
+      const onAbort = () => {
+        this.worker.postMessage({ id: this.nextId++, op: 'cancel', loadId: id });
+        this.pending.delete(id);
+        reject(signal.reason);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const settle = (f) => (value) => {
+        signal?.removeEventListener('abort', onAbort);
+        f(value);
+      };
+      this.pending.set(id, { resolve: settle(resolve), reject: settle(reject), onProgress });
       this.worker.postMessage({ id, op, ...args }, transfer);
     });
   }
@@ -68,41 +83,65 @@ class WorkerClient {
 let sharedClient;
 const client = () => (sharedClient ??= new WorkerClient());
 
-/** Loaded models by absolute directory URL: { promise, users, listeners }. */
+/** Loaded models by what was asked (source, kernels, weights): { promise, users, listeners, waiting, worker }. */
 const cache = new Map();
 
 const MODEL_FILES = ['config.json', 'model.safetensors', 'tokenizer.json', 'preprocessor_config.json'];
 
 export class ClipModel {
   /**
-   * @param {string | URL | File[] | FileList} source a Hugging Face CLIP
-   *   directory URL (its four files are fetched), a webclip model file's URL
-   *   (`webclip convert`: one file, ending in .webclip or .safetensors), or
-   *   files the user picked: the four of a directory, or one model file
-   * @param {{ onProgress?: (p: { loaded: number, total?: number, file: string }) => void,
-   *   kernels?: 'tiled' | 'registers', weights?: 'f32' | 'f16' | 'q8' | 'q4' }} options
+   * @param {string | URL | File[] | FileList} source a Hugging Face Hub id
+   *   (`openai/clip-vit-base-patch32`, optionally `@revision`), a Hugging Face
+   *   CLIP directory URL (its four files are fetched; write relative ones as
+   *   `./dir/` or `dir/`), a webclip model file's URL (`webclip convert`: one
+   *   file, ending in .webclip or .safetensors), or files the user picked: the
+   *   four of a directory, or one model file
+   * @param {{ onProgress?: (p: { loaded: number, total?: number, file: string, rate?: number, fromCache?: boolean }) => void,
+   *   kernels?: 'tiled' | 'registers', weights?: 'f32' | 'f16' | 'q8' | 'q4', signal?: AbortSignal,
+   *   hub?: string, mirror?: string }} options
    *   `kernels` forces a kernel family: 'tiled' (built for GPUs) or 'registers'
    *   (for CPU-backed adapters such as SwiftShader); by default the adapter's
-   *   type decides. `weights` is how a directory's matrices live on the GPU
-   *   (quantized in the worker while loading; default 'f32'); a model file
-   *   keeps the format it was converted to.
+   *   type decides. `weights` is how the matrices live on the GPU: a directory
+   *   is quantized in the worker while loading (default 'f32'); a Hub model
+   *   defaults to 'q8'; a model file keeps the format it was converted to.
+   *   `signal` cancels the load (with several callers sharing one load, once
+   *   all of theirs have aborted). `hub` is the Hub's address (default
+   *   https://huggingface.co); `mirror`, a base URL holding converted files as
+   *   `<id>/model-<weights>.webclip`, tried before the Hub's own files.
+   *   A Hub model is cached in the browser (origin private file system) as
+   *   its converted file: the next load of the same commit reads no weights
+   *   from the network (`model.origin.fromCache`).
    */
-  static async load(source, { onProgress, kernels, weights } = {}) {
+  static async load(source, { onProgress, kernels, weights, signal, hub, mirror } = {}) {
     if (typeof source === 'string' || source instanceof URL) {
-      const where = modelUrl(source);
-      const key = `${kernels ?? 'auto'} ${weights ?? 'stored'} ${where.url ?? where.fileUrl}`;
+      const hubModel = parseHubId(String(source));
+      const base = globalThis.document?.baseURI ?? location.href;
+      const where = hubModel ? { hub: { ...hubModel, hub: hub ?? HUB, mirror: mirror && withSlash(new URL(mirror, base).href) } } : modelUrl(source);
+      const what = hubModel ? `hub ${where.hub.hub} ${hubModel.id}@${hubModel.revision} ${where.hub.mirror ?? ''}` : where.url ?? where.fileUrl;
+      const key = `${kernels ?? 'auto'} ${weights ?? 'stored'} ${what}`;
       let entry = cache.get(key);
       if (!entry) {
         const listeners = new Set();
         const worker = client();
-        const promise = worker.call('load', { source: where, kernels, weights }, { onProgress: (p) => listeners.forEach((f) => f(p)) });
-        entry = { promise, users: 0, listeners, worker };
+        const controller = new AbortController();
+        const promise = worker.call('load', { source: where, kernels, weights }, { onProgress: (p) => listeners.forEach((f) => f(p)), signal: controller.signal });
+        entry = { promise, users: 0, listeners, worker, waiting: 0, cancel: () => controller.abort(new DOMException('the model load was cancelled', 'AbortError')) };
         cache.set(key, entry);
         promise.catch(() => cache.delete(key)); // a failed load may be retried
       }
       if (onProgress) entry.listeners.add(onProgress);
+      // The shared load is cancelled once every caller waiting for it has aborted.
+      entry.waiting++;
+      let waiting = true;
+      const leave = () => {
+        if (waiting) entry.waiting--;
+        waiting = false;
+      };
       try {
-        const info = await entry.promise;
+        const info = await untilAborted(entry.promise, signal, () => {
+          leave();
+          if (entry.waiting === 0) entry.cancel();
+        });
         entry.users++;
         return new ClipModel(entry.worker, info, () => {
           if (--entry.users > 0) return;
@@ -110,12 +149,13 @@ export class ClipModel {
           entry.worker.call('dispose', { modelId: info.modelId });
         });
       } finally {
+        leave();
         entry.listeners.delete(onProgress);
       }
     }
     const files = Array.from(source ?? []);
     if (!files.length || !files.every((f) => f instanceof File)) {
-      throw new Error('ClipModel.load takes a model directory URL, a model file URL, or the model files (File objects)');
+      throw new Error('ClipModel.load takes a Hub id, a model directory URL, a model file URL, or the model files (File objects)');
     }
     let picked;
     if (files.length === 1 && isModelFileName(files[0].name) && files[0].name !== 'model.safetensors') {
@@ -129,7 +169,7 @@ export class ClipModel {
       picked = { files: named };
     }
     const worker = client();
-    const info = await worker.call('load', { source: picked, kernels, weights }, { onProgress });
+    const info = await worker.call('load', { source: picked, kernels, weights }, { onProgress, signal });
     return new ClipModel(worker, info, () => worker.call('dispose', { modelId: info.modelId }));
   }
 
@@ -146,6 +186,10 @@ export class ClipModel {
     this.gpuBytes = info.gpuBytes;
     /** Size of the worker's wasm memory after loading: the load's peak (it never shrinks). */
     this.wasmBytes = info.wasmBytes;
+    /** Where it came from: `{ kind: 'hub' | 'url' | 'files', fromCache, id?, revision?, commit?,
+     * file?, offline?, cachedBytes?, cacheError?, quantizedHere? }` (`cachedBytes`: it was
+     * saved for the next visit; `cacheError`: why it was not). */
+    this.origin = info.origin;
     /** Length of every embedding. */
     this.projectionDim = info.projectionDim;
     /** Side of the square the vision tower sees, in pixels. */
@@ -211,6 +255,38 @@ export class ClipModel {
 export function benchKernels({ kernels, samples = 5, only = '', weights } = {}) {
   return client().call('benchKernels', { kernels, samples, only, weights });
 }
+
+/**
+ * Models kept in this browser for the next visit (Hub loads):
+ * `[{ key, id, revision, commit, weights, bytes, savedAt }]`, newest first.
+ */
+export function cachedModels() {
+  return client().call('cachedModels');
+}
+
+/** Frees a cached model's storage (`key` from cachedModels()), or every one's; resolves to what remains. */
+export function forgetCachedModels(key) {
+  return client().call('forgetCached', { key });
+}
+
+/** `promise`, or its rejection with `signal`'s reason (calling `onAbort`) once `signal` aborts first. */
+function untilAborted(promise, signal, onAbort) {
+  if (!signal) return promise;
+  if (signal.aborted) {
+    onAbort();
+    return Promise.reject(signal.reason);
+  }
+  return new Promise((resolve, reject) => {
+    const abort = () => {
+      onAbort();
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', abort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
+  });
+}
+
+const withSlash = (url) => (url.endsWith('/') ? url : `${url}/`);
 
 /** Whether a file name or URL path is a webclip model file's (one file, not a directory). */
 export const isModelFileName = (name) => /\.(webclip|safetensors)$/.test(name);

@@ -5,6 +5,8 @@
 //   out: { id, progress } while loading, then { id, result } or { id, error }.
 
 import init, { Engine, Image } from './pkg/webclip.js';
+import { HUB, NetworkError, convertedFileName, hubStatusMessage, pickFiles, repoInfo, resolveUrl } from './hub.js';
+import * as store from './model-store.js';
 
 let wasmMemory;
 
@@ -41,37 +43,77 @@ function serial(task) {
   return run;
 }
 
+/** Loads in progress, by request id: their AbortControllers (op `cancel`). */
+const loading = new Map();
+
 const ops = {
   // Streams the weights: the engine reads the header, checks every tensor,
   // then asks for one tensor's bytes at a time (HTTP Range requests, or
-  // File.slice for picked files), so the whole file is never in wasm memory.
-  async load({ source, kernels, weights }, progress) {
-    let reader, texts;
-    if (source.fileUrl) {
-      reader = rangeReader(new URL(source.fileUrl), progress);
-    } else if (source.file) {
-      reader = fileReader(source.file, progress);
-    } else {
-      texts = await readTexts(source, progress);
-      reader = source.url ? rangeReader(new URL('model.safetensors', source.url), progress) : fileReader(source.files.find((f) => f.name === 'model.safetensors'), progress);
+  // File.slice for picked and cached files), so the whole file is never in
+  // wasm memory. A Hub model is also written to the cache as it loads.
+  async load({ source, kernels, weights }, progress, requestId) {
+    const controller = new AbortController();
+    loading.set(requestId, controller);
+    try {
+      const { signal } = controller;
+      const from = source.hub ? await hubSource(source.hub, weights, progress, signal) : localSource(source, weights, progress, signal);
+      const texts = from.texts ?? (await from.readTexts?.());
+      const eng = await getEngine(kernels);
+      let model;
+      try {
+        model = await serial(() => {
+          signal.throwIfAborted();
+          return eng.loadModel(from.reader, texts?.config, texts?.tokenizer, texts?.preprocessor, from.weights, from.cache?.sink);
+        });
+      } catch (e) {
+        await from.cache?.abort();
+        throw signal.aborted ? signal.reason : e;
+      } finally {
+        from.reader.done?.();
+      }
+      const origin = { ...from.origin };
+      if (from.cache) {
+        try {
+          origin.cachedBytes = (await from.cache.commit()).bytes;
+        } catch (e) {
+          origin.cacheError = e.message;
+        }
+      }
+      const id = nextModelId++;
+      models.set(id, model);
+      return {
+        modelId: id,
+        adapter: { ...eng.adapter, ...(await adapterInfo()) },
+        kernels: eng.family,
+        weights: model.weights,
+        gpuBytes: model.gpuBytes,
+        // Linear memory only grows: its size after loading is the load's peak.
+        wasmBytes: wasmMemoryBytes(),
+        timings: model.timings,
+        projectionDim: model.projectionDim,
+        imageSize: model.imageSize,
+        origin,
+      };
+    } finally {
+      loading.delete(requestId);
     }
-    const eng = await getEngine(kernels);
-    const model = await serial(() => eng.loadModel(reader, texts?.config, texts?.tokenizer, texts?.preprocessor, weights));
-    reader.done?.();
-    const id = nextModelId++;
-    models.set(id, model);
-    return {
-      modelId: id,
-      adapter: { ...eng.adapter, ...(await adapterInfo()) },
-      kernels: eng.family,
-      weights: model.weights,
-      gpuBytes: model.gpuBytes,
-      // Linear memory only grows: its size after loading is the load's peak.
-      wasmBytes: wasmMemoryBytes(),
-      timings: model.timings,
-      projectionDim: model.projectionDim,
-      imageSize: model.imageSize,
-    };
+  },
+
+  /** Stops the load sent as request `loadId` (its promise rejects; nothing is cached). */
+  cancel({ loadId }) {
+    loading.get(loadId)?.abort(new Error('loading was cancelled'));
+  },
+
+  /** The models kept for the next visit: `[{ key, id, revision, commit, weights, bytes, savedAt }]`. */
+  cachedModels() {
+    return store.list();
+  },
+
+  /** Forgets one cached model (by key), or all of them. */
+  async forgetCached({ key }) {
+    if (key === undefined) await store.clear();
+    else await store.remove(key);
+    return store.list();
   },
 
   classify({ modelId, image, labels, templates }) {
@@ -183,51 +225,152 @@ async function toImage(image) {
   }
 }
 
-/** A directory's three small files (the weights are streamed separately). */
-async function readTexts(source, progress) {
-  const names = ['config.json', 'tokenizer.json', 'preprocessor_config.json'];
+/**
+ * Where a URL's or picked files' model is: `{ reader, readTexts?, weights, origin }`.
+ * A directory's three small files are read before its weights are streamed.
+ */
+function localSource(source, weights, progress, signal) {
+  const origin = { kind: source.file || source.files ? 'files' : 'url', fromCache: false };
+  if (source.fileUrl) return { reader: rangeReader(new URL(source.fileUrl), progress, signal), weights, origin };
+  if (source.file) return { reader: fileReader(source.file, progress, signal), weights, origin };
+  const reader = source.url
+    ? rangeReader(new URL('model.safetensors', source.url), progress, signal)
+    : fileReader(source.files.find((f) => f.name === 'model.safetensors'), progress, signal);
   const read = source.url
-    ? (name) => fetchBytes(new URL(name, source.url))
+    ? (name) => fetchBytes(new URL(name, source.url), { signal })
     : (name) => source.files.find((f) => f.name === name).arrayBuffer().then((b) => new Uint8Array(b));
+  return { reader, readTexts: () => readTexts(read, progress), weights, origin };
+}
+
+/**
+ * A Hub model (`hub.js`): from the cache when it holds this id's commit in
+ * this weight format (or, offline, any commit of the revision); else from a
+ * mirror of converted files, the repo's converted file, or its checkpoint
+ * quantized while loading, recorded into the cache as it loads.
+ */
+async function hubSource({ id, revision, hub = HUB, mirror }, weights = 'q8', progress, signal) {
+  const query = { hub, id, revision, weights };
+  const fromCache = ({ entry, file }, offline) => ({
+    reader: fileReader(file, progress, signal, { fromCache: true }),
+    weights: entry.weights,
+    origin: { kind: 'hub', id, revision, commit: entry.commit, fromCache: true, offline, bytes: file.size },
+  });
+  let info;
+  try {
+    info = await repoInfo(hub, { id, revision }, signal);
+  } catch (e) {
+    const cached = e instanceof NetworkError ? await store.latest(query).catch(() => undefined) : undefined;
+    if (!cached) throw e;
+    return fromCache(cached, true);
+  }
+  const entry = { ...query, commit: info.commit };
+  const cached = await store.open(entry).catch(() => undefined);
+  if (cached) return fromCache(cached, false);
+
+  const origin = { kind: 'hub', id, revision, commit: info.commit, fromCache: false };
+  const http = { signal, describe: (what, response) => hubStatusMessage(what, response) };
+  let cache;
+  try {
+    cache = await store.begin(entry);
+  } catch (e) {
+    origin.cacheError = e.message;
+  }
+  try {
+    if (mirror) {
+      const reader = rangeReader(new URL(`${id}/${convertedFileName(weights)}`, mirror), progress, signal);
+      // The first read fetches the header's block; a mirror without this model answers 404.
+      const found = await reader.read(0, 8).then(() => true, (e) => (e.status === 404 ? false : Promise.reject(e)));
+      if (found) return { reader, weights, cache, origin: { ...origin, file: reader.url } };
+    }
+    const pick = pickFiles({ id, files: info.files }, weights);
+    const base = resolveUrl(hub, id, info.commit, '');
+    if (pick.converted) {
+      const reader = rangeReader(new URL(pick.converted, base), progress, signal, http);
+      return { reader, weights, cache, origin: { ...origin, file: reader.url } };
+    }
+    const texts = await readTexts((name) => fetchBytes(new URL(name, base), http), progress);
+    const reader = rangeReader(new URL(pick.checkpoint, base), progress, signal, http);
+    return { reader, texts, weights, cache, origin: { ...origin, file: reader.url, quantizedHere: true } };
+  } catch (e) {
+    await cache?.abort();
+    throw e;
+  }
+}
+
+/** A directory's three small files (the weights are streamed separately). */
+async function readTexts(read, progress) {
+  const names = ['config.json', 'tokenizer.json', 'preprocessor_config.json'];
   const [config, tokenizer, preprocessor] = await Promise.all(names.map(read));
   progress({ loaded: 0, file: 'model.safetensors' });
   const text = new TextDecoder();
   return { config: text.decode(config), tokenizer, preprocessor: text.decode(preprocessor) };
 }
 
-async function fetchBytes(url, init) {
-  let response;
-  try {
-    response = await fetch(url, init);
-  } catch (e) {
-    throw new Error(`${url}: could not be fetched (${e.message})`);
+/** An HTTP failure; `status` tells a missing file (404) from the rest. */
+class HttpError extends Error {
+  constructor(message, status) {
+    super(message);
+    this.status = status;
   }
-  if (!response.ok) throw new Error(`${url}: HTTP ${response.status} ${response.statusText}`.trim());
-  return init ? response : new Uint8Array(await response.arrayBuffer());
 }
 
-/** Bytes read so far, reported a few times a second (one report per read would flood the page). */
-function progressCounter(file, progress) {
+/**
+ * The body of `url` (or, with `init.headers`, the Response). `describe(what,
+ * response)` words HTTP failures (the Hub's own wording); a dropped
+ * connection and an aborted load are told apart.
+ */
+async function fetchBytes(url, { signal, headers, describe } = {}) {
+  let response;
+  try {
+    response = await fetch(url, { signal, headers });
+  } catch (e) {
+    if (signal?.aborted) throw signal.reason;
+    throw new Error(`${url}: could not be fetched (${e.message}); check the network connection${url.origin !== location.origin ? ' (or the server does not allow cross-origin reads: CORS)' : ''}`);
+  }
+  if (!response.ok) {
+    const message = describe ? describe(String(url), response) : `${url}: HTTP ${response.status} ${response.statusText}`.trim();
+    throw new HttpError(message, response.status);
+  }
+  return headers ? response : bodyBytes(url, response, signal);
+}
+
+async function bodyBytes(url, response, signal) {
+  try {
+    return new Uint8Array(await response.arrayBuffer());
+  } catch (e) {
+    if (signal?.aborted) throw signal.reason;
+    throw new Error(`${url}: the download broke off (${e.message})`);
+  }
+}
+
+/**
+ * Bytes read so far, reported a few times a second (one report per read would
+ * flood the page), with the mean rate since the reader was made, in bytes per second.
+ */
+function progressCounter(file, progress, extra = {}) {
   let loaded = 0;
   let lastReport = 0;
+  const started = performance.now();
   return {
     add(n, total, force = false) {
       loaded += n;
-      if (force || performance.now() - lastReport > 100) {
-        lastReport = performance.now();
-        progress({ loaded, total, file });
+      const now = performance.now();
+      if (force || now - lastReport > 100) {
+        lastReport = now;
+        progress({ loaded, total, file, rate: loaded / Math.max((now - started) / 1000, 1e-3), ...extra });
       }
     },
   };
 }
 
-/** The engine's source for a File the user picked: slices, read on demand. */
-function fileReader(file, progress) {
-  const counter = progressCounter(file.name, progress);
+/** The engine's source for a File (picked, or a cached model): slices, read on demand. */
+function fileReader(file, progress, signal, extra) {
+  const counter = progressCounter(file.name, progress, extra);
   return {
     name: file.name,
     length: file.size,
     async read(offset, length) {
+      signal?.throwIfAborted();
       const bytes = new Uint8Array(await file.slice(offset, offset + length).arrayBuffer());
       counter.add(bytes.length, file.size, offset + length >= file.size);
       return bytes;
@@ -245,12 +388,13 @@ const CHUNK = 8 << 20;
  * first response's Content-Range. A server that ignores Range (a 200 with the
  * whole body) is read once into memory and served from there.
  */
-function rangeReader(url, progress) {
+function rangeReader(url, progress, signal, http = { signal }) {
   const name = decodeURIComponent(url.pathname.split('/').pop());
   const counter = progressCounter(name, progress);
   let block = { start: 0, bytes: new Uint8Array(0) };
   const reader = {
     name,
+    url: String(url),
     length: undefined,
     async read(offset, length) {
       const end = offset + length;
@@ -258,16 +402,14 @@ function rangeReader(url, progress) {
         return block.bytes.slice(offset - block.start, end - block.start);
       }
       const last = Math.min(Math.max(end, offset + CHUNK), reader.length ?? Infinity) - 1;
-      const response = await fetchBytes(url, { headers: { Range: `bytes=${offset}-${last}` } });
-      let bytes;
+      const response = await fetchBytes(url, { ...http, signal, headers: { Range: `bytes=${offset}-${last}` } });
+      const bytes = await bodyBytes(url, response, signal);
       if (response.status === 206) {
         const total = /\/(\d+)$/.exec(response.headers.get('Content-Range') ?? '');
         if (total) reader.length = Number(total[1]);
-        bytes = new Uint8Array(await response.arrayBuffer());
         block = { start: offset, bytes };
       } else {
         // The whole file came: keep it all.
-        bytes = new Uint8Array(await response.arrayBuffer());
         reader.length = bytes.length;
         block = { start: 0, bytes };
       }
@@ -292,7 +434,7 @@ function wasmMemoryBytes() {
 self.onmessage = async ({ data: { id, op, ...args } }) => {
   const progress = (p) => self.postMessage({ id, progress: p });
   try {
-    const result = await ops[op](args, progress);
+    const result = await ops[op](args, progress, id);
     self.postMessage({ id, result });
   } catch (e) {
     // wasm-bindgen's JsError arrives as an Error; a panic as a RuntimeError.

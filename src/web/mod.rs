@@ -22,8 +22,8 @@ use wasm_bindgen::prelude::*;
 
 use crate::gpu::Gpu;
 use crate::image::{self, RgbImage};
-use crate::model::weights::TensorSource;
-use crate::model::{ClipModel, ModelSource, ModelTexts, PromptCache};
+use crate::model::weights::{ByteSink, TensorSource};
+use crate::model::{ClipModel, ModelSource, ModelTexts, PromptCache, Record};
 use crate::ops::{KernelFamily, Kernels, WeightFormat};
 
 use crate::clock::now_ms as now;
@@ -108,7 +108,10 @@ impl Engine {
     /// the first upload; then tensors are read one at a time (a block of the
     /// encoder at most is in wasm memory). `weights` ("f32", "f16", "q8", "q4")
     /// packs a checkpoint's matrices while loading; default: a model file's
-    /// own format, f32 for a checkpoint.
+    /// own format, f32 for a checkpoint. `record`, `{ write(offset, bytes), source }`,
+    /// receives the webclip model file of what was loaded, as it loads (any
+    /// order, header last; `bytes` is a view into wasm memory, valid during
+    /// the call): the worker caches a Hub download so.
     #[wasm_bindgen(js_name = loadModel)]
     pub async fn load_model(
         &self,
@@ -117,8 +120,10 @@ impl Engine {
         tokenizer: Option<Vec<u8>>,
         preprocessor: Option<String>,
         weights: Option<String>,
+        record: Option<Object>,
     ) -> Result<Model, JsError> {
         let source = JsSource::new(source)?;
+        let sink = record.map(JsSink::new).transpose()?;
         let texts = match (config, tokenizer, preprocessor) {
             (Some(config), Some(tokenizer), Some(preprocessor)) => Some(ModelTexts { config, tokenizer, preprocessor }),
             (None, None, None) => None,
@@ -126,7 +131,8 @@ impl Engine {
         };
         let asked = weights.as_deref().map(WeightFormat::parse).transpose()?;
         let start = now();
-        let model = ModelSource::open(&source, texts).await?;
+        let mut model = ModelSource::open(&source, texts).await?;
+        model.record = sink.as_ref().map(|sink| Record { sink, source: sink.source.clone() });
         let (kernels, compile_ms) = self.kernels_for(model.format(asked)?).await?;
         let inner = ClipModel::load_source(&self.gpu, &kernels, model).await?;
         let timings = Timings { load_ms: now() - start, compile_ms, ..Timings::default() };
@@ -151,10 +157,7 @@ impl JsSource {
 
     /// `len` bytes at `offset`, as the JS reader returns them (outside wasm memory).
     async fn read_js(&self, offset: u64, len: usize) -> crate::Result<js_sys::Uint8Array> {
-        let failed = |e: JsValue| {
-            let message = e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).or_else(|| e.as_string()).unwrap_or_else(|| format!("{e:?}"));
-            crate::Error::file(&self.name, message)
-        };
+        let failed = |e: JsValue| crate::Error::file(&self.name, js_message(&e));
         let promise = self.read.call2(&self.object, &(offset as f64).into(), &(len as f64).into()).map_err(failed)?;
         let bytes = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&promise)).await.map_err(failed)?;
         let bytes = js_sys::Uint8Array::new(&bytes);
@@ -180,6 +183,40 @@ impl TensorSource for JsSource {
     }
     fn name(&self) -> &str {
         &self.name
+    }
+}
+
+/// A thrown JS value's message.
+fn js_message(e: &JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).or_else(|| e.as_string()).unwrap_or_else(|| format!("{e:?}"))
+}
+
+/// Where a load writes the model file it records (the worker's cache).
+struct JsSink {
+    object: Object,
+    write: js_sys::Function,
+    source: String,
+}
+
+impl JsSink {
+    fn new(object: Object) -> Result<JsSink, JsError> {
+        let write = Reflect::get(&object, &"write".into()).ok().and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+        let write = write.ok_or_else(|| JsError::new("loadModel: record has no write(offset, bytes) function"))?;
+        let source = Reflect::get(&object, &"source".into()).ok().and_then(|n| n.as_string()).unwrap_or_default();
+        Ok(JsSink { object, write, source })
+    }
+}
+
+impl ByteSink for JsSink {
+    fn write<'b>(&'b self, offset: u64, bytes: &'b [u8]) -> Pin<Box<dyn Future<Output = crate::Result<()>> + 'b>> {
+        Box::pin(async move {
+            let failed = |e: JsValue| crate::Error::Input(format!("writing the model file: {}", js_message(&e)));
+            // A copy outside wasm memory: the sink may keep it past an await.
+            let copy = js_sys::Uint8Array::from(bytes);
+            let done = self.write.call2(&self.object, &(offset as f64).into(), &copy).map_err(failed)?;
+            wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&done)).await.map_err(failed)?;
+            Ok(())
+        })
     }
 }
 

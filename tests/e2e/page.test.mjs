@@ -10,90 +10,23 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const targetDir = process.env.CARGO_TARGET_DIR ?? join(root, 'target');
-const fixture = join(root, 'tests/fixtures/tiny-clip');
-const QUIET = ['--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
-const BASE_ARGS = ['--headless=new', '--no-sandbox', '--disable-dev-shm-usage', ...QUIET];
+import { classify, convert, cosine, fixture, openPage as open, readNpy, root, startServer, targetDir, waitForModel } from './support.mjs';
 
 let server;
-let base;
 
 // The tiny fixture converted to a q8 webclip model file, served from the repository.
 const MODEL_FILE = 'target/e2e-models/tiny-clip-q8.webclip';
 
 before(async () => {
-  const binary = join(targetDir, 'debug', 'webclip-serve');
-  const cli = join(targetDir, 'debug', 'webclip');
-  for (const [path, how] of [[binary, 'cargo build --bin webclip-serve'], [cli, 'cargo build --bin webclip'], [join(root, 'www/pkg/webclip_bg.wasm'), 'tools/build-web.sh']]) {
-    if (!existsSync(path)) throw new Error(`${path} is missing: run ${how} first`);
-  }
-  mkdirSync(join(root, 'target/e2e-models'), { recursive: true });
-  execFileSync(cli, ['convert', '--model', fixture, '--quant', 'q8', '-o', join(root, MODEL_FILE)]);
-  server = spawn(binary, ['--port', '0', '--root', root], { stdio: ['ignore', 'pipe', 'inherit'] });
-  // The server prints its URL once it listens; port 0 lets the OS pick a free port.
-  base = await new Promise((resolve, reject) => {
-    server.stdout.on('data', (chunk) => {
-      const match = /http:\/\/127\.0\.0\.1:\d+\//.exec(String(chunk));
-      if (match) resolve(match[0]);
-    });
-    server.on('exit', (code) => reject(new Error(`webclip-serve exited with ${code}`)));
-  });
+  convert(fixture, 'q8', MODEL_FILE);
+  server = await startServer();
 });
 
-after(() => server?.kill());
+after(() => server?.stop());
 
-async function openPage(t, { webgpu }) {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    headless: false, // the new headless mode is asked for in BASE_ARGS
-    args: webgpu ? [...BASE_ARGS, '--enable-unsafe-webgpu'] : BASE_ARGS,
-  });
-  t.after(() => browser.close());
-  const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
-  const problems = [];
-  page.on('pageerror', (e) => problems.push(e.message));
-  page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
-  await page.goto(base);
-  return { page, problems };
-}
-
-/** Minimal .npy reader: little-endian float64, C order. */
-function readNpy(path) {
-  const bytes = readFileSync(path);
-  assert.equal(bytes.subarray(1, 6).toString('latin1'), 'NUMPY', `${path} is not a .npy file`);
-  const major = bytes[6];
-  const headerLength = major === 1 ? bytes.readUInt16LE(8) : bytes.readUInt32LE(8);
-  const offset = major === 1 ? 10 : 12;
-  const header = bytes.subarray(offset, offset + headerLength).toString('latin1');
-  assert.match(header, /'descr': '<f8'/, `${path}: only float64 is read here`);
-  assert.match(header, /'fortran_order': False/);
-  const shape = /'shape': \(([^)]*)\)/.exec(header)[1].split(',').filter((s) => s.trim()).map(Number);
-  const start = offset + headerLength;
-  const data = new Float64Array(bytes.buffer.slice(bytes.byteOffset + start, bytes.byteOffset + bytes.length));
-  return { shape, data };
-}
-
-async function waitForModel(page) {
-  await page.waitForSelector('#model-status[data-state="ready"], #model-status[data-state="error"]', { timeout: 600_000 });
-  const status = await page.textContent('#model-status');
-  assert.equal(await page.getAttribute('#model-status', 'data-state'), 'ready', `${status} / ${await page.textContent('#error')}`);
-}
-
-async function classify(page, image, labels, template) {
-  await page.fill('#labels', labels.join('\n'));
-  await page.fill('#template', template);
-  await page.setInputFiles('#image-file', image);
-  await page.waitForSelector('#results[data-state="done"], #results[data-state="error"]', { timeout: 600_000 });
-  assert.equal(await page.getAttribute('#results', 'data-state'), 'done', await page.textContent('#error'));
-  return page.$$eval('#results .bar', (bars) => bars.map((b) => ({ label: b.dataset.label, score: Number(b.dataset.score) })));
-}
+const openPage = (t, options) => open(t, server.base, options);
 
 const timingsOf = (page) => page.$eval('#timings', (e) => ({ ...e.dataset }));
 
@@ -172,17 +105,6 @@ test('the JS API embeds every kind of image like transformers', { timeout: 300_0
   await classify(page, join(root, 'tests/fixtures/images/chelsea.png'), ['a cat', 'a dog'], 'a photo of {}');
   assert.deepEqual(problems, []);
 });
-
-/** Cosine between two vectors. */
-function cosine(a, b) {
-  let dot = 0, na = 0, nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i] * b[i];
-    na += a[i] * a[i];
-    nb += b[i] * b[i];
-  }
-  return dot / Math.sqrt(na * nb);
-}
 
 test('a q8 model file, from a URL or picked, equals the directory quantized while loading', { timeout: 300_000 }, async (t) => {
   const { page, problems } = await openPage(t, { webgpu: true });

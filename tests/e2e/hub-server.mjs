@@ -1,0 +1,141 @@
+// A stand-in for the Hugging Face Hub on two more origins (no hub is
+// reachable from our machines): the Hub's URL scheme, its CORS headers, its
+// redirect of large files to a CDN on another origin, and scripted faults.
+//
+//   GET <hub>/api/models/<id>/revision/<rev>   { sha, siblings: [{ rfilename }] }
+//   GET <hub>/<id>/resolve/<rev|sha>/<file>    small files: 200; .safetensors and
+//                                              .webclip: 302 to <cdn>/<sha>/<id>/<file>
+//   GET <cdn>/<sha>/<id>/<file>                the bytes, with Range (206) unless the repo ignores it
+//
+// Repos: { id: { dir, files?: { name: path }, sha, faults? } } where faults are
+// 'no-range' (answers 200 with the whole body), 'truncated' (serves the weights
+// cut to 60%, consistently: a short file), 'slow' (sends 64 KB every 50 ms).
+// An id that is not listed gets the Hub's anonymous answer for it: 401 with
+// X-Error-Code RepoNotFound. Every request is logged in `requests`.
+
+import { createServer } from 'node:http';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+const CORS = {
+  'Access-Control-Allow-Origin': '*',
+  'Access-Control-Expose-Headers': 'Content-Range, Accept-Ranges, Content-Length, ETag, X-Repo-Commit, X-Error-Code, X-Linked-Size',
+};
+
+export async function startHub(repos) {
+  const requests = [];
+  const listen = (handler) =>
+    new Promise((resolve) => {
+      const server = createServer(handler);
+      server.listen(0, '127.0.0.1', () => resolve(server));
+    });
+  const hub = await listen((req, res) => serveHub(req, res));
+  const cdn = await listen((req, res) => serveCdn(req, res));
+  const hubUrl = `http://127.0.0.1:${hub.address().port}`;
+  const cdnUrl = `http://127.0.0.1:${cdn.address().port}`;
+
+  /** The repo's files: name → path (its directory's files, plus any listed). */
+  const filesOf = (repo) => {
+    const files = {};
+    for (const name of readdirSync(repo.dir)) if (statSync(join(repo.dir, name)).isFile()) files[name] = join(repo.dir, name);
+    return { ...files, ...repo.files };
+  };
+
+  const log = (origin, req) => requests.push({ origin, method: req.method, path: decodeURIComponent(req.url.split('?')[0]), range: req.headers.range });
+
+  function preflight(req, res) {
+    if (req.method !== 'OPTIONS') return false;
+    res.writeHead(204, { ...CORS, 'Access-Control-Allow-Headers': 'Range', 'Access-Control-Allow-Methods': 'GET, HEAD' });
+    res.end();
+    return true;
+  }
+
+  function notFound(res, code) {
+    res.writeHead(code === 'RepoNotFound' ? 401 : 404, { ...CORS, 'X-Error-Code': code, 'Content-Type': 'application/json' });
+    res.end(JSON.stringify({ error: code }));
+  }
+
+  function serveHub(req, res) {
+    log('hub', req);
+    if (preflight(req, res)) return;
+    const path = decodeURIComponent(req.url.split('?')[0]);
+    let match = /^\/api\/models\/([^/]+\/[^/]+)\/revision\/(.+)$/.exec(path);
+    if (match) {
+      const repo = repos[match[1]];
+      if (!repo) return notFound(res, 'RepoNotFound');
+      if (match[2] !== 'main' && match[2] !== repo.sha) return notFound(res, 'RevisionNotFound');
+      res.writeHead(200, { ...CORS, 'Content-Type': 'application/json' });
+      return res.end(JSON.stringify({ id: match[1], sha: repo.sha, siblings: Object.keys(filesOf(repo)).map((rfilename) => ({ rfilename })) }));
+    }
+    match = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(path);
+    if (!match) return notFound(res, 'EntryNotFound');
+    const [, id, revision, name] = match;
+    const repo = repos[id];
+    if (!repo) return notFound(res, 'RepoNotFound');
+    if (revision !== 'main' && revision !== repo.sha) return notFound(res, 'RevisionNotFound');
+    const file = filesOf(repo)[name];
+    if (!file) return notFound(res, 'EntryNotFound');
+    if (/\.(safetensors|webclip)$/.test(name)) {
+      res.writeHead(302, { ...CORS, Location: `${cdnUrl}/${repo.sha}/${id}/${name}`, 'X-Repo-Commit': repo.sha });
+      return res.end();
+    }
+    res.writeHead(200, { ...CORS, 'Content-Type': 'application/json', 'X-Repo-Commit': repo.sha, ETag: `"${repo.sha}-${name}"` });
+    res.end(readFileSync(file));
+  }
+
+  function serveCdn(req, res) {
+    log('cdn', req);
+    if (preflight(req, res)) return;
+    const match = /^\/([0-9a-f]{40})\/([^/]+\/[^/]+)\/(.+)$/.exec(decodeURIComponent(req.url.split('?')[0]));
+    const repo = match && repos[match[2]];
+    const file = repo && match[1] === repo.sha && filesOf(repo)[match[3]];
+    if (!file) {
+      res.writeHead(404, CORS);
+      return res.end();
+    }
+    let bytes = readFileSync(file);
+    const faults = repo.faults ?? [];
+    if (faults.includes('truncated')) bytes = bytes.subarray(0, Math.floor(bytes.length * 0.6));
+    const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
+    const headers = { ...CORS, 'Accept-Ranges': 'bytes', ETag: `"${repo.sha}"`, 'Content-Type': 'application/octet-stream' };
+    let status = 200;
+    if (range && !faults.includes('no-range')) {
+      const start = Number(range[1]);
+      const end = Math.min(range[2] ? Number(range[2]) : bytes.length - 1, bytes.length - 1);
+      if (start >= bytes.length) {
+        res.writeHead(416, { ...headers, 'Content-Range': `bytes */${bytes.length}` });
+        return res.end();
+      }
+      headers['Content-Range'] = `bytes ${start}-${end}/${bytes.length}`;
+      bytes = bytes.subarray(start, end + 1);
+      status = 206;
+    }
+    headers['Content-Length'] = String(bytes.length);
+    res.writeHead(status, headers);
+    if (!faults.includes('slow')) return res.end(bytes);
+    let at = 0;
+    const timer = setInterval(() => {
+      if (res.destroyed) return clearInterval(timer);
+      res.write(bytes.subarray(at, at + 65536));
+      at += 65536;
+      if (at >= bytes.length) {
+        clearInterval(timer);
+        res.end();
+      }
+    }, 50);
+    res.on('close', () => clearInterval(timer));
+  }
+
+  return {
+    repos,
+    url: hubUrl,
+    cdnUrl,
+    requests,
+    /** Requests for weight files (the CDN's, and the Hub's resolve of weights). */
+    weightRequests: () => requests.filter((r) => r.origin === 'cdn' || /\/resolve\/.*\.(safetensors|webclip)$/.test(r.path)),
+    async close() {
+      for (const server of [hub, cdn]) server.closeAllConnections();
+      await Promise.all([hub, cdn].map((server) => new Promise((resolve) => server.close(resolve))));
+    },
+  };
+}

@@ -1,0 +1,208 @@
+// Loading by Hugging Face Hub id, against a stand-in Hub on two other origins
+// (hub-server.mjs: the Hub's URL scheme, CORS, the redirect of weights to a
+// CDN origin): the checkpoint quantized in the worker and cached, a reload
+// that reads no weights, a new upstream commit noticed, offline use of the
+// cache, a repo's converted file and a mirror preferred, cancel, and each
+// failure explained and never cached. Requests are counted on the servers
+// (the page's request log misses a worker's).
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startHub } from './hub-server.mjs';
+import { convert, fixture, openPage, root, startServer, waitForModel } from './support.mjs';
+
+const SHA = 'a'.repeat(40);
+const NEW_SHA = 'b'.repeat(40);
+const CONVERTED = 'target/e2e-models/hub-tiny-q8.webclip';
+const MIRROR = 'target/e2e-mirror/';
+const BIN_ONLY = join(root, 'target/e2e-models/bin-only');
+
+let server;
+
+before(async () => {
+  // What the worker must write to its cache: `webclip convert`'s file, naming the same source.
+  convert(fixture, 'q8', CONVERTED, `test/tiny@${SHA}`);
+  convert(fixture, 'q8', `${MIRROR}test/mirrored/model-q8.webclip`, `test/mirrored@${SHA}`);
+  mkdirSync(BIN_ONLY, { recursive: true });
+  writeFileSync(join(BIN_ONLY, 'pytorch_model.bin'), 'not read');
+  writeFileSync(join(BIN_ONLY, 'config.json'), readFileSync(join(fixture, 'config.json')));
+  server = await startServer();
+});
+
+after(() => server?.stop());
+
+const repo = (extra = {}) => ({ dir: fixture, sha: SHA, ...extra });
+
+/** Runs in the page: loads `id` from the stand-in Hub and classifies chelsea.png. */
+async function loadAndClassify(page, id, options) {
+  return page.evaluate(
+    async ([id, options]) => {
+      const { ClipModel, cachedModels } = await import('/www/webclip.js');
+      const blob = await (await fetch('tests/fixtures/images/chelsea.png')).blob();
+      try {
+        const progress = [];
+        const model = await ClipModel.load(id, { ...options, onProgress: (p) => progress.push(p) });
+        const scores = await model.classify(blob, ['a cat', 'a dog', 'a robot'], { template: 'a photo of {}' });
+        const out = { origin: model.origin, weights: model.weights, scores, cached: await cachedModels(), progress: progress.at(-1) };
+        model.dispose();
+        return out;
+      } catch (e) {
+        return { error: e.message, name: e.name, cached: await cachedModels() };
+      }
+    },
+    [id, options],
+  );
+}
+
+/** The cached model files in the page's origin private file system: name → SHA-256. */
+async function cachedFiles(page) {
+  return page.evaluate(async () => {
+    const root = await navigator.storage.getDirectory();
+    const dir = await root.getDirectoryHandle('webclip-models', { create: true });
+    const out = {};
+    for await (const [name, handle] of dir.entries()) {
+      const digest = await crypto.subtle.digest('SHA-256', await (await handle.getFile()).arrayBuffer());
+      out[name] = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+    }
+    return out;
+  });
+}
+
+const sha256 = (path) => createHash('sha256').update(readFileSync(join(root, path))).digest('hex');
+
+test('a Hub id is quantized in the worker, cached, and a reload reads no weights', { timeout: 300_000 }, async (t) => {
+  const hub = await startHub({ 'test/tiny': repo() });
+  t.after(() => hub.close());
+  const { page, problems } = await openPage(t, server.base, { webgpu: true });
+  await waitForModel(page);
+
+  const first = await loadAndClassify(page, 'test/tiny', { hub: hub.url });
+  assert.equal(first.error, undefined, first.error);
+  assert.equal(first.weights, 'q8', 'a Hub model loads as q8 by default');
+  assert.deepEqual({ ...first.origin, file: undefined }, { kind: 'hub', id: 'test/tiny', revision: 'main', commit: SHA, fromCache: false, quantizedHere: true, cachedBytes: statSync(join(root, CONVERTED)).size, file: undefined });
+  assert.ok(first.progress.total > 0 && first.progress.rate > 0, `progress reports total and rate: ${JSON.stringify(first.progress)}`);
+  assert.ok(hub.weightRequests().length > 0);
+  assert.ok(hub.requests.some((r) => r.origin === 'cdn' && r.range), 'weights come from the CDN origin with Range requests');
+  // The cache holds exactly the file `webclip convert` writes from the same checkpoint.
+  const files = await cachedFiles(page);
+  assert.deepEqual(Object.values(files).filter((_, i) => Object.keys(files)[i].endsWith('.webclip')), [sha256(CONVERTED)]);
+  // Quantizing while loading from the Hub gives what quantizing a local directory gives.
+  const local = await page.evaluate(async () => {
+    const { ClipModel } = await import('/www/webclip.js');
+    const model = await ClipModel.load('tests/fixtures/tiny-clip/', { weights: 'q8' });
+    const blob = await (await fetch('tests/fixtures/images/chelsea.png')).blob();
+    return model.classify(blob, ['a cat', 'a dog', 'a robot'], { template: 'a photo of {}' });
+  });
+  assert.deepEqual(first.scores, local);
+
+  hub.requests.length = 0;
+  await page.reload();
+  await waitForModel(page);
+  const again = await loadAndClassify(page, 'test/tiny', { hub: hub.url });
+  assert.equal(again.error, undefined, again.error);
+  assert.equal(again.origin.fromCache, true);
+  assert.deepEqual(hub.weightRequests(), [], 'the reload read no weights');
+  assert.deepEqual(hub.requests.map((r) => r.path), ['/api/models/test/tiny/revision/main'], 'only the revision was resolved');
+  assert.deepEqual(again.scores, first.scores, 'identical probabilities from the cache');
+
+  // A new upstream commit is noticed: fetched again, and the old copy dropped.
+  hub.requests.length = 0;
+  const updated = await startHubUpdate(hub, page);
+  assert.equal(updated.origin.fromCache, false);
+  assert.equal(updated.origin.commit, NEW_SHA);
+  assert.ok(hub.weightRequests().length > 0);
+  assert.deepEqual(updated.cached.map((c) => c.commit), [NEW_SHA]);
+
+  // Offline: the newest cached copy of the revision serves.
+  await hub.close();
+  const offline = await loadAndClassify(page, 'test/tiny', { hub: hub.url });
+  assert.equal(offline.error, undefined, offline.error);
+  assert.deepEqual([offline.origin.fromCache, offline.origin.offline, offline.origin.commit], [true, true, NEW_SHA]);
+  assert.deepEqual(offline.scores, first.scores);
+
+  // "Forget cached models" frees the storage.
+  const left = await page.evaluate(async () => (await import('/www/webclip.js')).forgetCachedModels());
+  assert.deepEqual(left, []);
+  assert.deepEqual(await cachedFiles(page), {});
+  assert.deepEqual(problems.filter((p) => !/Failed to load resource/.test(p)), []);
+});
+
+/** Moves test/tiny to a new commit and loads it again. */
+async function startHubUpdate(hub, page) {
+  hub.repos['test/tiny'].sha = NEW_SHA;
+  return loadAndClassify(page, 'test/tiny', { hub: hub.url });
+}
+
+test("a repo's converted file, and a mirror's, come before quantizing in the worker", { timeout: 300_000 }, async (t) => {
+  const hub = await startHub({
+    'test/converted': repo({ files: { 'model-q8.webclip': join(root, CONVERTED) } }),
+    'test/mirrored': repo(),
+  });
+  t.after(() => hub.close());
+  const { page } = await openPage(t, server.base, { webgpu: true });
+  await waitForModel(page);
+
+  const converted = await loadAndClassify(page, 'test/converted', { hub: hub.url });
+  assert.equal(converted.error, undefined, converted.error);
+  assert.match(converted.origin.file, /\/test\/converted\/resolve\/a{40}\/model-q8\.webclip$/);
+  assert.deepEqual([...new Set(hub.weightRequests().map((r) => r.path.split('/').pop()))], ['model-q8.webclip']);
+
+  hub.requests.length = 0;
+  const mirrored = await loadAndClassify(page, 'test/mirrored', { hub: hub.url, mirror: MIRROR });
+  assert.equal(mirrored.error, undefined, mirrored.error);
+  assert.equal(mirrored.origin.file, `${server.base}${MIRROR}test/mirrored/model-q8.webclip`);
+  assert.deepEqual(hub.weightRequests(), [], 'the mirror served the weights');
+  assert.deepEqual(mirrored.scores, converted.scores);
+  assert.deepEqual(mirrored.cached.map((c) => c.id).sort(), ['test/converted', 'test/mirrored']);
+});
+
+test('Hub failures are explained, never cached, and a load can be cancelled', { timeout: 300_000 }, async (t) => {
+  const hub = await startHub({
+    'test/tiny': repo(),
+    'test/truncated': repo({ faults: ['truncated'] }),
+    'test/no-range': repo({ faults: ['no-range'] }),
+    'test/slow': repo({ faults: ['slow'] }),
+    'test/bin-only': { dir: BIN_ONLY, sha: SHA },
+  });
+  t.after(() => hub.close());
+  const { page } = await openPage(t, server.base, { webgpu: true });
+  await waitForModel(page);
+  const options = { hub: hub.url };
+
+  assert.match((await loadAndClassify(page, 'test/missing', options)).error, /^test\/missing@main: not found \(HTTP 401/);
+  assert.match((await loadAndClassify(page, 'test/tiny@v9', options)).error, /no such revision \(HTTP 404/);
+  assert.match((await loadAndClassify(page, 'test/bin-only', options)).error, /only pytorch_model\.bin.*webclip convert/);
+  const truncated = await loadAndClassify(page, 'test/truncated', options);
+  assert.match(truncated.error, /model\.safetensors: is truncated: \d+ bytes, its header describes \d+/);
+  assert.deepEqual(truncated.cached, []);
+
+  // A server that ignores Range still works (the file is read whole).
+  const whole = await loadAndClassify(page, 'test/no-range', options);
+  const normal = await loadAndClassify(page, 'test/tiny', options);
+  assert.equal(whole.error, undefined, whole.error);
+  assert.deepEqual(whole.scores, normal.scores);
+
+  const cancelled = await page.evaluate(async (hubUrl) => {
+    const { ClipModel, cachedModels } = await import('/www/webclip.js');
+    const controller = new AbortController();
+    const load = ClipModel.load('test/slow', { hub: hubUrl, signal: controller.signal, onProgress: () => controller.abort() });
+    const error = await load.then(() => undefined, (e) => e.name);
+    return { error, cached: (await cachedModels()).map((c) => c.id) };
+  }, hub.url);
+  assert.equal(cancelled.error, 'AbortError');
+  assert.deepEqual(cancelled.cached.sort(), ['test/no-range', 'test/tiny'], 'nothing of the cancelled load is kept');
+  // The worker removes the partial file once its fetch has stopped: wait for that.
+  let files;
+  for (let tries = 0; tries < 50; tries++) {
+    files = Object.keys(await cachedFiles(page));
+    if (!files.some((f) => f.startsWith('test_slow'))) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.equal(files.filter((f) => f.startsWith('test_slow')).length, 0, `no partial file left: ${files}`);
+
+  await hub.close();
+  assert.match((await loadAndClassify(page, 'test/other', options)).error, /the Hub \(http:\/\/127\.0\.0\.1:\d+\) could not be reached/);
+});
