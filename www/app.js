@@ -1,15 +1,17 @@
 // The demo page: pick a model and an image, type labels, see CLIP's scores.
 // Everything runs in this tab; the image is only ever read locally.
 
-import { ClipModel, checkWebGPU } from './webclip.js';
+import { ClipModel, cachedModels, checkWebGPU, forgetCachedModels } from './webclip.js';
 
 const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
 
 const state = {
   model: undefined,
   image: undefined, // the File or Blob the user gave
   previewUrl: undefined,
   classifying: false,
+  loading: undefined, // the AbortController of the load in progress
   again: false, // inputs changed while classifying: run once more after
 };
 
@@ -20,6 +22,17 @@ async function main() {
     e.preventDefault();
     loadModel($('model-url').value.trim());
   });
+  $('model-choice').addEventListener('change', (e) => {
+    if (!e.target.value) return $('model-url').focus();
+    $('model-url').value = e.target.value;
+    loadModel(e.target.value);
+  });
+  $('model-url').addEventListener('input', () => {
+    const preset = Array.from($('model-choice').options).find((o) => o.value === $('model-url').value.trim());
+    $('model-choice').value = preset ? preset.value : '';
+  });
+  $('model-cancel').addEventListener('click', () => state.loading?.abort());
+  $('cached-forget-all').addEventListener('click', () => forget());
   $('model-files').addEventListener('change', (e) => {
     if (e.target.files.length) loadModel(Array.from(e.target.files));
   });
@@ -36,25 +49,34 @@ async function main() {
     return;
   }
   loadModel($('model-url').value.trim());
+  showCached();
 }
 
 async function loadModel(source) {
   const status = $('model-status');
   const progress = $('model-progress');
   const what = typeof source === 'string' ? source : 'the picked files';
-  if (!source || (Array.isArray(source) && !source.length)) return showError('Give a model directory or model file URL, or pick the model files.');
+  if (!source || (Array.isArray(source) && !source.length)) return showError('Give a Hub id, a model directory or model file URL, or pick the model files.');
+  state.loading?.abort();
+  const loading = (state.loading = new AbortController());
   setBusy(true);
   status.dataset.state = 'loading';
   status.textContent = `Loading ${what}…`;
-  progress.hidden = false;
+  $('model-loading').hidden = false;
   progress.removeAttribute('value'); // indeterminate until sizes are known
   const started = performance.now();
   try {
     const model = await ClipModel.load(source, {
-      onProgress({ loaded, total, file }) {
+      weights: $('model-weights').value || undefined,
+      // ?hub= and ?mirror= override the Hub's address and the page's mirror (tests, self-hosting).
+      hub: params.get('hub') || undefined,
+      mirror: params.get('mirror') || document.querySelector('meta[name="webclip-mirror"]')?.content || undefined,
+      signal: loading.signal,
+      onProgress({ loaded, total, file, rate, fromCache }) {
         if (!/\.(safetensors|webclip)$/.test(file)) return;
         if (total) progress.value = loaded / total;
-        status.textContent = `Downloading ${file}: ${mb(loaded)}${total ? ` of ${mb(total)}` : ''}`;
+        const speed = rate && !fromCache ? ` at ${mb(rate)}/s` : '';
+        status.textContent = `${fromCache ? 'Reading the cached copy' : `Downloading ${file}`}: ${mb(loaded)}${total ? ` of ${mb(total)}` : ''}${speed}`;
         if (total && loaded === total) status.textContent = 'Preparing the model on the GPU…';
       },
     });
@@ -64,19 +86,76 @@ async function loadModel(source) {
     const { name, vendor, architecture, software } = model.adapter;
     const adapter = [vendor, architecture, name].filter(Boolean).join(' ') || 'an unnamed adapter';
     const weights = `${model.weights} weights, ${mb(model.gpuBytes)} on the GPU`;
-    status.textContent = `Loaded ${what} in ${seconds} s (${weights}; ${model.projectionDim}-d embeddings, ${model.imageSize} px images) on ${adapter}${software ? ' (software rendering: slow)' : ''}.`;
+    status.textContent = `Loaded ${what}${originNote(model.origin)} in ${seconds} s (${weights}; ${model.projectionDim}-d embeddings, ${model.imageSize} px images) on ${adapter}${software ? ' (software rendering: slow)' : ''}.`;
     status.dataset.state = 'ready';
+    status.dataset.fromCache = String(model.origin.fromCache);
     showTimings(model.timings);
     clearError();
     if (state.image) classify();
   } catch (e) {
     status.dataset.state = state.model ? 'ready' : 'error';
     status.textContent = state.model ? 'Still using the previous model.' : 'No model loaded.';
-    showError(`Could not load the model: ${e.message}`);
+    if (e.name === 'AbortError') {
+      if (state.loading === loading) status.textContent += ' Loading was cancelled.';
+    } else {
+      showError(`Could not load the model: ${e.message}`);
+    }
   } finally {
-    progress.hidden = true;
-    setBusy(false);
+    if (state.loading === loading) {
+      state.loading = undefined;
+      $('model-loading').hidden = true;
+      setBusy(false);
+    }
+    showCached();
   }
+}
+
+/** Where a loaded model came from, for the status line. */
+function originNote({ kind, fromCache, offline, commit, cachedBytes, cacheError }) {
+  if (kind !== 'hub') return '';
+  const version = commit ? ` at ${commit.slice(0, 7)}` : '';
+  if (fromCache) return `${version} from this browser's cache${offline ? ' (offline: the Hub could not be reached)' : ''}`;
+  if (cachedBytes) return `${version} from the Hub, kept for next time (${mb(cachedBytes)})`;
+  return `${version} from the Hub${cacheError ? ` (not kept: ${cacheError})` : ''}`;
+}
+
+/** The models kept in this browser, each with its size and a button to forget it. */
+async function showCached() {
+  let cached;
+  try {
+    cached = await cachedModels();
+  } catch {
+    $('cached').hidden = true; // no origin private file system here
+    return;
+  }
+  $('cached').hidden = false;
+  const total = cached.reduce((sum, c) => sum + c.bytes, 0);
+  $('cached-summary').textContent = cached.length ? `Models kept in this browser: ${cached.length}, ${mb(total)}` : 'No models kept in this browser';
+  $('cached-forget-all').hidden = !cached.length;
+  $('cached-list').replaceChildren(
+    ...cached.map((c) => {
+      const item = document.createElement('li');
+      const text = document.createElement('span');
+      text.textContent = `${c.id}@${c.commit.slice(0, 7)} (${c.weights}): ${mb(c.bytes)}, saved ${new Date(c.savedAt).toLocaleDateString()}`;
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.className = 'secondary';
+      button.textContent = 'Forget';
+      button.setAttribute('aria-label', `Forget ${c.id} (${c.weights})`);
+      button.addEventListener('click', () => forget(c.key));
+      item.append(text, button);
+      return item;
+    }),
+  );
+}
+
+async function forget(key) {
+  try {
+    await forgetCachedModels(key);
+  } catch (e) {
+    showError(`Could not free the cached model: ${e.message}`);
+  }
+  showCached();
 }
 
 function setImage(file) {
@@ -181,6 +260,7 @@ function showTimings({ loadMs, compileMs, imageMs, textMs }) {
 function setBusy(busy) {
   $('model-load').disabled = busy;
   $('model-files').disabled = busy;
+  $('model-choice').disabled = busy;
   $('classify').disabled = busy || !state.model;
 }
 

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startHub } from './hub-server.mjs';
-import { convert, fixture, openPage, root, startServer, waitForModel } from './support.mjs';
+import { classify, convert, fixture, openPage, root, startServer, targetDir, waitForModel } from './support.mjs';
 
 const SHA = 'a'.repeat(40);
 const NEW_SHA = 'b'.repeat(40);
@@ -205,4 +205,44 @@ test('Hub failures are explained, never cached, and a load can be cancelled', { 
 
   await hub.close();
   assert.match((await loadAndClassify(page, 'test/other', options)).error, /the Hub \(http:\/\/127\.0\.0\.1:\d+\) could not be reached/);
+});
+
+test('the page loads a Hub id, says it is cached, cancels, and forgets it', { timeout: 300_000 }, async (t) => {
+  const hub = await startHub({ 'test/tiny': repo(), 'test/slow': repo({ faults: ['slow'] }) });
+  t.after(() => hub.close());
+  const { page } = await openPage(t, `${server.base}?hub=${encodeURIComponent(hub.url)}`, { webgpu: true });
+  await waitForModel(page);
+  const load = async (id) => {
+    await page.fill('#model-url', id);
+    await page.click('#model-load');
+    await page.waitForSelector('#model-status[data-state="loading"]', { state: 'detached' }).catch(() => {});
+    await waitForModel(page);
+    return page.textContent('#model-status');
+  };
+  assert.match(await load('test/tiny'), /^Loaded test\/tiny at aaaaaaa from the Hub, kept for next time \(\d+\.\d MB\).*q8 weights/);
+  await page.waitForSelector('#cached-summary:text-matches("kept in this browser: 1,")');
+  const image = join(root, 'tests/fixtures/images/chelsea.png');
+  const labels = ['a cat', 'a dog'];
+  const first = await classify(page, image, labels, 'a photo of {}');
+
+  hub.requests.length = 0;
+  await page.reload();
+  await waitForModel(page);
+  assert.match(await load('test/tiny'), /^Loaded test\/tiny at aaaaaaa from this browser's cache/);
+  assert.deepEqual(hub.weightRequests(), []);
+  assert.deepEqual(await classify(page, image, labels, 'a photo of {}'), first);
+
+  // Cancel: the previous model stays, no error is shown, nothing is kept.
+  await page.fill('#model-url', 'test/slow');
+  await page.click('#model-load');
+  await page.click('#model-cancel');
+  await page.waitForSelector('#model-status:text-matches("cancelled")');
+  assert.equal(await page.getAttribute('#model-status', 'data-state'), 'ready');
+  assert.equal(await page.isVisible('#error'), false);
+
+  await page.click('#cached summary');
+  mkdirSync(join(targetDir, 'e2e'), { recursive: true });
+  await page.screenshot({ path: join(targetDir, 'e2e/page-hub.png'), fullPage: true });
+  await page.click('#cached-list button[aria-label="Forget test/tiny (q8)"]');
+  await page.waitForSelector('#cached-summary:text("No models kept in this browser")');
 });
