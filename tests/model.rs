@@ -135,3 +135,62 @@ fn a_load_records_the_model_file_convert_writes() {
     }
     std::fs::remove_dir_all(&out).ok();
 }
+
+/// Loading reads each encoder layer in one read (over HTTP: one Range request
+/// per layer) and every other tensor in one read of its own, and never reads a
+/// byte twice: counted on a checkpoint and on a q8 model file.
+#[test]
+fn loading_reads_each_layer_at_once_and_no_byte_twice() {
+    use std::cell::Cell;
+    use std::future::Future;
+    use std::pin::Pin;
+    use webclip::model::weights::{expected, FileSource, TensorSource};
+    use webclip::model::{ClipConfig, ClipModel, ModelSource, ModelTexts};
+    use webclip::ops::{KernelFamily, Kernels, WeightFormat};
+
+    struct Counting {
+        file: FileSource,
+        reads: Cell<usize>,
+        bytes: Cell<u64>,
+    }
+    impl TensorSource for Counting {
+        fn read(&self, offset: u64, len: usize) -> Pin<Box<dyn Future<Output = webclip::Result<Vec<u8>>> + '_>> {
+            self.reads.set(self.reads.get() + 1);
+            self.bytes.set(self.bytes.get() + len as u64);
+            self.file.read(offset, len)
+        }
+        fn read_into<'b>(&'b self, offset: u64, out: &'b mut [u8]) -> Pin<Box<dyn Future<Output = webclip::Result<()>> + 'b>> {
+            self.reads.set(self.reads.get() + 1);
+            self.bytes.set(self.bytes.get() + out.len() as u64);
+            self.file.read_into(offset, out)
+        }
+        fn len(&self) -> Option<u64> {
+            self.file.len()
+        }
+        fn name(&self) -> &str {
+            self.file.name()
+        }
+    }
+    let gpu = gpu();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-clip");
+    let texts = ModelTexts::from_dir(&dir).unwrap();
+    let config = ClipConfig::from_json(&texts.config).unwrap();
+    let layers = config.vision.tower.layers + config.text.tower.layers;
+    let outside: Vec<_> = expected(&config).into_iter().filter(|e| !e.name.contains(".layers.")).collect();
+    let outside_matrices = outside.iter().filter(|e| webclip::model::model_file::is_matrix(&e.name)).count();
+    let file = std::env::temp_dir().join(format!("webclip-reads-{}.webclip", std::process::id()));
+    webclip::model::convert::convert(&dir, WeightFormat::Q8, &file, "tiny-clip").unwrap();
+    let kernels = pollster::block_on(Kernels::new(&gpu, KernelFamily::Registers, WeightFormat::Q8)).unwrap();
+    // Header: its length, then itself. A model file stores each matrix's scales as a tensor of their own.
+    for (what, path, texts, reads) in [
+        ("checkpoint", dir.join("model.safetensors"), Some(texts.clone()), 2 + layers + outside.len()),
+        ("q8 model file", file.clone(), None, 2 + layers + outside.len() + outside_matrices),
+    ] {
+        let source = Counting { file: FileSource::open(&path).unwrap(), reads: Cell::new(0), bytes: Cell::new(0) };
+        let model = pollster::block_on(ModelSource::open(&source, texts)).unwrap();
+        pollster::block_on(ClipModel::load_source(&gpu, &kernels, model)).unwrap();
+        assert_eq!(source.reads.get(), reads, "{what}: reads");
+        assert!(source.bytes.get() <= source.len().unwrap(), "{what}: {} bytes read from a file of {}", source.bytes.get(), source.len().unwrap());
+    }
+    std::fs::remove_file(&file).ok();
+}

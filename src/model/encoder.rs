@@ -46,6 +46,7 @@ impl LayerWeights {
     /// Reads `{prefix}.layers.{i}.*` (prefix: `vision_model.encoder` or `text_model.encoder`).
     async fn read(w: &Weights<'_>, prefix: &str, i: usize) -> Result<LayerWeights> {
         let p = format!("{prefix}.layers.{i}");
+        w.prefetch(&format!("{p}.")).await?;
         let attn = |n: &str| format!("{p}.self_attn.{n}");
         let (q, k, v) = (linear(w, &attn("q_proj")).await?, linear(w, &attn("k_proj")).await?, linear(w, &attn("v_proj")).await?);
         let qkv = Linear { weight: PackedWeight::concat_columns(&[q.weight, k.weight, v.weight])?, bias: [q.bias, k.bias, v.bias].concat() };
@@ -167,6 +168,7 @@ impl Encoder {
             };
             blocks.push(gpu.checked(&format!("uploading {prefix}.layers.{i}"), upload).await?);
         }
+        w.prefetch("").await?; // drops the last layer's bytes
         Ok(Encoder { config: config.clone(), causal, shapes, blocks })
     }
 

@@ -14,7 +14,7 @@
 // X-Error-Code RepoNotFound. Every request is logged in `requests`.
 
 import { createServer } from 'node:http';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const CORS = {
@@ -93,23 +93,26 @@ export async function startHub(repos) {
       res.writeHead(404, CORS);
       return res.end();
     }
-    let bytes = readFileSync(file);
     const faults = repo.faults ?? [];
-    if (faults.includes('truncated')) bytes = bytes.subarray(0, Math.floor(bytes.length * 0.6));
+    let length = statSync(file).size;
+    if (faults.includes('truncated')) length = Math.floor(length * 0.6);
     const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
     const headers = { ...CORS, 'Accept-Ranges': 'bytes', ETag: `"${repo.sha}"`, 'Content-Type': 'application/octet-stream' };
-    let status = 200;
+    let [status, start, end] = [200, 0, length - 1];
     if (range && !faults.includes('no-range')) {
-      const start = Number(range[1]);
-      const end = Math.min(range[2] ? Number(range[2]) : bytes.length - 1, bytes.length - 1);
-      if (start >= bytes.length) {
-        res.writeHead(416, { ...headers, 'Content-Range': `bytes */${bytes.length}` });
+      start = Number(range[1]);
+      end = Math.min(range[2] ? Number(range[2]) : length - 1, length - 1);
+      if (start >= length) {
+        res.writeHead(416, { ...headers, 'Content-Range': `bytes */${length}` });
         return res.end();
       }
-      headers['Content-Range'] = `bytes ${start}-${end}/${bytes.length}`;
-      bytes = bytes.subarray(start, end + 1);
+      headers['Content-Range'] = `bytes ${start}-${end}/${length}`;
       status = 206;
     }
+    const bytes = Buffer.alloc(end + 1 - start);
+    const fd = openSync(file, 'r');
+    readSync(fd, bytes, 0, bytes.length, start);
+    closeSync(fd);
     headers['Content-Length'] = String(bytes.length);
     res.writeHead(status, headers);
     if (!faults.includes('slow')) return res.end(bytes);

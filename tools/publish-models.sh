@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The converted files the page offers, ready to publish next to it:
+#   tools/publish-models.sh [OUT]          (default OUT: models/, the page's mirror)
+# For each supported model (OpenAI CLIP ViT-B/32, ViT-B/16, ViT-L/14) it
+# downloads config.json, model.safetensors, tokenizer.json and
+# preprocessor_config.json from the Hugging Face Hub at the current commit
+# (`hf download`, from huggingface_hub: tools/requirements.txt), then writes
+#   OUT/<id>/model-q8.webclip, model-q4.webclip, model-f16.webclip
+# with `webclip convert`, each naming its source as <id>@<commit>. That is the
+# layout both the page's mirror (<meta name="webclip-mirror">) and a Hub repo
+# holding converted files use. Serve OUT beside the page and the model picker
+# reads these before falling back to quantizing the Hub's weights in the worker.
+#
+# Without network: WEBCLIP_LOCAL_<n>=DIR (n = 1, 2, 3 in the order below) uses
+# a local Hub-layout directory instead of downloading, e.g.
+#   WEBCLIP_LOCAL_1=/work/vitb32 WEBCLIP_MODELS="openai/clip-vit-base-patch32" tools/publish-models.sh /tmp/out
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out="${1:-models}"
+models=(${WEBCLIP_MODELS:-openai/clip-vit-base-patch32 openai/clip-vit-base-patch16 openai/clip-vit-large-patch14})
+formats=(${WEBCLIP_FORMATS:-q8 q4 f16})
+cargo build --release --bin webclip
+webclip=target/release/webclip
+
+n=0
+for id in "${models[@]}"; do
+    n=$((n + 1))
+    local_var="WEBCLIP_LOCAL_$n"
+    if [ -n "${!local_var:-}" ]; then
+        dir="${!local_var}"
+        commit=local
+    else
+        command -v hf >/dev/null || { echo "publish: hf (huggingface_hub's CLI) is missing: pip install -r tools/requirements.txt" >&2; exit 1; }
+        dir="$(hf download "$id" config.json model.safetensors tokenizer.json preprocessor_config.json | tail -n 1)"
+        # The snapshot directory is named by the commit it holds.
+        commit="$(basename "$dir")"
+    fi
+    mkdir -p "$out/$id"
+    for f in "${formats[@]}"; do
+        echo "publish: $id@$commit -> $out/$id/model-$f.webclip" >&2
+        "$webclip" convert --model "$dir" --quant "$f" -o "$out/$id/model-$f.webclip" --source "$id@$commit"
+    done
+done
+ls -l "$out"/*/*/model-*.webclip
