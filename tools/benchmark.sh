@@ -3,7 +3,7 @@
 # against PyTorch natively, measured in one run on the same checkpoint.
 #   tools/benchmark.sh [MODEL_DIR]      (default /work/vitb32; made if missing)
 # Developer machines only: needs tools/.venv (tools/README.md) and Debian's chromium.
-# About 30 minutes on 2 cores, most of it transformers.js' slow WebGPU configs.
+# About 25 minutes on 2 cores, most of it transformers.js' slow WebGPU configs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model="${1:-/work/vitb32}"
@@ -14,6 +14,10 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 [ -f "$onnx/onnx/vision_model_q4.onnx" ] || python3 tools/make_onnx.py "$model" "$onnx"
 tools/build-web.sh
 cargo build --release --bin webclip
+# webclip's own rows per weight format read the checkpoint converted by webclip itself.
+for f in f16 q8 q4; do
+    [ -f "${model%/}-webclip/model-$f.webclip" ] || target/release/webclip convert --model "$model" --quant "$f" -o "${model%/}-webclip/model-$f.webclip"
+done
 (cd tools/bench-browser && npm ci --ignore-scripts --no-audit --no-fund --silent)
 mkdir -p tools/out
 python3 tools/bench.py "$model" --out tools/out/bench-native.json

@@ -48,12 +48,18 @@ def browser_section(b, path):
         f32, q4, wasm = (get(tjs.get(k, {})) for k in ("webgpu-fp32", "webgpu-q4", "wasm-fp32"))
         out.append(f"| {name} | {ms(ours)} | {ms(best[0])} ({best[1]}) | {ratio(ours, best[0])} | {ms(f32)} | {ratio(ours, f32)} | {ms(q4)} | {ratio(ours, q4)} | {ms(wasm)} | {ratio(ours, wasm)} |")
     sizes = b.get("meta", {}).get("file_bytes", {})
-    out += ["", "Download size of the model files per weight format (GPU memory is about the same for every",
-            "format here: webclip keeps fp32 weights in fp32, onnxruntime-web's WebGPU q8 runs its integer",
-            "matmuls on the CPU):", "", "| format | model files |", "| --- | --- |"]
-    for key, label in [("webclip", "webclip fp32 (model.safetensors + tokenizer + configs)"), ("onnx_fp32", "transformers.js fp32"), ("onnx_q8", "transformers.js q8"), ("onnx_q4", "transformers.js q4")]:
+    formats = b.get("webclip_formats", {})
+    out += ["", "Download size of the model files and GPU memory per weight format (webclip keeps each format",
+            "as it is in GPU memory; transformers.js' GPU memory is not reported by onnxruntime-web, and its",
+            "WebGPU q8 runs its integer matmuls on the CPU):", "", "| format | model files | GPU memory |", "| --- | --- | --- |"]
+    gpu = {"webclip": w.get("gpu_bytes"), **{f"webclip_{k}": v.get("gpu_bytes") for k, v in formats.items()}}
+    labels = [("webclip", "webclip f32 (model.safetensors + tokenizer + configs)")]
+    labels += [(f"webclip_{k}", f"webclip {k} (one model file)") for k in ("f16", "q8", "q4")]
+    labels += [("onnx_fp32", "transformers.js fp32"), ("onnx_q8", "transformers.js q8"), ("onnx_q4", "transformers.js q4")]
+    for key, label in labels:
         if key in sizes:
-            out.append(f"| {label} | {sum(sizes[key].values()) / 1e6:.0f} MB |")
+            mem = f"{gpu[key] / 1e6:.0f} MB" if gpu.get(key) else "–"
+            out.append(f"| {label} | {sum(sizes[key].values()) / 1e6:.0f} MB | {mem} |")
     return out
 
 

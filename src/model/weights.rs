@@ -235,6 +235,9 @@ struct Window {
     bytes: Vec<u8>,
 }
 
+/// f32 bytes of a checkpoint's matrix converted and packed at a time.
+const PACK_SLICE_BYTES: usize = 8 << 20;
+
 /// The largest span [`Weights::prefetch`] reads at once (a ViT-L/14 layer in
 /// f32 is 50 MB); a wider or sparser one is left to per-tensor reads.
 const MAX_WINDOW_BYTES: u64 = 64 << 20;
@@ -373,22 +376,32 @@ impl<'a> Weights<'a> {
         self.source.read_into(offset, out).await
     }
 
-    async fn bytes(&self, name: &str) -> Result<(Dtype, Vec<u8>)> {
+    /// A tensor's bytes into `out` (checked to have its length at load).
+    async fn read_tensor_into(&self, name: &str, out: &mut [u8]) -> Result<()> {
         let info = &self.tensors[name];
-        let mut bytes = vec![0; info.data_offsets.1 - info.data_offsets.0];
-        self.read_into(self.data_start + info.data_offsets.0 as u64, &mut bytes).await?;
-        Ok((info.dtype, bytes))
+        assert_eq!(out.len(), info.data_offsets.1 - info.data_offsets.0, "{name}: read into a buffer of another size");
+        self.read_into(self.data_start + info.data_offsets.0 as u64, out).await
     }
 
     /// A float tensor as f32; F32 data is read straight into the result.
     async fn floats(&self, name: &str) -> Result<Vec<f32>> {
         let info = &self.tensors[name];
+        let count = (info.data_offsets.1 - info.data_offsets.0) / (info.dtype.bitsize() / 8);
+        self.floats_at(name, 0, count).await
+    }
+
+    /// `count` values of a float tensor from value `first`, as f32.
+    async fn floats_at(&self, name: &str, first: usize, count: usize) -> Result<Vec<f32>> {
+        let info = &self.tensors[name];
+        let size = info.dtype.bitsize() / 8;
+        let offset = self.data_start + (info.data_offsets.0 + first * size) as u64;
         if info.dtype != Dtype::F32 {
-            let (dtype, bytes) = self.bytes(name).await?;
-            return to_f32(name, dtype, &bytes);
+            let mut bytes = vec![0; count * size];
+            self.read_into(offset, &mut bytes).await?;
+            return to_f32(name, info.dtype, &bytes);
         }
-        let mut values = vec![0f32; (info.data_offsets.1 - info.data_offsets.0) / 4];
-        self.read_into(self.data_start + info.data_offsets.0 as u64, bytemuck::cast_slice_mut(&mut values)).await?;
+        let mut values = vec![0f32; count];
+        self.read_into(offset, bytemuck::cast_slice_mut(&mut values)).await?;
         if cfg!(target_endian = "big") {
             values.iter_mut().for_each(|v| *v = f32::from_bits(u32::from_le(v.to_bits())));
         }
@@ -413,17 +426,30 @@ impl<'a> Weights<'a> {
         let (n, k) = matrix_dims(&self.planned(name, Kind::Matrix).shape);
         let has_scales = model_file::packed_layout(self.format, n, k).2.is_some();
         let packed = if self.packed {
-            let (_, data) = self.bytes(name).await?;
-            let scales = if has_scales { self.bytes(&model_file::scales_name(name)).await?.1 } else { Vec::new() };
-            PackedWeight::from_bytes(self.format, n, k, &data, &scales)
+            // Read straight into the words and scales (little-endian targets), with no byte copy.
+            let mut packed = PackedWeight::zeroed(self.format, n, k);
+            self.read_tensor_into(name, bytemuck::cast_slice_mut(&mut packed.data)).await?;
+            if has_scales {
+                self.read_tensor_into(&model_file::scales_name(name), bytemuck::cast_slice_mut(&mut packed.scales)).await?;
+            }
+            packed
         } else {
-            // The tensor as f32 and its packed copy: the most a load holds at once.
-            PackedWeight::pack(self.format, &self.floats(name).await?, n, k)
+            // Packed a slice of rows at a time: the packed matrix and PACK_SLICE_BYTES
+            // of it in f32 are the most a load holds (the token table alone is 101 MB
+            // in f32 for ViT-B/32, 26 MB in q8).
+            let mut packed = PackedWeight::zeroed(self.format, n, k);
+            let rows_per_slice = (PACK_SLICE_BYTES / (4 * k)).max(1);
+            for first in (0..n).step_by(rows_per_slice) {
+                let rows = rows_per_slice.min(n - first);
+                packed.pack_rows(first, &self.floats_at(name, first * k, rows * k).await?);
+            }
+            packed
         };
         if self.record.is_some() {
-            self.save(name, &packed.data_bytes()).await?;
+            // Little-endian targets only (wasm32, x86, ARM): the words are the file's bytes.
+            self.save(name, bytemuck::cast_slice(&packed.data)).await?;
             if has_scales {
-                self.save(&model_file::scales_name(name), &packed.scale_bytes()).await?;
+                self.save(&model_file::scales_name(name), bytemuck::cast_slice(&packed.scales)).await?;
             }
         }
         Ok(packed)

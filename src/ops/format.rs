@@ -134,14 +134,32 @@ impl PackedWeight {
     /// Packs a Hugging Face weight `w` `[n, k]` (row-major).
     pub fn pack(format: WeightFormat, w: &[f32], n: usize, k: usize) -> PackedWeight {
         assert_eq!(w.len(), n * k, "pack: {n}x{k} weight holds {} values", w.len());
-        let Layout { np, data_rows: rows, words_per_column: wpc, scale_rows, .. } = format.layout(n, k);
-        let at = |col: usize, i: usize| if col < n && i < k { w[col * k + i] } else { 0.0 };
-        let mut data = vec![0u32; rows * np * wpc];
-        let mut scales = vec![0u16; scale_rows * np];
-        match format {
-            WeightFormat::F32 | WeightFormat::F16 => {
-                for r in 0..rows {
-                    for col in 0..np {
+        let mut packed = PackedWeight::zeroed(format, n, k);
+        packed.pack_rows(0, w);
+        packed
+    }
+
+    /// An `[n, k]` matrix of zeros (padding included: zero words, zero scales),
+    /// to be filled by [`PackedWeight::pack_rows`].
+    pub fn zeroed(format: WeightFormat, n: usize, k: usize) -> PackedWeight {
+        let Layout { np, data_rows, words_per_column: wpc, scale_rows, .. } = format.layout(n, k);
+        PackedWeight { format, n, k, data: vec![0; data_rows * np * wpc], scales: vec![0; scale_rows * np] }
+    }
+
+    /// Packs Hugging Face rows `first ..` (`rows`: whole rows of k values) into
+    /// their columns. Columns are independent in every format (blocks run along
+    /// k), so a large matrix (the token table) is packed a slice of rows at a
+    /// time, never held whole in f32.
+    pub fn pack_rows(&mut self, first: usize, rows: &[f32]) {
+        let (format, k) = (self.format, self.k);
+        assert!(rows.len() % k == 0 && first + rows.len() / k <= self.n, "pack_rows: {} values at row {first} of a {}x{k} matrix", rows.len(), self.n);
+        let Layout { np, data_rows, words_per_column: wpc, scale_rows, .. } = self.layout();
+        let at = |col: usize, i: usize| if i < k { rows[(col - first) * k + i] } else { 0.0 };
+        let (data, scales) = (&mut self.data, &mut self.scales);
+        for col in first..first + rows.len() / k {
+            match format {
+                WeightFormat::F32 | WeightFormat::F16 => {
+                    for r in 0..data_rows {
                         let v: [f32; 4] = std::array::from_fn(|j| at(col, 4 * r + j));
                         let words = &mut data[(r * np + col) * wpc..][..wpc];
                         if format == WeightFormat::F32 {
@@ -155,10 +173,8 @@ impl PackedWeight {
                         }
                     }
                 }
-            }
-            WeightFormat::Q8 | WeightFormat::Q4 => {
-                for b in 0..scale_rows {
-                    for col in 0..np {
+                WeightFormat::Q8 | WeightFormat::Q4 => {
+                    for b in 0..scale_rows {
                         let block: [f32; QUANT_BLOCK] = std::array::from_fn(|j| at(col, b * QUANT_BLOCK + j));
                         let (scale, q) = quantize_block(format, &block);
                         scales[b * np + col] = scale.to_bits();
@@ -173,7 +189,6 @@ impl PackedWeight {
                 }
             }
         }
-        PackedWeight { format, n, k, data, scales }
     }
 
     pub fn layout(&self) -> Layout {
@@ -302,6 +317,21 @@ mod tests {
         let got: Vec<f32> = p.data.iter().map(|w| f32::from_bits(*w)).collect();
         assert_eq!(got, [1.0, 2.0, 3.0, 0.0, 4.0, 5.0, 6.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
         assert_eq!(p.dequantize(), [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    }
+
+    #[test]
+    fn packing_a_few_rows_at_a_time_equals_packing_at_once() {
+        // n = 10 and k = 70: padded columns and a padded block in every format.
+        let (n, k) = (10, 70);
+        let w = random(n * k, 5, 1.0);
+        for format in WeightFormat::ALL {
+            let mut sliced = PackedWeight::zeroed(format, n, k);
+            for (first, rows) in [(0, 3), (3, 1), (4, 6)] {
+                sliced.pack_rows(first, &w[first * k..(first + rows) * k]);
+            }
+            assert_eq!(sliced, PackedWeight::pack(format, &w, n, k), "{format:?}");
+            assert_ne!(sliced, PackedWeight::zeroed(format, n, k));
+        }
     }
 
     #[test]

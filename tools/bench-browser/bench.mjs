@@ -7,10 +7,13 @@
 //                  [--model /work/vitb32] [--onnx /work/vitb32-onnx] [--out ../out/bench-browser.json]
 //                  [--quick] [--budget-s 20] [--webclip-budget-s 60] [--min-runs 3] [--max-runs 10]
 //                  [--max-call-s 300] [--threads N] [--ort-log 0-4] [--verbose]
+//                  [--webclip-weights f32,f16,q8,q4] [--webclip-files /work/vitb32-webclip]
 //   node bench.mjs --report ../out/bench-browser.json     # the Markdown table of an earlier run
 //
 // Needs: the model from tools/make_vitb32.py, its ONNX export from
-// tools/make_onnx.py, and for the webclip side www/pkg (tools/build-web.sh).
+// tools/make_onnx.py, and for the webclip side www/pkg (tools/build-web.sh) and,
+// for each weight format but f32, the model file `webclip convert` makes of the
+// same checkpoint (`<files>/model-<weights>.webclip`; tools/benchmark.sh makes them).
 // Every configuration runs in a fresh browser (cold caches; the server also
 // sends Cache-Control: no-store). Writes a JSON report and prints a Markdown table.
 
@@ -35,7 +38,7 @@ function parseArgs(argv) {
     only: null, configs: ALL_CONFIGS, model: '/work/vitb32', onnx: '/work/vitb32-onnx',
     out: join(root, 'tools/out/bench-browser.json'), chromium: process.env.CHROMIUM ?? '/usr/bin/chromium',
     budgetS: 20, webclipBudgetS: 60, minRuns: 3, maxRuns: 10, maxCallS: 300, threads: null, ortLogSeverity: null,
-    configTimeoutS: 3600, verbose: false, quick: false,
+    configTimeoutS: 3600, verbose: false, quick: false, webclipWeights: ['f32', 'f16', 'q8', 'q4'], webclipFiles: null,
   };
   const num = (v, name) => {
     const n = Number(v);
@@ -53,6 +56,8 @@ function parseArgs(argv) {
       case '--configs': o.configs = next().split(',').map((s) => s.trim()).filter(Boolean); break;
       case '--model': o.model = resolve(next()); break;
       case '--onnx': o.onnx = resolve(next()); break;
+      case '--webclip-weights': o.webclipWeights = next().split(',').map((s) => s.trim()).filter(Boolean); break;
+      case '--webclip-files': o.webclipFiles = resolve(next()); break;
       case '--out': o.out = resolve(next()); break;
       case '--chromium': o.chromium = next(); break;
       case '--budget-s': o.budgetS = num(next(), a); break;
@@ -73,6 +78,8 @@ function parseArgs(argv) {
       default: throw new Error(`unknown argument ${a} (see --help)`);
     }
   }
+  o.webclipFiles ??= `${o.model.replace(/\/+$/, '')}-webclip`;
+  for (const w of o.webclipWeights) if (!['f32', 'f16', 'q8', 'q4'].includes(w)) throw new Error(`unknown webclip weights ${w}`);
   if (o.only && !['webclip', 'transformers'].includes(o.only)) throw new Error('--only takes webclip or transformers');
   for (const c of o.configs) if (!ALL_CONFIGS.includes(c)) throw new Error(`unknown config ${c}; known: ${ALL_CONFIGS.join(', ')}`);
   if (o.quick) {
@@ -246,7 +253,8 @@ function markdown(report) {
   lines.push('| side / config | download (model) | load | first image | first 4 texts | cold total | warm image, batch 1 (median (min–max), n) | batch 8 | 4 texts | 100 texts | agreement with transformers (float64) |');
   lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   const rows = [...Object.entries(report.transformers ?? {}).map(([k, v]) => [`transformers.js ${k}`, v]),
-    ...(report.webclip ? [['webclip (WebGPU, fp32)', report.webclip]] : [])];
+    ...(report.webclip ? [['webclip (WebGPU, fp32)', report.webclip]] : []),
+    ...Object.entries(report.webclip_formats ?? {}).map(([w, r]) => [`webclip (WebGPU, ${w} model file)`, r])];
   for (const [name, r] of rows) {
     if (r.error && !r.cold) {
       lines.push(`| ${name} | ${mb(r.download?.model_bytes)} | error: ${r.error.split('\n')[0].slice(0, 120)} |  |  |  |  |  |  |  |  |`);
@@ -294,7 +302,10 @@ async function main() {
       for (const m of ['vision_model', 'text_model']) need.push([join(o.onnx, `onnx/${m}${sfx}.onnx`), `python3 tools/make_onnx.py ${o.model} ${o.onnx}`]);
     }
   }
-  if (sides.includes('webclip')) need.push([join(root, 'www/pkg/webclip_bg.wasm'), 'tools/build-web.sh']);
+  if (sides.includes('webclip')) {
+    need.push([join(root, 'www/pkg/webclip_bg.wasm'), 'tools/build-web.sh']);
+    for (const w of o.webclipWeights.filter((w) => w !== 'f32')) need.push([join(o.webclipFiles, `model-${w}.webclip`), `webclip convert --model ${o.model} --quant ${w} -o ${join(o.webclipFiles, `model-${w}.webclip`)}`]);
+  }
   for (const [path, how] of need) if (!existsSync(path)) throw new Error(`${path} is missing: run ${how}`);
 
   const log = [];
@@ -305,6 +316,7 @@ async function main() {
     '/ort/': join(here, 'node_modules/onnxruntime-web/dist'),
     '/models/vitb32-onnx/': o.onnx,
     '/models/vitb32/': o.model,
+    '/models/vitb32-webclip/': o.webclipFiles,
   };
   const server = await startServer(mounts, log);
   const base = `http://127.0.0.1:${server.address().port}`;
@@ -320,6 +332,7 @@ async function main() {
       model: { safetensors: o.model, onnx: o.onnx },
       file_bytes: {
         webclip: sizeOfFiles(o.model, ['config.json', 'model.safetensors', 'tokenizer.json', 'preprocessor_config.json']),
+        ...Object.fromEntries(o.webclipWeights.filter((w) => w !== 'f32').map((w) => [`webclip_${w}`, sizeOfFiles(o.webclipFiles, [`model-${w}.webclip`])])),
         ...Object.fromEntries(['fp32', 'q8', 'q4'].map((d) => {
           const sfx = { fp32: '', q8: '_quantized', q4: '_q4' }[d];
           return [`onnx_${d}`, sizeOfFiles(o.onnx, [`onnx/vision_model${sfx}.onnx`, `onnx/text_model${sfx}.onnx`, 'tokenizer.json', 'tokenizer_config.json', 'config.json', 'preprocessor_config.json'])];
@@ -370,22 +383,28 @@ async function main() {
     }
   }
 
+  // One row per weight format: f32 from the checkpoint, the others from their model files.
   if (sides.includes('webclip')) {
-    console.log('webclip');
-    const t0 = Date.now();
-    let result;
-    try {
-      result = await withBrowser(o, async (browser) => {
-        const page = await openPage(browser, base, o);
-        return withTimeout(page.evaluate((p) => window.bench.webclip(p), pageOpts(o.webclipBudgetS)), o.configTimeoutS, 'webclip');
-      });
-    } catch (e) {
-      result = { error: String(e.message ?? e) };
+    report.webclip_formats = {};
+    for (const weights of o.webclipWeights) {
+      console.log(`webclip ${weights}`);
+      const t0 = Date.now();
+      let result;
+      try {
+        result = await withBrowser(o, async (browser) => {
+          const page = await openPage(browser, base, o);
+          return withTimeout(page.evaluate(([p, w]) => window.bench.webclip(p, w), [pageOpts(o.webclipBudgetS), weights]), o.configTimeoutS, `webclip ${weights}`);
+        });
+      } catch (e) {
+        result = { error: String(e.message ?? e) };
+      }
+      result.download = downloads(log.filter((e) => e.t >= t0));
+      result.wall_s = (Date.now() - t0) / 1000;
+      if (weights === 'f32') report.webclip = result;
+      else report.webclip_formats[weights] = result;
+      console.log(`  -> ${result.error ? `error: ${result.error.split('\n')[0]}` : 'done'} (${result.wall_s.toFixed(0)} s)`);
+      save();
     }
-    result.download = downloads(log.filter((e) => e.t >= t0));
-    result.wall_s = (Date.now() - t0) / 1000;
-    report.webclip = result;
-    console.log(`  -> ${result.error ? `error: ${result.error.split('\n')[0]}` : 'done'} (${result.wall_s.toFixed(0)} s)`);
   }
 
   save();
@@ -394,7 +413,7 @@ async function main() {
   console.log(markdown(report));
   console.log('');
   console.log(`wrote ${o.out}`);
-  const failed = [...Object.values(report.transformers ?? {}), ...(report.webclip ? [report.webclip] : [])].some((r) => r.error);
+  const failed = [...Object.values(report.transformers ?? {}), ...(report.webclip ? [report.webclip] : []), ...Object.values(report.webclip_formats ?? {})].some((r) => r.error);
   process.exit(failed ? 1 : 0);
 }
 

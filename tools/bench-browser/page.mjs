@@ -5,6 +5,8 @@
 
 const ONNX_ID = 'vitb32-onnx'; // under env.localModelPath = '/models/'
 const WEBCLIP_MODEL = '/models/vitb32/';
+// The same checkpoint converted by `webclip convert` (tools/benchmark.sh), one file per weight format.
+const WEBCLIP_FILES = '/models/vitb32-webclip/';
 // transformers' CLIPModel in float64 on these inputs (tools/make_vitb32.py writes them)
 const EXPECTED = '/models/vitb32/expected/';
 const IMAGES = ['/repo/tests/fixtures/images/chelsea.png', '/repo/tests/fixtures/images/rocket.jpg'];
@@ -21,7 +23,7 @@ const CIFAR100 = (
 ).split(' ').map((c) => `a photo of a ${c.replace(/_/g, ' ')}`);
 if (CIFAR100.length !== 100) throw new Error(`expected 100 labels, got ${CIFAR100.length}`);
 
-const THRESHOLDS = { fp32: { metric: 'rel_err', limit: 1e-4 }, q8: { metric: 'cos', limit: 0.999 }, q4: { metric: 'cos', limit: 0.99 } };
+const THRESHOLDS = { fp32: { metric: 'rel_err', limit: 1e-4 }, fp16: { metric: 'cos', limit: 0.9999 }, q8: { metric: 'cos', limit: 0.999 }, q4: { metric: 'cos', limit: 0.99 } };
 
 const log = (...args) => console.log('[bench]', ...args);
 const now = () => performance.now();
@@ -309,18 +311,21 @@ function ref_logit_scale(ref) {
   return ref.logit_scale ?? Math.log(100);
 }
 
-async function webclip(opts) {
-  const result = { notes: [] };
+/** webclip on `weights`: 'f32' loads the checkpoint directory, the others their converted model file. */
+async function webclip(opts, weights = 'f32') {
+  const result = { notes: [], weights };
   const { ClipModel } = await import('/repo/www/webclip.js');
   const { ref, chelsea } = await prepare();
   const labels4 = ref.texts.slice(0, 4);
 
   log('webclip: loading');
   const t0 = now();
-  const model = await ClipModel.load(WEBCLIP_MODEL);
+  const model = await ClipModel.load(weights === 'f32' ? WEBCLIP_MODEL : `${WEBCLIP_FILES}model-${weights}.webclip`);
   const t1 = now();
   result.adapter = model.adapter;
   result.load_timings = model.timings;
+  result.gpu_bytes = model.gpuBytes;
+  result.wasm_bytes = model.wasmBytes;
   const firstImage = await model.embedImage(chelsea);
   const t2 = now();
   const firstTexts = await model.embedText(labels4);
@@ -337,7 +342,7 @@ async function webclip(opts) {
   result.agreement = judge({
     image: worst([compare(firstImage, ref.image_features[0])]),
     text: worst(texts.map((t, i) => compare(t, ref.text_features[i]))),
-  }, 'fp32');
+  }, { f32: 'fp32', f16: 'fp16', q8: 'q8', q4: 'q4' }[weights]);
   const a = result.agreement;
   log(`agreement: image rel ${a.image.rel_err.toExponential(2)}; text rel ${a.text.rel_err.toExponential(2)}; ${a.passed ? 'ok' : 'FAIL'}`);
 
