@@ -15,6 +15,7 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 tools/build-web.sh
 cargo build --release --bin webclip
 # webclip's own rows per weight format read the checkpoint converted by webclip itself.
+mkdir -p "${model%/}-webclip"
 for f in f16 q8 q4; do
     [ -f "${model%/}-webclip/model-$f.webclip" ] || target/release/webclip convert --model "$model" --quant "$f" -o "${model%/}-webclip/model-$f.webclip"
 done

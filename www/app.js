@@ -111,10 +111,10 @@ async function loadModel(source) {
 }
 
 /** Where a loaded model came from, for the status line. */
-function originNote({ kind, fromCache, offline, commit, cachedBytes, cacheError }) {
+function originNote({ kind, fromCache, offline, commit, bytes, cachedBytes, cacheError }) {
   if (kind !== 'hub') return '';
   const version = commit ? ` at ${commit.slice(0, 7)}` : '';
-  if (fromCache) return `${version} from this browser's cache${offline ? ' (offline: the Hub could not be reached)' : ''}`;
+  if (fromCache) return `${version} from this browser's cache (${mb(bytes)})${offline ? ', offline: the Hub could not be reached' : ''}`;
   if (cachedBytes) return `${version} from the Hub, kept for next time (${mb(cachedBytes)})`;
   return `${version} from the Hub${cacheError ? ` (not kept: ${cacheError})` : ''}`;
 }

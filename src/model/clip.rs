@@ -255,7 +255,25 @@ impl ClipModel {
 
 #[cfg(test)]
 mod tests {
-    use super::text_passes;
+    use super::{pass_sizes, text_passes};
+    use crate::model::ClipConfig;
+    use crate::ops::WeightFormat;
+
+    #[test]
+    fn passes_shrink_with_the_weights() {
+        // ViT-B/32: 150,994,944 weights in matrices and 282,369 floats (1,129,476 bytes) in
+        // small tensors. An image costs 50 rows x 4 x (7 x 768 + 3072) bytes of activations
+        // (1,689,600) plus 4 x (3 x 224² + 49 x (3072 + 768) + 50 x 768) of inputs (1,508,352);
+        // a text token 4 x (7 x 512 + 2048) = 22,528.
+        let b32 = ClipConfig::from_json("{}").unwrap();
+        // f32: a budget of 90.8 MB holds the most (8 images, 616 tokens).
+        assert_eq!(pass_sizes(&b32, WeightFormat::F32), (8, 616));
+        // q8: 1.0625 bytes per weight: 161,561,604 bytes, budget 24,234,240: 7 images, then
+        // (24,234,240 - 7 x 1,508,352) / 22,528 = 607 tokens.
+        assert_eq!(pass_sizes(&b32, WeightFormat::Q8), (7, 607));
+        // q4: 0.5625 bytes per weight: 86,064,132 bytes, budget 12,909,619: 4 images, 305 tokens.
+        assert_eq!(pass_sizes(&b32, WeightFormat::Q4), (4, 305));
+    }
 
     #[test]
     fn text_passes_fill_the_token_budget() {
