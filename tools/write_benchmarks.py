@@ -85,12 +85,13 @@ def kernel_section(n):
     out = ["## Kernels on lavapipe, next to numpy's sgemm (OpenBLAS) on the same CPU", "",
            f"`webclip bench-kernels` on {k['adapter']}: medians of 4 dispatches per sample. lavapipe runs on these",
            "same cores, so sgemm is the roofline.", "",
-           "| family | kernel | shape | median | GFLOP/s | sgemm GFLOP/s | % of sgemm |", "| --- | --- | --- | --- | --- | --- | --- |"]
+           "| family | kernel | weights | shape | median | GFLOP/s | sgemm GFLOP/s | % of sgemm |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for t in k["kernels"]:
         roof = sgemm.get(tuple(t["dims"])) if t["kernel"] == "matmul" else None
         share = f"{100 * t['gflops'] / roof['gflops']:.0f}%" if roof else ""
-        out.append(f"| {t['family']} | {t['kernel']} | {t['shape']} | {ms(t['median_ms'])} | {t['gflops']:.2f} | {roof['gflops']:.0f} |{' ' + share} |" if roof else
-                   f"| {t['family']} | {t['kernel']} | {t['shape']} | {ms(t['median_ms'])} | {t['gflops']:.2f} | | |")
+        weights = t.get("weights", "f32") if t["kernel"] == "matmul" else ""
+        roof_cell = f"{roof['gflops']:.0f}" if roof else ""
+        out.append(f"| {t['family']} | {t['kernel']} | {weights} | {t['shape']} | {ms(t['median_ms'])} | {t['gflops']:.2f} | {roof_cell} | {share} |")
     return out
 
 
