@@ -8,6 +8,7 @@ Developer-machine only (torch; tools/requirements.txt), run by hand, seeded:
     python3 tools/train_demo.py --out /work/demo-clip        # train (about 30 min on 2 cores)
     python3 tools/train_demo.py --out /work/demo-clip --eval # accuracy of a trained model (transformers, f32)
     python3 tools/train_demo.py --out /work/demo-clip --samples www/models/demo/samples --testset tests/fixtures/demo-shapes
+    python3 tools/train_demo.py --engine /work/demo-clip www/models/demo/model-q8.webclip   # accuracy through webclip
 
 The model is a Hugging Face `CLIPModel` (config.json, model.safetensors, the
 real CLIP tokenizer.json, preprocessor_config.json), so every loader path
@@ -233,6 +234,33 @@ def evaluate(out: Path, per_class: int, seed: int) -> dict:
     return result
 
 
+def engine_accuracy(model_file: Path, per_class: int, seed: int) -> dict:
+    """Top-1 through webclip itself (`webclip embed-image` / `embed-text`, release build) on
+    freshly drawn pictures, seen and held-out pairs, among every label."""
+    import subprocess
+    import tempfile
+
+    webclip = ROOT / "target/release/webclip"
+    run = lambda *args: json.loads(subprocess.run([str(webclip), *args, "--model", str(model_file), "--json"], check=True, capture_output=True, text=True).stdout)["embeddings"]
+    txt = np.array(run("embed-text", *[f"a photo of a {l}" for l in LABELS]))
+    txt /= np.linalg.norm(txt, axis=1, keepdims=True)
+    rng = random.Random(seed)
+    result = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, pairs in [("seen", SEEN), ("held_out", sorted(HELD_OUT))]:
+            files, truth = [], []
+            for colour, shape in pairs:
+                for i in range(per_class):
+                    path = Path(tmp) / f"{name}-{colour}-{shape}-{i}.png"
+                    draw(rng, colour, shape, rng.choice(["small", "large"]), rng.random() < 0.5, IMAGE_SIZE * rng.choice([1, 2, 4])).save(path)
+                    files.append(str(path))
+                    truth.append(LABELS.index(f"{colour} {shape}"))
+            img = np.array(run("embed-image", *files))
+            pred = (img @ txt.T).argmax(1)
+            result[name] = float((pred == np.array(truth)).mean())
+    return result
+
+
 def write_images(dir: Path, pairs: list[tuple[str, str]], count: int, seed: int, side: int) -> None:
     """`count` pictures of `pairs` (cycled), and labels.json naming each one's colour and shape."""
     dir.mkdir(parents=True, exist_ok=True)
@@ -256,6 +284,7 @@ def main() -> None:
     ap.add_argument("--eval", action="store_true", help="only evaluate the model in --out")
     ap.add_argument("--samples", type=Path, help="write the page's sample pictures here")
     ap.add_argument("--testset", type=Path, help="write the 40 seen-combination test pictures here")
+    ap.add_argument("--engine", type=Path, nargs="+", help="accuracy of these model files (or directories) through webclip itself")
     args = ap.parse_args()
     torch.set_num_threads(2)
     if args.samples or args.testset:
@@ -265,6 +294,10 @@ def main() -> None:
         if args.testset:
             # Seen pairs only, every one drawn (no filtering), a fixed seed.
             write_images(args.testset, SEEN, 40, args.seed + 2, 96)
+        return
+    if args.engine:
+        for path in args.engine:
+            print(path, json.dumps(engine_accuracy(path, 20, args.seed + 4)), flush=True)
         return
     if not args.eval:
         train(args.out, args.steps, args.batch, args.seed)

@@ -43,6 +43,13 @@ async function main() {
     if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) classify();
   });
 
+  showSamples();
+  // ?model= picks the first model (tests use the tiny fixture).
+  if (params.get('model')) {
+    $('model-url').value = params.get('model');
+    $('model-url').dispatchEvent(new Event('input'));
+  }
+
   const gpu = await checkWebGPU();
   if (!gpu.ok) {
     showNoWebGPU(gpu.reason);
@@ -171,6 +178,35 @@ function setImage(file) {
   classify();
 }
 
+/** One-click sample pictures for the demo model (www/models/demo/samples/labels.json). */
+async function showSamples() {
+  const base = new URL('models/demo/samples/', import.meta.url);
+  let listing;
+  try {
+    listing = await (await fetch(new URL('labels.json', base))).json();
+  } catch {
+    return; // no samples served: the section stays hidden
+  }
+  $('sample-list').replaceChildren(
+    ...Object.entries(listing.images).map(([file, label]) => {
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.className = 'sample';
+      button.setAttribute('aria-label', `Sample: a ${label}`);
+      const img = document.createElement('img');
+      img.src = new URL(file, base).href;
+      img.alt = '';
+      button.append(img);
+      button.addEventListener('click', async () => {
+        const blob = await (await fetch(img.src)).blob();
+        setImage(new File([blob], file, { type: blob.type }));
+      });
+      return button;
+    }),
+  );
+  $('samples').hidden = false;
+}
+
 function wireDropAndPaste() {
   const drop = $('drop');
   drop.addEventListener('dragover', (e) => {
@@ -232,11 +268,13 @@ async function classify() {
 function showScores(scores) {
   const list = $('results');
   list.replaceChildren(
-    ...scores.map(({ label, score }) => {
+    ...scores.map(({ label, score, cosine }) => {
       const item = document.createElement('li');
       item.className = 'bar';
       item.dataset.label = label;
-      item.dataset.score = String(score); // exact value, for tests and tooling
+      item.dataset.score = String(score); // exact values, for tests and tooling
+      item.dataset.cosine = String(cosine);
+      item.title = `cosine similarity ${cosine.toFixed(3)}`;
       const pct = `${(score * 100).toFixed(1)}%`;
       item.innerHTML = '<span class="label"></span><span class="track"><span class="fill"></span></span><span class="pct"></span>';
       item.querySelector('.label').textContent = label;

@@ -201,17 +201,30 @@ export class ClipModel {
   }
 
   /**
-   * Zero-shot probabilities, highest first.
+   * Zero-shot probabilities, highest first, each with its label's cosine
+   * similarity to the image (with one label the probability is always 1; the
+   * cosine still says how well it fits).
    * @param image File, Blob, ImageBitmap, HTMLImageElement, ImageData (or a canvas)
    * @param {string[]} labels
    * @param {{ template?: string | string[] }} options `'a photo of {}'`; several
    *   templates are averaged; none or '' uses the labels as they are
-   * @returns {Promise<{ label: string, score: number }[]>}
+   * @returns {Promise<{ label: string, score: number, cosine: number }[]>}
    */
   async classify(image, labels, { template } = {}) {
-    const templates = [template ?? []].flat().filter((t) => t !== '');
-    const { probs } = await this.#call('classify', await imagePayload(image), { labels: [...labels], templates });
-    return labels.map((label, i) => ({ label, score: probs[i] })).sort((a, b) => b.score - a.score);
+    const templates = templatesOf(template);
+    const result = await this.#call('classify', await imagePayload(image), { labels: [...labels], templates });
+    return ranked(labels, result);
+  }
+
+  /**
+   * `classify` for an image embedded earlier (`embedImage`): only the labels
+   * are encoded (or come from the worker's cache), so a page that lets readers
+   * change labels never re-encodes the picture.
+   * @param {Float32Array} embedding from `embedImage`
+   */
+  async scoreEmbedding(embedding, labels, { template } = {}) {
+    const result = await this.#call('scoreEmbedding', null, { embedding: Float32Array.from(embedding), labels: [...labels], templates: templatesOf(template) });
+    return ranked(labels, result);
   }
 
   /** Projected image features (as `get_image_features`, not normalised). */
@@ -255,6 +268,12 @@ export class ClipModel {
 export function benchKernels({ kernels, samples = 5, only = '', weights } = {}) {
   return client().call('benchKernels', { kernels, samples, only, weights });
 }
+
+/** Templates as the engine takes them: a list, without empty ones. */
+const templatesOf = (template) => [template ?? []].flat().filter((t) => t !== '');
+
+/** `{ probs, cosines }` in label order as `[{ label, score, cosine }]`, highest first. */
+const ranked = (labels, { probs, cosines }) => labels.map((label, i) => ({ label, score: probs[i], cosine: cosines[i] })).sort((a, b) => b.score - a.score);
 
 /**
  * Models kept in this browser for the next visit (Hub loads):

@@ -118,8 +118,13 @@ const ops = {
 
   classify({ modelId, image, labels, templates }) {
     return withImage(image, (picture) =>
-      onModel(modelId, async (model) => ({ probs: await model.classify(picture, labels, templates), timings: model.timings })),
+      onModel(modelId, async (model) => ({ ...(await model.classify(picture, labels, templates)), timings: model.timings })),
     );
+  },
+
+  // Labels scored against an image embedded earlier: no image pass.
+  scoreEmbedding({ modelId, embedding, labels, templates }) {
+    return onModel(modelId, async (model) => ({ ...(await model.scoreEmbedding(embedding, labels, templates)), timings: model.timings }));
   },
 
   embedImage({ modelId, image }) {

@@ -51,13 +51,13 @@ pub fn unit_length(v: &[f32]) -> Vec<f32> {
     normalized(&v.iter().map(|&x| x as f64).collect::<Vec<_>>()).into_iter().map(|x| x as f32).collect()
 }
 
-/// Probabilities over labels for one image. `prompt_embeddings` are the texts of
-/// `prompts` (label-major, `per_label` each), any scale: each is normalised, the
-/// label's are averaged and renormalised (the paper's prompt ensembling).
-pub fn zero_shot(image: &[f32], prompt_embeddings: &[Vec<f32>], per_label: usize, logit_scale: f32) -> Vec<f64> {
+/// Cosine similarity of one image with each label. `prompt_embeddings` are the
+/// texts of `prompts` (label-major, `per_label` each), any scale: each is
+/// normalised, the label's are averaged and renormalised (the paper's prompt
+/// ensembling). With one label, this (not its probability, always 1) says how well it fits.
+pub fn cosines(image: &[f32], prompt_embeddings: &[Vec<f32>], per_label: usize) -> Vec<f64> {
     let image = normalized(&image.iter().map(|&v| v as f64).collect::<Vec<_>>());
-    let scale = (logit_scale as f64).exp();
-    let logits: Vec<f64> = prompt_embeddings
+    prompt_embeddings
         .chunks(per_label.max(1))
         .map(|group| {
             let mut mean = vec![0.0; image.len()];
@@ -66,10 +66,16 @@ pub fn zero_shot(image: &[f32], prompt_embeddings: &[Vec<f32>], per_label: usize
                     *m += x;
                 }
             }
-            scale * normalized(&mean).iter().zip(&image).map(|(a, b)| a * b).sum::<f64>()
+            normalized(&mean).iter().zip(&image).map(|(a, b)| a * b).sum::<f64>()
         })
-        .collect();
-    softmax(&logits)
+        .collect()
+}
+
+/// Probabilities over labels for one image: the softmax of [`cosines`] times
+/// `exp(logit_scale)`.
+pub fn zero_shot(image: &[f32], prompt_embeddings: &[Vec<f32>], per_label: usize, logit_scale: f32) -> Vec<f64> {
+    let scale = (logit_scale as f64).exp();
+    softmax(&cosines(image, prompt_embeddings, per_label).iter().map(|c| scale * c).collect::<Vec<_>>())
 }
 
 pub fn softmax(logits: &[f64]) -> Vec<f64> {
@@ -111,5 +117,9 @@ mod tests {
         let p = zero_shot(&[1.0, 0.0], &[vec![1.0, 0.0], vec![0.0, 4.0], vec![0.0, 1.0], vec![0.0, 2.0]], 2, 0.0);
         let (a, b) = (std::f64::consts::FRAC_1_SQRT_2.exp(), 1.0);
         assert!((p[0] - a / (a + b)).abs() < 1e-7, "{p:?}");
+        // One label: its probability is 1 whatever it is; its cosine (3, 4)·(1, 0) / 5 = 0.6 says how well it fits.
+        assert_eq!(zero_shot(&[1.0, 0.0], &[vec![3.0, 4.0]], 1, 4.6), vec![1.0]);
+        let c = cosines(&[1.0, 0.0], &[vec![3.0, 4.0], vec![0.0, -2.0]], 1);
+        assert!((c[0] - 0.6).abs() < 1e-12 && c[1].abs() < 1e-12, "{c:?}");
     }
 }

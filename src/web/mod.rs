@@ -186,6 +186,31 @@ impl TensorSource for JsSource {
     }
 }
 
+impl Model {
+    /// Every prompt's embedding, from the cache where it can; records how many were encoded.
+    async fn prompt_embeddings(&self, labels: &[String], templates: &[String]) -> crate::Result<Vec<Vec<f32>>> {
+        // Taken out for the await (no RefCell borrow may span it): were calls on
+        // one model to overlap (the worker queues them), one would just miss
+        // the other's entries.
+        let mut cache = self.prompts.take();
+        let result = cache.embed_prompts(&self.inner, labels, templates).await;
+        self.prompts.replace(cache);
+        let (prompts, encoded_prompts) = result?;
+        self.timings.set(Timings { encoded_prompts, ..self.timings.get() });
+        Ok(prompts)
+    }
+
+    /// `{ probs, cosines }` of one image embedding against the prompts.
+    fn scores(&self, image: &[f32], prompts: &[Vec<f32>], templates: &[String]) -> JsValue {
+        let per_label = templates.len().max(1);
+        // As ClipModel::zero_shot computes them, keeping the cosines.
+        let cosines = crate::model::scores::cosines(image, prompts, per_label);
+        let scale = (self.inner.logit_scale as f64).exp();
+        let probs = crate::model::scores::softmax(&cosines.iter().map(|c| scale * c).collect::<Vec<_>>());
+        object(&[("probs", js_sys::Float64Array::from(&probs[..]).into()), ("cosines", js_sys::Float64Array::from(&cosines[..]).into())])
+    }
+}
+
 /// A thrown JS value's message.
 fn js_message(e: &JsValue) -> String {
     e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).or_else(|| e.as_string()).unwrap_or_else(|| format!("{e:?}"))
@@ -293,26 +318,38 @@ pub struct Model {
 
 #[wasm_bindgen]
 impl Model {
-    /// Zero-shot probabilities of `labels` for `image`, in label order. Each
-    /// template (`"a photo of {}"`) makes one prompt per label, averaged as in
-    /// the CLIP paper; with none, the labels are the prompts.
+    /// Zero-shot scores of `labels` for `image`, in label order: `{ probs,
+    /// cosines }` (`Float64Array`s; a cosine is the label's raw similarity, which
+    /// still means something with a single label). Each template (`"a photo of
+    /// {}"`) makes one prompt per label, averaged as in the CLIP paper; with
+    /// none, the labels are the prompts.
     ///
     /// [`ClipModel::classify`]'s two halves, timed apart; prompts encoded by an
     /// earlier call come from the model's cache (keyed by the prompt text,
     /// least recently used out first), so the same labels cost no text pass.
-    pub async fn classify(&self, image: &Image, labels: Vec<String>, templates: Vec<String>) -> Result<Vec<f64>, JsError> {
+    pub async fn classify(&self, image: &Image, labels: Vec<String>, templates: Vec<String>) -> Result<JsValue, JsError> {
         let start = now();
-        // Taken out for the await (no RefCell borrow may span it): were calls on
-        // one model to overlap (the worker queues them), one would just miss
-        // the other's entries.
-        let mut cache = self.prompts.take();
-        let result = cache.embed_prompts(&self.inner, &labels, &templates).await;
-        self.prompts.replace(cache);
-        let (prompts, encoded_prompts) = result?;
+        let prompts = self.prompt_embeddings(&labels, &templates).await?;
         let text_ms = now() - start;
-        let features = self.embed(image, true).await?;
-        self.timings.set(Timings { text_ms, encoded_prompts, ..self.timings.get() });
-        Ok(self.inner.zero_shot(&features, &prompts, &templates))
+        // Unnormalised: the scores normalise in f64 anyway (so this equals
+        // scoreEmbedding of embedImage's result, to the bit).
+        let features = self.embed(image, false).await?;
+        self.timings.set(Timings { text_ms, ..self.timings.get() });
+        Ok(self.scores(&features, &prompts, &templates))
+    }
+
+    /// [`Model::classify`] for an image embedded earlier (`embedImage`): only
+    /// the labels' side runs (from the prompt cache when it can), so changing
+    /// labels re-encodes no image.
+    #[wasm_bindgen(js_name = scoreEmbedding)]
+    pub async fn score_embedding(&self, embedding: Vec<f32>, labels: Vec<String>, templates: Vec<String>) -> Result<JsValue, JsError> {
+        if embedding.len() != self.inner.config.projection_dim {
+            return Err(JsError::new(&format!("the image embedding has {} values; this model's have {}", embedding.len(), self.inner.config.projection_dim)));
+        }
+        let start = now();
+        let prompts = self.prompt_embeddings(&labels, &templates).await?;
+        self.timings.set(Timings { text_ms: now() - start, ..self.timings.get() });
+        Ok(self.scores(&embedding, &prompts, &templates))
     }
 
     /// Projected features of several images in as few passes as the device

@@ -76,7 +76,7 @@ const sha256 = (path) => createHash('sha256').update(readFileSync(join(root, pat
 test('a Hub id is quantized in the worker, cached, and a reload reads no weights', { timeout: 300_000 }, async (t) => {
   const hub = await startHub({ 'test/tiny': repo() });
   t.after(() => hub.close());
-  const { page, problems } = await openPage(t, server.base, { webgpu: true });
+  const { page, problems } = await openPage(t, `${server.base}?model=tests/fixtures/tiny-clip/`, { webgpu: true });
   await waitForModel(page);
 
   const first = await loadAndClassify(page, 'test/tiny', { hub: hub.url });
@@ -142,7 +142,7 @@ test("a repo's converted file, and a mirror's, come before quantizing in the wor
     'test/mirrored': repo(),
   });
   t.after(() => hub.close());
-  const { page } = await openPage(t, server.base, { webgpu: true });
+  const { page } = await openPage(t, `${server.base}?model=tests/fixtures/tiny-clip/`, { webgpu: true });
   await waitForModel(page);
 
   const converted = await loadAndClassify(page, 'test/converted', { hub: hub.url });
@@ -168,7 +168,7 @@ test('Hub failures are explained, never cached, and a load can be cancelled', { 
     'test/bin-only': { dir: BIN_ONLY, sha: SHA },
   });
   t.after(() => hub.close());
-  const { page } = await openPage(t, server.base, { webgpu: true });
+  const { page } = await openPage(t, `${server.base}?model=tests/fixtures/tiny-clip/`, { webgpu: true });
   await waitForModel(page);
   const options = { hub: hub.url };
 
@@ -210,7 +210,7 @@ test('Hub failures are explained, never cached, and a load can be cancelled', { 
 test('the page loads a Hub id, says it is cached, cancels, and forgets it', { timeout: 300_000 }, async (t) => {
   const hub = await startHub({ 'test/tiny': repo(), 'test/slow': repo({ faults: ['slow'] }) });
   t.after(() => hub.close());
-  const { page } = await openPage(t, `${server.base}?hub=${encodeURIComponent(hub.url)}`, { webgpu: true });
+  const { page } = await openPage(t, `${server.base}?model=tests/fixtures/tiny-clip/&hub=${encodeURIComponent(hub.url)}`, { webgpu: true });
   await waitForModel(page);
   const load = async (id) => {
     await page.fill('#model-url', id);

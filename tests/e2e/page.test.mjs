@@ -26,7 +26,8 @@ before(async () => {
 
 after(() => server?.stop());
 
-const openPage = (t, options) => open(t, server.base, options);
+// The page starts on the tiny fixture, whose transformers outputs the checks compare with.
+const openPage = (t, options) => open(t, `${server.base}?model=tests/fixtures/tiny-clip/`, options);
 
 const timingsOf = (page) => page.$eval('#timings', (e) => ({ ...e.dataset }));
 
@@ -61,7 +62,8 @@ test('the page classifies like transformers', { timeout: 300_000 }, async (t) =>
 test('the JS API embeds every kind of image like transformers', { timeout: 300_000 }, async (t) => {
   const { page, problems } = await openPage(t, { webgpu: true });
   await waitForModel(page);
-  const got = await page.evaluate(async () => {
+  const cases = JSON.parse(readFileSync(join(fixture, 'expected/cases.json'), 'utf8'));
+  const got = await page.evaluate(async (labels) => {
     const { ClipModel } = await import('/www/webclip.js');
     // The page loaded this URL already: this handle shares its model.
     const model = await ClipModel.load('tests/fixtures/tiny-clip/');
@@ -78,13 +80,16 @@ test('the JS API embeds every kind of image like transformers', { timeout: 300_0
     // Several images in one call (one pass on the GPU), in the order given.
     out.batch = (await model.embedImages([blob, pixels])).map((e) => Array.from(e));
     out.texts = (await model.embedText(['a robot', 'wall-e'])).map((e) => Array.from(e));
+    // Scores with cosines, and the same scores from the image embedding alone.
+    out.classified = await model.classify(blob, labels);
+    out.rescored = await model.scoreEmbedding(await model.embedImage(blob), labels);
     model.dispose();
     out.afterDispose = await model.embedText('x').catch((e) => e.message);
     const failure = (source) => ClipModel.load(source).then(() => 'loaded', (e) => e.message);
     out.singleFile = await failure('tests/fixtures/tiny-clip/model.safetensors');
     out.missingFiles = await failure([new File(['{}'], 'config.json')]);
     return out;
-  });
+  }, cases.texts.filter((text) => text.trim())); // labels cannot be empty
   const imageFeatures = readNpy(join(fixture, 'expected/image_features.npy'));
   const textFeatures = readNpy(join(fixture, 'expected/text_features.npy'));
   const dim = imageFeatures.shape[1];
@@ -98,6 +103,23 @@ test('the JS API embeds every kind of image like transformers', { timeout: 300_0
   assert.equal(got.batch.length, 2, 'embedImages returns one embedding per image');
   got.batch.forEach((e, i) => near(`embedImages, image ${i}`, e, imageFeatures.data.subarray(0, dim)));
   got.texts.forEach((e, i) => near(`text ${i}`, e, textFeatures.data.subarray(i * dim, (i + 1) * dim)));
+  // Each label's cosine is transformers' image-text cosine (chelsea.png is the first image).
+  const unit = (v) => {
+    const n = Math.hypot(...v);
+    return v.map((x) => x / n);
+  };
+  const image0 = unit(Array.from(imageFeatures.data.subarray(0, dim)));
+  let worstCosine = 0;
+  for (const { label, cosine } of got.classified) {
+    const i = cases.texts.indexOf(label);
+    const text = unit(Array.from(textFeatures.data.subarray(i * dim, (i + 1) * dim)));
+    const expected = image0.reduce((sum, x, j) => sum + x * text[j], 0);
+    worstCosine = Math.max(worstCosine, Math.abs(cosine - expected));
+  }
+  // Measured: 6e-8 (f32 features, f64 scores); 1e-6 leaves about 16x of room.
+  assert.ok(worstCosine <= 1e-6, `cosines differ from transformers' by up to ${worstCosine}`);
+  t.diagnostic(`cosines: worst |difference| from transformers ${worstCosine.toExponential(2)}`);
+  assert.deepEqual(got.rescored, got.classified, 'scoring a stored embedding gives what classify gives');
   assert.equal(got.afterDispose, 'this model was disposed');
   assert.match(got.singleFile, /model\.safetensors: is a safetensors file but not a webclip model file/);
   assert.match(got.missingFiles, /^model\.safetensors, tokenizer\.json, preprocessor_config\.json missing from the picked files/);

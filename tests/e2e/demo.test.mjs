@@ -1,0 +1,52 @@
+// The page's default: the demo model trained on drawn shapes (www/models/demo/,
+// tools/train_demo.py). It opens on it, its sample pictures classify with one
+// click, and through the JS API it names the colour and shape of the 40
+// committed test pictures (tests/fixtures/demo-shapes/: a fixed seed, not
+// filtered) among every label of its vocabulary: the browser half of the check
+// that the engine computes something meaningful (tests/model.rs has the native half).
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { openPage, root, startServer, waitForModel } from './support.mjs';
+
+let server;
+before(async () => {
+  server = await startServer();
+});
+after(() => server?.stop());
+
+test('the page opens on the demo model and a sample classifies with one click', { timeout: 300_000 }, async (t) => {
+  const { page, problems } = await openPage(t, server.base, { webgpu: true });
+  await waitForModel(page);
+  assert.match(await page.textContent('#model-status'), /^Loaded www\/models\/demo\/model-q4\.webclip/);
+  assert.match(await page.$eval('#model-choice', (s) => s.selectedOptions[0].textContent), /^Demo: a small CLIP trained on drawn shapes/);
+  await page.click('#sample-list button[aria-label="Sample: a red circle"]');
+  await page.waitForSelector('#results[data-state="done"]', { timeout: 300_000 });
+  const top = await page.$eval('#results .bar', (b) => b.dataset.label);
+  assert.equal(top, 'a red circle');
+  assert.deepEqual(problems, []);
+});
+
+test('through the JS API the demo model names the drawn colour and shape', { timeout: 300_000 }, async (t) => {
+  const { page } = await openPage(t, `${server.base}?model=tests/fixtures/tiny-clip/`, { webgpu: true });
+  await waitForModel(page);
+  const listing = JSON.parse(readFileSync(join(root, 'tests/fixtures/demo-shapes/labels.json'), 'utf8'));
+  const got = await page.evaluate(async ({ labels, images }) => {
+    const { ClipModel } = await import('/www/webclip.js');
+    const model = await ClipModel.load('www/models/demo/model-q4.webclip');
+    const out = {};
+    for (const name of Object.keys(images)) {
+      const blob = await (await fetch(`tests/fixtures/demo-shapes/${name}`)).blob();
+      out[name] = (await model.classify(blob, labels, { template: 'a photo of a {}' }))[0].label;
+    }
+    return { top: out, encodedPrompts: model.timings.encodedPrompts };
+  }, listing);
+  const wrong = Object.entries(listing.images).filter(([name, label]) => got.top[name] !== label);
+  const accuracy = 1 - wrong.length / Object.keys(listing.images).length;
+  t.diagnostic(`demo model in Chromium: ${(100 * accuracy).toFixed(1)}% of ${Object.keys(listing.images).length}`);
+  // The issue's target for seen combinations.
+  assert.ok(accuracy >= 0.95, `${(100 * accuracy).toFixed(1)}% right; wrong: ${JSON.stringify(wrong.map(([n]) => [n, got.top[n]]))}`);
+  assert.equal(got.encodedPrompts, 0, 'the labels were encoded once, by the first picture');
+});
