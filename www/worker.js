@@ -409,13 +409,20 @@ function rangeReader(url, progress, signal, http = { signal }) {
       if (offset >= block.start && end <= block.start + block.bytes.length) {
         return block.bytes.slice(offset - block.start, end - block.start);
       }
+      // A read that starts inside the kept block takes its tail and fetches only what follows.
+      const blockEnd = block.start + block.bytes.length;
+      const kept = offset >= block.start && offset < blockEnd ? block.bytes.subarray(offset - block.start) : new Uint8Array(0);
+      const from = offset + kept.length;
       const last = Math.min(Math.max(end, offset + CHUNK), reader.length ?? Infinity) - 1;
-      const response = await fetchBytes(url, { ...http, signal, headers: { Range: `bytes=${offset}-${last}` } });
+      const response = await fetchBytes(url, { ...http, signal, headers: { Range: `bytes=${from}-${last}` } });
       const bytes = await bodyBytes(url, response, signal);
       if (response.status === 206) {
         const total = /\/(\d+)$/.exec(response.headers.get('Content-Range') ?? '');
         if (total) reader.length = Number(total[1]);
-        block = { start: offset, bytes };
+        const joined = new Uint8Array(kept.length + bytes.length);
+        joined.set(kept);
+        joined.set(bytes, kept.length);
+        block = { start: offset, bytes: joined };
       } else {
         // The whole file came: keep it all.
         reader.length = bytes.length;

@@ -152,9 +152,10 @@ impl ClipModel {
         // still small, the vision layers later reuse its space (vision first left the heap too
         // fragmented for it: ViT-L/14 fp16 peaked at 170 MB instead of 115 MB). It is also
         // the file's order (tensors are sorted by name).
+        // logit_scale sorts first in the file.
+        let logit_scale = w.scalar("logit_scale").await?;
         let text = TextTower::new(gpu, kernels, t, &w, config.projection_dim, max_text_rows, &act).await?;
         let vision = VisionTower::new(gpu, kernels, v, &w, config.projection_dim, max_images, &act).await?;
-        let logit_scale = w.scalar("logit_scale").await?;
         w.finish_recording().await?;
         let gpu_bytes = gpu.allocated_bytes() - allocated_before;
         Ok(ClipModel { gpu: gpu.clone(), config, preprocess, tokenizer, logit_scale, gpu_bytes, vision, text, submitting: Default::default() })

@@ -38,8 +38,9 @@ impl TextTower {
         let d = c.tower.width;
         let ids = gpu.scratch("token ids", max_rows);
         let stream = &act.stream;
-        let token_embedding = w.matrix("text_model.embeddings.token_embedding.weight").await?;
+        // In the file's order (sorted by name), so a streamed read never goes back.
         let positions = w.get("text_model.embeddings.position_embedding.weight").await?;
+        let token_embedding = w.matrix("text_model.embeddings.token_embedding.weight").await?;
         let (positions, table) = gpu
             .checked("uploading the token table", || {
                 let positions = gpu.upload("text position_embedding.weight", &positions);

@@ -34,8 +34,9 @@ impl VisionTower {
     /// `act` fits `max_batch` images (`Activations::new`).
     pub async fn new(gpu: &Gpu, k: &Kernels, c: &VisionConfig, w: &Weights<'_>, projection_dim: usize, max_batch: usize, act: &Activations) -> Result<VisionTower> {
         let (d, t, p) = (c.tower.width, c.tokens(), c.patch_size);
-        let patch_embedding = w.matrix("vision_model.embeddings.patch_embedding.weight").await?;
+        // In the file's order (sorted by name), so a streamed read never goes back.
         let class_embedding = w.get("vision_model.embeddings.class_embedding").await?;
+        let patch_embedding = w.matrix("vision_model.embeddings.patch_embedding.weight").await?;
         let positions = w.get("vision_model.embeddings.position_embedding.weight").await?;
         let pre_layrnorm = affine(w, "vision_model.pre_layrnorm").await?;
         let patch_len = c.channels * p * p;

@@ -12,15 +12,92 @@
 // cut to 60%, consistently: a short file), 'slow' (sends 64 KB every 50 ms).
 // An id that is not listed gets the Hub's anonymous answer for it: 401 with
 // X-Error-Code RepoNotFound. Every request is logged in `requests`.
+// startStatic() is a plain static server with the same Range handling and a request log.
 
 import { createServer } from 'node:http';
 import { closeSync, openSync, readFileSync, readSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { extname, join, normalize } from 'node:path';
 
 const CORS = {
   'Access-Control-Allow-Origin': '*',
   'Access-Control-Expose-Headers': 'Content-Range, Accept-Ranges, Content-Length, ETag, X-Repo-Commit, X-Error-Code, X-Linked-Size',
 };
+
+/**
+ * Answers with `file`'s bytes: a 206 for a Range request (unless `faults` has
+ * 'no-range'), else a 200; 'truncated' serves 60% of it, consistently;
+ * 'slow' sends 64 KB every 50 ms.
+ */
+function sendFile(req, res, file, extra, faults = []) {
+  let length = statSync(file).size;
+  if (faults.includes('truncated')) length = Math.floor(length * 0.6);
+  const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
+  const types = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.mjs': 'text/javascript', '.json': 'application/json', '.wasm': 'application/wasm', '.png': 'image/png', '.css': 'text/css' };
+  const headers = { ...extra, 'Accept-Ranges': 'bytes', 'Content-Type': types[extname(file)] ?? 'application/octet-stream' };
+  let [status, start, end] = [200, 0, length - 1];
+  if (range && !faults.includes('no-range')) {
+    start = Number(range[1]);
+    end = Math.min(range[2] ? Number(range[2]) : length - 1, length - 1);
+    if (start >= length) {
+      res.writeHead(416, { ...headers, 'Content-Range': `bytes */${length}` });
+      return res.end();
+    }
+    headers['Content-Range'] = `bytes ${start}-${end}/${length}`;
+    status = 206;
+  }
+  const bytes = Buffer.alloc(Math.max(0, end + 1 - start));
+  const fd = openSync(file, 'r');
+  readSync(fd, bytes, 0, bytes.length, start);
+  closeSync(fd);
+  headers['Content-Length'] = String(bytes.length);
+  res.writeHead(status, headers);
+  if (!faults.includes('slow')) return res.end(bytes);
+  let at = 0;
+  const timer = setInterval(() => {
+    if (res.destroyed) return clearInterval(timer);
+    res.write(bytes.subarray(at, at + 65536));
+    at += 65536;
+    if (at >= bytes.length) {
+      clearInterval(timer);
+      res.end();
+    }
+  }, 50);
+  res.on('close', () => clearInterval(timer));
+}
+
+/**
+ * A plain static server for `root` on a free port, logging every request
+ * (`requests`: { path, range }): for tests that count what a page fetches,
+ * its workers included.
+ */
+export async function startStatic(root) {
+  const requests = [];
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+    requests.push({ path, range: req.headers.range });
+    const file = normalize(join(root, path.endsWith('/') ? `${path}index.html` : path));
+    let ok = file.startsWith(root);
+    try {
+      ok &&= statSync(file).isFile();
+    } catch {
+      ok = false;
+    }
+    if (!ok) {
+      res.writeHead(404);
+      return res.end();
+    }
+    sendFile(req, res, file, { 'Cache-Control': 'no-store' });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    base: `http://127.0.0.1:${server.address().port}/`,
+    requests,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
 
 export async function startHub(repos) {
   const requests = [];
@@ -93,40 +170,7 @@ export async function startHub(repos) {
       res.writeHead(404, CORS);
       return res.end();
     }
-    const faults = repo.faults ?? [];
-    let length = statSync(file).size;
-    if (faults.includes('truncated')) length = Math.floor(length * 0.6);
-    const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
-    const headers = { ...CORS, 'Accept-Ranges': 'bytes', ETag: `"${repo.sha}"`, 'Content-Type': 'application/octet-stream' };
-    let [status, start, end] = [200, 0, length - 1];
-    if (range && !faults.includes('no-range')) {
-      start = Number(range[1]);
-      end = Math.min(range[2] ? Number(range[2]) : length - 1, length - 1);
-      if (start >= length) {
-        res.writeHead(416, { ...headers, 'Content-Range': `bytes */${length}` });
-        return res.end();
-      }
-      headers['Content-Range'] = `bytes ${start}-${end}/${length}`;
-      status = 206;
-    }
-    const bytes = Buffer.alloc(end + 1 - start);
-    const fd = openSync(file, 'r');
-    readSync(fd, bytes, 0, bytes.length, start);
-    closeSync(fd);
-    headers['Content-Length'] = String(bytes.length);
-    res.writeHead(status, headers);
-    if (!faults.includes('slow')) return res.end(bytes);
-    let at = 0;
-    const timer = setInterval(() => {
-      if (res.destroyed) return clearInterval(timer);
-      res.write(bytes.subarray(at, at + 65536));
-      at += 65536;
-      if (at >= bytes.length) {
-        clearInterval(timer);
-        res.end();
-      }
-    }, 50);
-    res.on('close', () => clearInterval(timer));
+    sendFile(req, res, file, { ...CORS, ETag: `"${repo.sha}"` }, repo.faults ?? []);
   }
 
   return {

@@ -1,0 +1,324 @@
+// <clip-classifier>: a live CLIP classifier to embed in an article.
+//
+//   <script type="module" src=".../webclip/widget.js"></script>
+//   <clip-classifier model="models/demo/model-q4.webclip" image="robot.png"
+//                    labels="a robot; wall-e; a dog" template="a photo of {}"></clip-classifier>
+//
+// Attributes: `model` (a model file URL, a model directory URL or a Hub id;
+// default: the demo model next to this module), `labels` (separated by `;` or
+// new lines), `template`, `image` (optional fixed picture; readers may also
+// upload, drop or paste their own), `top` (bars shown, default 5), `editable`
+// (readers may change the labels). Changing one re-runs only what it affects:
+// labels and template re-score the stored image embedding (no image pass; the
+// worker caches label embeddings per model), an image re-embeds only the image.
+//
+// Events (bubbling, composed): `clip-progress` (detail: { loaded, total, rate }),
+// `clip-ready`, `clip-result` (detail: [{ label, score, cosine }], highest
+// first), `clip-error` (detail: { message }).
+//
+// Styling: Shadow DOM, so no CSS leaks either way. Custom properties
+// --clip-accent, --clip-fg, --clip-muted, --clip-bg, --clip-line, --clip-radius,
+// --clip-font; parts: container, image, upload, labels, results, bar, label,
+// fill, score, toggle, status, progress. Follows the page's light or dark scheme.
+//
+// Every widget on a page shares one worker, and one loaded model per model URL
+// (`ClipModel.load` shares them). A widget loads nothing until it comes near
+// the viewport; a failing model shows its error inside the widget only.
+
+import { ClipModel } from './webclip.js';
+
+const DEMO_MODEL = new URL('./models/demo/model-q4.webclip', import.meta.url).href;
+
+const STYLE = `
+:host { display: block; max-width: 40rem; font: var(--clip-font, 15px/1.45 system-ui, sans-serif);
+  --accent: var(--clip-accent, #3563e9); --fg: var(--clip-fg, #1d2330); --muted: var(--clip-muted, #5d6677);
+  --bg: var(--clip-bg, #fff); --line: var(--clip-line, #d8dde6); --radius: var(--clip-radius, 10px); color: var(--fg); }
+@media (prefers-color-scheme: dark) {
+  :host { --accent: var(--clip-accent, #8aa8ff); --fg: var(--clip-fg, #e6e9ef); --muted: var(--clip-muted, #a3acbb);
+    --bg: var(--clip-bg, #1b1f27); --line: var(--clip-line, #3a4150); }
+}
+[hidden] { display: none !important; }
+.container { background: var(--bg); border: 1px solid var(--line); border-radius: var(--radius); padding: 0.9rem; display: grid; gap: 0.6rem; }
+.container.over { border-color: var(--accent); }
+.picture { display: flex; gap: 0.75rem; align-items: center; flex-wrap: wrap; }
+img { max-width: 100%; max-height: 14rem; border-radius: calc(var(--radius) - 4px); }
+.upload { display: inline-block; padding: 0.35rem 0.8rem; border: 1px solid var(--accent); border-radius: 6px; color: var(--accent); cursor: pointer; }
+.upload:focus-visible, textarea:focus-visible, input:focus-visible { outline: 2px solid var(--accent); outline-offset: 2px; }
+.hint, .status { color: var(--muted); font-size: 0.85em; margin: 0; }
+.status[data-state="error"] { color: #c62828; }
+textarea { box-sizing: border-box; width: 100%; font: inherit; color: var(--fg); background: var(--bg); border: 1px solid var(--line); border-radius: 6px; padding: 0.4rem; }
+ol { list-style: none; margin: 0; padding: 0; display: grid; gap: 0.3rem; }
+li { display: grid; grid-template-columns: minmax(0, 9rem) 1fr 3.6rem; gap: 0.5rem; align-items: center; }
+.label { overflow-wrap: anywhere; }
+.track { height: 0.7rem; background: var(--line); border-radius: 4px; overflow: hidden; }
+.fill { display: block; height: 100%; background: var(--accent); }
+.score { text-align: right; font-variant-numeric: tabular-nums; }
+progress { width: 100%; }
+@media (max-width: 360px) { li { grid-template-columns: minmax(0, 6rem) 1fr 3.2rem; } }
+`;
+
+let sheet;
+function styles() {
+  if (!sheet) {
+    sheet = new CSSStyleSheet();
+    sheet.replaceSync(STYLE);
+  }
+  return sheet;
+}
+
+/** An element with a class, a part and children (never HTML strings: labels are user data). */
+function el(tag, { part, className, ...props } = {}, ...children) {
+  const e = document.createElement(tag);
+  if (part) e.setAttribute('part', part);
+  if (className) e.className = className;
+  Object.assign(e, props);
+  e.append(...children);
+  return e;
+}
+
+export class ClipClassifier extends HTMLElement {
+  static observedAttributes = ['model', 'labels', 'template', 'image', 'top', 'editable'];
+
+  #ui;
+  #model; // Promise<ClipModel>
+  #embedding; // Promise<Float32Array> of the current picture
+  #previewUrl;
+  #started = false;
+  #observer;
+  #run = 0; // the latest scoring; older results are dropped
+  #scores;
+  #timings;
+
+  constructor() {
+    super();
+    const root = this.attachShadow({ mode: 'open' });
+    root.adoptedStyleSheets = [styles()];
+    const file = el('input', { type: 'file', accept: 'image/*', hidden: true });
+    const upload = el('label', { part: 'upload', className: 'upload', tabIndex: 0, textContent: 'Try your own image' }, file);
+    const image = el('img', { part: 'image', alt: '', hidden: true });
+    const labels = el('textarea', { part: 'labels', rows: 4, spellcheck: false });
+    const editor = el('label', { className: 'hint', hidden: true, textContent: 'Labels, one per line' }, labels);
+    const results = el('ol', { part: 'results' });
+    const live = el('p', { className: 'hint', role: 'status' }); // what screen readers hear
+    live.setAttribute('aria-live', 'polite');
+    const cosine = el('input', { type: 'checkbox' });
+    const toggle = el('label', { part: 'toggle', className: 'hint' }, cosine, ' show cosine similarity instead of probability');
+    const progress = el('progress', { part: 'progress', hidden: true });
+    const status = el('p', { part: 'status', className: 'status', textContent: 'Waiting to load…' });
+    const container = el(
+      'div',
+      { part: 'container', className: 'container' },
+      el('div', { className: 'picture' }, image, el('div', {}, upload, el('p', { className: 'hint', textContent: 'or drop or paste one here' }))),
+      editor,
+      results,
+      toggle,
+      progress,
+      status,
+      live,
+    );
+    root.append(container);
+    this.#ui = { container, file, upload, image, editor, labels, results, live, cosine, progress, status };
+
+    file.addEventListener('change', () => file.files[0] && this.#setImage(file.files[0]));
+    upload.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' || e.key === ' ') {
+        e.preventDefault();
+        file.click();
+      }
+    });
+    labels.addEventListener('input', () => this.#score());
+    cosine.addEventListener('change', () => this.#render());
+    container.addEventListener('dragover', (e) => {
+      e.preventDefault();
+      container.classList.add('over');
+    });
+    container.addEventListener('dragleave', () => container.classList.remove('over'));
+    container.addEventListener('drop', (e) => {
+      e.preventDefault();
+      container.classList.remove('over');
+      const dropped = e.dataTransfer.files[0];
+      if (dropped) this.#setImage(dropped);
+    });
+    // Pastes while focus is inside the widget (others belong to the page).
+    this.addEventListener('paste', (e) => {
+      const item = Array.from(e.clipboardData?.items ?? []).find((i) => i.kind === 'file' && i.type.startsWith('image/'));
+      if (!item) return;
+      e.preventDefault();
+      this.#setImage(item.getAsFile());
+    });
+  }
+
+  connectedCallback() {
+    if (this.#started) return;
+    this.#ui.editor.hidden = !this.hasAttribute('editable');
+    this.#ui.labels.value = this.#labels().join('\n');
+    // Nothing loads until the widget is near the viewport.
+    this.#observer = new IntersectionObserver((entries) => {
+      if (!entries.some((e) => e.isIntersecting)) return;
+      this.#observer.disconnect();
+      this.#start();
+    }, { rootMargin: '300px' });
+    this.#observer.observe(this);
+  }
+
+  disconnectedCallback() {
+    this.#observer?.disconnect();
+  }
+
+  attributeChangedCallback(name, old, value) {
+    if (old === value) return;
+    if (name === 'editable') this.#ui.editor.hidden = value === null;
+    if (name === 'labels') this.#ui.labels.value = this.#labels().join('\n');
+    if (!this.#started) return;
+    if (name === 'model') this.#loadModel();
+    else if (name === 'image') this.#setImageUrl(value);
+    else if (name === 'labels' || name === 'template') this.#score();
+    else if (name === 'top') this.#render();
+  }
+
+  /** The last results: [{ label, score, cosine }], highest first. */
+  get results() {
+    return this.#scores;
+  }
+
+  /** The engine's timings of the last scoring (`encodedPrompts`: labels not found in the worker's cache). */
+  get timings() {
+    return this.#timings;
+  }
+
+  #start() {
+    this.#started = true;
+    this.#loadModel();
+  }
+
+  #labels() {
+    const text = this.hasAttribute('editable') && this.#ui.labels.value.trim() && this.#started ? this.#ui.labels.value : this.getAttribute('labels') ?? '';
+    return [...new Set(text.split(/[;\n]/).map((l) => l.trim()).filter(Boolean))];
+  }
+
+  #emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true }));
+  }
+
+  #loadModel() {
+    const { status, progress } = this.#ui;
+    const url = this.getAttribute('model') || DEMO_MODEL;
+    const previous = this.#model;
+    status.dataset.state = 'loading';
+    status.textContent = 'Loading the model…';
+    progress.hidden = false;
+    progress.removeAttribute('value');
+    const loading = ClipModel.load(url, {
+      onProgress: (p) => {
+        if (p.total) progress.value = p.loaded / p.total;
+        this.#emit('clip-progress', p);
+      },
+    });
+    this.#model = loading;
+    this.#embedding = undefined;
+    loading.then(
+      (model) => {
+        if (this.#model !== loading) return model.dispose();
+        previous?.then((m) => m.dispose(), () => {});
+        progress.hidden = true;
+        status.dataset.state = 'ready';
+        status.textContent = 'Choose or drop an image.';
+        this.#emit('clip-ready', { weights: model.weights, origin: model.origin });
+        const image = this.getAttribute('image');
+        if (image) this.#setImageUrl(image);
+      },
+      (e) => this.#fail(e),
+    );
+  }
+
+  #setImageUrl(url) {
+    if (!url) return;
+    const absolute = new URL(url, document.baseURI).href;
+    this.#showPreview(absolute);
+    this.#embed(fetch(absolute).then((r) => {
+      if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
+      return r.blob();
+    }));
+  }
+
+  #setImage(file) {
+    if (file.type && !file.type.startsWith('image/')) return this.#fail(new Error(`${file.name} is not an image (${file.type})`));
+    if (this.#previewUrl) URL.revokeObjectURL(this.#previewUrl);
+    this.#previewUrl = URL.createObjectURL(file);
+    this.#showPreview(this.#previewUrl);
+    this.#embed(Promise.resolve(file));
+  }
+
+  #showPreview(src) {
+    this.#ui.image.src = src;
+    this.#ui.image.alt = 'The picture being classified';
+    this.#ui.image.hidden = false;
+  }
+
+  #embed(blob) {
+    const model = this.#model;
+    if (!model) return;
+    this.#embedding = Promise.all([model, blob]).then(([m, b]) => m.embedImage(b));
+    this.#score();
+  }
+
+  async #score() {
+    const run = ++this.#run;
+    if (!this.#model || !this.#embedding) return;
+    const labels = this.#labels();
+    const { status } = this.#ui;
+    if (!labels.length) {
+      status.textContent = 'Give at least one label.';
+      return;
+    }
+    status.dataset.state = 'running';
+    status.textContent = 'Classifying…';
+    try {
+      const [model, embedding] = await Promise.all([this.#model, this.#embedding]);
+      const template = this.getAttribute('template') ?? '';
+      const scores = await model.scoreEmbedding(embedding, labels, { template });
+      if (run !== this.#run) return;
+      this.#scores = scores;
+      this.#timings = model.timings;
+      status.dataset.state = 'done';
+      status.textContent = labels.length === 1 ? 'With one label the probability is always 1: the cosine says how well it fits.' : '';
+      this.#render();
+      this.#ui.live.textContent = `Most likely: ${scores[0].label}, ${(scores[0].score * 100).toFixed(0)}%.`;
+      this.#emit('clip-result', scores.map(({ label, score, cosine }) => ({ label, score, cosine })));
+    } catch (e) {
+      if (run === this.#run) this.#fail(e);
+    }
+  }
+
+  #render() {
+    const scores = this.#scores;
+    if (!scores) return;
+    const top = Math.max(1, Number(this.getAttribute('top')) || 5);
+    const raw = this.#ui.cosine.checked;
+    this.#ui.results.replaceChildren(
+      ...scores.slice(0, top).map(({ label, score, cosine }) => {
+        const fill = el('span', { part: 'fill', className: 'fill' });
+        fill.style.width = `${Math.max(0, raw ? cosine : score) * 100}%`;
+        const item = el(
+          'li',
+          { part: 'bar' },
+          el('span', { part: 'label', className: 'label', textContent: label }),
+          el('span', { className: 'track' }, fill),
+          el('span', { part: 'score', className: 'score', textContent: raw ? cosine.toFixed(3) : `${(score * 100).toFixed(1)}%` }),
+        );
+        item.dataset.label = label;
+        return item;
+      }),
+    );
+  }
+
+  #fail(e) {
+    const { status, progress } = this.#ui;
+    progress.hidden = true;
+    status.dataset.state = 'error';
+    status.textContent = e.message;
+    this.#emit('clip-error', { message: e.message });
+  }
+}
+
+if (!customElements.get('clip-classifier')) customElements.define('clip-classifier', ClipClassifier);
