@@ -30,7 +30,7 @@ class WorkerClient {
   constructor(url = new URL('./worker.js', import.meta.url)) {
     this.pending = new Map();
     this.nextId = 1;
-    this.worker = new Worker(url, { type: 'module' });
+    this.worker = startWorker(url);
     this.worker.onmessage = ({ data }) => {
       const call = this.pending.get(data.id);
       if (!call) return;
@@ -78,6 +78,18 @@ class WorkerClient {
     for (const [url, entry] of cache) if (entry.worker === this) cache.delete(url);
     this.worker.terminate();
   }
+}
+
+/**
+ * A module worker running `url`. A worker cannot be started from another
+ * origin (webclip served from a CDN): then a same-origin `blob:` module that
+ * imports it stands in, which needs `worker-src blob:` in a page's
+ * Content-Security-Policy. Self-hosted, no `blob:` is used.
+ */
+function startWorker(url) {
+  if (url.origin === location.origin) return new Worker(url, { type: 'module' });
+  const wrapper = URL.createObjectURL(new Blob([`import ${JSON.stringify(url.href)};`], { type: 'text/javascript' }));
+  return new Worker(wrapper, { type: 'module' });
 }
 
 let sharedClient;

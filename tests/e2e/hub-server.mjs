@@ -75,6 +75,10 @@ export async function startStatic(root) {
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
     requests.push({ path, range: req.headers.range });
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, { 'Access-Control-Allow-Origin': '*', 'Access-Control-Allow-Headers': 'Range' });
+      return res.end();
+    }
     const file = normalize(join(root, path.endsWith('/') ? `${path}index.html` : path));
     let ok = file.startsWith(root);
     try {
@@ -86,7 +90,8 @@ export async function startStatic(root) {
       res.writeHead(404);
       return res.end();
     }
-    sendFile(req, res, file, { 'Cache-Control': 'no-store' });
+    // CORS as a CDN sends it: the package may be used from another origin.
+    sendFile(req, res, file, { 'Cache-Control': 'no-store', 'Access-Control-Allow-Origin': '*', 'Access-Control-Expose-Headers': 'Content-Range, Content-Length' });
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {

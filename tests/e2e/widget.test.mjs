@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { startStatic } from './hub-server.mjs';
-import { openPage, root, targetDir } from './support.mjs';
+import { openPage, root, startServer, targetDir } from './support.mjs';
 
 const MODEL = '/www/models/demo/model-q4.webclip';
 let server;
@@ -86,5 +86,33 @@ test('three widgets in an article share one model, load lazily and answer', { ti
     await page.$eval('#fixed', (w) => w.scrollIntoView());
     await page.screenshot({ path: join(targetDir, `e2e/embed-${width}.png`), fullPage: true });
   }
+  assert.deepEqual(problems.filter((p) => !/Failed to load resource/.test(p)), []);
+});
+
+test('from another origin (a CDN) the widget starts its worker through a blob: wrapper and works', { timeout: 300_000 }, async (t) => {
+  // The page on one origin, webclip (with its demo model) on the static server's.
+  const pageServer = await startServer();
+  t.after(() => pageServer.stop());
+  const { page, problems } = await openPage(t, `${pageServer.base}README.md`, { webgpu: true });
+  const cdn = server.base;
+  const top = await page.evaluate(async (cdn) => {
+    const script = document.createElement('script');
+    script.type = 'module';
+    script.src = `${cdn}www/widget.js`;
+    document.head.append(script);
+    await customElements.whenDefined('clip-classifier');
+    const widget = document.createElement('clip-classifier');
+    widget.setAttribute('image', `${cdn}www/models/demo/samples/01-small-blue-square-on-light.png`);
+    widget.setAttribute('labels', 'a red circle; a blue square; a yellow star');
+    widget.setAttribute('template', 'a photo of {}');
+    const result = new Promise((resolve, reject) => {
+      widget.addEventListener('clip-result', (e) => resolve(e.detail[0].label));
+      widget.addEventListener('clip-error', (e) => reject(new Error(e.detail.message)));
+    });
+    document.body.prepend(widget);
+    return result;
+  }, cdn);
+  assert.equal(top, 'a blue square');
+  assert.ok(server.requests.some((r) => r.path === '/www/worker.js'), 'the worker module came from the CDN origin');
   assert.deepEqual(problems.filter((p) => !/Failed to load resource/.test(p)), []);
 });
