@@ -1,0 +1,141 @@
+// Types of webclip's JavaScript API (www/webclip.js).
+
+export type KernelFamily = 'tiled' | 'registers';
+export type WeightFormat = 'f32' | 'f16' | 'q8' | 'q4';
+
+export interface LoadProgress {
+  /** Bytes read so far of `file`. */
+  loaded: number;
+  /** The file's length, once known. */
+  total?: number;
+  /** Mean bytes per second since the download began. */
+  rate?: number;
+  file: string;
+  /** Read from this browser's cache, not the network. */
+  fromCache?: boolean;
+}
+
+export interface LoadOptions {
+  onProgress?: (progress: LoadProgress) => void;
+  /** Forces a kernel family; by default the adapter's type decides. */
+  kernels?: KernelFamily;
+  /** How the matrices live on the GPU (a Hub id defaults to 'q8', a directory to 'f32'; a model file keeps its own). */
+  weights?: WeightFormat;
+  /** Cancels the load (once every caller sharing it has aborted). */
+  signal?: AbortSignal;
+  /** The Hub's address (default https://huggingface.co). */
+  hub?: string;
+  /** A base URL holding converted files as `<id>/model-<weights>.webclip`, tried before the Hub's own. */
+  mirror?: string;
+}
+
+export interface ModelOrigin {
+  kind: 'hub' | 'url' | 'files';
+  fromCache: boolean;
+  id?: string;
+  revision?: string;
+  commit?: string;
+  file?: string;
+  /** The Hub could not be reached; the newest cached copy served. */
+  offline?: boolean;
+  /** Size of the cached model file. */
+  bytes?: number;
+  /** Saved for the next visit: its size. */
+  cachedBytes?: number;
+  /** Why it was not saved. */
+  cacheError?: string;
+  /** A checkpoint quantized in the worker while loading. */
+  quantizedHere?: boolean;
+}
+
+export interface Adapter {
+  name: string;
+  vendor?: string;
+  architecture?: string;
+  software: boolean;
+  maxBindingBytes: number;
+}
+
+export interface Timings {
+  loadMs: number;
+  compileMs: number;
+  imageMs: number;
+  textMs: number;
+  /** Prompts the last call had to encode (the rest came from the worker's cache). */
+  encodedPrompts: number;
+}
+
+export interface Score {
+  label: string;
+  /** Zero-shot probability among the labels given. */
+  score: number;
+  /** Cosine similarity of the label's prompt(s) and the image. */
+  cosine: number;
+}
+
+/** Anything `classify` and `embedImage` read. */
+export type ImageInput = Blob | File | HTMLImageElement | ImageBitmap | ImageData | HTMLCanvasElement | OffscreenCanvas;
+
+export interface ScoreOptions {
+  /** `'a photo of {}'`; several are averaged; none or '' uses the labels as they are. */
+  template?: string | string[];
+}
+
+export declare class ClipModel {
+  /**
+   * A Hugging Face Hub id (`openai/clip-vit-base-patch32`, optionally `@revision`),
+   * a CLIP directory URL (ending in `/`), a webclip model file URL, or picked files.
+   */
+  static load(source: string | URL | File[] | FileList, options?: LoadOptions): Promise<ClipModel>;
+  readonly adapter: Adapter;
+  readonly kernels: KernelFamily;
+  readonly weights: WeightFormat;
+  readonly gpuBytes: number;
+  readonly wasmBytes: number;
+  readonly origin: ModelOrigin;
+  readonly projectionDim: number;
+  readonly imageSize: number;
+  readonly timings: Timings;
+  /** Probabilities and cosines, highest probability first. */
+  classify(image: ImageInput, labels: string[], options?: ScoreOptions): Promise<Score[]>;
+  /** `classify` for an image embedded earlier: only the labels are encoded (or come from the cache). */
+  scoreEmbedding(embedding: Float32Array, labels: string[], options?: ScoreOptions): Promise<Score[]>;
+  /** Projected image features, as transformers' `get_image_features`. */
+  embedImage(image: ImageInput): Promise<Float32Array>;
+  embedImages(images: Iterable<ImageInput>): Promise<Float32Array[]>;
+  /** Projected text features, as `get_text_features`. */
+  embedText(texts: string | string[]): Promise<Float32Array[]>;
+  /** Frees the GPU memory once every user of this model has disposed of it. */
+  dispose(): void;
+}
+
+export type WebGPUCheck = { ok: true } | { ok: false; reason: 'insecure' | 'no-api' | 'no-adapter' };
+export declare function checkWebGPU(): Promise<WebGPUCheck>;
+
+export interface CachedModel {
+  key: string;
+  hub: string;
+  id: string;
+  revision: string;
+  commit: string;
+  weights: WeightFormat;
+  bytes: number;
+  savedAt: number;
+}
+/** Models kept in this browser for the next visit, newest first. */
+export declare function cachedModels(): Promise<CachedModel[]>;
+/** Frees one cached model (`key` from cachedModels), or all; resolves to what remains. */
+export declare function forgetCachedModels(key?: string): Promise<CachedModel[]>;
+
+export interface KernelTiming {
+  family: KernelFamily;
+  kernel: string;
+  weights: WeightFormat;
+  shape: string;
+  median_ms: number;
+  gflops: number;
+}
+export declare function benchKernels(options?: { kernels?: KernelFamily; samples?: number; only?: string; weights?: WeightFormat }): Promise<{ kernels: KernelFamily; adapter: Adapter; timings: KernelTiming[] }>;
+
+/** Whether a file name or URL path is a webclip model file's. */
+export declare function isModelFileName(name: string): boolean;

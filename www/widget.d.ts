@@ -1,0 +1,53 @@
+// Types of the <clip-classifier> element (www/widget.js).
+
+import type { LoadProgress, ModelOrigin, Score, Timings, WeightFormat } from './webclip.js';
+
+export interface ClipReadyDetail {
+  weights: WeightFormat;
+  origin: ModelOrigin;
+}
+
+export interface ClipErrorDetail {
+  message: string;
+}
+
+export declare class ClipClassifier extends HTMLElement {
+  /** The last results, highest probability first. */
+  readonly results: Score[] | undefined;
+  /** The engine's timings of the last scoring. */
+  readonly timings: Timings | undefined;
+}
+
+export interface ClipClassifierEventMap extends HTMLElementEventMap {
+  'clip-progress': CustomEvent<LoadProgress>;
+  'clip-ready': CustomEvent<ClipReadyDetail>;
+  'clip-result': CustomEvent<Score[]>;
+  'clip-error': CustomEvent<ClipErrorDetail>;
+}
+
+export interface ClipClassifier {
+  addEventListener<K extends keyof ClipClassifierEventMap>(type: K, listener: (this: ClipClassifier, event: ClipClassifierEventMap[K]) => unknown, options?: boolean | AddEventListenerOptions): void;
+  addEventListener(type: string, listener: EventListenerOrEventListenerObject, options?: boolean | AddEventListenerOptions): void;
+}
+
+/** The element's attributes, all strings as in HTML. */
+export interface ClipClassifierAttributes {
+  /** A model file URL, a model directory URL or a Hub id; default: the bundled demo model. */
+  model?: string;
+  /** Labels separated by `;` or new lines. */
+  labels?: string;
+  /** `'a photo of {}'`. */
+  template?: string;
+  /** An optional fixed picture; readers may still upload, drop or paste their own. */
+  image?: string;
+  /** How many bars to show (default 5). */
+  top?: string;
+  /** Present: readers may edit the labels. */
+  editable?: '' | boolean;
+}
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'clip-classifier': ClipClassifier;
+  }
+}
