@@ -5,6 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { createRequire } from 'node:module';
 import { startStatic } from './hub-server.mjs';
 import { openPage, root, startServer, targetDir } from './support.mjs';
 
@@ -79,6 +80,11 @@ test('three widgets in an article share one model, load lazily and answer', { ti
   await page.waitForFunction(() => window.events.some((e) => e.type === 'clip-error' && e.id === 'broken'), null, { timeout: 60_000 });
   assert.match(await page.$eval('#broken', (w) => w.shadowRoot.querySelector('[part="status"]').textContent), /no-such-model\.webclip: HTTP 404/);
   assert.equal(await page.$eval('#fixed', (w) => w.results[0].label), 'a yellow star');
+
+  // Accessibility of the article with its widgets (axe-core checks inside shadow roots too).
+  await page.addScriptTag({ path: createRequire(import.meta.url).resolve('axe-core/axe.min.js') });
+  const violations = await page.evaluate(async () => (await window.axe.run(document)).violations.map((v) => `${v.id}: ${v.help} (${v.nodes.length})`));
+  assert.deepEqual(violations, []);
 
   mkdirSync(join(targetDir, 'e2e'), { recursive: true });
   for (const width of [360, 1280]) {

@@ -1,0 +1,43 @@
+// Compiled by `tsc --noEmit` (tests/e2e/types.test.mjs): the published types
+// (www/webclip.d.ts, www/widget.d.ts) against the way an author uses them.
+// Each @ts-expect-error must be an error, so types that are too loose fail too.
+import { ClipModel, cachedModels, checkWebGPU, forgetCachedModels, type Score } from '../../../www/webclip.js';
+import '../../../www/widget.js';
+
+export async function classifyPicked(file: File): Promise<string> {
+  const gpu = await checkWebGPU();
+  if (!gpu.ok) return `no WebGPU: ${gpu.reason}`;
+  const controller = new AbortController();
+  const model = await ClipModel.load('openai/clip-vit-base-patch32', {
+    weights: 'q8',
+    signal: controller.signal,
+    onProgress: ({ loaded, total, rate }) => console.log(loaded, total ?? 0, rate ?? 0),
+  });
+  const scores: Score[] = await model.classify(file, ['a robot', 'wall-e'], { template: 'a photo of {}' });
+  const embedding: Float32Array = await model.embedImage(file);
+  const again = await model.scoreEmbedding(embedding, ['a dog']);
+  const texts: Float32Array[] = await model.embedText('a robot');
+  console.log(model.origin.fromCache, model.weights, model.gpuBytes, again[0].cosine, texts.length);
+  for (const cached of await cachedModels()) await forgetCachedModels(cached.key);
+  model.dispose();
+  // @ts-expect-error: no such weight format
+  await ClipModel.load('x/y', { weights: 'q3' });
+  // @ts-expect-error: labels are strings
+  await model.classify(file, [1, 2]);
+  return `${scores[0].label}: ${scores[0].score.toFixed(2)}`;
+}
+
+export function watch(): void {
+  const widget = document.createElement('clip-classifier');
+  widget.setAttribute('labels', 'a red circle; a blue square');
+  widget.addEventListener('clip-result', (event) => {
+    const best: string = event.detail[0].label;
+    const cosine: number = event.detail[0].cosine;
+    console.log(best, cosine, widget.results?.length);
+  });
+  widget.addEventListener('clip-error', (event) => console.error(event.detail.message));
+  widget.addEventListener('clip-progress', (event) => console.log(event.detail.loaded));
+  // @ts-expect-error: results are read-only
+  widget.results = [];
+  document.body.append(widget);
+}
