@@ -27,10 +27,10 @@ export async function checkWebGPU() {
 
 /** Request/response over postMessage, matched by id. */
 class WorkerClient {
-  constructor(url = new URL('./worker.js', import.meta.url)) {
+  constructor() {
     this.pending = new Map();
     this.nextId = 1;
-    this.worker = startWorker(url);
+    this.worker = startWorker();
     this.worker.onmessage = ({ data }) => {
       const call = this.pending.get(data.id);
       if (!call) return;
@@ -81,13 +81,15 @@ class WorkerClient {
 }
 
 /**
- * A module worker running `url`. A worker cannot be started from another
+ * The module worker (./worker.js). A worker cannot be started from another
  * origin (webclip served from a CDN): then a same-origin `blob:` module that
  * imports it stands in, which needs `worker-src blob:` in a page's
  * Content-Security-Policy. Self-hosted, no `blob:` is used.
  */
-function startWorker(url) {
-  if (url.origin === location.origin) return new Worker(url, { type: 'module' });
+function startWorker() {
+  const url = new URL('./worker.js', import.meta.url);
+  // Written out as bundlers (Vite, webpack 5) recognise it, so they bundle the worker.
+  if (url.origin === location.origin) return new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
   const wrapper = URL.createObjectURL(new Blob([`import ${JSON.stringify(url.href)};`], { type: 'text/javascript' }));
   return new Worker(wrapper, { type: 'module' });
 }
