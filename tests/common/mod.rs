@@ -44,6 +44,7 @@ impl Fixture {
     pub fn new(name: &str, files: ModelFiles, read: impl Fn(&str) -> Vec<u8> + 'static) -> Fixture {
         Fixture { name: name.into(), files, read: Box::new(read), max_rel: 5e-6 }
     }
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))] // only native tests have full-size models
     pub fn with_tolerance(self, max_rel: f64) -> Fixture {
         Fixture { max_rel, ..self }
     }
