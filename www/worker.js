@@ -127,10 +127,10 @@ const ops = {
     return onModel(modelId, async (model) => ({ ...(await model.scoreEmbedding(embedding, labels, templates)), timings: model.timings }));
   },
 
-  embedImage({ modelId, image }) {
-    return withImage(image, (picture) =>
-      onModel(modelId, async (model) => ({ embedding: await model.embedImage(picture), timings: model.timings })),
-    );
+  // Images that wait for the engine together (several widgets, one model) go
+  // through the vision tower as one batch.
+  async embedImage({ modelId, image }) {
+    return joinImageBatch(modelId, await toImage(image));
   },
 
   // The pictures move into the engine (wasm-bindgen takes them by value),
@@ -168,6 +168,39 @@ const ops = {
     });
   },
 };
+
+/** Pictures waiting for their model's next image pass, by model id. */
+const imageBatches = new Map();
+
+/**
+ * `{ embedding, timings }` of `picture`, computed in one pass with every other
+ * picture of the same model that arrives before that pass starts (its turn in
+ * the queue). `timings.batchedImages` says how many shared it.
+ */
+function joinImageBatch(modelId, picture) {
+  let batch = imageBatches.get(modelId);
+  if (!batch) {
+    batch = { pictures: [], waiters: [] };
+    imageBatches.set(modelId, batch);
+    const pass = serial(async () => {
+      imageBatches.delete(modelId); // later pictures start the next batch
+      const model = models.get(modelId);
+      if (!model) {
+        batch.pictures.forEach((p) => p.free());
+        throw new Error('this model was disposed');
+      }
+      // The pictures move into the engine, which frees them.
+      const embeddings = await model.embedImages(batch.pictures);
+      return { embeddings, timings: { ...model.timings, batchedImages: batch.pictures.length } };
+    });
+    pass.then(
+      ({ embeddings, timings }) => batch.waiters.forEach((w, i) => w.resolve({ embedding: embeddings[i], timings })),
+      (e) => batch.waiters.forEach((w) => w.reject(e)),
+    );
+  }
+  batch.pictures.push(picture);
+  return new Promise((resolve, reject) => batch.waiters.push({ resolve, reject }));
+}
 
 /**
  * Runs `use(model)` in the queue. The model is looked up there, not before,

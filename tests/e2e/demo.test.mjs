@@ -50,3 +50,25 @@ test('through the JS API the demo model names the drawn colour and shape', { tim
   assert.ok(accuracy >= 0.95, `${(100 * accuracy).toFixed(1)}% right; wrong: ${JSON.stringify(wrong.map(([n]) => [n, got.top[n]]))}`);
   assert.equal(got.encodedPrompts, 0, 'the labels were encoded once, by the first picture');
 });
+
+test('pictures that wait for the engine together go through the vision tower as one batch', { timeout: 300_000 }, async (t) => {
+  const { page } = await openPage(t, `${server.base}?model=tests/fixtures/tiny-clip/`, { webgpu: true });
+  await waitForModel(page);
+  const got = await page.evaluate(async () => {
+    const { ClipModel } = await import('/www/webclip.js');
+    const model = await ClipModel.load('www/models/demo/model-q4.webclip');
+    const names = ['00-large-red-circle-on-dark.png', '01-small-blue-square-on-light.png', '02-large-yellow-star-on-dark.png'];
+    const blobs = await Promise.all(names.map(async (n) => (await fetch(`www/models/demo/samples/${n}`)).blob()));
+    const alone = [];
+    for (const b of blobs) alone.push(Array.from(await model.embedImage(b)));
+    // Keep the engine busy, then ask for the three at once: they queue behind it together.
+    const busy = model.embedText(Array.from({ length: 200 }, (_, i) => `a photo of shape number ${i}`));
+    const together = (await Promise.all(blobs.map((b) => model.embedImage(b)))).map((e) => Array.from(e));
+    await busy;
+    return { alone, together, batchedImages: model.timings.batchedImages };
+  });
+  assert.equal(got.batchedImages, 3, 'the three pictures shared one pass');
+  const worst = Math.max(...got.together.flatMap((e, i) => e.map((v, j) => Math.abs(v - got.alone[i][j]))));
+  // Rows of a batch are independent: measured identical; 1e-6 allows for a reordered sum.
+  assert.ok(worst <= 1e-6, `batched embeddings differ from single ones by ${worst}`);
+});
