@@ -25,6 +25,10 @@ use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 use super::RgbImage;
 use crate::error::{Error, Result};
 
+/// The most pixels a picture may have: where Pillow raises `DecompressionBombError`
+/// (twice `Image.MAX_IMAGE_PIXELS`); below it Pillow only warns.
+pub const MAX_PIXELS: u64 = 2 * 89_478_485;
+
 /// Decodes PNG, JPEG, WebP, GIF (first frame) or BMP bytes into RGB, compositing any
 /// transparency onto white exactly as transformers' `CLIPImageProcessor` does with Pillow.
 /// `name` is only used in error messages.
@@ -65,6 +69,11 @@ pub fn decode(bytes: &[u8], name: &str) -> Result<RgbImage> {
     let (w, h) = decoder.dimensions();
     if w == 0 || h == 0 {
         return Err(Error::image(name, format!("has no pixels ({w}x{h})")));
+    }
+    // From the header, before a pixel is decoded: a few bytes may claim billions of pixels.
+    let pixels = w as u64 * h as u64;
+    if pixels > MAX_PIXELS {
+        return Err(Error::image(name, format!("is {w}x{h} = {pixels} pixels, more than the {MAX_PIXELS} allowed (where Pillow refuses a decompression bomb)")));
     }
     // A broken EXIF block should not make an otherwise fine picture unusable.
     let orientation = decoder
@@ -264,6 +273,43 @@ fn hex_prefix(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A PNG of `w`x`h` 8-bit RGB whose only data is an empty IDAT: what a crafted
+    /// "decompression bomb" header looks like (68 bytes).
+    fn png_claiming(w: u32, h: u32) -> Vec<u8> {
+        fn crc(bytes: &[u8]) -> u32 {
+            let mut c = !0u32;
+            for &b in bytes {
+                c ^= b as u32;
+                for _ in 0..8 {
+                    c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+                }
+            }
+            !c
+        }
+        let chunk = |kind: &[u8], data: &[u8]| {
+            let body = [kind, data].concat();
+            [&(data.len() as u32).to_be_bytes()[..], &body, &crc(&body).to_be_bytes()].concat()
+        };
+        let ihdr = [&w.to_be_bytes()[..], &h.to_be_bytes(), &[8, 2, 0, 0, 0]].concat();
+        // zlib stream of nothing: header, an empty stored block, adler32 of nothing.
+        let idat = [0x78, 0x01, 0x01, 0x00, 0x00, 0xff, 0xff, 0x00, 0x00, 0x00, 0x01];
+        [&b"\x89PNG\r\n\x1a\n"[..], &chunk(b"IHDR", &ihdr), &chunk(b"IDAT", &idat), &chunk(b"IEND", &[])].concat()
+    }
+
+    #[test]
+    fn a_decompression_bomb_is_refused_from_its_header() {
+        let bomb = png_claiming(100_000, 100_000);
+        assert_eq!(bomb.len(), 68);
+        let err = decode(&bomb, "bomb.png").unwrap_err().to_string();
+        assert!(err.contains("bomb.png") && err.contains("100000x100000 = 10000000000 pixels, more than the 178956970 allowed"), "{err}");
+        // Just over Pillow's limit (13378² = 178,970,884): refused; just under (13377²): decoded
+        // as far as its (empty) data goes, so the error is another one.
+        let err = decode(&png_claiming(13_378, 13_378), "over.png").unwrap_err().to_string();
+        assert!(err.contains("178970884 pixels, more than"), "{err}");
+        let err = decode(&png_claiming(13_377, 13_377), "under.png").unwrap_err().to_string();
+        assert!(!err.contains("more than"), "{err}");
+    }
 
     #[test]
     fn opaque_is_identity_and_transparent_is_white() {
