@@ -62,6 +62,8 @@ test('three widgets in an article share one model, load lazily and answer', { ti
 
   // Editable labels re-score without an image pass; the results are announced.
   await page.$eval('#upload', (w) => w.scrollIntoView());
+  await page.waitForFunction(() => window.events.some((e) => e.type === 'clip-ready' && e.id === 'upload'));
+  const before = server.requests.length;
   await page.setInputFiles('#upload >> input[type=file]', join(root, 'www/models/demo/samples/03-small-green-heart-on-light.png'));
   const heart = await resultOf(page, 'upload');
   assert.equal(heart[0].label, 'a green heart');
@@ -69,6 +71,8 @@ test('three widgets in an article share one model, load lazily and answer', { ti
   const edited = await resultOf(page, 'upload', 1);
   assert.deepEqual(edited.map((r) => r.label).sort(), ['a green heart', 'a green star']);
   assert.match(await page.$eval('#upload', (w) => w.shadowRoot.querySelector('[role="status"]').textContent), /^Most likely: a green heart/);
+  // The reader's picture and labels stayed in the page: classifying them asked the server for nothing.
+  assert.deepEqual(server.requests.slice(before), []);
 
   // A widget whose model fails shows it inside itself; the others are untouched.
   await page.evaluate(() => {
