@@ -68,9 +68,9 @@ function sendFile(req, res, file, extra, faults = []) {
 /**
  * A plain static server for `root` on a free port, logging every request
  * (`requests`: { path, range }): for tests that count what a page fetches,
- * its workers included.
+ * its workers included. `htmlHeaders` go with every HTML page (a CSP).
  */
-export async function startStatic(root) {
+export async function startStatic(root, { htmlHeaders = {} } = {}) {
   const requests = [];
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
@@ -91,7 +91,8 @@ export async function startStatic(root) {
       return res.end();
     }
     // CORS as a CDN sends it: the package may be used from another origin.
-    sendFile(req, res, file, { 'Cache-Control': 'no-store', 'Access-Control-Allow-Origin': '*', 'Access-Control-Expose-Headers': 'Content-Range, Content-Length' });
+    const extra = file.endsWith('.html') ? htmlHeaders : {};
+    sendFile(req, res, file, { 'Cache-Control': 'no-store', 'Access-Control-Allow-Origin': '*', 'Access-Control-Expose-Headers': 'Content-Range, Content-Length', ...extra });
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
