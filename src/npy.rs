@@ -52,12 +52,7 @@ pub fn parse(bytes: &[u8], name: &str) -> Result<Array> {
     }
     let shape_text = field("shape")?;
     let inner = shape_text.strip_prefix('(').and_then(|s| s.split(')').next()).ok_or_else(|| bad("unreadable shape"))?;
-    let shape = inner
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<usize>().map_err(|_| bad("unreadable shape")))
-        .collect::<Result<Vec<_>>>()?;
+    let shape = inner.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| s.parse::<usize>().map_err(|_| bad("unreadable shape"))).collect::<Result<Vec<_>>>()?;
     let body = &bytes[start + header_len..];
     let needed = shape.iter().try_fold(width as usize, |acc: usize, &d| acc.checked_mul(d));
     if needed != Some(body.len()) {

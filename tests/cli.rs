@@ -21,7 +21,7 @@ fn fixture(rel: &str) -> String {
 fn webclip(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_webclip")).args(args).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let last = stderr.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or("").to_string();
+    let last = stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("").to_string();
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), last)
 }
 
@@ -47,11 +47,8 @@ fn model_copy(tag: &str) -> PathBuf {
 fn rewrite_weights(dir: &Path, edit: impl Fn(&str, Vec<usize>) -> Option<Vec<usize>>) {
     let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
-    let views: Vec<(String, TensorView)> = st
-        .tensors()
-        .into_iter()
-        .filter_map(|(name, v)| edit(&name, v.shape().to_vec()).map(|shape| (name, TensorView::new(v.dtype(), shape, v.data()).unwrap())))
-        .collect();
+    let views: Vec<(String, TensorView)> =
+        st.tensors().into_iter().filter_map(|(name, v)| edit(&name, v.shape().to_vec()).map(|shape| (name, TensorView::new(v.dtype(), shape, v.data()).unwrap()))).collect();
     std::fs::write(dir.join("model.safetensors"), safetensors::tensor::serialize(views, None).unwrap()).unwrap();
 }
 

@@ -182,10 +182,9 @@ fn loading_reads_each_layer_at_once_and_no_byte_twice() {
     webclip::model::convert::convert(&dir, WeightFormat::Q8, &file, "tiny-clip").unwrap();
     let kernels = pollster::block_on(Kernels::new(&gpu, KernelFamily::Registers, WeightFormat::Q8)).unwrap();
     // Header: its length, then itself. A model file stores each matrix's scales as a tensor of their own.
-    for (what, path, texts, reads) in [
-        ("checkpoint", dir.join("model.safetensors"), Some(texts.clone()), 2 + layers + outside.len()),
-        ("q8 model file", file.clone(), None, 2 + layers + outside.len() + outside_matrices),
-    ] {
+    for (what, path, texts, reads) in
+        [("checkpoint", dir.join("model.safetensors"), Some(texts.clone()), 2 + layers + outside.len()), ("q8 model file", file.clone(), None, 2 + layers + outside.len() + outside_matrices)]
+    {
         let source = Counting { file: FileSource::open(&path).unwrap(), reads: Cell::new(0), bytes: Cell::new(0) };
         let model = pollster::block_on(ModelSource::open(&source, texts)).unwrap();
         pollster::block_on(ClipModel::load_source(&gpu, &kernels, model)).unwrap();

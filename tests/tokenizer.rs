@@ -5,10 +5,7 @@
 use webclip::tokenizer::{eos_position, ClipTokenizer, CONTEXT_LENGTH, END_OF_TEXT, START_OF_TEXT};
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = format!(
-        "{}/tests/fixtures/tokenizer/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/tests/fixtures/tokenizer/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e} (run tools/make_tokenizer.py)"))
 }
 
@@ -27,12 +24,7 @@ fn corpus() -> Vec<Entry> {
         .map(|e| Entry {
             name: e["name"].as_str().unwrap().to_owned(),
             text: e["text"].as_str().unwrap().to_owned(),
-            ids: e["ids"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_u64().unwrap() as u32)
-                .collect(),
+            ids: e["ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect(),
         })
         .collect()
 }
@@ -45,29 +37,16 @@ fn tokenizer() -> ClipTokenizer {
 fn corpus_matches_transformers() {
     let tok = tokenizer();
     let corpus = corpus();
-    assert!(
-        corpus.len() >= 60,
-        "corpus has only {} strings",
-        corpus.len()
-    );
+    assert!(corpus.len() >= 60, "corpus has only {} strings", corpus.len());
     let mut failures = Vec::new();
     for e in &corpus {
         match tok.encode(&e.text) {
             Ok(ids) if ids == e.ids => {}
-            Ok(ids) => failures.push(format!(
-                "{}: text {:?}\n  transformers: {:?}\n  webclip:      {:?}",
-                e.name, e.text, e.ids, ids
-            )),
+            Ok(ids) => failures.push(format!("{}: text {:?}\n  transformers: {:?}\n  webclip:      {:?}", e.name, e.text, e.ids, ids)),
             Err(err) => failures.push(format!("{}: text {:?}: {err}", e.name, e.text)),
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} corpus strings differ:\n{}",
-        failures.len(),
-        corpus.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {} corpus strings differ:\n{}", failures.len(), corpus.len(), failures.join("\n"));
 }
 
 #[test]
@@ -87,12 +66,7 @@ fn every_encoding_is_well_formed() {
     let tok = tokenizer();
     for e in corpus() {
         let ids = tok.encode(&e.text).unwrap();
-        assert!(
-            ids.len() >= 2 && ids.len() <= CONTEXT_LENGTH,
-            "{}: {} ids",
-            e.name,
-            ids.len()
-        );
+        assert!(ids.len() >= 2 && ids.len() <= CONTEXT_LENGTH, "{}: {} ids", e.name, ids.len());
         assert_eq!(ids[0], START_OF_TEXT, "{}", e.name);
         assert_eq!(*ids.last().unwrap(), END_OF_TEXT, "{}", e.name);
         let eos = eos_position(&ids);
@@ -104,15 +78,9 @@ fn every_encoding_is_well_formed() {
 #[test]
 fn known_ids() {
     let tok = tokenizer();
-    assert_eq!(
-        tok.encode("a photo of a cat").unwrap(),
-        [49406, 320, 1125, 539, 320, 2368, 49407]
-    );
+    assert_eq!(tok.encode("a photo of a cat").unwrap(), [49406, 320, 1125, 539, 320, 2368, 49407]);
     assert_eq!(tok.encode("").unwrap(), [49406, 49407]);
-    assert_eq!(
-        tok.encode("A PHOTO  of\ta\ncat ").unwrap(),
-        [49406, 320, 1125, 539, 320, 2368, 49407]
-    );
+    assert_eq!(tok.encode("A PHOTO  of\ta\ncat ").unwrap(), [49406, 320, 1125, 539, 320, 2368, 49407]);
 }
 
 #[test]
@@ -133,10 +101,7 @@ fn long_texts_are_cut_to_77_ids() {
         assert_eq!(eos_position(&ids), 76);
     }
     // A word split across the cut keeps only its first pieces.
-    let text = format!(
-        "{} supercalifragilisticexpialidocious",
-        vec!["a"; 74].join(" ")
-    );
+    let text = format!("{} supercalifragilisticexpialidocious", vec!["a"; 74].join(" "));
     let ids = tok.encode(&text).unwrap();
     assert_eq!(ids.len(), 77);
     assert_eq!(ids[76], END_OF_TEXT);

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls this):
+#   0. lint: cargo fmt --check, cargo clippy -D warnings
 #   1. native: kernels, model, tokenizer, preprocessing, CLI (wgpu on Vulkan; lavapipe without a GPU)
 #   2. browser: the same kernel tests and the fixture comparison, as wasm on headless Chromium's WebGPU
 #   3. the demo page driven by Playwright (playwright-core + Debian's chromium)
@@ -21,6 +22,13 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # Vulkan's loader warns without a runtime dir; give it a private one.
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
+
+echo "== lint (rustfmt.toml's style, clippy without warnings)" >&2
+for tool in rustfmt clippy; do
+    cargo "${tool/rustfmt/fmt}" --version >/dev/null 2>&1 || rustup component add "$tool"
+done
+cargo fmt --check
+cargo clippy --all-targets --quiet -- -D warnings
 
 echo "== native tests" >&2
 cargo test

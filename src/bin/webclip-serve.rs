@@ -146,8 +146,7 @@ mod serve {
         let relative = decoded.trim_start_matches('/');
         // Only plain names: no `..`, no drive or UNC prefix (which would make
         // `join` drop the root on Windows), no dotfiles such as `.git/`.
-        let plain = relative.split(['/', '\\']).all(|part| !part.starts_with('.'))
-            && Path::new(relative).components().all(|c| matches!(c, Component::Normal(_)));
+        let plain = relative.split(['/', '\\']).all(|part| !part.starts_with('.')) && Path::new(relative).components().all(|c| matches!(c, Component::Normal(_)));
         if !plain {
             return Err((403, "Forbidden"));
         }
@@ -216,11 +215,7 @@ mod serve {
         };
         // `no-cache`: the page and the wasm change on every build; revalidating
         // is cheap on loopback.
-        write!(
-            out,
-            "HTTP/1.1 {status}\r\nContent-Type: {}\r\nContent-Length: {count}\r\n{content_range}Accept-Ranges: bytes\r\nCache-Control: no-cache\r\n\r\n",
-            content_type(path)
-        )?;
+        write!(out, "HTTP/1.1 {status}\r\nContent-Type: {}\r\nContent-Length: {count}\r\n{content_range}Accept-Ranges: bytes\r\nCache-Control: no-cache\r\n\r\n", content_type(path))?;
         if !head {
             file.seek(SeekFrom::Start(start))?;
             io::copy(&mut file.take(count), out)?;
@@ -242,11 +237,7 @@ mod serve {
 
     fn respond_error(out: &mut TcpStream, code: u16, reason: &str, body: &str) -> io::Result<()> {
         let body = format!("{body}\n");
-        write!(
-            out,
-            "HTTP/1.1 {code} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )?;
+        write!(out, "HTTP/1.1 {code} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())?;
         out.flush()
     }
 

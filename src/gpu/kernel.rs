@@ -27,10 +27,7 @@ impl Kernel {
     pub async fn new(gpu: &Gpu, label: &'static str, source: &str, constants: &[(&str, f64)], covers: [u32; 3]) -> Result<Kernel> {
         let pipeline = gpu
             .checked(&format!("compiling kernel {label}"), || {
-                let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(label),
-                    source: wgpu::ShaderSource::Wgsl(source.into()),
-                });
+                let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(label), source: wgpu::ShaderSource::Wgsl(source.into()) });
                 gpu.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                     label: Some(label),
                     layout: None,
@@ -47,16 +44,8 @@ impl Kernel {
     /// Binds whole `buffers` to bindings 0, 1, 2, ... of group 0, in order (the
     /// order of the shader's header comment).
     pub fn bind(&self, gpu: &Gpu, buffers: &[&wgpu::Buffer]) -> Step {
-        let entries: Vec<wgpu::BindGroupEntry> = buffers
-            .iter()
-            .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
-            .collect();
-        let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some(self.label),
-            layout: &self.pipeline.get_bind_group_layout(0),
-            entries: &entries,
-        });
+        let entries: Vec<wgpu::BindGroupEntry> = buffers.iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() }).collect();
+        let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(self.label), layout: &self.pipeline.get_bind_group_layout(0), entries: &entries });
         Step { pipeline: self.pipeline.clone(), bind_group, covers: self.covers }
     }
 }

@@ -31,26 +31,15 @@ impl Gpu {
     /// only a floor.
     pub async fn new() -> Result<Gpu> {
         let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
-        desc.backends = if cfg!(target_arch = "wasm32") {
-            wgpu::Backends::BROWSER_WEBGPU
-        } else {
-            wgpu::Backends::PRIMARY
-        };
+        desc.backends = if cfg!(target_arch = "wasm32") { wgpu::Backends::BROWSER_WEBGPU } else { wgpu::Backends::PRIMARY };
         let instance = wgpu::Instance::new(desc);
         let adapter = instance
-            .request_adapter(&wgpu::RequestAdapterOptions {
-                power_preference: wgpu::PowerPreference::HighPerformance,
-                ..Default::default()
-            })
+            .request_adapter(&wgpu::RequestAdapterOptions { power_preference: wgpu::PowerPreference::HighPerformance, ..Default::default() })
             .await
             .map_err(|e| Error::Gpu(format!("no WebGPU adapter available ({e})")))?;
         let limits = adapter.limits();
         let (device, queue) = adapter
-            .request_device(&wgpu::DeviceDescriptor {
-                label: Some("webclip"),
-                required_limits: limits.clone(),
-                ..Default::default()
-            })
+            .request_device(&wgpu::DeviceDescriptor { label: Some("webclip"), required_limits: limits.clone(), ..Default::default() })
             .await
             .map_err(|e| Error::Gpu(format!("could not open the device: {e}")))?;
         Ok(Gpu { device, queue, limits, adapter: adapter.get_info(), allocated: Default::default() })
@@ -58,7 +47,7 @@ impl Gpu {
 
     /// Largest number of bytes one storage binding may cover on this device.
     pub fn max_binding_bytes(&self) -> u64 {
-        (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size)
+        self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size)
     }
 
     /// Bytes of storage buffers created so far on this device.
@@ -77,7 +66,7 @@ impl Gpu {
         // never empty (zero-length bindings are invalid).
         let bytes: &[u8] = bytemuck::cast_slice(data);
         let padded;
-        let contents = if !bytes.is_empty() && bytes.len() % 16 == 0 {
+        let contents = if !bytes.is_empty() && bytes.len().is_multiple_of(16) {
             bytes
         } else {
             padded = [bytes, &[0u8; 16][..16 - bytes.len() % 16]].concat();
@@ -183,14 +172,10 @@ impl Readback {
             let _ = tx.send(r);
         });
         #[cfg(not(target_arch = "wasm32"))]
-        gpu.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(format!("waiting for the device failed: {e}")))?;
+        gpu.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Gpu(format!("waiting for the device failed: {e}")))?;
         #[cfg(target_arch = "wasm32")]
         let _ = gpu;
-        rx.await
-            .map_err(|_| Error::Gpu("the device was lost during readback".into()))?
-            .map_err(|e| Error::Gpu(format!("readback failed: {e}")))?;
+        rx.await.map_err(|_| Error::Gpu("the device was lost during readback".into()))?.map_err(|e| Error::Gpu(format!("readback failed: {e}")))?;
         let view = self.staging.slice(..self.size).get_mapped_range().map_err(|e| Error::Gpu(format!("readback failed: {e}")))?;
         let out = bytemuck::cast_slice::<u8, f32>(&view).to_vec();
         drop(view);

@@ -42,8 +42,7 @@ pub(crate) use once;
 #[cfg(not(target_arch = "wasm32"))]
 pub fn gpu() -> Gpu {
     static GPU: std::sync::OnceLock<Gpu> = std::sync::OnceLock::new();
-    GPU.get_or_init(|| pollster::block_on(Gpu::new()).expect("tests need a WebGPU/Vulkan adapter (lavapipe: apt-get install mesa-vulkan-drivers)"))
-        .clone()
+    GPU.get_or_init(|| pollster::block_on(Gpu::new()).expect("tests need a WebGPU/Vulkan adapter (lavapipe: apt-get install mesa-vulkan-drivers)")).clone()
 }
 
 /// The same on the web: awaited, never blocking (a page has one thread).
@@ -97,11 +96,5 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f64], atol: f64, rtol: f64)
         }
     }
     let (i, over) = worst;
-    assert!(
-        got.is_empty() || over <= 0.0,
-        "{what}: element {i} got {} want {} (|err| {:.3e}, tolerance {atol:.1e} + {rtol:.1e}*|want|)",
-        got[i],
-        want[i],
-        (got[i] as f64 - want[i]).abs()
-    );
+    assert!(got.is_empty() || over <= 0.0, "{what}: element {i} got {} want {} (|err| {:.3e}, tolerance {atol:.1e} + {rtol:.1e}*|want|)", got[i], want[i], (got[i] as f64 - want[i]).abs());
 }

@@ -36,35 +36,13 @@ pub fn decode(bytes: &[u8], name: &str) -> Result<RgbImage> {
     if bytes.is_empty() {
         return Err(Error::image(name, "the file is empty"));
     }
-    let reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| Error::image(name, format!("could not read: {e}")))?;
+    let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| Error::image(name, format!("could not read: {e}")))?;
     let format = match reader.format() {
-        Some(
-            f @ (ImageFormat::Png
-            | ImageFormat::Jpeg
-            | ImageFormat::WebP
-            | ImageFormat::Gif
-            | ImageFormat::Bmp),
-        ) => f,
-        Some(other) => {
-            return Err(Error::image(
-                name,
-                format!("{other:?} images are not supported (use PNG, JPEG, WebP, GIF or BMP)"),
-            ))
-        }
-        None => {
-            return Err(Error::image(
-                name,
-                format!(
-                    "not a PNG, JPEG, WebP, GIF or BMP file (starts with {})",
-                    hex_prefix(bytes)
-                ),
-            ))
-        }
+        Some(f @ (ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::WebP | ImageFormat::Gif | ImageFormat::Bmp)) => f,
+        Some(other) => return Err(Error::image(name, format!("{other:?} images are not supported (use PNG, JPEG, WebP, GIF or BMP)"))),
+        None => return Err(Error::image(name, format!("not a PNG, JPEG, WebP, GIF or BMP file (starts with {})", hex_prefix(bytes)))),
     };
-    let fail =
-        |e: image::ImageError| Error::image(name, format!("could not decode {format:?}: {e}"));
+    let fail = |e: image::ImageError| Error::image(name, format!("could not decode {format:?}: {e}"));
     let mut decoder = reader.into_decoder().map_err(fail)?;
     let (w, h) = decoder.dimensions();
     if w == 0 || h == 0 {
@@ -76,17 +54,11 @@ pub fn decode(bytes: &[u8], name: &str) -> Result<RgbImage> {
         return Err(Error::image(name, format!("is {w}x{h} = {pixels} pixels, more than the {MAX_PIXELS} allowed (where Pillow refuses a decompression bomb)")));
     }
     // A broken EXIF block should not make an otherwise fine picture unusable.
-    let orientation = decoder
-        .orientation()
-        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut img = DynamicImage::from_decoder(decoder).map_err(fail)?;
     img.apply_orientation(orientation);
 
-    let png = if format == ImageFormat::Png {
-        PngHeader::parse(bytes)
-    } else {
-        None
-    };
+    let png = if format == ImageFormat::Png { PngHeader::parse(bytes) } else { None };
     to_rgb(img, png.as_ref()).map_err(|m| Error::image(name, m))
 }
 
@@ -94,30 +66,14 @@ pub fn decode(bytes: &[u8], name: &str) -> Result<RgbImage> {
 /// with the same arithmetic as [`decode`].
 pub fn from_rgba(width: u32, height: u32, rgba: &[u8], name: &str) -> Result<RgbImage> {
     if width == 0 || height == 0 {
-        return Err(Error::image(
-            name,
-            format!("has no pixels ({width}x{height})"),
-        ));
+        return Err(Error::image(name, format!("has no pixels ({width}x{height})")));
     }
     let expected = width as u64 * height as u64 * 4;
     if rgba.len() as u64 != expected {
-        return Err(Error::image(
-            name,
-            format!(
-                "{width}x{height} RGBA needs {expected} bytes, got {}",
-                rgba.len()
-            ),
-        ));
+        return Err(Error::image(name, format!("{width}x{height} RGBA needs {expected} bytes, got {}", rgba.len())));
     }
-    let data = rgba
-        .chunks_exact(4)
-        .flat_map(|p| over_white(p[0], p[1], p[2], p[3]))
-        .collect();
-    Ok(RgbImage {
-        width,
-        height,
-        data,
-    })
+    let data = rgba.chunks_exact(4).flat_map(|p| over_white(p[0], p[1], p[2], p[3])).collect();
+    Ok(RgbImage { width, height, data })
 }
 
 /// Pillow's `alpha_composite(white, src)` for one pixel, then dropping alpha.
@@ -162,13 +118,7 @@ impl PngHeader {
             let kind = &bytes[pos + 4..pos + 8];
             let data = bytes.get(pos + 8..(pos + 8).checked_add(len)?)?;
             match kind {
-                b"IHDR" if data.len() >= 10 => {
-                    header = Some(PngHeader {
-                        bit_depth: data[8],
-                        color_type: data[9],
-                        trns: None,
-                    })
-                }
+                b"IHDR" if data.len() >= 10 => header = Some(PngHeader { bit_depth: data[8], color_type: data[9], trns: None }),
                 b"tRNS" => header.as_mut()?.trns = Some(data.to_vec()),
                 b"IDAT" | b"IEND" => break,
                 _ => {}
@@ -195,11 +145,7 @@ impl PngHeader {
                 let v = if self.bit_depth == 1 { v.wrapping_mul(255) } else { v }; // only the low byte is compared
                 Some([(v & 0xff) as u8; 3])
             }
-            2 => Some([
-                (sample(0)? & 0xff) as u8,
-                (sample(1)? & 0xff) as u8,
-                (sample(2)? & 0xff) as u8,
-            ]),
+            2 => Some([(sample(0)? & 0xff) as u8, (sample(1)? & 0xff) as u8, (sample(2)? & 0xff) as u8]),
             _ => None,
         }
     }
@@ -235,12 +181,8 @@ fn to_rgb(img: DynamicImage, png: Option<&PngHeader>) -> std::result::Result<Rgb
             let v = g16(p[0]);
             [v, v, v, hi(p[1])]
         })),
-        DynamicImage::ImageRgb16(b) => {
-            rgba.extend(b.pixels().map(|p| [hi(p[0]), hi(p[1]), hi(p[2]), 255]))
-        }
-        DynamicImage::ImageRgba16(b) => {
-            rgba.extend(b.pixels().map(|p| [hi(p[0]), hi(p[1]), hi(p[2]), hi(p[3])]))
-        }
+        DynamicImage::ImageRgb16(b) => rgba.extend(b.pixels().map(|p| [hi(p[0]), hi(p[1]), hi(p[2]), 255])),
+        DynamicImage::ImageRgba16(b) => rgba.extend(b.pixels().map(|p| [hi(p[0]), hi(p[1]), hi(p[2]), hi(p[3])])),
         other => return Err(format!("unsupported pixel format {:?}", other.color())),
     }
     if let Some(k) = key {
@@ -249,25 +191,13 @@ fn to_rgb(img: DynamicImage, png: Option<&PngHeader>) -> std::result::Result<Rgb
             p[3] = if [p[0], p[1], p[2]] == k { 0 } else { 255 };
         }
     }
-    let data = rgba
-        .iter()
-        .flat_map(|p| over_white(p[0], p[1], p[2], p[3]))
-        .collect();
-    Ok(RgbImage {
-        width,
-        height,
-        data,
-    })
+    let data = rgba.iter().flat_map(|p| over_white(p[0], p[1], p[2], p[3])).collect();
+    Ok(RgbImage { width, height, data })
 }
 
 /// The first bytes of an unrecognised file, for the error message.
 fn hex_prefix(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(" ")
+    bytes.iter().take(8).map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]

@@ -35,11 +35,7 @@ pub struct RgbImage {
 /// transformers' `get_resize_output_image_size(..., default_to_square=False)`:
 /// `(width, height)` with the shorter side at `shortest_edge`.
 pub fn resized_size(width: u32, height: u32, shortest_edge: u32) -> (u32, u32) {
-    let (short, long) = if width <= height {
-        (width, height)
-    } else {
-        (height, width)
-    };
+    let (short, long) = if width <= height { (width, height) } else { (height, width) };
     // Python computes `int(size * long / short)`: an exact product, a correctly rounded
     // division, truncation. f64 does the same for every size that fits in u32.
     let new_long = (f64::from(shortest_edge) * f64::from(long) / f64::from(short)) as u32;
@@ -68,20 +64,8 @@ pub fn output_size(width: u32, height: u32, cfg: &PreprocessConfig) -> (u32, u32
 /// If `img` is malformed (zero-sized, or `data.len() != width * height * 3`); [`decode`]
 /// and [`from_rgba`] never return such an image.
 pub fn preprocess(img: &RgbImage, cfg: &PreprocessConfig) -> Vec<f32> {
-    assert!(
-        img.width > 0
-            && img.height > 0
-            && img.data.len() == img.width as usize * img.height as usize * 3,
-        "malformed RgbImage {}x{} with {} bytes",
-        img.width,
-        img.height,
-        img.data.len()
-    );
-    let (rw, rh) = if cfg.do_resize {
-        resized_size(img.width, img.height, cfg.shortest_edge)
-    } else {
-        (img.width, img.height)
-    };
+    assert!(img.width > 0 && img.height > 0 && img.data.len() == img.width as usize * img.height as usize * 3, "malformed RgbImage {}x{} with {} bytes", img.width, img.height, img.data.len());
+    let (rw, rh) = if cfg.do_resize { resized_size(img.width, img.height, cfg.shortest_edge) } else { (img.width, img.height) };
     let (ow, oh) = output_size(img.width, img.height, cfg);
     // Crop origin in resized coordinates; negative when the crop is larger (padding).
     let left = (i64::from(rw) - i64::from(ow)).div_euclid(2);
@@ -90,16 +74,9 @@ pub fn preprocess(img: &RgbImage, cfg: &PreprocessConfig) -> Vec<f32> {
     let xs = left.max(0) as u32..(left + i64::from(ow)).min(i64::from(rw)) as u32;
     let ys = top.max(0) as u32..(top + i64::from(oh)).min(i64::from(rh)) as u32;
 
-    let window = if (rw, rh) == (img.width, img.height) {
-        copy_window(img, xs.clone(), ys.clone())
-    } else {
-        resize::resize_window(img, rw, rh, xs.clone(), ys.clone())
-    };
+    let window = if (rw, rh) == (img.width, img.height) { copy_window(img, xs.clone(), ys.clone()) } else { resize::resize_window(img, rw, rh, xs.clone(), ys.clone()) };
     // Where the window sits inside the output (non-zero only when padding).
-    let (dx, dy) = (
-        (i64::from(xs.start) - left) as usize,
-        (i64::from(ys.start) - top) as usize,
-    );
+    let (dx, dy) = ((i64::from(xs.start) - left) as usize, (i64::from(ys.start) - top) as usize);
 
     let plane = ow as usize * oh as usize;
     let mut out = vec![0f32; 3 * plane];
@@ -108,8 +85,7 @@ pub fn preprocess(img: &RgbImage, cfg: &PreprocessConfig) -> Vec<f32> {
         let dst = &mut out[c * plane..(c + 1) * plane];
         dst.fill(value[c][0]); // padding is uint8 zero before rescale/normalise
         for y in 0..window.height as usize {
-            let row =
-                &window.data[y * window.width as usize * 3..(y + 1) * window.width as usize * 3];
+            let row = &window.data[y * window.width as usize * 3..(y + 1) * window.width as usize * 3];
             let o = (y + dy) * ow as usize + dx;
             for (x, px) in row.chunks_exact(3).enumerate() {
                 dst[o + x] = value[c][px[c] as usize];
@@ -125,19 +101,11 @@ pub fn preprocess(img: &RgbImage, cfg: &PreprocessConfig) -> Vec<f32> {
 fn channel_maps(cfg: &PreprocessConfig) -> [[f32; 256]; 3] {
     // The config holds an f32; every CLIP file says 1/255 (as a Python float, i.e. f64), so
     // recover that exact f64 rather than widening the f32 (which can move results by 1 ulp).
-    let scale = if cfg.rescale_factor == (1.0f64 / 255.0) as f32 {
-        1.0 / 255.0
-    } else {
-        f64::from(cfg.rescale_factor)
-    };
+    let scale = if cfg.rescale_factor == (1.0f64 / 255.0) as f32 { 1.0 / 255.0 } else { f64::from(cfg.rescale_factor) };
     let mut maps = [[0f32; 256]; 3];
     for (c, map) in maps.iter_mut().enumerate() {
         for (v, m) in map.iter_mut().enumerate() {
-            let mut x = if cfg.do_rescale {
-                (v as f64 * scale) as f32
-            } else {
-                v as f32
-            };
+            let mut x = if cfg.do_rescale { (v as f64 * scale) as f32 } else { v as f32 };
             if cfg.do_normalize {
                 x = (x - cfg.image_mean[c]) / cfg.image_std[c];
             }
@@ -154,11 +122,7 @@ fn copy_window(img: &RgbImage, xs: std::ops::Range<u32>, ys: std::ops::Range<u32
         let row = y as usize * stride;
         data.extend_from_slice(&img.data[row + xs.start as usize * 3..row + xs.end as usize * 3]);
     }
-    RgbImage {
-        width: xs.len() as u32,
-        height: ys.len() as u32,
-        data,
-    }
+    RgbImage { width: xs.len() as u32, height: ys.len() as u32, data }
 }
 
 #[cfg(test)]
@@ -177,18 +141,8 @@ mod tests {
     #[test]
     fn crop_pads_with_normalised_zero_and_centres_like_numpy() {
         // 2x1 image, no resize, 5x3 crop: left = (2 - 5) // 2 = -2, top = (1 - 3) // 2 = -1.
-        let img = RgbImage {
-            width: 2,
-            height: 1,
-            data: vec![255, 0, 0, 0, 255, 0],
-        };
-        let cfg = PreprocessConfig {
-            do_resize: false,
-            crop_width: 5,
-            crop_height: 3,
-            do_normalize: false,
-            ..PreprocessConfig::clip_default(4)
-        };
+        let img = RgbImage { width: 2, height: 1, data: vec![255, 0, 0, 0, 255, 0] };
+        let cfg = PreprocessConfig { do_resize: false, crop_width: 5, crop_height: 3, do_normalize: false, ..PreprocessConfig::clip_default(4) };
         let out = preprocess(&img, &cfg);
         let red: Vec<f32> = out[..15].to_vec();
         let mut want = vec![0f32; 15];
@@ -200,14 +154,9 @@ mod tests {
     #[test]
     fn normalisation_is_float32_exact() {
         let cfg = PreprocessConfig::clip_default(1);
-        let img = RgbImage {
-            width: 1,
-            height: 1,
-            data: vec![0, 128, 255],
-        };
+        let img = RgbImage { width: 1, height: 1, data: vec![0, 128, 255] };
         let out = preprocess(&img, &cfg);
-        let want =
-            |v: f64, c: usize| ((v / 255.0) as f32 - OPENAI_CLIP_MEAN[c]) / OPENAI_CLIP_STD[c];
+        let want = |v: f64, c: usize| ((v / 255.0) as f32 - OPENAI_CLIP_MEAN[c]) / OPENAI_CLIP_STD[c];
         assert_eq!(out, vec![want(0.0, 0), want(128.0, 1), want(255.0, 2)]);
     }
 }

@@ -10,10 +10,10 @@ use crate::tokenizer::ClipTokenizer;
 use super::config::ClipConfig;
 use super::encoder::{Activations, Head};
 use super::files::{ModelFiles, ModelSource, FILE_NAMES};
+use super::model_file::Plan;
 use super::scores;
 use super::text::TextTower;
 use super::vision::VisionTower;
-use super::model_file::Plan;
 use super::weights::{BytesSource, Weights};
 
 /// Images, and text tokens, per forward pass at most; larger requests are
@@ -130,10 +130,7 @@ impl ClipModel {
         let preprocess = PreprocessConfig::from_json(&texts.preprocessor)?;
         let size = config.vision.image_size as u32;
         if (preprocess.crop_height, preprocess.crop_width) != (size, size) || !preprocess.do_center_crop {
-            return Err(Error::Config(format!(
-                "preprocessor_config.json crops to {}x{} but the vision tower takes {size}x{size} images",
-                preprocess.crop_width, preprocess.crop_height
-            )));
+            return Err(Error::Config(format!("preprocessor_config.json crops to {}x{} but the vision tower takes {size}x{size} images", preprocess.crop_width, preprocess.crop_height)));
         }
         let tokenizer = ClipTokenizer::from_bytes(&texts.tokenizer)?;
         let mut w = Weights::check(weights, header, &config, kernels.format)?;
@@ -166,11 +163,8 @@ impl ClipModel {
     pub async fn embed_pixels(&self, pixels: &[f32], normalized: bool) -> Result<Vec<Vec<f32>>> {
         let v = &self.config.vision;
         let per_image = v.channels * v.image_size * v.image_size;
-        if pixels.is_empty() || pixels.len() % per_image != 0 {
-            return Err(Error::Input(format!(
-                "pixel values hold {} floats, not a whole number of {}x{}x{} images",
-                pixels.len(), v.channels, v.image_size, v.image_size
-            )));
+        if pixels.is_empty() || !pixels.len().is_multiple_of(per_image) {
+            return Err(Error::Input(format!("pixel values hold {} floats, not a whole number of {}x{}x{} images", pixels.len(), v.channels, v.image_size, v.image_size)));
         }
         let mut out = Vec::new();
         for chunk in pixels.chunks(per_image * self.vision.max_batch) {

@@ -96,11 +96,7 @@ impl ClipConfig {
                 patch_size: v.patch_size.unwrap_or(32),
                 channels: v.num_channels.unwrap_or(3),
             },
-            text: TextConfig {
-                tower: tower("text_config", &t, (512, 2048, 8, 12))?,
-                vocab_size: t.vocab_size.unwrap_or(49408),
-                max_positions: t.max_position_embeddings.unwrap_or(77),
-            },
+            text: TextConfig { tower: tower("text_config", &t, (512, 2048, 8, 12))?, vocab_size: t.vocab_size.unwrap_or(49408), max_positions: t.max_position_embeddings.unwrap_or(77) },
             projection_dim: raw.projection_dim.unwrap_or(512),
         };
         config.check()?;
@@ -115,11 +111,7 @@ impl ClipConfig {
         if v.channels != 3 {
             return Err(Error::Config(format!("vision_config.num_channels is {}; CLIP images are RGB (3)", v.channels)));
         }
-        let positive = [
-            ("text_config.vocab_size", self.text.vocab_size),
-            ("text_config.max_position_embeddings", self.text.max_positions),
-            ("projection_dim", self.projection_dim),
-        ];
+        let positive = [("text_config.vocab_size", self.text.vocab_size), ("text_config.max_position_embeddings", self.text.max_positions), ("projection_dim", self.projection_dim)];
         if let Some((name, _)) = positive.iter().find(|(_, value)| *value == 0) {
             return Err(Error::Config(format!("{name} must be positive")));
         }
@@ -142,12 +134,14 @@ fn tower(section: &str, raw: &RawTower, (width, intermediate, heads, layers): (u
         eps: raw.layer_norm_eps.unwrap_or(1e-5),
         act,
     };
-    if config.width == 0 || config.heads == 0 || config.intermediate == 0 || config.width % config.heads != 0 {
+    if config.width == 0 || config.heads == 0 || config.intermediate == 0 || !config.width.is_multiple_of(config.heads) {
         return Err(Error::Config(format!(
             "{section}: hidden_size {} must be a positive multiple of num_attention_heads {} (and intermediate_size {} positive)",
             config.width, config.heads, config.intermediate
         )));
     }
+    // Written so that NaN is refused too.
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
     if !(config.eps > 0.0) {
         return Err(Error::Config(format!("{section}.layer_norm_eps must be positive")));
     }
@@ -168,9 +162,12 @@ mod tests {
 
     #[test]
     fn fields_override_defaults() {
-        let c = ClipConfig::from_json(r#"{"model_type":"clip","projection_dim":24,
+        let c = ClipConfig::from_json(
+            r#"{"model_type":"clip","projection_dim":24,
             "vision_config":{"hidden_size":44,"num_attention_heads":4,"image_size":42,"patch_size":7,"hidden_act":"gelu","layer_norm_eps":1e-6},
-            "text_config":{"hidden_size":16,"num_attention_heads":2,"num_hidden_layers":2}}"#).unwrap();
+            "text_config":{"hidden_size":16,"num_attention_heads":2,"num_hidden_layers":2}}"#,
+        )
+        .unwrap();
         assert_eq!((c.vision.tower.head_dim(), c.vision.tokens(), c.vision.tower.eps), (11, 37, 1e-6));
         assert_eq!((c.vision.tower.act, c.text.tower.layers, c.projection_dim), (Activation::Gelu, 2, 24));
     }

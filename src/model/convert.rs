@@ -49,7 +49,14 @@ fn shard_paths(dir: &Path) -> Result<Vec<PathBuf>> {
     let index_path = dir.join("model.safetensors.index.json");
     let text = std::fs::read_to_string(&index_path).map_err(|_| {
         let bin = dir.join("pytorch_model.bin").is_file();
-        Error::file(dir.display(), if bin { "holds only pytorch_model.bin: save it as safetensors first (transformers: model.save_pretrained(dir))" } else { "has neither model.safetensors nor model.safetensors.index.json" })
+        Error::file(
+            dir.display(),
+            if bin {
+                "holds only pytorch_model.bin: save it as safetensors first (transformers: model.save_pretrained(dir))"
+            } else {
+                "has neither model.safetensors nor model.safetensors.index.json"
+            },
+        )
     })?;
     let index: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::file(index_path.display(), e))?;
     let map = index["weight_map"].as_object().ok_or_else(|| Error::file(index_path.display(), "has no weight_map"))?;

@@ -220,6 +220,7 @@ pub struct Head {
 
 impl Head {
     /// `ln` is `[weight, bias]` of the final LayerNorm, `projection` `[projection_dim, width]`.
+    #[allow(clippy::too_many_arguments)] // the head's weights, sizes and buffers, each named
     pub fn new(gpu: &Gpu, k: &Kernels, stream: &wgpu::Buffer, ln: [Vec<f32>; 2], projection: PackedWeight, width: usize, projection_dim: usize, eps: f64, max_batch: usize) -> Head {
         let index = gpu.scratch("pooled index", max_batch);
         let pooled = gpu.scratch("pooled", max_batch * width);

@@ -2,11 +2,11 @@
 
 mod clip;
 pub mod config;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod convert;
 mod encoder;
 pub mod files;
 pub mod model_file;
-#[cfg(not(target_arch = "wasm32"))]
-pub mod convert;
 pub mod prompt_cache;
 pub mod scores;
 pub mod text;

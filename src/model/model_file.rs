@@ -40,10 +40,7 @@ pub const MAX_HEADER_BYTES: u64 = 100_000_000;
 pub fn is_matrix(name: &str) -> bool {
     let in_layer = name.contains(".encoder.layers.");
     (in_layer && (name.ends_with("_proj.weight") || name.ends_with(".mlp.fc1.weight") || name.ends_with(".mlp.fc2.weight")))
-        || matches!(
-            name,
-            "vision_model.embeddings.patch_embedding.weight" | "visual_projection.weight" | "text_projection.weight" | "text_model.embeddings.token_embedding.weight"
-        )
+        || matches!(name, "vision_model.embeddings.patch_embedding.weight" | "visual_projection.weight" | "text_projection.weight" | "text_model.embeddings.token_embedding.weight")
 }
 
 pub fn scales_name(name: &str) -> String {
@@ -166,9 +163,12 @@ impl Plan {
     }
 }
 
+/// Each tensor's name, offset from the data's start, and length.
+type Offsets = Vec<(String, u64, usize)>;
+
 /// A safetensors header (8-byte length, then JSON with sorted keys) for
 /// tensors in the given order, and each one's offset from the data's start.
-fn header(metadata: BTreeMap<String, String>, tensors: Vec<(String, Dtype, Vec<usize>)>) -> Result<(Vec<u8>, Vec<(String, u64, usize)>)> {
+fn header(metadata: BTreeMap<String, String>, tensors: Vec<(String, Dtype, Vec<usize>)>) -> Result<(Vec<u8>, Offsets)> {
     let mut map = serde_json::Map::new();
     map.insert("__metadata__".into(), serde_json::json!(metadata));
     let mut offsets = Vec::new();
@@ -211,7 +211,8 @@ mod tests {
 
     #[test]
     fn matrices_are_the_linear_layers_embeddings_and_projections() {
-        for name in ["text_model.encoder.layers.3.self_attn.q_proj.weight", "vision_model.encoder.layers.0.mlp.fc2.weight", "visual_projection.weight", "text_model.embeddings.token_embedding.weight"] {
+        for name in ["text_model.encoder.layers.3.self_attn.q_proj.weight", "vision_model.encoder.layers.0.mlp.fc2.weight", "visual_projection.weight", "text_model.embeddings.token_embedding.weight"]
+        {
             assert!(is_matrix(name), "{name}");
         }
         for name in ["text_model.encoder.layers.3.self_attn.q_proj.bias", "vision_model.encoder.layers.0.layer_norm1.weight", "vision_model.embeddings.position_embedding.weight", "logit_scale"] {

@@ -29,16 +29,7 @@ pub fn check_inputs(labels: &[String], templates: &[String]) -> Result<()> {
 /// The prompts to embed, label-major: `labels × templates` (the label itself when
 /// there is no template).
 pub fn prompts(labels: &[String], templates: &[String]) -> Vec<String> {
-    labels
-        .iter()
-        .flat_map(|label| {
-            if templates.is_empty() {
-                vec![label.clone()]
-            } else {
-                templates.iter().map(|t| t.replacen(PLACEHOLDER, label, 1)).collect()
-            }
-        })
-        .collect()
+    labels.iter().flat_map(|label| if templates.is_empty() { vec![label.clone()] } else { templates.iter().map(|t| t.replacen(PLACEHOLDER, label, 1)).collect() }).collect()
 }
 
 fn normalized(v: &[f64]) -> Vec<f64> {

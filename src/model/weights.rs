@@ -20,6 +20,7 @@ use super::config::{ClipConfig, TowerConfig};
 use super::model_file;
 
 /// Byte ranges of a weights file, read asynchronously.
+#[allow(clippy::len_without_is_empty)] // `len` may be unknown (None): emptiness is not a question it answers
 pub trait TensorSource {
     /// `len` bytes at `offset`; an error if the file ends before.
     fn read(&self, offset: u64, len: usize) -> Pin<Box<dyn Future<Output = Result<Vec<u8>>> + '_>>;
@@ -53,7 +54,10 @@ impl TensorSource for BytesSource<'_> {
     fn read_into<'b>(&'b self, offset: u64, out: &'b mut [u8]) -> Pin<Box<dyn Future<Output = Result<()>> + 'b>> {
         let range = usize::try_from(offset).ok().and_then(|start| self.bytes.get(start..start.checked_add(out.len())?));
         let done = match range {
-            Some(bytes) => Ok(out.copy_from_slice(bytes)),
+            Some(bytes) => {
+                out.copy_from_slice(bytes);
+                Ok(())
+            }
             None => Err(Error::file(&self.name, format!("ends at {} bytes, before {} bytes at {offset}", self.bytes.len(), out.len()))),
         };
         Box::pin(std::future::ready(done))
@@ -86,9 +90,7 @@ impl FileSource {
     fn read_exact_at(&self, offset: u64, out: &mut [u8]) -> Result<()> {
         use std::io::{Read, Seek, SeekFrom};
         let mut file = self.file.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        file.seek(SeekFrom::Start(offset))
-            .and_then(|_| file.read_exact(out))
-            .map_err(|e| Error::file(&self.name, format!("{} bytes at {offset}: {e}", out.len())))
+        file.seek(SeekFrom::Start(offset)).and_then(|_| file.read_exact(out)).map_err(|e| Error::file(&self.name, format!("{} bytes at {offset}: {e}", out.len())))
     }
 }
 

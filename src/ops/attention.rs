@@ -22,15 +22,7 @@ pub struct AttentionParams {
 
 impl AttentionParams {
     pub fn new(batch: usize, seq: usize, heads: usize, head_dim: usize, causal: bool) -> Self {
-        AttentionParams {
-            batch: batch as u32,
-            seq: seq as u32,
-            heads: heads as u32,
-            head_dim: head_dim as u32,
-            causal: causal as u32,
-            scale: (1.0 / (head_dim as f64).sqrt()) as f32,
-            _pad: [0; 2],
-        }
+        AttentionParams { batch: batch as u32, seq: seq as u32, heads: heads as u32, head_dim: head_dim as u32, causal: causal as u32, scale: (1.0 / (head_dim as f64).sqrt()) as f32, _pad: [0; 2] }
     }
 
     /// Queries, heads, sequences.
@@ -42,9 +34,7 @@ impl AttentionParams {
 /// Whether a model's sequence length and head size fit the kernel.
 pub fn check_fits(tower: &str, seq: usize, head_dim: usize) -> Result<()> {
     if seq > MAX_SEQ || head_dim > MAX_HEAD_DIM {
-        return Err(Error::Config(format!(
-            "{tower}: {seq} tokens with head size {head_dim} exceeds the attention kernel's limits ({MAX_SEQ} tokens, head size {MAX_HEAD_DIM})"
-        )));
+        return Err(Error::Config(format!("{tower}: {seq} tokens with head size {head_dim} exceeds the attention kernel's limits ({MAX_SEQ} tokens, head size {MAX_HEAD_DIM})")));
     }
     Ok(())
 }

@@ -38,13 +38,8 @@ pub struct KernelTiming {
 
 /// ViT-B/32's matmul shapes (m, n, k): one image is 50 tokens, a batch of 8 is 400, four
 /// short labels about 4 × 7 rows (the issue asks for 4 × 512 by 512 × 1536).
-pub const MATMUL_SHAPES: [(&str, usize, usize, usize); 5] = [
-    ("vision qkv", 50, 2304, 768),
-    ("vision fc2", 50, 768, 3072),
-    ("vision fc1", 50, 3072, 768),
-    ("text qkv, 4 rows", 4, 1536, 512),
-    ("vision out_proj, batch 8", 400, 768, 768),
-];
+pub const MATMUL_SHAPES: [(&str, usize, usize, usize); 5] =
+    [("vision qkv", 50, 2304, 768), ("vision fc2", 50, 768, 3072), ("vision fc1", 50, 3072, 768), ("text qkv, 4 rows", 4, 1536, 512), ("vision out_proj, batch 8", 400, 768, 768)];
 
 /// Median, min and max of `samples` timed runs of `steps` dispatched over their extents.
 async fn time(gpu: &Gpu, steps: &[(&Step, [u32; 3])], reps: usize, samples: usize, out: &wgpu::Buffer) -> Result<(f64, f64, f64)> {
@@ -105,7 +100,15 @@ pub async fn run(gpu: &Gpu, k: &Kernels, samples: usize, only: &str) -> Result<V
         let cols = 768;
         let params = LayerNormParams::new(rows, cols, 1e-5);
         let y = gpu.scratch("y", rows * cols);
-        let step = layernorm::bind(&k.layernorm, gpu, &Uniform::new(gpu, "bench", &params), &gpu.upload("x", &random(rows * cols, 5, 1.0)), &gpu.upload("g", &random(cols, 6, 1.0)), &gpu.upload("b", &random(cols, 7, 1.0)), &y);
+        let step = layernorm::bind(
+            &k.layernorm,
+            gpu,
+            &Uniform::new(gpu, "bench", &params),
+            &gpu.upload("x", &random(rows * cols, 5, 1.0)),
+            &gpu.upload("g", &random(cols, 6, 1.0)),
+            &gpu.upload("b", &random(cols, 7, 1.0)),
+            &y,
+        );
         // Mean, variance and the affine output: about 8 operations per element.
         let t = time(gpu, &[(&step, params.extent())], 4, samples, &y).await?;
         out.push(timing(k, "layernorm", format!("{what} ({rows}x{cols})"), vec![rows, cols], 8.0 * (rows * cols) as f64, t, samples));

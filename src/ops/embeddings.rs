@@ -2,8 +2,8 @@
 //! convolution), `shaders/vision_embeddings.wgsl` (class token + positions) and
 //! `shaders/text_embeddings.wgsl` (token gather + positions).
 
-use crate::ops::format::WeightFormat;
 use crate::gpu::{Gpu, Kernel, Step, Uniform};
+use crate::ops::format::WeightFormat;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
@@ -98,14 +98,7 @@ pub struct TextEmbeddingsParams {
 
 impl TextEmbeddingsParams {
     pub fn new(batch: usize, seq: usize, width: usize, chunk: TableChunk) -> Self {
-        TextEmbeddingsParams {
-            rows: (batch * seq) as u32,
-            seq: seq as u32,
-            width: width as u32,
-            first_id: chunk.first_id as u32,
-            id_count: chunk.count as u32,
-            _pad: [0; 3],
-        }
+        TextEmbeddingsParams { rows: (batch * seq) as u32, seq: seq as u32, width: width as u32, first_id: chunk.first_id as u32, id_count: chunk.count as u32, _pad: [0; 3] }
     }
     pub fn extent(&self) -> [u32; 3] {
         [self.rows * self.width, 1, 1]
@@ -125,20 +118,10 @@ pub struct TableChunk {
 pub fn table_chunks(vocab: usize, width: usize, max_bytes: u64, format: WeightFormat) -> Vec<TableChunk> {
     let row_bytes = format.layout(4, width).bytes() as u64 / 4;
     let rows_per_chunk = ((max_bytes / row_bytes) as usize).max(1);
-    (0..vocab.div_ceil(rows_per_chunk))
-        .map(|i| TableChunk { first_id: i * rows_per_chunk, count: rows_per_chunk.min(vocab - i * rows_per_chunk) })
-        .collect()
+    (0..vocab.div_ceil(rows_per_chunk)).map(|i| TableChunk { first_id: i * rows_per_chunk, count: rows_per_chunk.min(vocab - i * rows_per_chunk) }).collect()
 }
 
-pub fn bind_text(
-    kernel: &Kernel,
-    gpu: &Gpu,
-    params: &Uniform<TextEmbeddingsParams>,
-    ids: &wgpu::Buffer,
-    table_chunk: &wgpu::Buffer,
-    positions: &wgpu::Buffer,
-    out: &wgpu::Buffer,
-) -> Step {
+pub fn bind_text(kernel: &Kernel, gpu: &Gpu, params: &Uniform<TextEmbeddingsParams>, ids: &wgpu::Buffer, table_chunk: &wgpu::Buffer, positions: &wgpu::Buffer, out: &wgpu::Buffer) -> Step {
     kernel.bind(gpu, &[&params.buffer, ids, table_chunk, positions, out])
 }
 

@@ -50,10 +50,7 @@ impl WeightFormat {
     }
 
     pub fn parse(name: &str) -> Result<WeightFormat> {
-        Self::ALL
-            .into_iter()
-            .find(|f| f.name() == name)
-            .ok_or_else(|| Error::Input(format!("unknown weight format {name:?} (expected f32, f16, q8 or q4)")))
+        Self::ALL.into_iter().find(|f| f.name() == name).ok_or_else(|| Error::Input(format!("unknown weight format {name:?} (expected f32, f16, q8 or q4)")))
     }
 
     /// The WGSL include: `alias WeightWord`, `weight_unit` and `weight_block`.
@@ -72,7 +69,11 @@ impl WeightFormat {
 
     /// k is padded to a multiple of this.
     pub fn k_block(self) -> usize {
-        if self.quantized() { QUANT_BLOCK } else { 4 }
+        if self.quantized() {
+            QUANT_BLOCK
+        } else {
+            4
+        }
     }
 
     /// Where an `[n, k]` weight's numbers go in this format.
@@ -84,7 +85,11 @@ impl WeightFormat {
 
     /// Consecutive k one data word (or word group) holds per column.
     fn k_per_row(self) -> usize {
-        if self == WeightFormat::Q4 { 8 } else { 4 }
+        if self == WeightFormat::Q4 {
+            8
+        } else {
+            4
+        }
     }
 
     /// 32-bit words per column in one data row.
@@ -152,7 +157,7 @@ impl PackedWeight {
     /// time, never held whole in f32.
     pub fn pack_rows(&mut self, first: usize, rows: &[f32]) {
         let (format, k) = (self.format, self.k);
-        assert!(rows.len() % k == 0 && first + rows.len() / k <= self.n, "pack_rows: {} values at row {first} of a {}x{k} matrix", rows.len(), self.n);
+        assert!(rows.len().is_multiple_of(k) && first + rows.len() / k <= self.n, "pack_rows: {} values at row {first} of a {}x{k} matrix", rows.len(), self.n);
         let Layout { np, data_rows, words_per_column: wpc, scale_rows, .. } = self.layout();
         let at = |col: usize, i: usize| if i < k { rows[(col - first) * k + i] } else { 0.0 };
         let (data, scales) = (&mut self.data, &mut self.scales);

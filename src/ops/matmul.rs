@@ -84,28 +84,13 @@ impl MatmulParams {
 /// Binds one matmul; `w` holds a [`PackedWeight`] in the kernels' format
 /// ([`PackedWeight::upload`]). Unused optional inputs
 /// are bound to `x` (read-only, never read).
-pub fn bind(
-    kernel: &Kernel,
-    gpu: &Gpu,
-    params: &Uniform<MatmulParams>,
-    x: &wgpu::Buffer,
-    w: &wgpu::Buffer,
-    bias: Option<&wgpu::Buffer>,
-    residual: Option<&wgpu::Buffer>,
-    y: &wgpu::Buffer,
-) -> Step {
+#[allow(clippy::too_many_arguments)] // one per binding of the kernel
+pub fn bind(kernel: &Kernel, gpu: &Gpu, params: &Uniform<MatmulParams>, x: &wgpu::Buffer, w: &wgpu::Buffer, bias: Option<&wgpu::Buffer>, residual: Option<&wgpu::Buffer>, y: &wgpu::Buffer) -> Step {
     kernel.bind(gpu, &[&params.buffer, x, w, bias.unwrap_or(x), residual.unwrap_or(x), y])
 }
 
 /// f64 reference.
-pub fn reference(
-    x: &[f32],
-    w: &[f32],
-    bias: Option<&[f32]>,
-    residual: Option<&[f32]>,
-    (m, n, k): (usize, usize, usize),
-    act: Activation,
-) -> Vec<f64> {
+pub fn reference(x: &[f32], w: &[f32], bias: Option<&[f32]>, residual: Option<&[f32]>, (m, n, k): (usize, usize, usize), act: Activation) -> Vec<f64> {
     let mut y = vec![0.0; m * n];
     for r in 0..m {
         for c in 0..n {

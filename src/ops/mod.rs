@@ -3,8 +3,8 @@
 
 pub mod attention;
 pub mod bench;
-mod family;
 pub mod embeddings;
+mod family;
 pub mod format;
 pub mod layernorm;
 pub mod matmul;

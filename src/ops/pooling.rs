@@ -24,7 +24,6 @@ pub fn bind_gather(kernel: &Kernel, gpu: &Gpu, params: &Uniform<RowsParams>, ind
     kernel.bind(gpu, &[&params.buffer, index, src, dst])
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

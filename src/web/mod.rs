@@ -86,11 +86,7 @@ impl Engine {
     #[wasm_bindgen(getter)]
     pub fn adapter(&self) -> JsValue {
         let a = &self.gpu.adapter;
-        object(&[
-            ("name", a.name.as_str().into()),
-            ("software", (a.device_type == wgpu::DeviceType::Cpu).into()),
-            ("maxBindingBytes", (self.gpu.max_binding_bytes() as f64).into()),
-        ])
+        object(&[("name", a.name.as_str().into()), ("software", (a.device_type == wgpu::DeviceType::Cpu).into()), ("maxBindingBytes", (self.gpu.max_binding_bytes() as f64).into())])
     }
 
     /// Time spent compiling the f32 kernels, in milliseconds.
@@ -393,13 +389,7 @@ impl Model {
     #[wasm_bindgen(getter)]
     pub fn timings(&self) -> JsValue {
         let t = self.timings.get();
-        object(&[
-            ("loadMs", t.load_ms.into()),
-            ("compileMs", t.compile_ms.into()),
-            ("imageMs", t.image_ms.into()),
-            ("textMs", t.text_ms.into()),
-            ("encodedPrompts", (t.encoded_prompts as f64).into()),
-        ])
+        object(&[("loadMs", t.load_ms.into()), ("compileMs", t.compile_ms.into()), ("imageMs", t.image_ms.into()), ("textMs", t.text_ms.into()), ("encodedPrompts", (t.encoded_prompts as f64).into())])
     }
 
     /// How its matrices live on the GPU: "f32", "f16", "q8" or "q4".
