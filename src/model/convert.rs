@@ -136,8 +136,8 @@ pub fn convert(dir: &Path, format: WeightFormat, out: &Path, source: &str) -> Re
             if is_matrix(&e.name) {
                 let (n, k) = matrix_dims(&e.shape);
                 let packed = PackedWeight::pack(format, &values, n, k);
-                w.write_all(&packed.data_bytes()).map_err(fail)?;
-                w.write_all(&packed.scale_bytes()).map_err(fail)?;
+                w.write_all(packed.data_bytes()).map_err(fail)?;
+                w.write_all(packed.scale_bytes()).map_err(fail)?;
             } else {
                 w.write_all(bytemuck::cast_slice(&values)).map_err(fail)?;
             }

@@ -186,13 +186,15 @@ fn header(metadata: BTreeMap<String, String>, tensors: Vec<(String, Dtype, Vec<u
 }
 
 impl PackedWeight {
-    /// The data tensor's bytes (little-endian words).
-    pub fn data_bytes(&self) -> Vec<u8> {
-        self.data.iter().flat_map(|w| w.to_le_bytes()).collect()
+    /// The data tensor's bytes as the file stores them (little-endian words: on
+    /// the little-endian targets webclip runs on, the words themselves, no copy).
+    pub fn data_bytes(&self) -> &[u8] {
+        bytemuck::cast_slice(&self.data)
     }
 
-    pub fn scale_bytes(&self) -> Vec<u8> {
-        self.scales.iter().flat_map(|s| s.to_le_bytes()).collect()
+    /// The scales tensor's bytes (little-endian f16 bits, as [`PackedWeight::data_bytes`]).
+    pub fn scale_bytes(&self) -> &[u8] {
+        bytemuck::cast_slice(&self.scales)
     }
 
     /// The inverse of [`PackedWeight::data_bytes`] and [`PackedWeight::scale_bytes`]; lengths
@@ -229,7 +231,7 @@ mod tests {
             let (dtype, shape, scales) = packed_layout(format, n, k);
             assert_eq!(shape.iter().product::<usize>() * dtype.bitsize() / 8, p.data_bytes().len(), "{format:?} data");
             assert_eq!(scales.map_or(0, |s| s.iter().product::<usize>() * 2), p.scale_bytes().len(), "{format:?} scales");
-            assert_eq!(PackedWeight::from_bytes(format, n, k, &p.data_bytes(), &p.scale_bytes()), p);
+            assert_eq!(PackedWeight::from_bytes(format, n, k, p.data_bytes(), p.scale_bytes()), p);
         }
     }
 

@@ -45,22 +45,20 @@ pub struct BytesSource<'a> {
     pub name: String,
 }
 
+impl BytesSource<'_> {
+    /// `len` bytes at `offset`, or an error naming where the bytes end.
+    fn range(&self, offset: u64, len: usize) -> Result<&[u8]> {
+        let range = usize::try_from(offset).ok().and_then(|start| self.bytes.get(start..start.checked_add(len)?));
+        range.ok_or_else(|| Error::file(&self.name, format!("ends at {} bytes, before {len} bytes at {offset}", self.bytes.len())))
+    }
+}
+
 impl TensorSource for BytesSource<'_> {
     fn read(&self, offset: u64, len: usize) -> Pin<Box<dyn Future<Output = Result<Vec<u8>>> + '_>> {
-        let range = usize::try_from(offset).ok().and_then(|start| self.bytes.get(start..start.checked_add(len)?));
-        let out = range.map(<[u8]>::to_vec).ok_or_else(|| Error::file(&self.name, format!("ends at {} bytes, before {len} bytes at {offset}", self.bytes.len())));
-        Box::pin(std::future::ready(out))
+        Box::pin(std::future::ready(self.range(offset, len).map(<[u8]>::to_vec)))
     }
     fn read_into<'b>(&'b self, offset: u64, out: &'b mut [u8]) -> Pin<Box<dyn Future<Output = Result<()>> + 'b>> {
-        let range = usize::try_from(offset).ok().and_then(|start| self.bytes.get(start..start.checked_add(out.len())?));
-        let done = match range {
-            Some(bytes) => {
-                out.copy_from_slice(bytes);
-                Ok(())
-            }
-            None => Err(Error::file(&self.name, format!("ends at {} bytes, before {} bytes at {offset}", self.bytes.len(), out.len()))),
-        };
-        Box::pin(std::future::ready(done))
+        Box::pin(std::future::ready(self.range(offset, out.len()).map(|bytes| out.copy_from_slice(bytes))))
     }
     fn len(&self) -> Option<u64> {
         Some(self.bytes.len() as u64)
@@ -448,10 +446,9 @@ impl<'a> Weights<'a> {
             packed
         };
         if self.record.is_some() {
-            // Little-endian targets only (wasm32, x86, ARM): the words are the file's bytes.
-            self.save(name, bytemuck::cast_slice(&packed.data)).await?;
+            self.save(name, packed.data_bytes()).await?;
             if has_scales {
-                self.save(&model_file::scales_name(name), bytemuck::cast_slice(&packed.scales)).await?;
+                self.save(&model_file::scales_name(name), packed.scale_bytes()).await?;
             }
         }
         Ok(packed)
