@@ -145,11 +145,11 @@ impl ClipModel {
         let max_images = batch_limit(gpu, images, v.tokens(), widest(&v.tower));
         let max_text_rows = batch_limit(gpu, text_rows, 1, widest(&t.tower)).max(t.max_positions);
         let act = gpu.checked("allocating activations", || Activations::new(gpu, &[(max_images * v.tokens(), &v.tower), (max_text_rows, &t.tower)])).await?;
-        // Text first: its token table is the largest tensor, and taken while wasm memory is
-        // still small, the vision layers later reuse its space (vision first left the heap too
-        // fragmented for it: ViT-L/14 fp16 peaked at 170 MB instead of 115 MB). It is also
-        // the file's order (tensors are sorted by name).
-        // logit_scale sorts first in the file.
+        // In the file's order (tensors are sorted by name): logit_scale, then text, then
+        // vision. Text first also matters for memory: its token table is the largest tensor,
+        // and taken while wasm memory is still small, the vision layers later reuse its space
+        // (vision first left the heap too fragmented for it: ViT-L/14 fp16 peaked at 170 MB
+        // instead of 115 MB).
         let logit_scale = w.scalar("logit_scale").await?;
         let text = TextTower::new(gpu, kernels, t, &w, config.projection_dim, max_text_rows, &act).await?;
         let vision = VisionTower::new(gpu, kernels, v, &w, config.projection_dim, max_images, &act).await?;

@@ -219,6 +219,26 @@ pub struct Head {
 }
 
 impl Head {
+    /// Reads the tower's final LayerNorm (`ln_name`, a tensor-name prefix) and
+    /// its projection matrix (`projection_name`) from `w`, and uploads them as
+    /// a head pooling from `stream`.
+    #[allow(clippy::too_many_arguments)] // the head's tensors, sizes and buffer, each named
+    pub async fn read(
+        gpu: &Gpu,
+        k: &Kernels,
+        w: &Weights<'_>,
+        stream: &wgpu::Buffer,
+        ln_name: &str,
+        projection_name: &str,
+        tower: &TowerConfig,
+        projection_dim: usize,
+        max_batch: usize,
+    ) -> Result<Head> {
+        let ln = affine(w, ln_name).await?;
+        let projection = w.matrix(projection_name).await?;
+        gpu.checked(&format!("uploading the head of {projection_name}"), || Head::new(gpu, k, stream, ln, projection, tower.width, projection_dim, tower.eps, max_batch)).await
+    }
+
     /// `ln` is `[weight, bias]` of the final LayerNorm, `projection` `[projection_dim, width]`.
     #[allow(clippy::too_many_arguments)] // the head's weights, sizes and buffers, each named
     pub fn new(gpu: &Gpu, k: &Kernels, stream: &wgpu::Buffer, ln: [Vec<f32>; 2], projection: PackedWeight, width: usize, projection_dim: usize, eps: f64, max_batch: usize) -> Head {

@@ -8,7 +8,7 @@ use crate::ops::Kernels;
 use crate::tokenizer::eos_position;
 
 use super::config::TextConfig;
-use super::encoder::{affine, Activations, Encoder, Head};
+use super::encoder::{Activations, Encoder, Head};
 use super::weights::Weights;
 
 /// One slice of the token table small enough for a storage binding.
@@ -60,9 +60,7 @@ impl TextTower {
             .await?;
         drop(token_embedding);
         let encoder = Encoder::new(gpu, k, &c.tower, w, "text_model.encoder", act, true).await?;
-        let final_layer_norm = affine(w, "text_model.final_layer_norm").await?;
-        let projection = w.matrix("text_projection.weight").await?;
-        let head = gpu.checked("uploading the text head", || Head::new(gpu, k, stream, final_layer_norm, projection, d, projection_dim, c.tower.eps, max_rows)).await?;
+        let head = Head::read(gpu, k, w, stream, "text_model.final_layer_norm", "text_projection.weight", &c.tower, projection_dim, max_rows).await?;
         Ok(TextTower { encoder, head, config: c.clone(), max_rows, ids, table, _positions: positions })
     }
 

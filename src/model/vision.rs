@@ -58,9 +58,7 @@ impl VisionTower {
             .await?;
         drop(patch_embedding);
         let encoder = Encoder::new(gpu, k, &c.tower, w, "vision_model.encoder", act, false).await?;
-        let post_layernorm = affine(w, "vision_model.post_layernorm").await?;
-        let projection = w.matrix("visual_projection.weight").await?;
-        let head = gpu.checked("uploading the vision head", || Head::new(gpu, k, stream, post_layernorm, projection, d, projection_dim, c.tower.eps, max_batch)).await?;
+        let head = Head::read(gpu, k, w, stream, "vision_model.post_layernorm", "visual_projection.weight", &c.tower, projection_dim, max_batch).await?;
         let im2col_shape = Uniform::new(gpu, "im2col shape", &Im2colParams::new(0, c.channels, c.image_size, p));
         let patch_shape = Uniform::new(gpu, "patch matmul shape", &MatmulParams::new(0, d, patch_len, false, Activation::None, false));
         let embed_shape = Uniform::new(gpu, "vision embeddings shape", &VisionEmbeddingsParams::new(0, t, d));
