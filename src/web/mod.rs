@@ -145,9 +145,8 @@ struct JsSource {
 
 impl JsSource {
     fn new(object: JsValue) -> Result<JsSource, JsError> {
-        let read = Reflect::get(&object, &"read".into()).ok().and_then(|f| f.dyn_into::<js_sys::Function>().ok());
-        let read = read.ok_or_else(|| JsError::new("loadModel: the source has no read(offset, length) function"))?;
-        let name = Reflect::get(&object, &"name".into()).ok().and_then(|n| n.as_string()).unwrap_or_else(|| "the weights file".into());
+        let read = js_function(&object, "read").ok_or_else(|| JsError::new("loadModel: the source has no read(offset, length) function"))?;
+        let name = js_string(&object, "name").unwrap_or_else(|| "the weights file".into());
         Ok(JsSource { object, read, name })
     }
 
@@ -207,6 +206,16 @@ impl Model {
     }
 }
 
+/// `object[key]` when it is a function.
+fn js_function(object: &JsValue, key: &str) -> Option<js_sys::Function> {
+    Reflect::get(object, &key.into()).ok()?.dyn_into().ok()
+}
+
+/// `object[key]` when it is a string.
+fn js_string(object: &JsValue, key: &str) -> Option<String> {
+    Reflect::get(object, &key.into()).ok()?.as_string()
+}
+
 /// A thrown JS value's message.
 fn js_message(e: &JsValue) -> String {
     e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).or_else(|| e.as_string()).unwrap_or_else(|| format!("{e:?}"))
@@ -221,9 +230,8 @@ struct JsSink {
 
 impl JsSink {
     fn new(object: Object) -> Result<JsSink, JsError> {
-        let write = Reflect::get(&object, &"write".into()).ok().and_then(|f| f.dyn_into::<js_sys::Function>().ok());
-        let write = write.ok_or_else(|| JsError::new("loadModel: record has no write(offset, bytes) function"))?;
-        let source = Reflect::get(&object, &"source".into()).ok().and_then(|n| n.as_string()).unwrap_or_default();
+        let write = js_function(&object, "write").ok_or_else(|| JsError::new("loadModel: record has no write(offset, bytes) function"))?;
+        let source = js_string(&object, "source").unwrap_or_default();
         Ok(JsSink { object, write, source })
     }
 }
@@ -328,13 +336,13 @@ impl Model {
         let prompts = self.prompt_embeddings(&labels, &templates).await?;
         let text_ms = now() - start;
         // Unnormalised: the scores normalise in f64 anyway (so this equals
-        // scoreEmbedding of embedImage's result, to the bit).
-        let features = self.embed(image, false).await?;
+        // scoreEmbedding of embedImages' result, to the bit).
+        let features = self.embed(image).await?;
         self.timings.set(Timings { text_ms, ..self.timings.get() });
         Ok(self.scores(&features, &prompts, &templates))
     }
 
-    /// [`Model::classify`] for an image embedded earlier (`embedImage`): only
+    /// [`Model::classify`] for an image embedded earlier (`embedImages`): only
     /// the labels' side runs (from the prompt cache when it can), so changing
     /// labels re-encodes no image.
     #[wasm_bindgen(js_name = scoreEmbedding)]
@@ -362,12 +370,6 @@ impl Model {
         let image_ms = decode_ms + now() - start;
         self.timings.set(Timings { image_ms, ..self.timings.get() });
         Ok(rows.iter().map(|r| Float32Array::from(r.as_slice())).collect())
-    }
-
-    /// Projected image features (`get_image_features`, not normalised).
-    #[wasm_bindgen(js_name = embedImage)]
-    pub async fn embed_image(&self, image: &Image) -> Result<Vec<f32>, JsError> {
-        self.embed(image, false).await
     }
 
     /// Projected text features (`get_text_features`, not normalised), one
@@ -416,10 +418,10 @@ impl Model {
         self.inner.config.vision.image_size
     }
 
-    /// One image's features; the image timing counts its decoding too.
-    async fn embed(&self, image: &Image, normalized: bool) -> Result<Vec<f32>, JsError> {
+    /// One image's features (not normalised); the image timing counts its decoding too.
+    async fn embed(&self, image: &Image) -> Result<Vec<f32>, JsError> {
         let start = now();
-        let mut rows = self.inner.embed_images(std::slice::from_ref(&image.rgb), normalized).await?;
+        let mut rows = self.inner.embed_images(std::slice::from_ref(&image.rgb), false).await?;
         let image_ms = image.decode_ms + now() - start;
         self.timings.set(Timings { image_ms, ..self.timings.get() });
         Ok(rows.swap_remove(0))
