@@ -57,10 +57,11 @@ const ops = {
     try {
       const { signal } = controller;
       const from = source.hub ? await hubSource(source.hub, weights, progress, signal) : localSource(source, weights, progress, signal);
-      const texts = from.texts ?? (await from.readTexts?.());
-      const eng = await getEngine(kernels);
-      let model;
+      let eng, model;
+      // Whatever fails from here on (the small files, the device, the weights), the cache keeps nothing.
       try {
+        const texts = from.texts ?? (await from.readTexts?.());
+        eng = await getEngine(kernels);
         model = await serial(() => {
           signal.throwIfAborted();
           return eng.loadModel(from.reader, texts?.config, texts?.tokenizer, texts?.preprocessor, from.weights, from.cache?.sink);
