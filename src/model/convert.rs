@@ -17,7 +17,7 @@ use crate::ops::{PackedWeight, WeightFormat};
 use super::config::ClipConfig;
 use super::files::{ModelTexts, FILE_NAMES};
 use super::model_file::{is_matrix, Plan};
-use super::weights::{self, matrix_dims, to_f32, FileSource, Header, TensorSource};
+use super::weights::{self, check_finite, matrix_dims, to_f32, FileSource, Header, TensorSource};
 
 /// What one conversion did.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -132,6 +132,7 @@ pub fn convert(dir: &Path, format: WeightFormat, out: &Path, source: &str) -> Re
             let bytes = pollster::block_on(shards[t.shard].read(t.offset, t.len))?;
             let values = to_f32(&e.name, t.dtype, &bytes)?;
             drop(bytes);
+            check_finite(&e.name, &t.shape, 0, &values, shards[t.shard].name())?;
             largest = largest.max(values.len() * 4);
             if is_matrix(&e.name) {
                 let (n, k) = matrix_dims(&e.shape);

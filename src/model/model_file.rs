@@ -61,6 +61,54 @@ pub fn packed_layout(format: WeightFormat, n: usize, k: usize) -> (Dtype, Vec<us
     (dtype, vec![l.data_rows, l.np, 4], (l.scale_rows > 0).then(|| vec![l.scale_rows, l.np]))
 }
 
+/// The header length a safetensors file starts with, checked against the
+/// limit and the file's length (when known) before the header is read.
+/// `prefix` is the file's first bytes (8 or more).
+pub fn header_length(prefix: &[u8], file_len: Option<u64>, source: &str) -> Result<u64> {
+    let n = u64::from_le_bytes(prefix.get(..8).ok_or_else(|| not_safetensors(prefix, source))?.try_into().unwrap_or_default());
+    let fits = n <= MAX_HEADER_BYTES && file_len.is_none_or(|len| n + 8 <= len);
+    if fits && n >= 2 {
+        return Ok(n);
+    }
+    if let Some(what) = looks_like(prefix) {
+        return Err(Error::file(source, format!("is {what}, not a safetensors file")));
+    }
+    Err(match file_len {
+        Some(len) if n <= MAX_HEADER_BYTES && n >= 2 => Error::file(source, format!("is truncated: its header claims {n} bytes but the file has {len}")),
+        _ if n > MAX_HEADER_BYTES => Error::file(source, format!("not a safetensors file: its header claims {n} bytes, more than the {MAX_HEADER_BYTES} allowed")),
+        _ => Error::file(source, format!("not a safetensors file: its header claims {n} bytes")),
+    })
+}
+
+/// The error for a file too short to be safetensors (`bytes` is all of it).
+pub fn not_safetensors(bytes: &[u8], source: &str) -> Error {
+    match (bytes.len(), looks_like(bytes)) {
+        (0, _) => Error::file(source, "is empty (0 bytes), not a safetensors file"),
+        (_, Some(what)) => Error::file(source, format!("is {what}, not a safetensors file")),
+        (n, None) => Error::file(source, format!("not a safetensors file: only {n} bytes")),
+    }
+}
+
+/// What a file that is not safetensors most likely is, from its first bytes:
+/// what a web server or a Git checkout gives instead of the weights.
+fn looks_like(prefix: &[u8]) -> Option<&'static str> {
+    let text = prefix.strip_prefix(b"\xef\xbb\xbf").unwrap_or(prefix).trim_ascii_start();
+    let starts = |s: &str| text.len() >= s.len() && text[..s.len()].eq_ignore_ascii_case(s.as_bytes());
+    Some(if starts("version https://git-lfs") {
+        "a Git LFS pointer (the repository was cloned without its large files: run `git lfs pull`)"
+    } else if starts("<") {
+        "an HTML page (a server's error or login page, not the weights file?)"
+    } else if starts("{") || starts("[") {
+        "JSON (a server's error message, not the weights file?)"
+    } else if prefix.starts_with(b"PK\x03\x04") {
+        "a zip archive (a PyTorch .bin checkpoint? run `webclip convert` on a safetensors checkpoint instead)"
+    } else if prefix.starts_with(b"\x1f\x8b") {
+        "gzip-compressed (decompress it first)"
+    } else {
+        return None;
+    })
+}
+
 /// A safetensors header read from the first bytes of a file: its length
 /// (counting the 8-byte size prefix) and contents. Offsets are not checked
 /// against a file length here (it may not have been read yet).

@@ -124,6 +124,10 @@ struct Recording<'a> {
     written: std::sync::Mutex<BTreeSet<String>>,
 }
 
+/// Bytes read first: enough to tell an HTML page or a Git LFS pointer from
+/// a safetensors header when the length it starts with makes no sense.
+const PREFIX_BYTES: usize = 64;
+
 /// A safetensors header: where the data starts and what it holds.
 pub struct Header {
     pub data_start: u64,
@@ -133,16 +137,13 @@ pub struct Header {
 impl Header {
     /// Reads the 8-byte length, then the header, from `source`.
     pub async fn read(source: &dyn TensorSource) -> Result<Header> {
-        if source.len().is_some_and(|len| len < 8) {
-            return Err(Error::file(source.name(), "not a safetensors file: under 8 bytes"));
+        if let Some(len @ 0..8) = source.len() {
+            return Err(model_file::not_safetensors(&source.read(0, len as usize).await?, source.name()));
         }
-        let prefix = source.read(0, 8).await?;
-        let n = u64::from_le_bytes(prefix[..8].try_into().unwrap_or_default());
-        if n > model_file::MAX_HEADER_BYTES || source.len().is_some_and(|len| 8 + n > len) {
-            return Err(Error::file(source.name(), format!("not a safetensors file: its header claims {n} bytes")));
-        }
+        let prefix = source.read(0, PREFIX_BYTES.min(source.len().unwrap_or(8) as usize).max(8)).await?;
+        let n = model_file::header_length(&prefix, source.len(), source.name())?;
         let header = source.read(8, n as usize).await?;
-        let (data_start, metadata) = model_file::read_header(&[&prefix[..], &header].concat(), source.name())?;
+        let (data_start, metadata) = model_file::read_header(&[&prefix[..8], &header].concat(), source.name())?;
         Ok(Header { data_start: data_start as u64, metadata })
     }
 
@@ -395,16 +396,19 @@ impl<'a> Weights<'a> {
         let info = &self.tensors[name];
         let size = info.dtype.bitsize() / 8;
         let offset = self.data_start + (info.data_offsets.0 + first * size) as u64;
-        if info.dtype != Dtype::F32 {
+        let values = if info.dtype != Dtype::F32 {
             let mut bytes = vec![0; count * size];
             self.read_into(offset, &mut bytes).await?;
-            return to_f32(name, info.dtype, &bytes);
-        }
-        let mut values = vec![0f32; count];
-        self.read_into(offset, bytemuck::cast_slice_mut(&mut values)).await?;
-        if cfg!(target_endian = "big") {
-            values.iter_mut().for_each(|v| *v = f32::from_bits(u32::from_le(v.to_bits())));
-        }
+            to_f32(name, info.dtype, &bytes)?
+        } else {
+            let mut values = vec![0f32; count];
+            self.read_into(offset, bytemuck::cast_slice_mut(&mut values)).await?;
+            if cfg!(target_endian = "big") {
+                values.iter_mut().for_each(|v| *v = f32::from_bits(u32::from_le(v.to_bits())));
+            }
+            values
+        };
+        check_finite(name, &info.shape, first, &values, self.source.name())?;
         Ok(values)
     }
 
@@ -432,6 +436,10 @@ impl<'a> Weights<'a> {
             if has_scales {
                 self.read_tensor_into(&model_file::scales_name(name), bytemuck::cast_slice_mut(&mut packed.scales)).await?;
             }
+            if let Some((part, value, at)) = packed.first_non_finite() {
+                let stored = if part == "scales" { model_file::scales_name(name) } else { name.to_string() };
+                return Err(non_finite(&stored, &self.tensors[&stored].shape, value, at, self.source.name()));
+            }
             packed
         } else {
             // Packed a slice of rows at a time: the packed matrix and PACK_SLICE_BYTES
@@ -453,6 +461,30 @@ impl<'a> Weights<'a> {
         }
         Ok(packed)
     }
+}
+
+/// `values`, elements `first..` of tensor `name` of `shape` in `source`, must
+/// be finite: a NaN or infinite weight is reported at load, where on the GPU
+/// it would only show later as NaN probabilities.
+pub fn check_finite(name: &str, shape: &[usize], first: usize, values: &[f32], source: &str) -> Result<()> {
+    match values.iter().position(|v| !v.is_finite()) {
+        Some(i) => Err(non_finite(name, shape, values[i], first + i, source)),
+        None => Ok(()),
+    }
+}
+
+fn non_finite(name: &str, shape: &[usize], value: f32, at: usize, source: &str) -> Error {
+    Error::tensor(name, format!("holds {value} at {:?} in {source}: a broken checkpoint (every weight must be finite)", unravel(at, shape)))
+}
+
+/// The index into a tensor of `shape` of its row-major element `at`.
+fn unravel(mut at: usize, shape: &[usize]) -> Vec<usize> {
+    let mut index = vec![0; shape.len()];
+    for (i, &d) in shape.iter().enumerate().rev() {
+        index[i] = at % d.max(1);
+        at /= d.max(1);
+    }
+    index
 }
 
 /// `[n, k]` of a matrix stored with `shape` (a convolution's kernel flattened).

@@ -196,6 +196,19 @@ impl PackedWeight {
         }
     }
 
+    /// The first NaN or infinity among the stored numbers, if any: which part
+    /// (`"data"` or `"scales"`), the value, and its element index in that part
+    /// as stored (the model file's order). q8 and q4 data are integers.
+    pub fn first_non_finite(&self) -> Option<(&'static str, f32, usize)> {
+        let halves = |h: &[u16]| h.iter().position(|&b| !half::f16::from_bits(b).is_finite()).map(|i| (half::f16::from_bits(h[i]).to_f32(), i));
+        let data = match self.format {
+            WeightFormat::F32 => self.data.iter().position(|&w| !f32::from_bits(w).is_finite()).map(|i| (f32::from_bits(self.data[i]), i)),
+            WeightFormat::F16 => halves(bytemuck::cast_slice(&self.data)),
+            WeightFormat::Q8 | WeightFormat::Q4 => None,
+        };
+        data.map(|(v, i)| ("data", v, i)).or_else(|| halves(&self.scales).map(|(v, i)| ("scales", v, i)))
+    }
+
     pub fn layout(&self) -> Layout {
         self.format.layout(self.n, self.k)
     }
