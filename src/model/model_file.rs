@@ -66,15 +66,15 @@ pub fn packed_layout(format: WeightFormat, n: usize, k: usize) -> (Dtype, Vec<us
 /// `prefix` is the file's first bytes (8 or more).
 pub fn header_length(prefix: &[u8], file_len: Option<u64>, source: &str) -> Result<u64> {
     let n = u64::from_le_bytes(prefix.get(..8).ok_or_else(|| not_safetensors(prefix, source))?.try_into().unwrap_or_default());
-    let fits = n <= MAX_HEADER_BYTES && file_len.is_none_or(|len| n + 8 <= len);
-    if fits && n >= 2 {
+    let plausible = (2..=MAX_HEADER_BYTES).contains(&n);
+    if plausible && file_len.is_none_or(|len| n + 8 <= len) {
         return Ok(n);
     }
     if let Some(what) = looks_like(prefix) {
         return Err(Error::file(source, format!("is {what}, not a safetensors file")));
     }
     Err(match file_len {
-        Some(len) if n <= MAX_HEADER_BYTES && n >= 2 => Error::file(source, format!("is truncated: its header claims {n} bytes but the file has {len}")),
+        Some(len) if plausible => Error::file(source, format!("is truncated: its header claims {n} bytes but the file has {len}")),
         _ if n > MAX_HEADER_BYTES => Error::file(source, format!("not a safetensors file: its header claims {n} bytes, more than the {MAX_HEADER_BYTES} allowed")),
         _ => Error::file(source, format!("not a safetensors file: its header claims {n} bytes")),
     })
