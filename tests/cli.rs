@@ -2,8 +2,7 @@
 //! line plus a non-zero exit for each kind of bad input (never a panic).
 #![cfg(not(target_arch = "wasm32"))]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use safetensors::tensor::TensorView;
 use safetensors::SafeTensors;
