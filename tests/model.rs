@@ -233,3 +233,54 @@ fn demo_model_recognises_drawn_shapes() {
 
 /// The demo model file the page loads by default.
 const DEMO_MODEL: &str = "www/models/demo/model-q4.webclip";
+
+/// A device lost mid-session (simulated with `destroy`, as a driver reset
+/// would): the next call fails with an error saying so, not a hang or a
+/// panic, and a new device with the model loaded again gives transformers'
+/// probabilities.
+#[test]
+fn a_lost_device_fails_clearly_and_a_new_one_works() {
+    let tiny = fixture("tiny-clip");
+    let labels: Vec<String> = ["a photo of a cat", "a dog"].map(String::from).to_vec();
+    let picture = webclip::image::decode(&std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images/chelsea.png")).unwrap(), "chelsea.png").unwrap();
+    let lost = pollster::block_on(Gpu::new()).unwrap();
+    let model = pollster::block_on(webclip::model::ClipModel::load(&lost, &tiny.files, None, None)).unwrap();
+    assert!(pollster::block_on(model.classify(&picture, &labels, &[])).is_ok());
+    lost.destroy();
+    let error = pollster::block_on(model.classify(&picture, &labels, &[])).unwrap_err().to_string();
+    assert!(error.starts_with("gpu: the GPU device was lost (Destroyed"), "{error}");
+    drop(model);
+    let fresh = pollster::block_on(Gpu::new()).unwrap();
+    pollster::block_on(common::check_classify(&tiny, &fresh));
+}
+
+/// Classifying in a loop with labels that change every run leaves as many
+/// buffers and bytes on the device as after the first run (wgpu's own
+/// counters), and the prompt cache within its bound. The browser's figures
+/// come from `tests/e2e/endurance.test.mjs`.
+#[test]
+fn classifying_in_a_loop_keeps_gpu_memory_flat() {
+    let gpu = pollster::block_on(Gpu::new()).unwrap();
+    let tiny = fixture("tiny-clip");
+    let model = pollster::block_on(webclip::model::ClipModel::load(&gpu, &tiny.files, None, None)).unwrap();
+    let picture = webclip::image::decode(&std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images/chelsea.png")).unwrap(), "chelsea.png").unwrap();
+    let mut cache = webclip::model::PromptCache::new(64);
+    let mut run = |i: usize| {
+        let labels: Vec<String> = (0..5).map(|j| format!("label {j} of run {i}")).collect();
+        let (prompts, _) = pollster::block_on(cache.embed_prompts(&model, &labels, &[])).unwrap();
+        let image = pollster::block_on(model.embed_images(std::slice::from_ref(&picture), true)).unwrap();
+        let probs = model.zero_shot(&image[0], &prompts, &[]);
+        assert!((probs.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+    };
+    run(0);
+    gpu.device.poll(wgpu::PollType::wait_indefinitely()).unwrap();
+    let start = gpu.live_buffers().expect("wgpu's counters natively");
+    for i in 1..200 {
+        run(i);
+    }
+    gpu.device.poll(wgpu::PollType::wait_indefinitely()).unwrap();
+    let end = gpu.live_buffers().unwrap();
+    println!("live buffers (count, bytes) after 1 run: {start:?}, after 200: {end:?}; prompt cache {} of 64", cache.len());
+    assert_eq!(start, end, "buffers left behind by 199 runs");
+    assert_eq!(cache.len(), 64, "the prompt cache keeps its bound");
+}

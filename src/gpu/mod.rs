@@ -23,6 +23,8 @@ pub struct Gpu {
     /// Bytes of every storage buffer made by `upload` and `scratch` (never
     /// decreases: it measures what loading a model takes).
     allocated: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Why the device was lost, once it is (set by wgpu's callback).
+    lost: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Gpu {
@@ -42,7 +44,44 @@ impl Gpu {
             .request_device(&wgpu::DeviceDescriptor { label: Some("webclip"), required_limits: limits.clone(), ..Default::default() })
             .await
             .map_err(|e| Error::Gpu(format!("could not open the device: {e}")))?;
-        Ok(Gpu { device, queue, limits, adapter: adapter.get_info(), allocated: Default::default() })
+        let lost = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let flag = lost.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            let why = if message.is_empty() { format!("{reason:?}") } else { format!("{reason:?}: {message}") };
+            *flag.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(why);
+        });
+        Ok(Gpu { device, queue, limits, adapter: adapter.get_info(), allocated: Default::default(), lost })
+    }
+
+    /// Why the device was lost (a driver reset, the GPU process restarted, the
+    /// tab's GPU memory reclaimed, [`Gpu::destroy`]), or `None` while it works.
+    /// A lost device never comes back: everything on it must be made again
+    /// on a new [`Gpu`].
+    pub fn lost(&self) -> Option<String> {
+        self.lost.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// `Ok` while the device works; else the error every call on it returns.
+    pub fn alive(&self) -> Result<()> {
+        match self.lost() {
+            None => Ok(()),
+            Some(why) => Err(Error::Gpu(format!("the GPU device was lost ({why}); the model must be loaded again"))),
+        }
+    }
+
+    /// Destroys the device, as a driver reset would: every later call fails
+    /// with [`Gpu::alive`]'s error. For tests of recovery from device loss.
+    pub fn destroy(&self) {
+        self.device.destroy();
+        // Natively wgpu reports the loss only when the device is dropped.
+        self.lost.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get_or_insert_with(|| "Destroyed".into());
+    }
+
+    /// Live buffers on this device and their bytes, as wgpu's own counters
+    /// tell (natively; the browser's are counted by the worker).
+    pub fn live_buffers(&self) -> Option<(u64, u64)> {
+        let hal = self.device.get_internal_counters().hal;
+        (!cfg!(target_arch = "wasm32")).then(|| (hal.buffers.read() as u64, hal.buffer_memory.read() as u64))
     }
 
     /// Largest number of bytes one storage binding may cover on this device.
@@ -144,6 +183,7 @@ impl Gpu {
     /// captured error into `Error::Gpu` (instead of wgpu's default: a panic
     /// natively, a console warning on the web).
     pub async fn checked<T>(&self, what: &str, f: impl FnOnce() -> T) -> Result<T> {
+        self.alive()?;
         let out_of_memory = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let value = f();
@@ -151,7 +191,7 @@ impl Gpu {
         let exhausted = out_of_memory.pop().await;
         match exhausted.or(invalid) {
             None => Ok(value),
-            Some(e) => Err(Error::Gpu(format!("{what}: {e}"))),
+            Some(e) => Err(self.alive().err().unwrap_or_else(|| Error::Gpu(format!("{what}: {e}")))),
         }
     }
 }
@@ -167,6 +207,13 @@ impl Readback {
     /// web the promise resolves from the event loop; natively the device is
     /// polled so the callback fires.
     pub async fn read(self, gpu: &Gpu) -> Result<Vec<f32>> {
+        // A lost device's error replaces whatever failure it caused.
+        let read = self.read_mapped(gpu).await;
+        gpu.alive()?;
+        read
+    }
+
+    async fn read_mapped(self, gpu: &Gpu) -> Result<Vec<f32>> {
         let (tx, rx) = futures_channel::oneshot::channel();
         self.staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
