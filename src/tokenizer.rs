@@ -101,6 +101,17 @@ impl ClipTokenizer {
         Ok(ids)
     }
 
+    /// Whether `text` is longer than the model reads (75 tokens between the
+    /// specials), so that [`encode`](Self::encode) keeps only its beginning.
+    pub fn truncates(&self, text: &str) -> Result<bool> {
+        // Every token covers at least one byte: a short text cannot overflow.
+        if text.len() <= CONTEXT_LENGTH - 2 {
+            return Ok(false);
+        }
+        let enc = self.inner.encode(text, true).map_err(|e| Error::Tokenizer(format!("cannot tokenize {text:?}: {e}")))?;
+        Ok(!enc.get_overflowing().is_empty())
+    }
+
     /// [`encode`](Self::encode) for each text, in order. Runs sequentially
     /// (label lists are short, and wasm32 has no threads).
     pub fn encode_batch(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
@@ -235,6 +246,18 @@ mod tests {
         assert_eq!(ids, [49406, 320, 2368, 49407]);
         let ids = t.encode(&["a"; 10].join(" ")).unwrap();
         assert_eq!(ids.len(), 12);
+    }
+
+    #[test]
+    fn truncation_is_reported() {
+        let tok = tiny();
+        let words = |n: usize| vec!["cat"; n].join(" ");
+        // "cat" is one token: 75 fit between the specials, 76 do not.
+        assert_eq!(tok.encode(&words(75)).unwrap().len(), 77);
+        assert!(!tok.truncates(&words(75)).unwrap());
+        assert!(tok.truncates(&words(76)).unwrap());
+        assert!(tok.truncates(&"x".repeat(10_000)).unwrap());
+        assert!(!tok.truncates("a photo of a cat").unwrap());
     }
 
     #[test]

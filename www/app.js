@@ -233,9 +233,16 @@ function wireDropAndPaste() {
   });
 }
 
+/** The typed labels, one per line: blank lines skipped, repeats kept once (and listed). */
 function currentLabels() {
-  return $('labels').value.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = $('labels').value.split('\n').map((l) => l.trim()).filter(Boolean);
+  const labels = [...new Set(lines)];
+  const repeated = [...new Set(lines.filter((l, i) => lines.indexOf(l) !== i))];
+  return { labels, repeated };
 }
+
+/** A label as notes quote it: at most 40 characters. */
+const quote = (label) => `“${label.length > 40 ? `${label.slice(0, 40)}…` : label}”`;
 
 async function classify() {
   if (!state.model || !state.image) return;
@@ -243,13 +250,21 @@ async function classify() {
     state.again = true;
     return;
   }
-  const labels = currentLabels();
+  const { labels, repeated } = currentLabels();
   if (!labels.length) return showError('Type at least one label, one per line.');
   state.classifying = true;
   $('results').dataset.state = 'running';
+  const progress = $('label-progress');
   try {
-    const scores = await state.model.classify(state.image, labels, { template: $('template').value.trim() });
+    const scores = await state.model.classify(state.image, labels, {
+      template: $('template').value.trim(),
+      onProgress({ done, total }) {
+        progress.hidden = false;
+        progress.textContent = `Encoding labels: ${done} of ${total}…`;
+      },
+    });
     showScores(scores);
+    showLabelNotes(scores, repeated);
     showTimings(state.model.timings);
     clearError();
     $('results').dataset.state = 'done';
@@ -257,6 +272,7 @@ async function classify() {
     $('results').dataset.state = 'error';
     showError(e.message);
   } finally {
+    progress.hidden = true;
     state.classifying = false;
     if (state.again) {
       state.again = false;
@@ -283,6 +299,17 @@ function showScores(scores) {
       return item;
     }),
   );
+}
+
+/** What the scores do not show: labels given twice, labels longer than CLIP reads. */
+function showLabelNotes(scores, repeated) {
+  const notes = [];
+  if (repeated.length) notes.push(`Given more than once, scored once: ${repeated.map(quote).join(', ')}.`);
+  const cut = scores.filter((s) => s.truncated).map((s) => quote(s.label));
+  if (cut.length) notes.push(`Longer than the 77 tokens CLIP reads, so only the beginning counts: ${cut.join(', ')}.`);
+  if (scores.length === 1) notes.push('With one label the probability is always 100%: its cosine similarity (hover the bar) says how well it fits.');
+  $('label-notes').textContent = notes.join(' ');
+  $('label-notes').hidden = !notes.length;
 }
 
 function showTimings({ loadMs, compileMs, imageMs, textMs }) {

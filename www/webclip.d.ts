@@ -71,6 +71,8 @@ export interface Score {
   score: number;
   /** Cosine similarity of the label's prompt(s) and the image. */
   cosine: number;
+  /** The label is longer than the 77 tokens CLIP reads: only its beginning counted. */
+  truncated: boolean;
 }
 
 /** Anything `classify` and `embedImage` read. */
@@ -79,6 +81,8 @@ export type ImageInput = Blob | File | HTMLImageElement | ImageBitmap | ImageDat
 export interface ScoreOptions {
   /** `'a photo of {}'`; several are averaged; none or '' uses the labels as they are. */
   template?: string | string[];
+  /** After each pass over labels not encoded before (a thousand labels take several). */
+  onProgress?: (progress: { stage: 'labels'; done: number; total: number }) => void;
 }
 
 export declare class ClipModel {
@@ -138,4 +142,16 @@ export interface KernelTiming {
 export declare function benchKernels(options?: { kernels?: KernelFamily; samples?: number; only?: string; weights?: WeightFormat }): Promise<{ kernels: KernelFamily; adapter: Adapter; timings: KernelTiming[] }>;
 
 /** Whether a file name or URL path is a webclip model file's. */
+/** What the worker holds; classifying in a loop keeps it flat. */
+export interface MemoryUsage {
+  /** Live GPU buffers, counted from WebGPU itself. */
+  gpuBuffers: number;
+  gpuBytes: number;
+  /** The worker's wasm memory (it only grows). */
+  wasmBytes: number;
+  models: number;
+}
+export declare function memoryUsage(): Promise<MemoryUsage>;
+/** Destroys the worker's GPU device as a driver reset would: the running call fails, the next one loads its model again. For tests. */
+export declare function simulateDeviceLoss(): Promise<void>;
 export declare function isModelFileName(name: string): boolean;

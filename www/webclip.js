@@ -217,16 +217,19 @@ export class ClipModel {
   /**
    * Zero-shot probabilities, highest first, each with its label's cosine
    * similarity to the image (with one label the probability is always 1; the
-   * cosine still says how well it fits).
+   * cosine still says how well it fits) and whether the label is longer than
+   * the 77 tokens CLIP reads (`truncated`: only its beginning counted).
    * @param image File, Blob, ImageBitmap, HTMLImageElement, ImageData (or a canvas)
    * @param {string[]} labels
-   * @param {{ template?: string | string[] }} options `'a photo of {}'`; several
-   *   templates are averaged; none or '' uses the labels as they are
-   * @returns {Promise<{ label: string, score: number, cosine: number }[]>}
+   * @param {{ template?: string | string[], onProgress?: (p: { stage: 'labels', done: number, total: number }) => void }} options
+   *   `template`: `'a photo of {}'`; several templates are averaged; none or ''
+   *   uses the labels as they are. `onProgress`: after each pass over labels
+   *   not encoded before (a thousand labels take several).
+   * @returns {Promise<{ label: string, score: number, cosine: number, truncated: boolean }[]>}
    */
-  async classify(image, labels, { template } = {}) {
+  async classify(image, labels, { template, onProgress } = {}) {
     const templates = templatesOf(template);
-    const result = await this.#call('classify', await imagePayload(image), { labels: [...labels], templates });
+    const result = await this.#call('classify', await imagePayload(image), { labels: [...labels], templates }, undefined, onProgress);
     return ranked(labels, result);
   }
 
@@ -236,8 +239,8 @@ export class ClipModel {
    * change labels never re-encodes the picture.
    * @param {Float32Array} embedding from `embedImage`
    */
-  async scoreEmbedding(embedding, labels, { template } = {}) {
-    const result = await this.#call('scoreEmbedding', null, { embedding: Float32Array.from(embedding), labels: [...labels], templates: templatesOf(template) });
+  async scoreEmbedding(embedding, labels, { template, onProgress } = {}) {
+    const result = await this.#call('scoreEmbedding', null, { embedding: Float32Array.from(embedding), labels: [...labels], templates: templatesOf(template) }, [], onProgress);
     return ranked(labels, result);
   }
 
@@ -265,9 +268,9 @@ export class ClipModel {
     this.release = undefined;
   }
 
-  async #call(op, image, args = {}, transfer = image?.transfer ?? []) {
+  async #call(op, image, args = {}, transfer = image?.transfer ?? [], onProgress = undefined) {
     if (!this.release) throw new Error('this model was disposed');
-    const result = await this.worker.call(op, { modelId: this.modelId, image: image?.payload, ...args }, { transfer });
+    const result = await this.worker.call(op, { modelId: this.modelId, image: image?.payload, ...args }, { transfer, onProgress });
     this.timings = result.timings;
     return result;
   }
@@ -286,8 +289,27 @@ export function benchKernels({ kernels, samples = 5, only = '', weights } = {}) 
 /** Templates as the engine takes them: a list, without empty ones. */
 const templatesOf = (template) => [template ?? []].flat().filter((t) => t !== '');
 
-/** `{ probs, cosines }` in label order as `[{ label, score, cosine }]`, highest first. */
-const ranked = (labels, { probs, cosines }) => labels.map((label, i) => ({ label, score: probs[i], cosine: cosines[i] })).sort((a, b) => b.score - a.score);
+/** `{ probs, cosines, truncated }` in label order as `[{ label, score, cosine, truncated }]`, highest first. */
+const ranked = (labels, { probs, cosines, truncated }) =>
+  labels.map((label, i) => ({ label, score: probs[i], cosine: cosines[i], truncated: Boolean(truncated?.[i]) })).sort((a, b) => b.score - a.score);
+
+/**
+ * What the worker holds: `{ gpuBuffers, gpuBytes, wasmBytes, models }` (GPU
+ * buffers counted from WebGPU itself; wasm memory only grows). Classifying in
+ * a loop keeps all of them flat.
+ */
+export function memoryUsage() {
+  return client().call('memory');
+}
+
+/**
+ * Destroys the worker's GPU device, as a driver reset or a GPU process crash
+ * would: the call running fails with an error that says so, and the next call
+ * on each model loads it again on a new device. For testing recovery.
+ */
+export function simulateDeviceLoss() {
+  return client().call('simulateDeviceLoss');
+}
 
 /**
  * Models kept in this browser for the next visit (Hub loads):

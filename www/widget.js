@@ -82,6 +82,7 @@ export class ClipClassifier extends HTMLElement {
   #ui;
   #model; // Promise<ClipModel>
   #embedding; // Promise<Float32Array> of the current picture
+  #blob; // Promise<Blob> of the current picture, to embed again after a failed pass
   #previewUrl;
   #started = false;
   #observer;
@@ -258,6 +259,7 @@ export class ClipClassifier extends HTMLElement {
   #embed(blob) {
     const model = this.#model;
     if (!model) return;
+    this.#blob = blob;
     this.#embedding = Promise.all([model, blob]).then(([m, b]) => m.embedImage(b));
     this.#score();
   }
@@ -267,6 +269,9 @@ export class ClipClassifier extends HTMLElement {
     if (!this.#model || !this.#embedding) return;
     const labels = this.#labels();
     const { status } = this.#ui;
+    // A picture whose pass failed (a lost GPU device, say) is embedded again.
+    if (await this.#embedding.then(() => false, () => true)) this.#embedding = Promise.all([this.#model, this.#blob]).then(([m, b]) => m.embedImage(b));
+    if (run !== this.#run) return;
     if (!labels.length) {
       status.textContent = 'Give at least one label.';
       return;
@@ -281,7 +286,11 @@ export class ClipClassifier extends HTMLElement {
       this.#scores = scores;
       this.#timings = model.timings;
       status.dataset.state = 'done';
-      status.textContent = labels.length === 1 ? 'With one label the probability is always 1: the cosine says how well it fits.' : '';
+      const cut = scores.filter((s) => s.truncated).map((s) => `“${s.label.slice(0, 30)}${s.label.length > 30 ? '…' : ''}”`);
+      status.textContent = [
+        labels.length === 1 ? 'With one label the probability is always 1: the cosine says how well it fits.' : '',
+        cut.length ? `Only the beginning of ${cut.join(', ')} counts: CLIP reads 77 tokens.` : '',
+      ].join(' ').trim();
       this.#render();
       this.#ui.live.textContent = `Most likely: ${scores[0].label}, ${(scores[0].score * 100).toFixed(0)}%.`;
       this.#emit('clip-result', scores.map(({ label, score, cosine }) => ({ label, score, cosine })));

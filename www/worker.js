@@ -7,10 +7,16 @@
 import init, { Engine, Image } from './pkg/webclip.js';
 import { HUB, NetworkError, convertedFileName, hubStatusMessage, pickFiles, repoInfo, resolveUrl } from './hub.js';
 import * as store from './model-store.js';
+import { census, countGpuBuffers } from './gpu-census.js';
 
+countGpuBuffers();
 let wasmMemory;
 
-/** The models this worker holds, by id. */
+/**
+ * The models this worker holds, by id: `{ model, engine, spec }`. `model` is
+ * undefined after the device was lost; the next call loads it again from
+ * `spec` (what `load` was given) on a new device.
+ */
 const models = new Map();
 let nextModelId = 1;
 
@@ -18,7 +24,8 @@ let nextModelId = 1;
 // per worker: opening the device and compiling the kernels starts with the
 // first load and overlaps its download.
 const engines = new Map();
-function getEngine(kernels) {
+async function getEngine(kernels) {
+  await dropLostEngines();
   const key = kernels ?? 'auto';
   if (!engines.has(key)) {
     const engine = (async () => {
@@ -55,33 +62,10 @@ const ops = {
     const controller = new AbortController();
     loading.set(requestId, controller);
     try {
-      const { signal } = controller;
-      const from = source.hub ? await hubSource(source.hub, weights, progress, signal) : localSource(source, weights, progress, signal);
-      let eng, model;
-      // Whatever fails from here on (the small files, the device, the weights), the cache keeps nothing.
-      try {
-        const texts = from.texts ?? (await from.readTexts?.());
-        eng = await getEngine(kernels);
-        model = await serial(() => {
-          signal.throwIfAborted();
-          return eng.loadModel(from.reader, texts?.config, texts?.tokenizer, texts?.preprocessor, from.weights, from.cache?.sink);
-        });
-      } catch (e) {
-        await from.cache?.abort();
-        throw signal.aborted ? signal.reason : e;
-      } finally {
-        from.reader.done?.();
-      }
-      const origin = { ...from.origin };
-      if (from.cache) {
-        try {
-          origin.cachedBytes = (await from.cache.commit()).bytes;
-        } catch (e) {
-          origin.cacheError = e.message;
-        }
-      }
+      const spec = { source, kernels, weights };
+      const { eng, model, origin } = await open(spec, progress, controller.signal).catch(async (e) => Promise.reject(await explainLoss(e)));
       const id = nextModelId++;
-      models.set(id, model);
+      models.set(id, { model, engine: eng, spec });
       return {
         modelId: id,
         adapter: { ...eng.adapter, ...(await adapterInfo()) },
@@ -98,6 +82,20 @@ const ops = {
     } finally {
       loading.delete(requestId);
     }
+  },
+
+  /** Live GPU buffers and bytes (counted from WebGPU itself), wasm memory, models held. */
+  // Queued: the calls (and disposals) sent before it have finished.
+  memory() {
+    return serial(() => ({ gpuBuffers: census.buffers, gpuBytes: census.bytes, wasmBytes: wasmMemoryBytes(), models: models.size }));
+  },
+
+  /**
+   * Destroys every engine's device, as a driver reset would (not queued: a
+   * call running now fails). Tests use it to check recovery from device loss.
+   */
+  async simulateDeviceLoss() {
+    for (const engine of engines.values()) (await engine.catch(() => undefined))?.destroyDevice();
   },
 
   /** Stops the load sent as request `loadId` (its promise rejects; nothing is cached). */
@@ -117,15 +115,18 @@ const ops = {
     return store.list();
   },
 
-  classify({ modelId, image, labels, templates }) {
+  // `progress` reports the labels' text passes: { stage: 'labels', done, total }.
+  classify({ modelId, image, labels, templates }, progress) {
+    const labelsDone = (done, total) => progress({ stage: 'labels', done, total });
     return withImage(image, (picture) =>
-      onModel(modelId, async (model) => ({ ...(await model.classify(picture, labels, templates)), timings: model.timings })),
+      onModel(modelId, async (model) => ({ ...(await model.classify(picture, labels, templates, labelsDone)), timings: model.timings })),
     );
   },
 
   // Labels scored against an image embedded earlier: no image pass.
-  scoreEmbedding({ modelId, embedding, labels, templates }) {
-    return onModel(modelId, async (model) => ({ ...(await model.scoreEmbedding(embedding, labels, templates)), timings: model.timings }));
+  scoreEmbedding({ modelId, embedding, labels, templates }, progress) {
+    const labelsDone = (done, total) => progress({ stage: 'labels', done, total });
+    return onModel(modelId, async (model) => ({ ...(await model.scoreEmbedding(embedding, labels, templates, labelsDone)), timings: model.timings }));
   },
 
   // Images that wait for the engine together (several widgets, one model) go
@@ -164,7 +165,7 @@ const ops = {
   // Queued like the rest, so calls already waiting for this model finish first.
   dispose({ modelId }) {
     return serial(() => {
-      models.get(modelId)?.free();
+      models.get(modelId)?.model?.free();
       models.delete(modelId);
     });
   },
@@ -185,13 +186,15 @@ function joinImageBatch(modelId, picture) {
     imageBatches.set(modelId, batch);
     const pass = serial(async () => {
       imageBatches.delete(modelId); // later pictures start the next batch
-      const model = models.get(modelId);
-      if (!model) {
+      let model;
+      try {
+        model = await usableModel(modelId);
+      } catch (e) {
         batch.pictures.forEach((p) => p.free());
-        throw new Error('this model was disposed');
+        throw e;
       }
       // The pictures move into the engine, which frees them.
-      const embeddings = await model.embedImages(batch.pictures);
+      const embeddings = await model.embedImages(batch.pictures).catch((e) => Promise.reject(explainLoss(e)));
       return { embeddings, timings: { ...model.timings, batchedImages: batch.pictures.length } };
     });
     pass.then(
@@ -209,11 +212,91 @@ function joinImageBatch(modelId, picture) {
  * there too, before the next call changes them.
  */
 function onModel(modelId, use) {
-  return serial(() => {
-    const model = models.get(modelId);
-    if (!model) throw new Error('this model was disposed');
-    return use(model);
+  return serial(async () => {
+    const model = await usableModel(modelId);
+    try {
+      return await use(model);
+    } catch (e) {
+      throw await explainLoss(e);
+    }
   });
+}
+
+/**
+ * The model's engine Model, loaded again first if the device it was on was
+ * lost. Runs in the queue.
+ */
+async function usableModel(modelId) {
+  const entry = models.get(modelId);
+  if (!entry) throw new Error('this model was disposed');
+  await dropLostEngines(); // lost while idle: nothing failed yet
+  if (!entry.model) {
+    const { eng, model } = await open(entry.spec, () => {}, new AbortController().signal, { queued: true });
+    Object.assign(entry, { model, engine: eng });
+  }
+  return entry.model;
+}
+
+/**
+ * `error`, or, when it came from a lost device, an error saying so. Every
+ * engine whose device is lost is dropped (the next load makes a new one) and
+ * its models marked for loading again on their next call.
+ */
+async function explainLoss(error) {
+  // The browser reports the loss in a promise of its own: let it land.
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  const why = await dropLostEngines();
+  return why ? new Error(`the GPU device was lost (${why}); the next call loads the model again`) : error;
+}
+
+/** Drops engines whose device is lost (see `explainLoss`); why the first was lost, if one was. */
+async function dropLostEngines() {
+  let why;
+  for (const [key, promise] of engines) {
+    const eng = await promise.catch(() => undefined);
+    if (!eng?.lost) continue;
+    why ??= eng.lost;
+    engines.delete(key);
+    for (const entry of models.values()) {
+      if (entry.engine !== eng) continue;
+      entry.model?.free();
+      entry.model = undefined;
+    }
+  }
+  return why;
+}
+
+/**
+ * Streams a model in (see `load`): `{ eng, model, origin }`. `queued`: the
+ * caller already runs in the queue (loading again after a device loss).
+ */
+async function open({ source, kernels, weights }, progress, signal, { queued = false } = {}) {
+  const from = source.hub ? await hubSource(source.hub, weights, progress, signal) : localSource(source, weights, progress, signal);
+  let eng, model;
+  // Whatever fails from here on (the small files, the device, the weights), the cache keeps nothing.
+  try {
+    const texts = from.texts ?? (await from.readTexts?.());
+    eng = await getEngine(kernels);
+    const loadModel = () => {
+      signal.throwIfAborted();
+      return eng.loadModel(from.reader, texts?.config, texts?.tokenizer, texts?.preprocessor, from.weights, from.cache?.sink);
+    };
+    model = await (queued ? loadModel() : serial(loadModel));
+  } catch (e) {
+    await from.cache?.abort();
+    throw signal.aborted ? signal.reason : e;
+  } finally {
+    from.reader.done?.();
+  }
+  const origin = { ...from.origin };
+  if (from.cache) {
+    try {
+      origin.cachedBytes = (await from.cache.commit()).bytes;
+    } catch (e) {
+      origin.cacheError = e.message;
+    }
+  }
+  return { eng, model, origin };
 }
 
 /**

@@ -175,6 +175,9 @@ mod cli {
                 let picture = read_image(&image)?;
                 let model = load(&common)?;
                 let scores = pollster::block_on(model.classify(&picture, &labels, &templates))?;
+                for (label, _) in labels.iter().zip(model.truncated_labels(&labels, &templates)?).filter(|(_, cut)| *cut) {
+                    eprintln!("webclip: note: {} is longer than the 77 tokens CLIP reads: only its beginning counts", webclip::model::scores::quoted(label));
+                }
                 if common.json {
                     let probs: Vec<f64> = scores.iter().map(|s| s.probability).collect();
                     println!("{}", json!({ "labels": labels, "probs": probs }));

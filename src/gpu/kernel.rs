@@ -2,7 +2,7 @@
 
 use crate::error::Result;
 
-use super::Gpu;
+use super::{Gpu, GpuBuffer};
 
 /// Threads per workgroup of the 1-D elementwise kernels (kept in sync with
 /// `@workgroup_size` in those shaders).
@@ -43,10 +43,10 @@ impl Kernel {
 
     /// Binds whole `buffers` to bindings 0, 1, 2, ... of group 0, in order (the
     /// order of the shader's header comment).
-    pub fn bind(&self, gpu: &Gpu, buffers: &[&wgpu::Buffer]) -> Step {
+    pub fn bind(&self, gpu: &Gpu, buffers: &[&GpuBuffer]) -> Step {
         let entries: Vec<wgpu::BindGroupEntry> = buffers.iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() }).collect();
         let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(self.label), layout: &self.pipeline.get_bind_group_layout(0), entries: &entries });
-        Step { pipeline: self.pipeline.clone(), bind_group, covers: self.covers }
+        Step { pipeline: self.pipeline.clone(), bind_group, covers: self.covers, _buffers: buffers.iter().map(|&b| b.clone()).collect() }
     }
 }
 
@@ -56,6 +56,8 @@ pub struct Step {
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
     covers: [u32; 3],
+    /// The bound buffers, kept alive (not destroyed) while the bind group is.
+    _buffers: Vec<GpuBuffer>,
 }
 
 impl Step {

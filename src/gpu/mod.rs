@@ -8,7 +8,7 @@ mod buffers;
 mod kernel;
 pub mod random;
 
-pub use buffers::Uniform;
+pub use buffers::{GpuBuffer, Uniform};
 pub use kernel::{Kernel, Step, LINEAR_WORKGROUP};
 
 use crate::error::{Error, Result};
@@ -99,7 +99,7 @@ impl Gpu {
     }
 
     /// A storage buffer holding `data`.
-    pub fn upload<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> wgpu::Buffer {
+    pub fn upload<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> GpuBuffer {
         use wgpu::util::DeviceExt;
         // Whole vec4s (kernels may read any f32 buffer as array<vec4<f32>>), and
         // never empty (zero-length bindings are invalid).
@@ -112,25 +112,25 @@ impl Gpu {
             &padded[..]
         };
         self.count(contents.len() as u64);
-        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        GpuBuffer::new(self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(label),
             contents,
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
-        })
+        }))
     }
 
     /// A storage buffer holding `parts` one after another (each a whole number
     /// of 4-byte words), written in place rather than joined first.
-    pub fn upload_parts(&self, label: &str, parts: &[&[u8]]) -> wgpu::Buffer {
+    pub fn upload_parts(&self, label: &str, parts: &[&[u8]]) -> GpuBuffer {
         let len: usize = parts.iter().map(|p| p.len()).sum();
         let size = (len.max(1).div_ceil(16) * 16) as u64;
         self.count(size);
-        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+        let buffer = GpuBuffer::new(self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size,
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
-        });
+        }));
         let mut offset = 0;
         for part in parts.iter().filter(|p| !p.is_empty()) {
             self.queue.write_buffer(&buffer, offset, part);
@@ -141,24 +141,24 @@ impl Gpu {
 
     /// An uninitialised storage buffer of `len` 32-bit elements, rounded up to
     /// whole vec4s.
-    pub fn scratch(&self, label: &str, len: usize) -> wgpu::Buffer {
+    pub fn scratch(&self, label: &str, len: usize) -> GpuBuffer {
         let size = (len.max(1).div_ceil(4) * 16) as u64;
         self.count(size);
-        self.device.create_buffer(&wgpu::BufferDescriptor {
+        GpuBuffer::new(self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size,
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
-        })
+        }))
     }
 
     /// Copies the first `len` floats of `buffer` back to the CPU.
-    pub async fn read_back(&self, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<f32>> {
+    pub async fn read_back(&self, buffer: &GpuBuffer, len: usize) -> Result<Vec<f32>> {
         self.submit_and_read(self.device.create_command_encoder(&Default::default()), buffer, len).await
     }
 
     /// `submit_with_readback`, then `Readback::read`.
-    pub async fn submit_and_read(&self, encoder: wgpu::CommandEncoder, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<f32>> {
+    pub async fn submit_and_read(&self, encoder: wgpu::CommandEncoder, buffer: &GpuBuffer, len: usize) -> Result<Vec<f32>> {
         self.submit_with_readback(encoder, buffer, len).read(self).await
     }
 
@@ -166,14 +166,14 @@ impl Gpu {
     /// a fresh staging buffer. Synchronous on purpose: a caller that writes its
     /// inputs, records and submits without an `.await` in between cannot have
     /// another forward pass (say, a second widget's) slip in and overwrite them.
-    pub fn submit_with_readback(&self, mut encoder: wgpu::CommandEncoder, buffer: &wgpu::Buffer, len: usize) -> Readback {
+    pub fn submit_with_readback(&self, mut encoder: wgpu::CommandEncoder, buffer: &GpuBuffer, len: usize) -> Readback {
         let size = (len * 4) as u64;
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+        let staging = GpuBuffer::new(self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
             size: size.max(4),
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
-        });
+        }));
         encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, size);
         self.queue.submit([encoder.finish()]);
         Readback { staging, size }
@@ -198,7 +198,7 @@ impl Gpu {
 
 /// Results on their way back from the GPU (see [`Gpu::submit_with_readback`]).
 pub struct Readback {
-    staging: wgpu::Buffer,
+    staging: GpuBuffer,
     size: u64,
 }
 

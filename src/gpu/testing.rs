@@ -79,7 +79,7 @@ pub use super::random::random;
 
 /// An output buffer filled with NaN: any element a kernel fails to write fails
 /// `assert_close` (wgpu zero-fills fresh buffers, which can pass for a result).
-pub fn poisoned(gpu: &Gpu, label: &str, len: usize) -> wgpu::Buffer {
+pub fn poisoned(gpu: &Gpu, label: &str, len: usize) -> crate::gpu::GpuBuffer {
     gpu.upload(label, &vec![f32::NAN; len])
 }
 

@@ -187,14 +187,23 @@ impl ClipModel {
     /// Text features from token ids (with start and end tokens), as `get_text_features`.
     /// Texts are grouped by length into as few passes as the token budget allows.
     pub async fn embed_ids(&self, ids: &[Vec<u32>], normalized: bool) -> Result<Vec<Vec<f32>>> {
+        self.embed_ids_reporting(ids, normalized, &|_| {}).await
+    }
+
+    /// [`ClipModel::embed_ids`], calling `done(texts embedded so far)` after
+    /// each pass (a thousand labels take several: the page shows progress).
+    pub async fn embed_ids_reporting(&self, ids: &[Vec<u32>], normalized: bool, done: &dyn Fn(usize)) -> Result<Vec<Vec<f32>>> {
         self.text.check_ids(ids)?;
         let mut out = vec![Vec::new(); ids.len()];
+        let mut finished = 0;
         for pass in text_passes(ids, self.text.max_rows) {
             let chunk: Vec<Vec<u32>> = pass.iter().map(|&i| ids[i].clone()).collect();
             let rows = self.run(&self.text.head, chunk.len(), normalized, |p| self.text.record(&self.gpu, p, &chunk)).await?;
+            finished += rows.len();
             for (i, row) in pass.into_iter().zip(rows) {
                 out[i] = row;
             }
+            done(finished);
         }
         Ok(out)
     }
@@ -219,6 +228,14 @@ impl ClipModel {
         let prompts = scores::prompts(labels, templates);
         let refs: Vec<&str> = prompts.iter().map(String::as_str).collect();
         self.embed_texts(&refs, true).await
+    }
+
+    /// For each label, whether one of its prompts is longer than the text
+    /// encoder reads (77 tokens), so that only its beginning counts.
+    pub fn truncated_labels(&self, labels: &[String], templates: &[String]) -> Result<Vec<bool>> {
+        let per_label = templates.len().max(1);
+        let cut: Vec<bool> = scores::prompts(labels, templates).iter().map(|p| self.tokenizer.truncates(p)).collect::<Result<_>>()?;
+        Ok(cut.chunks(per_label).map(|c| c.iter().any(|&t| t)).collect())
     }
 
     /// Probabilities over labels from an image embedding and [`ClipModel::embed_prompts`]' output.

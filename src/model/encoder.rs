@@ -79,7 +79,7 @@ struct Block {
     ln2: Step,
     fc1: Step,
     fc2: Step,
-    _weights: Vec<wgpu::Buffer>,
+    _weights: Vec<crate::gpu::GpuBuffer>,
 }
 
 /// The activation buffers of a forward pass, shared by both towers: passes run
@@ -87,12 +87,12 @@ struct Block {
 /// towers can use the same memory. Each buffer fits the larger tower's need.
 pub struct Activations {
     /// The residual stream: a tower's input on entry, its output on exit.
-    pub stream: wgpu::Buffer,
-    other: wgpu::Buffer,
-    normed: wgpu::Buffer,
-    qkv: wgpu::Buffer,
-    attn: wgpu::Buffer,
-    hidden: wgpu::Buffer,
+    pub stream: crate::gpu::GpuBuffer,
+    other: crate::gpu::GpuBuffer,
+    normed: crate::gpu::GpuBuffer,
+    qkv: crate::gpu::GpuBuffer,
+    attn: crate::gpu::GpuBuffer,
+    hidden: crate::gpu::GpuBuffer,
 }
 
 impl Activations {
@@ -209,13 +209,13 @@ pub struct Head {
     width: usize,
     projection_dim: usize,
     eps: f64,
-    pub index: wgpu::Buffer,
-    pub features: wgpu::Buffer,
+    pub index: crate::gpu::GpuBuffer,
+    pub features: crate::gpu::GpuBuffer,
     rows: Uniform<RowsParams>,
     ln_shape: Uniform<LayerNormParams>,
     proj_shape: Uniform<MatmulParams>,
     steps: [Step; 3],
-    _weights: Vec<wgpu::Buffer>,
+    _weights: Vec<crate::gpu::GpuBuffer>,
 }
 
 impl Head {
@@ -227,7 +227,7 @@ impl Head {
         gpu: &Gpu,
         k: &Kernels,
         w: &Weights<'_>,
-        stream: &wgpu::Buffer,
+        stream: &crate::gpu::GpuBuffer,
         ln_name: &str,
         projection_name: &str,
         tower: &TowerConfig,
@@ -241,7 +241,7 @@ impl Head {
 
     /// `ln` is `[weight, bias]` of the final LayerNorm, `projection` `[projection_dim, width]`.
     #[allow(clippy::too_many_arguments)] // the head's weights, sizes and buffers, each named
-    pub fn new(gpu: &Gpu, k: &Kernels, stream: &wgpu::Buffer, ln: [Vec<f32>; 2], projection: PackedWeight, width: usize, projection_dim: usize, eps: f64, max_batch: usize) -> Head {
+    pub fn new(gpu: &Gpu, k: &Kernels, stream: &crate::gpu::GpuBuffer, ln: [Vec<f32>; 2], projection: PackedWeight, width: usize, projection_dim: usize, eps: f64, max_batch: usize) -> Head {
         let index = gpu.scratch("pooled index", max_batch);
         let pooled = gpu.scratch("pooled", max_batch * width);
         let pooled_ln = gpu.scratch("pooled layernorm", max_batch * width);

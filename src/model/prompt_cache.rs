@@ -61,6 +61,12 @@ impl PromptCache {
     /// (label-major, as [`ClipModel::embed_prompts`]), encoding in one call
     /// only those not cached. Returns them and how many were encoded.
     pub async fn embed_prompts(&mut self, model: &ClipModel, labels: &[String], templates: &[String]) -> Result<(Vec<Vec<f32>>, usize)> {
+        self.embed_prompts_reporting(model, labels, templates, &|_, _| {}).await
+    }
+
+    /// [`PromptCache::embed_prompts`], calling `progress(encoded, to_encode)`
+    /// after each text pass.
+    pub async fn embed_prompts_reporting(&mut self, model: &ClipModel, labels: &[String], templates: &[String], progress: &dyn Fn(usize, usize)) -> Result<(Vec<Vec<f32>>, usize)> {
         scores::check_inputs(labels, templates)?;
         let prompts = scores::prompts(labels, templates);
         let mut found: Vec<Option<Vec<f32>>> = prompts.iter().map(|p| self.get(p)).collect();
@@ -68,7 +74,8 @@ impl PromptCache {
         missing.sort_unstable();
         missing.dedup();
         if !missing.is_empty() {
-            let encoded = model.embed_texts(&missing, true).await?;
+            let ids = model.tokenize(&missing)?;
+            let encoded = model.embed_ids_reporting(&ids, true, &|done| progress(done, missing.len())).await?;
             let fresh: HashMap<&str, Vec<f32>> = missing.iter().copied().zip(encoded).collect();
             for (prompt, slot) in prompts.iter().zip(&mut found) {
                 if slot.is_none() {

@@ -12,12 +12,22 @@ pub fn check_inputs(labels: &[String], templates: &[String]) -> Result<()> {
     if labels.is_empty() {
         return Err(Error::Input("no labels given: zero-shot classification needs at least one label".into()));
     }
-    for (i, label) in labels.iter().enumerate() {
+    if labels.len() * templates.len().max(1) > MAX_PROMPTS {
+        return Err(Error::Input(format!("{} labels × {} templates make more than the {MAX_PROMPTS} prompts allowed at once", labels.len(), templates.len().max(1))));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, label) in labels.iter().chain(templates).enumerate() {
+        if label.len() > MAX_TEXT_BYTES {
+            return Err(Error::Input(format!("{} is {} bytes long, more than the {MAX_TEXT_BYTES} allowed (CLIP reads only its first 75 tokens)", quoted(label), label.len())));
+        }
+        if i >= labels.len() {
+            continue;
+        }
         if label.trim().is_empty() {
             return Err(Error::Input(format!("label {} is empty", i + 1)));
         }
-        if labels[..i].contains(label) {
-            return Err(Error::Input(format!("label \"{label}\" is given twice")));
+        if !seen.insert(label) {
+            return Err(Error::Input(format!("label {} is given twice", quoted(label))));
         }
     }
     if let Some(t) = templates.iter().find(|t| !t.contains(PLACEHOLDER)) {
@@ -28,6 +38,22 @@ pub fn check_inputs(labels: &[String], templates: &[String]) -> Result<()> {
 
 /// The prompts to embed, label-major: `labels × templates` (the label itself when
 /// there is no template).
+/// The most prompts (labels × templates) one call encodes: the texts and
+/// their embeddings are held at once.
+pub const MAX_PROMPTS: usize = 20_000;
+
+/// The longest label or template accepted, in bytes: far beyond the 75 tokens
+/// CLIP reads, short enough that tokenizing it is instant.
+pub const MAX_TEXT_BYTES: usize = 65_536;
+
+/// A label as messages quote it: at most 60 characters, then an ellipsis.
+pub fn quoted(label: &str) -> String {
+    match label.char_indices().nth(60) {
+        Some((cut, _)) => format!("{:?}…", &label[..cut]),
+        None => format!("{label:?}"),
+    }
+}
+
 pub fn prompts(labels: &[String], templates: &[String]) -> Vec<String> {
     labels.iter().flat_map(|label| if templates.is_empty() { vec![label.clone()] } else { templates.iter().map(|t| t.replacen(PLACEHOLDER, label, 1)).collect() }).collect()
 }
@@ -95,6 +121,12 @@ mod tests {
         assert!(check_inputs(&[], &[]).unwrap_err().to_string().contains("no labels"));
         assert!(check_inputs(&s(&["a", " "]), &[]).unwrap_err().to_string().contains("label 2 is empty"));
         assert!(check_inputs(&s(&["a", "a"]), &[]).unwrap_err().to_string().contains("\"a\" is given twice"));
+        let long = "x".repeat(MAX_TEXT_BYTES + 1);
+        assert!(check_inputs(std::slice::from_ref(&long), &[]).unwrap_err().to_string().contains("is 65537 bytes long, more than the 65536 allowed"));
+        assert!(check_inputs(&s(&["a"]), &[format!("{{}} {long}")]).unwrap_err().to_string().contains("more than the 65536 allowed"));
+        let many: Vec<String> = (0..=MAX_PROMPTS).map(|i| i.to_string()).collect();
+        assert!(check_inputs(&many, &[]).unwrap_err().to_string().contains("20001 labels × 1 templates make more than the 20000 prompts"));
+        assert!(check_inputs(&many[..MAX_PROMPTS], &[]).is_ok());
         assert!(check_inputs(&s(&["a"]), &s(&["photo"])).unwrap_err().to_string().contains("template \"photo\""));
     }
 

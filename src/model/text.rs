@@ -16,18 +16,18 @@ struct TableSlice {
     chunk: TableChunk,
     shape: Uniform<TextEmbeddingsParams>,
     gather: Step,
-    _rows: wgpu::Buffer,
+    _rows: crate::gpu::GpuBuffer,
 }
 
 pub struct TextTower {
     pub config: TextConfig,
     /// Tokens per pass, at least one full-length text.
     pub max_rows: usize,
-    ids: wgpu::Buffer,
+    ids: crate::gpu::GpuBuffer,
     table: Vec<TableSlice>,
     encoder: Encoder,
     pub head: Head,
-    _positions: wgpu::Buffer,
+    _positions: crate::gpu::GpuBuffer,
 }
 
 impl TextTower {

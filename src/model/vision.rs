@@ -15,7 +15,7 @@ use super::weights::Weights;
 pub struct VisionTower {
     pub config: VisionConfig,
     pub max_batch: usize,
-    pixels: wgpu::Buffer,
+    pixels: crate::gpu::GpuBuffer,
     im2col_shape: Uniform<Im2colParams>,
     patch_shape: Uniform<MatmulParams>,
     embed_shape: Uniform<VisionEmbeddingsParams>,
@@ -26,7 +26,7 @@ pub struct VisionTower {
     pre_layrnorm: Step,
     encoder: Encoder,
     pub head: Head,
-    _weights: Vec<wgpu::Buffer>,
+    _weights: Vec<crate::gpu::GpuBuffer>,
 }
 
 impl VisionTower {

@@ -142,8 +142,15 @@ impl Header {
         }
         let prefix = source.read(0, PREFIX_BYTES.min(source.len().unwrap_or(8) as usize).max(8)).await?;
         let n = model_file::header_length(&prefix, source.len(), source.name())?;
-        let header = source.read(8, n as usize).await?;
-        let (data_start, metadata) = model_file::read_header(&[&prefix[..8], &header].concat(), source.name())?;
+        // The prefix's bytes are not read again.
+        let end = 8 + n as usize;
+        let mut bytes = prefix;
+        if end > bytes.len() {
+            let rest = source.read(bytes.len() as u64, end - bytes.len()).await?;
+            bytes.extend_from_slice(&rest);
+        }
+        bytes.truncate(end);
+        let (data_start, metadata) = model_file::read_header(&bytes, source.name())?;
         Ok(Header { data_start: data_start as u64, metadata })
     }
 

@@ -39,7 +39,7 @@ pub fn check_fits(tower: &str, seq: usize, head_dim: usize) -> Result<()> {
     Ok(())
 }
 
-pub fn bind(kernel: &Kernel, gpu: &Gpu, params: &Uniform<AttentionParams>, qkv: &wgpu::Buffer, out: &wgpu::Buffer) -> Step {
+pub fn bind(kernel: &Kernel, gpu: &Gpu, params: &Uniform<AttentionParams>, qkv: &crate::gpu::GpuBuffer, out: &crate::gpu::GpuBuffer) -> Step {
     kernel.bind(gpu, &[&params.buffer, qkv, out])
 }
 

@@ -42,7 +42,7 @@ pub const MATMUL_SHAPES: [(&str, usize, usize, usize); 5] =
     [("vision qkv", 50, 2304, 768), ("vision fc2", 50, 768, 3072), ("vision fc1", 50, 3072, 768), ("text qkv, 4 rows", 4, 1536, 512), ("vision out_proj, batch 8", 400, 768, 768)];
 
 /// Median, min and max of `samples` timed runs of `steps` dispatched over their extents.
-async fn time(gpu: &Gpu, steps: &[(&Step, [u32; 3])], reps: usize, samples: usize, out: &wgpu::Buffer) -> Result<(f64, f64, f64)> {
+async fn time(gpu: &Gpu, steps: &[(&Step, [u32; 3])], reps: usize, samples: usize, out: &crate::gpu::GpuBuffer) -> Result<(f64, f64, f64)> {
     let run = || async {
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
         {

@@ -25,7 +25,7 @@ impl Im2colParams {
     }
 }
 
-pub fn bind_im2col(kernel: &Kernel, gpu: &Gpu, params: &Uniform<Im2colParams>, pixels: &wgpu::Buffer, patches: &wgpu::Buffer) -> Step {
+pub fn bind_im2col(kernel: &Kernel, gpu: &Gpu, params: &Uniform<Im2colParams>, pixels: &crate::gpu::GpuBuffer, patches: &crate::gpu::GpuBuffer) -> Step {
     kernel.bind(gpu, &[&params.buffer, pixels, patches])
 }
 
@@ -77,10 +77,10 @@ pub fn bind_vision(
     kernel: &Kernel,
     gpu: &Gpu,
     params: &Uniform<VisionEmbeddingsParams>,
-    patch_embeds: &wgpu::Buffer,
-    class_embedding: &wgpu::Buffer,
-    positions: &wgpu::Buffer,
-    out: &wgpu::Buffer,
+    patch_embeds: &crate::gpu::GpuBuffer,
+    class_embedding: &crate::gpu::GpuBuffer,
+    positions: &crate::gpu::GpuBuffer,
+    out: &crate::gpu::GpuBuffer,
 ) -> Step {
     kernel.bind(gpu, &[&params.buffer, patch_embeds, class_embedding, positions, out])
 }
@@ -121,7 +121,15 @@ pub fn table_chunks(vocab: usize, width: usize, max_bytes: u64, format: WeightFo
     (0..vocab.div_ceil(rows_per_chunk)).map(|i| TableChunk { first_id: i * rows_per_chunk, count: rows_per_chunk.min(vocab - i * rows_per_chunk) }).collect()
 }
 
-pub fn bind_text(kernel: &Kernel, gpu: &Gpu, params: &Uniform<TextEmbeddingsParams>, ids: &wgpu::Buffer, table_chunk: &wgpu::Buffer, positions: &wgpu::Buffer, out: &wgpu::Buffer) -> Step {
+pub fn bind_text(
+    kernel: &Kernel,
+    gpu: &Gpu,
+    params: &Uniform<TextEmbeddingsParams>,
+    ids: &crate::gpu::GpuBuffer,
+    table_chunk: &crate::gpu::GpuBuffer,
+    positions: &crate::gpu::GpuBuffer,
+    out: &crate::gpu::GpuBuffer,
+) -> Step {
     kernel.bind(gpu, &[&params.buffer, ids, table_chunk, positions, out])
 }
 

@@ -220,7 +220,7 @@ impl PackedWeight {
 
     /// A storage buffer holding the data words, then the scales two per word
     /// (both written in place: no copy of the matrix is made).
-    pub fn upload(&self, gpu: &crate::gpu::Gpu, label: &str) -> wgpu::Buffer {
+    pub fn upload(&self, gpu: &crate::gpu::Gpu, label: &str) -> crate::gpu::GpuBuffer {
         let scales: &[u8] = bytemuck::cast_slice(&self.scales);
         // Scales are whole words: padded_n is a multiple of 4, so a row of them is 8-byte aligned.
         gpu.upload_parts(label, &[bytemuck::cast_slice(&self.data), scales])

@@ -22,7 +22,7 @@ impl LayerNormParams {
     }
 }
 
-pub fn bind(kernel: &Kernel, gpu: &Gpu, params: &Uniform<LayerNormParams>, x: &wgpu::Buffer, gamma: &wgpu::Buffer, beta: &wgpu::Buffer, y: &wgpu::Buffer) -> Step {
+pub fn bind(kernel: &Kernel, gpu: &Gpu, params: &Uniform<LayerNormParams>, x: &crate::gpu::GpuBuffer, gamma: &crate::gpu::GpuBuffer, beta: &crate::gpu::GpuBuffer, y: &crate::gpu::GpuBuffer) -> Step {
     kernel.bind(gpu, &[&params.buffer, x, gamma, beta, y])
 }
 

@@ -85,7 +85,16 @@ impl MatmulParams {
 /// ([`PackedWeight::upload`]). Unused optional inputs
 /// are bound to `x` (read-only, never read).
 #[allow(clippy::too_many_arguments)] // one per binding of the kernel
-pub fn bind(kernel: &Kernel, gpu: &Gpu, params: &Uniform<MatmulParams>, x: &wgpu::Buffer, w: &wgpu::Buffer, bias: Option<&wgpu::Buffer>, residual: Option<&wgpu::Buffer>, y: &wgpu::Buffer) -> Step {
+pub fn bind(
+    kernel: &Kernel,
+    gpu: &Gpu,
+    params: &Uniform<MatmulParams>,
+    x: &crate::gpu::GpuBuffer,
+    w: &crate::gpu::GpuBuffer,
+    bias: Option<&crate::gpu::GpuBuffer>,
+    residual: Option<&crate::gpu::GpuBuffer>,
+    y: &crate::gpu::GpuBuffer,
+) -> Step {
     kernel.bind(gpu, &[&params.buffer, x, w, bias.unwrap_or(x), residual.unwrap_or(x), y])
 }
 

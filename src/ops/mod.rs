@@ -87,7 +87,7 @@ pub(crate) mod test_support {
     use crate::gpu::{Gpu, Step};
 
     /// One dispatch over `extent` output items, one submit, read `len` floats of `out` back.
-    pub async fn run_once(gpu: &Gpu, step: &Step, extent: [u32; 3], out: &wgpu::Buffer, len: usize) -> Vec<f32> {
+    pub async fn run_once(gpu: &Gpu, step: &Step, extent: [u32; 3], out: &crate::gpu::GpuBuffer, len: usize) -> Vec<f32> {
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());

@@ -89,6 +89,20 @@ impl Engine {
         object(&[("name", a.name.as_str().into()), ("software", (a.device_type == wgpu::DeviceType::Cpu).into()), ("maxBindingBytes", (self.gpu.max_binding_bytes() as f64).into())])
     }
 
+    /// Why the device was lost (`"Destroyed: ..."`), or undefined while it works.
+    #[wasm_bindgen(getter)]
+    pub fn lost(&self) -> Option<String> {
+        self.gpu.lost()
+    }
+
+    /// Destroys the device as a driver reset would: the call running fails,
+    /// and so does every later one on this engine (the worker then makes a new
+    /// one). For tests of recovery from device loss.
+    #[wasm_bindgen(js_name = destroyDevice)]
+    pub fn destroy_device(&self) {
+        self.gpu.destroy();
+    }
+
     /// Time spent compiling the f32 kernels, in milliseconds.
     #[wasm_bindgen(getter, js_name = compileMs)]
     pub fn compile_ms(&self) -> f64 {
@@ -183,26 +197,35 @@ impl TensorSource for JsSource {
 
 impl Model {
     /// Every prompt's embedding, from the cache where it can; records how many were encoded.
-    async fn prompt_embeddings(&self, labels: &[String], templates: &[String]) -> crate::Result<Vec<Vec<f32>>> {
+    /// The prompts' embeddings, from the cache or encoded; `progress(encoded,
+    /// toEncode)` is called after each text pass.
+    async fn prompt_embeddings(&self, labels: &[String], templates: &[String], progress: Option<js_sys::Function>) -> crate::Result<Vec<Vec<f32>>> {
+        let report = |done: usize, total: usize| {
+            if let Some(f) = &progress {
+                let _ = f.call2(&JsValue::NULL, &(done as f64).into(), &(total as f64).into());
+            }
+        };
         // Taken out for the await (no RefCell borrow may span it): were calls on
         // one model to overlap (the worker queues them), one would just miss
         // the other's entries.
         let mut cache = self.prompts.take();
-        let result = cache.embed_prompts(&self.inner, labels, templates).await;
+        let result = cache.embed_prompts_reporting(&self.inner, labels, templates, &report).await;
         self.prompts.replace(cache);
         let (prompts, encoded_prompts) = result?;
         self.timings.set(Timings { encoded_prompts, ..self.timings.get() });
         Ok(prompts)
     }
 
-    /// `{ probs, cosines }` of one image embedding against the prompts.
-    fn scores(&self, image: &[f32], prompts: &[Vec<f32>], templates: &[String]) -> JsValue {
+    /// `{ probs, cosines, truncated }` of one image embedding against the
+    /// prompts; `truncated[i]`: label i is longer than the model reads.
+    fn scores(&self, image: &[f32], prompts: &[Vec<f32>], labels: &[String], templates: &[String]) -> crate::Result<JsValue> {
         let per_label = templates.len().max(1);
         // As ClipModel::zero_shot computes them, keeping the cosines.
         let cosines = crate::model::scores::cosines(image, prompts, per_label);
         let scale = (self.inner.logit_scale as f64).exp();
         let probs = crate::model::scores::softmax(&cosines.iter().map(|c| scale * c).collect::<Vec<_>>());
-        object(&[("probs", js_sys::Float64Array::from(&probs[..]).into()), ("cosines", js_sys::Float64Array::from(&cosines[..]).into())])
+        let truncated: Array = self.inner.truncated_labels(labels, templates)?.into_iter().map(JsValue::from).collect();
+        Ok(object(&[("probs", js_sys::Float64Array::from(&probs[..]).into()), ("cosines", js_sys::Float64Array::from(&cosines[..]).into()), ("truncated", truncated.into())]))
     }
 }
 
@@ -323,37 +346,39 @@ pub struct Model {
 #[wasm_bindgen]
 impl Model {
     /// Zero-shot scores of `labels` for `image`, in label order: `{ probs,
-    /// cosines }` (`Float64Array`s; a cosine is the label's raw similarity, which
-    /// still means something with a single label). Each template (`"a photo of
+    /// cosines, truncated }` (`Float64Array`s; a cosine is the label's raw
+    /// similarity, which still means something with a single label;
+    /// `truncated`, booleans: the label is longer than the 77 tokens CLIP
+    /// reads, so only its beginning counted). Each template (`"a photo of
     /// {}"`) makes one prompt per label, averaged as in the CLIP paper; with
     /// none, the labels are the prompts.
     ///
     /// [`ClipModel::classify`]'s two halves, timed apart; prompts encoded by an
     /// earlier call come from the model's cache (keyed by the prompt text,
     /// least recently used out first), so the same labels cost no text pass.
-    pub async fn classify(&self, image: &Image, labels: Vec<String>, templates: Vec<String>) -> Result<JsValue, JsError> {
+    pub async fn classify(&self, image: &Image, labels: Vec<String>, templates: Vec<String>, progress: Option<js_sys::Function>) -> Result<JsValue, JsError> {
         let start = now();
-        let prompts = self.prompt_embeddings(&labels, &templates).await?;
+        let prompts = self.prompt_embeddings(&labels, &templates, progress).await?;
         let text_ms = now() - start;
         // Unnormalised: the scores normalise in f64 anyway (so this equals
         // scoreEmbedding of embedImages' result, to the bit).
         let features = self.embed(image).await?;
         self.timings.set(Timings { text_ms, ..self.timings.get() });
-        Ok(self.scores(&features, &prompts, &templates))
+        Ok(self.scores(&features, &prompts, &labels, &templates)?)
     }
 
     /// [`Model::classify`] for an image embedded earlier (`embedImages`): only
     /// the labels' side runs (from the prompt cache when it can), so changing
     /// labels re-encodes no image.
     #[wasm_bindgen(js_name = scoreEmbedding)]
-    pub async fn score_embedding(&self, embedding: Vec<f32>, labels: Vec<String>, templates: Vec<String>) -> Result<JsValue, JsError> {
+    pub async fn score_embedding(&self, embedding: Vec<f32>, labels: Vec<String>, templates: Vec<String>, progress: Option<js_sys::Function>) -> Result<JsValue, JsError> {
         if embedding.len() != self.inner.config.projection_dim {
             return Err(JsError::new(&format!("the image embedding has {} values; this model's have {}", embedding.len(), self.inner.config.projection_dim)));
         }
         let start = now();
-        let prompts = self.prompt_embeddings(&labels, &templates).await?;
+        let prompts = self.prompt_embeddings(&labels, &templates, progress).await?;
         self.timings.set(Timings { text_ms: now() - start, ..self.timings.get() });
-        Ok(self.scores(&embedding, &prompts, &templates))
+        Ok(self.scores(&embedding, &prompts, &labels, &templates)?)
     }
 
     /// Projected features of several images in as few passes as the device

@@ -1,0 +1,217 @@
+// Reliability in the browser: a GPU device lost in the middle of a call, GPU
+// and wasm memory over many calls and over loading and disposing, and what
+// the page answers to bad labels and bad pictures (each with its own message,
+// nothing typed lost). Expectations come from transformers' fixture outputs.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import { fixture, openPage as open, readNpy, root, startServer, waitForModel } from './support.mjs';
+
+let server;
+before(async () => {
+  server = await startServer();
+});
+after(() => server?.stop());
+
+const openPage = (t) => open(t, `${server.base}?model=tests/fixtures/tiny-clip/`, { webgpu: true });
+const cases = JSON.parse(readFileSync(join(fixture, 'expected/cases.json'), 'utf8'));
+const LABELS = cases.texts.slice(0, 3);
+
+/** transformers' probabilities of LABELS for chelsea.png (softmax renormalised over them). */
+function expectedProbs() {
+  const probs = readNpy(join(fixture, 'expected/probs.npy'));
+  const row = cases.images.indexOf('chelsea.png');
+  const chosen = LABELS.map((_, i) => probs.data[row * probs.shape[1] + i]);
+  const sum = chosen.reduce((a, b) => a + b, 0);
+  return new Map(LABELS.map((label, i) => [label, chosen[i] / sum]));
+}
+
+// The page's own comparison bound (tests/e2e/page.test.mjs): 1e-3.
+function assertTransformers(scores, what) {
+  const want = expectedProbs();
+  for (const { label, score } of scores) assert.ok(Math.abs(score - want.get(label)) <= 1e-3, `${what} ${label}: ${score} vs transformers ${want.get(label)}`);
+}
+
+test('a device lost in the middle of a call fails it clearly; the next call loads the model again and answers', { timeout: 300_000 }, async (t) => {
+  const { page } = await openPage(t);
+  await waitForModel(page);
+  const got = await page.evaluate(async (labels) => {
+    const { ClipModel, simulateDeviceLoss } = await import('/www/webclip.js');
+    const model = await ClipModel.load('tests/fixtures/tiny-clip/');
+    const blob = await (await fetch('tests/fixtures/images/chelsea.png')).blob();
+    const before = await model.classify(blob, labels);
+    // Thousands of new labels take several text passes; the device goes after the first.
+    const many = Array.from({ length: 3000 }, (_, i) => `label number ${i}`);
+    const passes = [];
+    let lost;
+    const failed = await model
+      .classify(blob, many, {
+        onProgress: (p) => {
+          passes.push(p);
+          lost ??= simulateDeviceLoss();
+        },
+      })
+      .then(() => 'it finished', (e) => e.message);
+    await lost;
+    const after = await model.classify(blob, labels);
+    // Another model handle loaded before the loss, and a new load, work too.
+    const again = await (await ClipModel.load('tests/fixtures/tiny-clip/', { weights: 'f32' })).classify(blob, labels);
+    return { before, failed, passes, after, again };
+  }, LABELS);
+  assert.ok(got.passes.length >= 1 && got.passes[0].done < got.passes[0].total, `the loss came mid-call: ${JSON.stringify(got.passes)}`);
+  assert.match(got.failed, /^the GPU device was lost \(Destroyed.*\); the next call loads the model again$/);
+  assertTransformers(got.before, 'before the loss');
+  assertTransformers(got.after, 'after the loss');
+  assertTransformers(got.again, 'a new load after the loss');
+  // The page's own model (loaded before the loss) works too.
+  const bars = await classifyOnPage(page, 'tests/fixtures/images/chelsea.png', LABELS.join('\n'));
+  assertTransformers(bars, 'the page after the loss');
+});
+
+test('GPU buffers and wasm memory stay flat over many calls and over loading and disposing', { timeout: 600_000 }, async (t) => {
+  const { page } = await openPage(t);
+  await waitForModel(page);
+  const runs = Number(process.env.WEBCLIP_ENDURANCE_RUNS ?? 150);
+  const got = await page.evaluate(async (runs) => {
+    const { ClipModel, memoryUsage } = await import('/www/webclip.js');
+    const model = await ClipModel.load('tests/fixtures/tiny-clip/');
+    const blob = await (await fetch('tests/fixtures/images/chelsea.png')).blob();
+    // Fill the worker's label cache to its bound (4,096 prompts) first: from
+    // then on every new label evicts an old one.
+    await model.classify(blob, Array.from({ length: 4200 }, (_, i) => `warm-up label ${i}`));
+    const start = await memoryUsage();
+    const started = performance.now();
+    for (let i = 0; i < runs; i++) {
+      const scores = await model.classify(blob, [`a cat, run ${i}`, `a dog, run ${i}`, `a rocket, run ${i}`, 'a photo of a cat', `label ${i % 7}`]);
+      if (Math.abs(scores.reduce((s, x) => s + x.score, 0) - 1) > 1e-6) throw new Error(`run ${i}: probabilities do not sum to 1`);
+    }
+    const afterRuns = await memoryUsage();
+    const msPerRun = (performance.now() - started) / runs;
+    // Loading and disposing (q4: a model of its own, not the page's).
+    const cycle = async () => {
+      const m = await ClipModel.load('tests/fixtures/tiny-clip/', { weights: 'q4' });
+      await m.classify(blob, ['a cat', 'a dog']);
+      m.dispose();
+    };
+    await cycle();
+    const afterFirstLoad = await memoryUsage();
+    for (let i = 1; i < 20; i++) await cycle();
+    const afterLoads = await memoryUsage();
+    return { start, afterRuns, msPerRun, afterFirstLoad, afterLoads };
+  }, runs);
+  t.diagnostic(`${runs} runs, ${got.msPerRun.toFixed(0)} ms each: ${JSON.stringify(got.start)} -> ${JSON.stringify(got.afterRuns)}; 20 loads: ${JSON.stringify(got.afterFirstLoad)} -> ${JSON.stringify(got.afterLoads)}`);
+  for (const key of ['gpuBuffers', 'gpuBytes', 'wasmBytes', 'models']) {
+    assert.equal(got.afterRuns[key], got.start[key], `${key} after ${runs} runs`);
+    assert.equal(got.afterLoads[key], got.afterFirstLoad[key], `${key} after 20 loads and disposals`);
+  }
+  assert.equal(got.afterLoads.models, got.start.models, 'every disposed model is gone from the worker');
+});
+
+/** Classifies on the page; returns the bars, or throws the page's error. */
+async function classifyOnPage(page, image, labels) {
+  await page.$eval('#results', (e) => (e.dataset.state = 'stale')); // not the last call's 'done'
+  await page.fill('#labels', labels);
+  await page.fill('#template', '');
+  await page.setInputFiles('#image-file', join(root, image));
+  await page.waitForSelector('#results[data-state="done"], #results[data-state="error"]', { state: 'attached', timeout: 600_000 });
+  assert.equal(await page.getAttribute('#results', 'data-state'), 'done', await page.textContent('#error'));
+  return page.$$eval('#results .bar', (bars) => bars.map((b) => ({ label: b.querySelector('.label').textContent, score: Number(b.dataset.score) })));
+}
+
+test('labels: blank lines, repeats, one label, very long and HTML labels, none, and a thousand', { timeout: 300_000 }, async (t) => {
+  const { page, problems } = await openPage(t);
+  await waitForModel(page);
+  const image = 'tests/fixtures/images/chelsea.png';
+
+  // Blank lines are skipped; a repeated label is scored once and listed in a note.
+  let bars = await classifyOnPage(page, image, `\n${LABELS[0]}\n\n  ${LABELS[1]}\n${LABELS[2]}\n${LABELS[0]}\n`);
+  assertTransformers(bars, 'with blank lines and a repeat');
+  assert.equal(bars.length, 3);
+  assert.equal(await page.textContent('#label-notes'), `Given more than once, scored once: “${LABELS[0]}”.`);
+
+  // One label: probability 1, and the page says why.
+  bars = await classifyOnPage(page, image, 'a cat');
+  assert.deepEqual(bars, [{ label: 'a cat', score: 1 }]);
+  assert.match(await page.textContent('#label-notes'), /With one label the probability is always 100%/);
+
+  // A 10,000-character label is cut to what CLIP reads, and the page says so;
+  // HTML in a label is shown as text, never parsed.
+  const long = 'a very long label '.repeat(556).slice(0, 10_000);
+  const html = '<img src=x onerror="window.injected=1"><b>bold</b>';
+  bars = await classifyOnPage(page, image, `${long}\n${html}`);
+  assert.deepEqual(bars.map((b) => b.label).sort(), [long, html].sort());
+  assert.match(await page.textContent('#label-notes'), /^Longer than the 77 tokens CLIP reads, so only the beginning counts: “a very long label a very long label a ve…”\.$/);
+  assert.equal(await page.$$eval('#results img, #results b', (found) => found.length), 0, 'no element made from a label');
+  assert.equal(await page.evaluate(() => window.injected), undefined);
+
+  // None: an error, and nothing typed is lost.
+  await page.fill('#labels', '\n  \n');
+  await page.click('#classify');
+  await page.waitForSelector('#error:not([hidden])');
+  assert.equal(await page.textContent('#error'), 'Type at least one label, one per line.');
+  assert.equal(await page.inputValue('#labels'), '\n  \n');
+
+  // A thousand: several passes, progress shown while they run.
+  const thousand = Array.from({ length: 1000 }, (_, i) => `thing number ${i}`);
+  await page.fill('#labels', thousand.join('\n'));
+  const seen = page.waitForSelector('#label-progress:not([hidden])', { timeout: 120_000 }).then((e) => e.textContent());
+  await page.click('#classify');
+  assert.match(await seen, /^Encoding labels: \d+ of 1000…$/);
+  await page.waitForSelector('#results[data-state="done"]', { timeout: 300_000 });
+  assert.equal(await page.$$eval('#results .bar', (b) => b.length), 1000);
+  const sum = await page.$$eval('#results .bar', (b) => b.reduce((s, x) => s + Number(x.dataset.score), 0));
+  assert.ok(Math.abs(sum - 1) <= 1e-9, `probabilities sum to ${sum}`);
+  assert.equal(await page.isVisible('#label-progress'), false);
+  assert.deepEqual(problems, []);
+});
+
+/** A PNG of nothing but a header claiming `width` x `height` (68 bytes). */
+function pngClaiming(width, height) {
+  const chunk = (type, data) => {
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const out = Buffer.alloc(12 + data.length);
+    out.writeUInt32BE(data.length, 0);
+    body.copy(out, 4);
+    out.writeUInt32BE(crc32(body), 8 + data.length);
+    return out;
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  const idat = Buffer.from([0x78, 0x01, 0x01, 0x00, 0x00, 0xff, 0xff, 0x00, 0x00, 0x00, 0x01]);
+  return Buffer.concat([Buffer.from('\x89PNG\r\n\x1a\n', 'latin1'), chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', Buffer.alloc(0))]);
+}
+
+test('bad pictures: each named with what is wrong, the labels kept, the next picture classified', { timeout: 300_000 }, async (t) => {
+  const { page } = await openPage(t);
+  await waitForModel(page);
+  await page.fill('#labels', LABELS.join('\n'));
+  const bomb = pngClaiming(100_000, 100_000);
+  assert.equal(bomb.length, 68);
+  const cases = [
+    [{ name: 'empty.png', mimeType: 'image/png', buffer: Buffer.alloc(0) }, 'image empty.png: the file is empty'],
+    [{ name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('these are notes, not a picture') }, 'image notes.png: not a PNG, JPEG, WebP, GIF or BMP file'],
+    [{ name: 'bomb.png', mimeType: 'image/png', buffer: bomb }, 'image bomb.png: is 100000x100000 = 10000000000 pixels, more than the 178956970 allowed'],
+    [{ name: 'cut.png', mimeType: 'image/png', buffer: readFileSync(join(root, 'tests/fixtures/images/chelsea.png')).subarray(0, 500) }, 'image cut.png: could not decode'],
+  ];
+  for (const [file, message] of cases) {
+    await page.$eval('#results', (e) => (e.dataset.state = 'stale'));
+    await page.setInputFiles('#image-file', file);
+    await page.waitForSelector('#results[data-state="error"]', { state: 'attached', timeout: 60_000 });
+    assert.ok((await page.textContent('#error')).startsWith(message), `${file.name}: ${await page.textContent('#error')}`);
+    assert.equal(await page.inputValue('#labels'), LABELS.join('\n'));
+  }
+  // A 1x1 picture is a picture: CLIP sees one colour.
+  const onePixel = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC';
+  await page.$eval('#results', (e) => (e.dataset.state = 'stale'));
+  await page.setInputFiles('#image-file', { name: 'pixel.png', mimeType: 'image/png', buffer: Buffer.from(onePixel, 'base64') });
+  await page.waitForSelector('#results[data-state="done"]', { timeout: 60_000 });
+  assert.equal(await page.$$eval('#results .bar', (b) => b.length), 3);
+  const bars = await classifyOnPage(page, 'tests/fixtures/images/chelsea.png', LABELS.join('\n'));
+  assertTransformers(bars, 'after the bad pictures');
+  assert.equal(await page.isVisible('#error'), false);
+});
