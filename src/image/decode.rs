@@ -3,15 +3,16 @@
 //! transformers' `convert_to_rgb` looks at the PIL image: if it has an alpha band or a
 //! `transparency` entry it converts to RGBA and alpha-composites onto opaque white,
 //! otherwise it converts straight to RGB. Pillow decides what "RGBA" and "RGB" mean per
-//! source mode, with a few quirks that this module copies on purpose (the PNG ones were
-//! checked against Pillow 13 by `tools/make_preprocess_fixtures.py`):
+//! source mode, with a few quirks that this module copies on purpose (checked against
+//! Pillow 13 by `tools/make_preprocess_fixtures.py`):
 //! - 16-bit RGB(A) and gray+alpha PNGs keep the high byte of each sample;
 //! - a 16-bit grayscale PNG (Pillow mode `I;16`) is *clamped* to 255, not scaled, so most
 //!   of such a picture turns white;
 //! - a colour-key `tRNS` is compared after that 8-bit conversion, against the key's low
 //!   byte (`rgbT2rgba` masks with `& 0xff`); for 2- and 4-bit grayscale Pillow compares the
 //!   *scaled* gray value with the *unscaled* key, so only key 0 ever matches;
-//! - palette transparency (one index or per-index alpha) becomes the pixel's alpha.
+//! - palette transparency (one index or per-index alpha) becomes the pixel's alpha;
+//! - a GIF's first frame follows Pillow's own canvas rules: see `gif_frame`.
 //!
 //! The `image` crate decodes the pixels (zune-jpeg for JPEG, so JPEG pixels differ from
 //! libjpeg-turbo's by a little; see the tests). PNG colour type and `tRNS` are read from
@@ -26,7 +27,7 @@ use std::io::Cursor;
 
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 
-use super::RgbImage;
+use super::{gif_frame, RgbImage};
 use crate::error::{Error, Result};
 
 /// The most pixels a picture may have: where Pillow raises `DecompressionBombError`
@@ -35,18 +36,18 @@ pub const MAX_PIXELS: u64 = 2 * 89_478_485;
 
 /// What a decoder may allocate beyond a picture's pixels, for its metadata (ICC profiles,
 /// EXIF, PNG text): Pillow's `PngImagePlugin.MAX_TEXT_MEMORY`.
-const METADATA_BUDGET: u64 = 64 << 20;
+pub(super) const METADATA_BUDGET: u64 = 64 << 20;
 
 /// The most a decoder may allocate for a `width` x `height` picture: its pixels at the
 /// widest sample format any decoder gives (16-bit RGBA, 8 bytes) plus [`METADATA_BUDGET`].
-/// Handed to the decoders as `image::Limits::max_alloc`,
+/// Handed to the decoders as `image::Limits::max_alloc` (the `gif` crate's memory limit),
 /// so a few bytes of header cannot make them allocate more than the picture needs.
-fn alloc_budget(width: u32, height: u32) -> u64 {
+pub(super) fn alloc_budget(width: u32, height: u32) -> u64 {
     u64::from(width) * u64::from(height) * 8 + METADATA_BUDGET
 }
 
 /// Refuses a picture with no pixels, or more than [`MAX_PIXELS`], from its header alone.
-fn check_size(w: u32, h: u32) -> std::result::Result<(), String> {
+pub(super) fn check_size(w: u32, h: u32) -> std::result::Result<(), String> {
     let pixels = u64::from(w) * u64::from(h);
     if pixels == 0 {
         Err(format!("has no pixels ({w}x{h})"))
@@ -71,6 +72,9 @@ pub fn decode(bytes: &[u8], name: &str) -> Result<RgbImage> {
         None => return Err(Error::image(name, format!("not a PNG, JPEG, WebP, GIF or BMP file (starts with {})", hex_prefix(bytes)))),
     };
     let invalid = |m: String| Error::image(name, m);
+    if format == ImageFormat::Gif {
+        return gif_frame::decode(bytes).map_err(invalid);
+    }
     // The png crate reads every chunk up to the pixels (and inflates an ICC profile) while
     // it opens, under the limit given then: size that limit from the IHDR, checked first.
     let png = if format == ImageFormat::Png { PngHeader::parse(bytes) } else { None };
@@ -287,6 +291,8 @@ mod tests {
     #[test]
     fn every_format_refuses_a_bomb_from_its_header() {
         let gif = |screen: [u8; 4], frame: [u8; 8]| [&b"GIF89a"[..], &screen, &[0, 0, 0], b",", &frame, &[0, 2, 0], b";"].concat();
+        // Pillow grows a GIF to hold its first frame, and checks the grown size.
+        let gif_grow = gif([1, 0, 1, 0], [0xff; 8]);
         let gif = gif([0xff; 4], [0, 0, 0, 0, 1, 0, 1, 0]);
         // File header (size, reserved, pixel offset 54), then a BITMAPINFOHEADER: 24-bit RGB.
         let info = [&40u32.to_le_bytes()[..], &60_000u32.to_le_bytes(), &60_000u32.to_le_bytes(), &[1, 0, 24, 0], &[0; 24]].concat();
@@ -297,7 +303,9 @@ mod tests {
         let webp = [&b"RIFF"[..], &(12 + vp8l.len() as u32).to_le_bytes(), b"WEBPVP8L", &(vp8l.len() as u32).to_le_bytes(), &vp8l].concat();
         // SOI, a quantisation table, a 65535x65535 gray frame, a scan header, EOI.
         let jpeg = [&[0xff, 0xd8, 0xff, 0xdb, 0, 67, 0][..], &[1; 64], &[0xff, 0xc0, 0, 11, 8, 0xff, 0xff, 0xff, 0xff, 1, 1, 0x11, 0], &[0xff, 0xda, 0, 8, 1, 1, 0, 0, 0x3f, 0, 0xff, 0xd9]].concat();
-        for (name, bytes, size) in [("bomb.gif", gif, "65535x65535"), ("bomb.bmp", bmp, "60000x60000"), ("bomb.webp", webp, "16383x16383"), ("bomb.jpg", jpeg, "65535x65535")] {
+        for (name, bytes, size) in
+            [("bomb.gif", gif, "65535x65535"), ("grow.gif", gif_grow, "131070x131070"), ("bomb.bmp", bmp, "60000x60000"), ("bomb.webp", webp, "16383x16383"), ("bomb.jpg", jpeg, "65535x65535")]
+        {
             assert!(bytes.len() < 100, "{name}");
             let err = decode(&bytes, name).unwrap_err().to_string();
             assert!(err.contains(name) && err.contains(&format!("is {size} = ")) && err.contains("more than the 178956970 allowed"), "{err}");
