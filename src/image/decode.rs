@@ -12,7 +12,16 @@
 //!   byte (`rgbT2rgba` masks with `& 0xff`); for 2- and 4-bit grayscale Pillow compares the
 //!   *scaled* gray value with the *unscaled* key, so only key 0 ever matches;
 //! - palette transparency (one index or per-index alpha) becomes the pixel's alpha;
-//! - a GIF's first frame follows Pillow's own canvas rules: see `gif_frame`.
+//! - a GIF's first frame follows Pillow's own canvas rules: see `gif_frame`;
+//! - every 4-channel JPEG (Adobe CMYK, YCCK, or no APP14 marker at all) is read with
+//!   Adobe's inverted polarity (`rawmode "CMYK;I"`; libjpeg first turns YCCK into that
+//!   CMYK), and `convert("RGB")` does, per channel, `nk = 255 - K; R = nk - MULDIV255(C, nk)`
+//!   with `MULDIV255(a, b) = (t = a*b + 128, ((t >> 8) + t) >> 8)`, i.e. round(a*b/255).
+//!   On the file's samples (c = 255 - C, k = 255 - K) that is exactly `round(c * k / 255)`,
+//!   which zune-jpeg computes (for YCCK on 255 - its YCbCr->RGB): see the test below.
+//! - ICC profiles are ignored: Pillow + transformers do no colour management, the pixels
+//!   are the file's numbers whatever the profile says (the fixture script checks this with
+//!   an Adobe RGB profile); the `image` crate applies none either.
 //!
 //! The `image` crate decodes the pixels (zune-jpeg for JPEG, so JPEG pixels differ from
 //! libjpeg-turbo's by a little; see the tests). PNG colour type and `tRNS` are read from
@@ -309,6 +318,22 @@ mod tests {
             assert!(bytes.len() < 100, "{name}");
             let err = decode(&bytes, name).unwrap_err().to_string();
             assert!(err.contains(name) && err.contains(&format!("is {size} = ")) && err.contains("more than the 178956970 allowed"), "{err}");
+        }
+    }
+
+    /// Why CMYK JPEGs need no conversion of our own: zune-jpeg's `blinn_8x8(c, k)` on the
+    /// file's (inverted) samples equals Pillow's `cmyk2rgb` on its uninverted ones.
+    #[test]
+    fn zune_cmyk_to_rgb_is_pillows_formula() {
+        let muldiv255 = |a: u32, b: u32| {
+            let t = a * b + 128;
+            ((t >> 8) + t) >> 8
+        };
+        for c in 0..=255 {
+            for k in 0..=255 {
+                let nk = 255 - (255 - k); // Pillow: K = 255 - k
+                assert_eq!(nk - muldiv255(255 - c, nk), muldiv255(c, k), "c {c} k {k}");
+            }
         }
     }
 
