@@ -89,6 +89,21 @@ fn unreadable_image_is_named() {
     expect_error(&["embed-image", "--model", &model, truncated.to_str().unwrap()], "webclip-truncated");
 }
 
+/// A 68-byte PNG whose IHDR claims 100000 x 100000 RGB (10^10 pixels, 30 GB decoded),
+/// followed by an empty IDAT and IEND.
+const BOMB_PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\x01\x86\xa0\0\x01\x86\xa0\x08\x02\0\0\0\x27\x30\x9c\x9f\
+    \0\0\0\x0bIDAT\x78\x01\x01\0\0\xff\xff\0\0\0\x01\x89\xd6\xae\x5f\0\0\0\0IEND\xae\x42\x60\x82";
+
+#[test]
+fn decompression_bomb_is_refused_quickly() {
+    let bomb = temp_dir("bomb").join("bomb.png");
+    assert_eq!(BOMB_PNG.len(), 68);
+    std::fs::write(&bomb, BOMB_PNG).unwrap();
+    let start = std::time::Instant::now();
+    expect_error(&["classify", "--model", &fixture("tiny-clip"), bomb.to_str().unwrap(), "--label", "a"], "bomb.png: is 100000x100000 = 10000000000 pixels, more than the 178956970 allowed");
+    assert!(start.elapsed().as_secs() < 10, "refusing took {:?}", start.elapsed());
+}
+
 #[test]
 fn missing_tensor_is_named() {
     let dir = model_copy("no-tensor");

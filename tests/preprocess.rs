@@ -12,8 +12,10 @@
 //!   libjpeg-turbo (its 4:2:0 chroma upsampling rounds between the vertical and horizontal
 //!   steps, its YCbCr->RGB uses 14-bit instead of 16-bit constants), lossy WebP by
 //!   image-webp, not libwebp. Measured on these fixtures: JPEG pixels differ by at most
-//!   4/255 before resizing (small 4:2:0 files), 1/255 for skimage's photos at B/32
-//!   settings; lossy WebP is exact today. They are held to max 4/255, mean 0.5/255.
+//!   4/255 before resizing (small 4:2:0 files; CMYK 1/255, YCCK 3/255), 1/255 for
+//!   skimage's photos at B/32 settings; lossy WebP is exact today. They are held to max
+//!   4/255, mean 0.5/255. Upscaling a small JPEG amplifies the decoder's error (128x96
+//!   YCCK at B/32: 4/255; a 90x60 4:2:0 file: 5/255, so that one is compared unresized).
 #![cfg(not(target_arch = "wasm32"))]
 
 use std::path::{Path, PathBuf};

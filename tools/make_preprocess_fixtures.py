@@ -3,12 +3,15 @@
 
 Run by hand, never in CI:   python3 tools/make_preprocess_fixtures.py
 Needs: transformers 5 (with its PIL backend), Pillow, numpy, scikit-image (only for its
-sample photos; `pip download --no-deps scikit-image` and unzip works too, pass --skimage-data).
+sample photos; `pip download --no-deps scikit-image` and unzip works too, pass --skimage-data),
+and a C compiler with libjpeg's headers (Debian: libjpeg62-turbo-dev) for the one YCCK JPEG,
+which Pillow cannot write (tools/ycck_jpeg.c).
 
 What it writes
 - tests/fixtures/images/      the pictures: skimage photos copied byte for byte under their
                               own names, plus small derived pictures made here with Pillow
-                              (palette+tRNS, 16-bit, GIF, WebP, BMP, tiny, elongated, ...).
+                              (palette+tRNS, 16-bit, GIF, WebP, BMP, CMYK/YCCK JPEG, ICC,
+                              EXIF, 1x1, elongated, ...).
 - tests/fixtures/preprocess/  one PNG per case holding transformers' *pre-normalisation* crop
                               (uint8, what `CLIPImageProcessorPil` has right before rescale), and
                               manifest.json naming image, preprocessor config and expected PNG.
@@ -41,6 +44,7 @@ from PIL import Image, ImageOps
 
 import transformers
 from transformers import CLIPImageProcessorPil
+from transformers.image_transforms import convert_to_rgb
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGES = os.path.join(ROOT, "tests", "fixtures", "images")
@@ -90,6 +94,96 @@ def png16(arr, color_type, trns=None):
     if trns is not None:
         out += chunk(b"tRNS", trns)
     return out + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
+
+
+def gif_image_data(indices):
+    """LZW image data (code size 8) that needs no string table: a clear code every 250
+    pixels keeps every code 9 bits wide, so any GIF decoder reads it back exactly."""
+    codes = []
+    for i, v in enumerate(indices.ravel()):
+        if i % 250 == 0:
+            codes.append(256)
+        codes.append(int(v))
+    codes.append(257)
+    acc = nbits = 0
+    data = bytearray()
+    for c in codes:
+        acc |= c << nbits
+        nbits += 9
+        while nbits >= 8:
+            data.append(acc & 0xFF)
+            acc >>= 8
+            nbits -= 8
+    if nbits:
+        data.append(acc)
+    blocks = b"".join(bytes([len(data[i:i + 255])]) + data[i:i + 255] for i in range(0, len(data), 255))
+    return b"\x08" + blocks + b"\x00"
+
+
+def gif_file(screen, frames, palette, background):
+    """A GIF89a written field by field (Pillow always writes a first frame that fills the
+    screen). frames: (left, top, indices, local palette or None, transparent index or None);
+    palette None: no global colour table."""
+
+    def table(pal):
+        return 0x80 | 0x70 | 7, bytes(pal) + bytes(768 - len(pal))  # 256 entries
+
+    flags, gct = table(palette) if palette is not None else (0, b"")
+    out = b"GIF89a" + struct.pack("<HHBBB", *screen, flags, background, 0) + gct
+    out += b"!\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"  # loop forever: an animation
+    for left, top, idx, local, trns in frames:
+        gce_flags = (1 << 2) | (trns is not None)  # disposal 1 (keep), transparency flag
+        out += b"!\xf9\x04" + struct.pack("<BHB", gce_flags, 10, trns or 0) + b"\x00"
+        h, w = idx.shape
+        lflags, lct = table(local) if local is not None else (0, b"")
+        out += b"," + struct.pack("<HHHHB", left, top, w, h, lflags) + lct + gif_image_data(idx)
+    return out + b";"
+
+
+def adobe_rgb_profile():
+    """An ICC profile with Adobe RGB (1998) primaries and gamma, made by Pillow's own
+    LittleCMS (ImageCms can only create sRGB, LAB and XYZ profiles)."""
+    import ctypes
+    import glob
+
+    libs = glob.glob(os.path.join(os.path.dirname(PIL.__file__), "..", "pillow.libs", "liblcms2*.so*"))
+    lcms = ctypes.CDLL(libs[0] if libs else "liblcms2.so.2")
+
+    class XyY(ctypes.Structure):
+        _fields_ = [("x", ctypes.c_double), ("y", ctypes.c_double), ("Y", ctypes.c_double)]
+
+    lcms.cmsBuildGamma.restype = ctypes.c_void_p
+    lcms.cmsBuildGamma.argtypes = [ctypes.c_void_p, ctypes.c_double]
+    lcms.cmsCreateRGBProfile.restype = ctypes.c_void_p
+    lcms.cmsCreateRGBProfile.argtypes = [ctypes.POINTER(XyY), ctypes.POINTER(XyY), ctypes.POINTER(ctypes.c_void_p)]
+    lcms.cmsSaveProfileToMem.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint32)]
+    gamma = lcms.cmsBuildGamma(None, 563 / 256)
+    primaries = (XyY * 3)(XyY(0.64, 0.33, 1), XyY(0.21, 0.71, 1), XyY(0.15, 0.06, 1))
+    profile = lcms.cmsCreateRGBProfile(ctypes.byref(XyY(0.3127, 0.3290, 1)), primaries, (ctypes.c_void_p * 3)(gamma, gamma, gamma))
+    n = ctypes.c_uint32(0)
+    lcms.cmsSaveProfileToMem(profile, None, ctypes.byref(n))
+    buf = ctypes.create_string_buffer(n.value)
+    assert lcms.cmsSaveProfileToMem(profile, buf, ctypes.byref(n))
+    return buf.raw[: n.value]
+
+
+def ycck_jpeg(cmyk, quality):
+    """Pillow's CMYK image as a YCCK JPEG, through tools/ycck_jpeg.c and the system libjpeg."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        exe = os.path.join(tmp, "ycck_jpeg")
+        subprocess.run(["cc", "-O2", "-o", exe, os.path.join(ROOT, "tools", "ycck_jpeg.c"), "-ljpeg"], check=True)
+        raw = (255 - np.array(cmyk)).tobytes()  # Adobe's inverted convention, as Pillow writes
+        return subprocess.run([exe, str(cmyk.width), str(cmyk.height), str(quality)], input=raw, capture_output=True, check=True).stdout
+
+
+def without_app14(jpeg):
+    """The same JPEG with its Adobe APP14 segment cut out."""
+    i = jpeg.index(b"Adobe") - 4  # marker, length, identifier
+    assert jpeg[i:i + 2] == b"\xff\xee"
+    return jpeg[:i] + jpeg[i + 2 + struct.unpack(">H", jpeg[i + 2:i + 4])[0]:]
 
 
 def load(name):
@@ -210,6 +304,76 @@ def make_derived(rng):
     exif[0x0112] = 6
     save(rocket.resize((120, 80), Image.BICUBIC), "rocket_exif6.jpg", quality=92, exif=exif.tobytes())
 
+    # EXIF orientations 3 (rotate 180) and 8 (rotate 90 counter-clockwise).
+    for o in (3, 8):
+        exif = Image.Exif()
+        exif[0x0112] = o
+        save(rocket.resize((90, 60), Image.BICUBIC), f"rocket_exif{o}.jpg", quality=92, exif=exif.tobytes())
+
+    # Animated GIFs whose first frame covers only part of the logical screen. Pillow gives
+    # the screen's size and fills the rest with the frame's transparent index if it has one
+    # (white once composited), else with index 0 of the frame's palette (local, else
+    # global); the screen's background colour is not used. Index 0 and the background
+    # index (3) are colours no frame pixel uses, so any other fill would show.
+    quant = astronaut.resize((48, 32), Image.BICUBIC).quantize(14)
+    idx = np.array(quant) + 1  # frame pixels use indices 1..14
+    pal = [230, 40, 160] + quant.getpalette()[: 14 * 3] + [0, 0, 0]
+    pal[3 * 3:3 * 3 + 3] = [10, 220, 30]  # background index 3: green
+    idx[idx == 3] = 4
+    later = (0, 0, np.full((64, 96), 2, np.uint8), None, None)  # frame 1 covers the screen
+    with open(os.path.join(IMAGES, "gif_offset.gif"), "wb") as f:
+        f.write(gif_file((96, 64), [(30, 20, idx, None, None), later], pal, background=3))
+    local = [20, 200, 220] + pal[3:]
+    with open(os.path.join(IMAGES, "gif_offset_local.gif"), "wb") as f:
+        f.write(gif_file((96, 64), [(30, 20, idx, local, None), later], pal, background=3))
+    trns = idx.copy()
+    trns[8:20, 10:30] = 15  # transparent pixels inside the frame too
+    with open(os.path.join(IMAGES, "gif_offset_trns.gif"), "wb") as f:
+        f.write(gif_file((96, 64), [(30, 20, trns, None, 15), later], pal, background=3))
+    # A first frame reaching past the screen: Pillow grows the picture to hold it.
+    with open(os.path.join(IMAGES, "gif_overflow.gif"), "wb") as f:
+        f.write(gif_file((40, 24), [(8, 4, idx, None, None), later], pal, background=3))
+    # No colour table at all: Pillow opens it as grayscale, gray = index.
+    with open(os.path.join(IMAGES, "gif_no_palette.gif"), "wb") as f:
+        f.write(gif_file((96, 64), [(30, 20, idx * 17, None, None)], None, background=3))
+    for name, size, fill in [("gif_offset.gif", (96, 64), (230, 40, 160)), ("gif_offset_local.gif", (96, 64), (20, 200, 220)),
+                             ("gif_offset_trns.gif", (96, 64), (255, 255, 255)), ("gif_overflow.gif", (56, 36), (230, 40, 160)),
+                             ("gif_no_palette.gif", (96, 64), (0, 0, 0))]:
+        rgb = convert_to_rgb(open_like_transformers(os.path.join(IMAGES, name)), return_numpy=True)
+        assert rgb.shape == (size[1], size[0], 3) and tuple(rgb[0, 0]) == fill, (name, rgb.shape, rgb[0, 0])
+
+    # CMYK JPEGs. Pillow writes Adobe CMYK (APP14 transform 0, inverted samples); YCCK
+    # (transform 2) comes from libjpeg through tools/ycck_jpeg.c; a 4-channel JPEG without
+    # APP14 is read the same way by libjpeg and Pillow (always Adobe polarity).
+    cmyk = rocket.crop((200, 150, 328, 246)).convert("CMYK")
+    save(cmyk, "rocket_cmyk.jpg", quality=90)
+    with open(os.path.join(IMAGES, "rocket_cmyk.jpg"), "rb") as f:
+        adobe = f.read()
+    with open(os.path.join(IMAGES, "rocket_cmyk_noadobe.jpg"), "wb") as f:
+        f.write(without_app14(adobe))
+    with open(os.path.join(IMAGES, "rocket_ycck.jpg"), "wb") as f:
+        f.write(ycck_jpeg(cmyk, 90))
+    for name, transform in [("rocket_cmyk.jpg", 0), ("rocket_cmyk_noadobe.jpg", None), ("rocket_ycck.jpg", 2)]:
+        im = load(name)
+        assert im.mode == "CMYK" and im.info.get("adobe_transform") == transform, (name, im.mode, im.info)
+
+    # ICC profiles (Adobe RGB primaries): Pillow + transformers apply no colour management,
+    # so the pixels are the file's numbers as if the profile were absent. Checked here.
+    icc = adobe_rgb_profile()
+    small = chelsea.resize((120, 80), Image.BICUBIC)
+    save(small, "chelsea_adobergb.png", icc_profile=icc)
+    save(small, "chelsea_adobergb.jpg", quality=90, icc_profile=icc)
+    plain = io.BytesIO()
+    small.save(plain, "JPEG", quality=90)
+    for name, want in [("chelsea_adobergb.png", np.array(small)), ("chelsea_adobergb.jpg", np.array(Image.open(plain)))]:
+        im = load(name)
+        assert im.info["icc_profile"] == icc, name
+        assert np.array_equal(np.array(open_like_transformers(os.path.join(IMAGES, name)).convert("RGB")), want), name
+
+    # 1x1 pictures, opaque and half transparent.
+    save(Image.new("RGB", (1, 1), (200, 100, 50)), "one_px_rgb.png")
+    save(Image.new("RGBA", (1, 1), (200, 100, 50, 128)), "one_px_rgba.png")
+
     # Tiny and very elongated.
     save(Image.fromarray(rng.integers(0, 256, (3, 7, 3)).astype(np.uint8)), "tiny_7x3.png")
     save(hubble.crop((0, 400, 1000, 409)), "hubble_strip_1000x9.png")
@@ -260,6 +424,25 @@ CASES = [
     ("jpeg_444_raw", "rocket_crop_444.jpg", NO_RESIZE),
     ("jpeg_gray_raw", "camera_gray_q85.jpg", NO_RESIZE),
     ("jpeg_exif6_raw", "rocket_exif6.jpg", NO_RESIZE),
+    ("jpeg_exif3_raw", "rocket_exif3.jpg", NO_RESIZE),
+    ("jpeg_exif8_raw", "rocket_exif8.jpg", NO_RESIZE),
+    ("gif_offset_raw", "gif_offset.gif", NO_RESIZE),
+    ("gif_offset_local_raw", "gif_offset_local.gif", NO_RESIZE),
+    ("gif_offset_trns_raw", "gif_offset_trns.gif", NO_RESIZE),
+    ("gif_overflow_raw", "gif_overflow.gif", NO_RESIZE),
+    ("gif_no_palette_raw", "gif_no_palette.gif", NO_RESIZE),
+    ("gif_offset_b32", "gif_offset.gif", B32),
+    ("jpeg_cmyk_raw", "rocket_cmyk.jpg", NO_RESIZE),
+    ("jpeg_cmyk_noadobe_raw", "rocket_cmyk_noadobe.jpg", NO_RESIZE),
+    ("jpeg_ycck_raw", "rocket_ycck.jpg", NO_RESIZE),
+    ("jpeg_cmyk_b32", "rocket_cmyk.jpg", B32),
+    ("jpeg_ycck_b32", "rocket_ycck.jpg", B32),
+    ("icc_png_raw", "chelsea_adobergb.png", NO_RESIZE),
+    ("icc_jpeg_raw", "chelsea_adobergb.jpg", NO_RESIZE),
+    ("one_px_rgb_raw", "one_px_rgb.png", NO_RESIZE),
+    ("one_px_rgba_raw", "one_px_rgba.png", NO_RESIZE),
+    ("one_px_rgb_b32", "one_px_rgb.png", B32),
+    ("one_px_rgba_b32", "one_px_rgba.png", B32),
 ]
 
 PHOTOS = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png",

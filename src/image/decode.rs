@@ -3,31 +3,69 @@
 //! transformers' `convert_to_rgb` looks at the PIL image: if it has an alpha band or a
 //! `transparency` entry it converts to RGBA and alpha-composites onto opaque white,
 //! otherwise it converts straight to RGB. Pillow decides what "RGBA" and "RGB" mean per
-//! source mode, with a few quirks that this module copies on purpose (the PNG ones were
-//! checked against Pillow 13 by `tools/make_preprocess_fixtures.py`):
+//! source mode, with a few quirks that this module copies on purpose (checked against
+//! Pillow 13 by `tools/make_preprocess_fixtures.py`):
 //! - 16-bit RGB(A) and gray+alpha PNGs keep the high byte of each sample;
 //! - a 16-bit grayscale PNG (Pillow mode `I;16`) is *clamped* to 255, not scaled, so most
 //!   of such a picture turns white;
 //! - a colour-key `tRNS` is compared after that 8-bit conversion, against the key's low
 //!   byte (`rgbT2rgba` masks with `& 0xff`); for 2- and 4-bit grayscale Pillow compares the
 //!   *scaled* gray value with the *unscaled* key, so only key 0 ever matches;
-//! - palette transparency (one index or per-index alpha) becomes the pixel's alpha.
+//! - palette transparency (one index or per-index alpha) becomes the pixel's alpha;
+//! - a GIF's first frame follows Pillow's own canvas rules: see `gif_frame`;
+//! - every 4-channel JPEG (Adobe CMYK, YCCK, or no APP14 marker at all) is read with
+//!   Adobe's inverted polarity (`rawmode "CMYK;I"`; libjpeg first turns YCCK into that
+//!   CMYK), and `convert("RGB")` does, per channel, `nk = 255 - K; R = nk - MULDIV255(C, nk)`
+//!   with `MULDIV255(a, b) = (t = a*b + 128, ((t >> 8) + t) >> 8)`, i.e. round(a*b/255).
+//!   On the file's samples (c = 255 - C, k = 255 - K) that is exactly `round(c * k / 255)`,
+//!   which zune-jpeg computes (for YCCK on 255 - its YCbCr->RGB): see the test below.
+//! - ICC profiles are ignored: Pillow + transformers do no colour management, the pixels
+//!   are the file's numbers whatever the profile says (the fixture script checks this with
+//!   an Adobe RGB profile); the `image` crate applies none either.
 //!
 //! The `image` crate decodes the pixels (zune-jpeg for JPEG, so JPEG pixels differ from
 //! libjpeg-turbo's by a little; see the tests). PNG colour type and `tRNS` are read from
 //! the file header here because the crate has already expanded them by the time we see
 //! the pixels. EXIF orientation is applied, as transformers' `load_image` and browsers do.
+//!
+//! Memory: a header claiming more than [`MAX_PIXELS`] is refused before any pixel is
+//! decoded, and each decoder may allocate no more than [`alloc_budget`] of the size its
+//! header gives, so a small file cannot make it reserve gigabytes.
 
 use std::io::Cursor;
 
-use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 
-use super::RgbImage;
+use super::{gif_frame, RgbImage};
 use crate::error::{Error, Result};
 
 /// The most pixels a picture may have: where Pillow raises `DecompressionBombError`
 /// (twice `Image.MAX_IMAGE_PIXELS`); below it Pillow only warns.
 pub const MAX_PIXELS: u64 = 2 * 89_478_485;
+
+/// What a decoder may allocate beyond a picture's pixels, for its metadata (ICC profiles,
+/// EXIF, PNG text): Pillow's `PngImagePlugin.MAX_TEXT_MEMORY`.
+pub(super) const METADATA_BUDGET: u64 = 64 << 20;
+
+/// The most a decoder may allocate for a `width` x `height` picture: its pixels at the
+/// widest sample format any decoder gives (16-bit RGBA, 8 bytes) plus [`METADATA_BUDGET`].
+/// Handed to the decoders as `image::Limits::max_alloc` (the `gif` crate's memory limit),
+/// so a few bytes of header cannot make them allocate more than the picture needs.
+pub(super) fn alloc_budget(width: u32, height: u32) -> u64 {
+    u64::from(width) * u64::from(height) * 8 + METADATA_BUDGET
+}
+
+/// Refuses a picture with no pixels, or more than [`MAX_PIXELS`], from its header alone.
+pub(super) fn check_size(w: u32, h: u32) -> std::result::Result<(), String> {
+    let pixels = u64::from(w) * u64::from(h);
+    if pixels == 0 {
+        Err(format!("has no pixels ({w}x{h})"))
+    } else if pixels > MAX_PIXELS {
+        Err(format!("is {w}x{h} = {pixels} pixels, more than the {MAX_PIXELS} allowed (where Pillow refuses a decompression bomb)"))
+    } else {
+        Ok(())
+    }
+}
 
 /// Decodes PNG, JPEG, WebP, GIF (first frame) or BMP bytes into RGB, compositing any
 /// transparency onto white exactly as transformers' `CLIPImageProcessor` does with Pillow.
@@ -36,30 +74,40 @@ pub fn decode(bytes: &[u8], name: &str) -> Result<RgbImage> {
     if bytes.is_empty() {
         return Err(Error::image(name, "the file is empty"));
     }
-    let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| Error::image(name, format!("could not read: {e}")))?;
+    let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| Error::image(name, format!("could not read: {e}")))?;
     let format = match reader.format() {
         Some(f @ (ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::WebP | ImageFormat::Gif | ImageFormat::Bmp)) => f,
         Some(other) => return Err(Error::image(name, format!("{other:?} images are not supported (use PNG, JPEG, WebP, GIF or BMP)"))),
         None => return Err(Error::image(name, format!("not a PNG, JPEG, WebP, GIF or BMP file (starts with {})", hex_prefix(bytes)))),
     };
+    let invalid = |m: String| Error::image(name, m);
+    if format == ImageFormat::Gif {
+        return gif_frame::decode(bytes).map_err(invalid);
+    }
+    // The png crate reads every chunk up to the pixels (and inflates an ICC profile) while
+    // it opens, under the limit given then: size that limit from the IHDR, checked first.
+    let png = if format == ImageFormat::Png { PngHeader::parse(bytes) } else { None };
+    if let Some(p) = &png {
+        check_size(p.width, p.height).map_err(invalid)?;
+    }
+    reader.limits(limits(png.as_ref().map_or(METADATA_BUDGET, |p| alloc_budget(p.width, p.height))));
     let fail = |e: image::ImageError| Error::image(name, format!("could not decode {format:?}: {e}"));
     let mut decoder = reader.into_decoder().map_err(fail)?;
-    let (w, h) = decoder.dimensions();
-    if w == 0 || h == 0 {
-        return Err(Error::image(name, format!("has no pixels ({w}x{h})")));
-    }
     // From the header, before a pixel is decoded: a few bytes may claim billions of pixels.
-    let pixels = w as u64 * h as u64;
-    if pixels > MAX_PIXELS {
-        return Err(Error::image(name, format!("is {w}x{h} = {pixels} pixels, more than the {MAX_PIXELS} allowed (where Pillow refuses a decompression bomb)")));
-    }
+    let (w, h) = decoder.dimensions();
+    check_size(w, h).map_err(invalid)?;
+    decoder.set_limits(limits(alloc_budget(w, h))).map_err(fail)?;
     // A broken EXIF block should not make an otherwise fine picture unusable.
     let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut img = DynamicImage::from_decoder(decoder).map_err(fail)?;
     img.apply_orientation(orientation);
+    to_rgb(img, png.as_ref()).map_err(invalid)
+}
 
-    let png = if format == ImageFormat::Png { PngHeader::parse(bytes) } else { None };
-    to_rgb(img, png.as_ref()).map_err(|m| Error::image(name, m))
+fn limits(max_alloc: u64) -> Limits {
+    let mut limits = Limits::no_limits();
+    limits.max_alloc = Some(max_alloc);
+    limits
 }
 
 /// Browser `ImageData` (straight, not premultiplied, RGBA8) -> RGB, compositing onto white
@@ -102,6 +150,8 @@ pub(crate) fn over_white(r: u8, g: u8, b: u8, a: u8) -> [u8; 3] {
 
 /// What the PNG header says, before the decoder expanded palette / low bit depths / tRNS.
 struct PngHeader {
+    width: u32,
+    height: u32,
     bit_depth: u8,
     color_type: u8,
     trns: Option<Vec<u8>>,
@@ -118,7 +168,10 @@ impl PngHeader {
             let kind = &bytes[pos + 4..pos + 8];
             let data = bytes.get(pos + 8..(pos + 8).checked_add(len)?)?;
             match kind {
-                b"IHDR" if data.len() >= 10 => header = Some(PngHeader { bit_depth: data[8], color_type: data[9], trns: None }),
+                b"IHDR" if data.len() >= 13 => {
+                    let be = |i: usize| u32::from_be_bytes([data[i], data[i + 1], data[i + 2], data[i + 3]]);
+                    header = Some(PngHeader { width: be(0), height: be(4), bit_depth: data[8], color_type: data[9], trns: None })
+                }
                 b"tRNS" => header.as_mut()?.trns = Some(data.to_vec()),
                 b"IDAT" | b"IEND" => break,
                 _ => {}
@@ -204,23 +257,25 @@ fn hex_prefix(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    fn crc(bytes: &[u8]) -> u32 {
+        let mut c = !0u32;
+        for &b in bytes {
+            c ^= b as u32;
+            for _ in 0..8 {
+                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+            }
+        }
+        !c
+    }
+
+    fn chunk(kind: &[u8], data: &[u8]) -> Vec<u8> {
+        let body = [kind, data].concat();
+        [&(data.len() as u32).to_be_bytes()[..], &body, &crc(&body).to_be_bytes()].concat()
+    }
+
     /// A PNG of `w`x`h` 8-bit RGB whose only data is an empty IDAT: what a crafted
     /// "decompression bomb" header looks like (68 bytes).
     fn png_claiming(w: u32, h: u32) -> Vec<u8> {
-        fn crc(bytes: &[u8]) -> u32 {
-            let mut c = !0u32;
-            for &b in bytes {
-                c ^= b as u32;
-                for _ in 0..8 {
-                    c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
-                }
-            }
-            !c
-        }
-        let chunk = |kind: &[u8], data: &[u8]| {
-            let body = [kind, data].concat();
-            [&(data.len() as u32).to_be_bytes()[..], &body, &crc(&body).to_be_bytes()].concat()
-        };
         let ihdr = [&w.to_be_bytes()[..], &h.to_be_bytes(), &[8, 2, 0, 0, 0]].concat();
         // zlib stream of nothing: header, an empty stored block, adler32 of nothing.
         let idat = [0x78, 0x01, 0x01, 0x00, 0x00, 0xff, 0xff, 0x00, 0x00, 0x00, 0x01];
@@ -239,6 +294,47 @@ mod tests {
         assert!(err.contains("178970884 pixels, more than"), "{err}");
         let err = decode(&png_claiming(13_377, 13_377), "under.png").unwrap_err().to_string();
         assert!(!err.contains("more than"), "{err}");
+    }
+
+    /// Headers of the other formats claiming more than MAX_PIXELS, a few dozen bytes each.
+    #[test]
+    fn every_format_refuses_a_bomb_from_its_header() {
+        let gif = |screen: [u8; 4], frame: [u8; 8]| [&b"GIF89a"[..], &screen, &[0, 0, 0], b",", &frame, &[0, 2, 0], b";"].concat();
+        // Pillow grows a GIF to hold its first frame, and checks the grown size.
+        let gif_grow = gif([1, 0, 1, 0], [0xff; 8]);
+        let gif = gif([0xff; 4], [0, 0, 0, 0, 1, 0, 1, 0]);
+        // File header (size, reserved, pixel offset 54), then a BITMAPINFOHEADER: 24-bit RGB.
+        let info = [&40u32.to_le_bytes()[..], &60_000u32.to_le_bytes(), &60_000u32.to_le_bytes(), &[1, 0, 24, 0], &[0; 24]].concat();
+        let bmp = [&b"BM"[..], &94u32.to_le_bytes(), &[0; 4], &54u32.to_le_bytes(), &info, &[0; 40]].concat();
+        // VP8L: signature, then width - 1 and height - 1 in 14 bits each (image-webp reads
+        // 16384 as 0, so 16383, the largest it can express).
+        let vp8l = [&[0x2f][..], &(16_382u32 | 16_382 << 14).to_le_bytes(), &[0; 4]].concat();
+        let webp = [&b"RIFF"[..], &(12 + vp8l.len() as u32).to_le_bytes(), b"WEBPVP8L", &(vp8l.len() as u32).to_le_bytes(), &vp8l].concat();
+        // SOI, a quantisation table, a 65535x65535 gray frame, a scan header, EOI.
+        let jpeg = [&[0xff, 0xd8, 0xff, 0xdb, 0, 67, 0][..], &[1; 64], &[0xff, 0xc0, 0, 11, 8, 0xff, 0xff, 0xff, 0xff, 1, 1, 0x11, 0], &[0xff, 0xda, 0, 8, 1, 1, 0, 0, 0x3f, 0, 0xff, 0xd9]].concat();
+        for (name, bytes, size) in
+            [("bomb.gif", gif, "65535x65535"), ("grow.gif", gif_grow, "131070x131070"), ("bomb.bmp", bmp, "60000x60000"), ("bomb.webp", webp, "16383x16383"), ("bomb.jpg", jpeg, "65535x65535")]
+        {
+            assert!(bytes.len() < 100, "{name}");
+            let err = decode(&bytes, name).unwrap_err().to_string();
+            assert!(err.contains(name) && err.contains(&format!("is {size} = ")) && err.contains("more than the 178956970 allowed"), "{err}");
+        }
+    }
+
+    /// Why CMYK JPEGs need no conversion of our own: zune-jpeg's `blinn_8x8(c, k)` on the
+    /// file's (inverted) samples equals Pillow's `cmyk2rgb` on its uninverted ones.
+    #[test]
+    fn zune_cmyk_to_rgb_is_pillows_formula() {
+        let muldiv255 = |a: u32, b: u32| {
+            let t = a * b + 128;
+            ((t >> 8) + t) >> 8
+        };
+        for c in 0..=255 {
+            for k in 0..=255 {
+                let nk = 255 - (255 - k); // Pillow: K = 255 - k
+                assert_eq!(nk - muldiv255(255 - c, nk), muldiv255(c, k), "c {c} k {k}");
+            }
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@
 
 mod config;
 mod decode;
+mod gif_frame;
 pub mod resize;
 
 pub use config::{PreprocessConfig, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD};
