@@ -115,6 +115,7 @@ async function classifyOnPage(page, image, labels) {
   await page.$eval('#results', (e) => (e.dataset.state = 'stale')); // not the last call's 'done'
   await page.fill('#labels', labels);
   await page.fill('#template', '');
+  await page.setInputFiles('#image-file', []); // the same file again is a change too
   await page.setInputFiles('#image-file', join(root, image));
   await page.waitForSelector('#results[data-state="done"], #results[data-state="error"]', { state: 'attached', timeout: 600_000 });
   assert.equal(await page.getAttribute('#results', 'data-state'), 'done', await page.textContent('#error'));
