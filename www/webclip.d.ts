@@ -142,6 +142,8 @@ export interface KernelTiming {
 export declare function benchKernels(options?: { kernels?: KernelFamily; samples?: number; only?: string; weights?: WeightFormat }): Promise<{ kernels: KernelFamily; adapter: Adapter; timings: KernelTiming[] }>;
 
 /** Whether a file name or URL path is a webclip model file's. */
+/** The RGB pixels webclip reads from encoded bytes, and which decoder gave them. */
+export declare function readPixels(image: Blob, options?: { decoder?: 'auto' | 'webclip' }): Promise<{ width: number; height: number; rgb: Uint8Array; decoder: 'browser' | 'webclip' }>;
 /** What the worker holds; classifying in a loop keeps it flat. */
 export interface MemoryUsage {
   /** Live GPU buffers, counted from WebGPU itself. */

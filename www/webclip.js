@@ -294,6 +294,20 @@ const ranked = (labels, { probs, cosines, truncated }) =>
   labels.map((label, i) => ({ label, score: probs[i], cosine: cosines[i], truncated: Boolean(truncated?.[i]) })).sort((a, b) => b.score - a.score);
 
 /**
+ * The RGB pixels webclip reads from encoded image bytes (a File or Blob), as
+ * Pillow decodes them: `{ width, height, rgb: Uint8Array, decoder }`.
+ * `decoder` 'browser' (JPEG, where this browser is proven Pillow-exact) or
+ * 'webclip' (the Rust decoder); ask for 'webclip' to force it.
+ * @param {Blob} image
+ * @param {{ decoder?: 'auto' | 'webclip' }} options
+ */
+export async function readPixels(image, { decoder } = {}) {
+  if (!(image instanceof Blob)) throw new Error('readPixels takes a File or Blob of encoded image bytes');
+  const { payload, transfer } = await imagePayload(image);
+  return client().call('pixels', { image: payload, decoder }, { transfer });
+}
+
+/**
  * What the worker holds: `{ gpuBuffers, gpuBytes, wasmBytes, models }` (GPU
  * buffers counted from WebGPU itself; wasm memory only grows). Classifying in
  * a loop keeps all of them flat.

@@ -8,6 +8,7 @@ import init, { Engine, Image } from './pkg/webclip.js';
 import { HUB, NetworkError, convertedFileName, hubStatusMessage, pickFiles, repoInfo, resolveUrl } from './hub.js';
 import * as store from './model-store.js';
 import { census, countGpuBuffers } from './gpu-census.js';
+import { browserDecode, browserJpegIsExact } from './jpeg-check.js';
 
 countGpuBuffers();
 let wasmMemory;
@@ -148,6 +149,18 @@ const ops = {
       });
     } finally {
       if (!moved) pictures.forEach((p) => p.free());
+    }
+  },
+
+  // The pixels a picture decodes to, and which decoder gave them (tests).
+  async pixels({ image, decoder }) {
+    const bytes = new Uint8Array(image.bytes);
+    await init(); // the wasm module, without a GPU device
+    const { picture, decoder: used } = await decodeEncoded(bytes, image.name, decoder);
+    try {
+      return { width: picture.width, height: picture.height, rgb: picture.rgb, decoder: used };
+    } finally {
+      picture.free();
     }
   },
 
@@ -319,13 +332,13 @@ async function withImage(image, use) {
 }
 
 /**
- * The picture as the engine's Image. Encoded bytes go to the Rust decoder so
- * that preprocessing is Pillow-exact; bitmaps are read back as RGBA.
+ * The picture as the engine's Image. Encoded bytes are decoded as Pillow
+ * does (see `decodeEncoded`); bitmaps are read back as RGBA.
  */
 async function toImage(image) {
   switch (image.kind) {
     case 'encoded':
-      return Image.decode(new Uint8Array(image.bytes), image.name);
+      return (await decodeEncoded(new Uint8Array(image.bytes), image.name)).picture;
     case 'rgba':
       return Image.fromRgba(image.width, image.height, new Uint8Array(image.data), image.name);
     case 'bitmap': {
@@ -345,6 +358,25 @@ async function toImage(image) {
     default:
       throw new Error(`unknown image kind ${image.kind}`);
   }
+}
+
+/**
+ * `{ picture, decoder }`: JPEG through the browser's decoder when it is
+ * proven Pillow-exact here (www/jpeg-check.js), after the Rust header checks
+ * (a decompression bomb is refused before any decoder runs); everything else,
+ * or with `decoder` 'webclip', through the Rust decoder.
+ */
+async function decodeEncoded(bytes, name, decoder = 'auto') {
+  if (decoder !== 'webclip' && Image.jpegSize(bytes, name) && (await browserJpegIsExact())) {
+    let pixels;
+    try {
+      pixels = await browserDecode(bytes);
+    } catch (e) {
+      throw new Error(`image ${name}: could not decode Jpeg (${e.message})`);
+    }
+    return { picture: Image.fromRgba(pixels.width, pixels.height, pixels.rgba, name), decoder: 'browser' };
+  }
+  return { picture: Image.decode(bytes, name), decoder: 'webclip' };
 }
 
 /**

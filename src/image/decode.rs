@@ -104,6 +104,21 @@ pub fn decode(bytes: &[u8], name: &str) -> Result<RgbImage> {
     to_rgb(img, png.as_ref()).map_err(invalid)
 }
 
+/// For JPEG bytes, their size after the same header checks [`decode`] makes
+/// (so a decompression bomb is refused before any decoder runs); `None` for
+/// any other format. The browser decodes JPEG itself where that is proven
+/// bit-exact with Pillow (`www/jpeg-check.js`); this guards it.
+pub fn jpeg_size(bytes: &[u8], name: &str) -> Result<Option<(u32, u32)>> {
+    let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| Error::image(name, format!("could not read: {e}")))?;
+    if reader.format() != Some(ImageFormat::Jpeg) {
+        return Ok(None);
+    }
+    let decoder = reader.into_decoder().map_err(|e| Error::image(name, format!("could not decode Jpeg: {e}")))?;
+    let (w, h) = decoder.dimensions();
+    check_size(w, h).map_err(|m| Error::image(name, m))?;
+    Ok(Some((w, h)))
+}
+
 fn limits(max_alloc: u64) -> Limits {
     let mut limits = Limits::no_limits();
     limits.max_alloc = Some(max_alloc);
@@ -318,7 +333,15 @@ mod tests {
             assert!(bytes.len() < 100, "{name}");
             let err = decode(&bytes, name).unwrap_err().to_string();
             assert!(err.contains(name) && err.contains(&format!("is {size} = ")) && err.contains("more than the 178956970 allowed"), "{err}");
+            // The check that guards the browser's own JPEG decoder refuses the same.
+            match jpeg_size(&bytes, name) {
+                Err(e) => assert_eq!(e.to_string(), err),
+                Ok(size) => assert!(size.is_none() && !name.ends_with(".jpg"), "{name}: {size:?}"),
+            }
         }
+        let rocket = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/images/rocket.jpg")).unwrap();
+        let decoded = decode(&rocket, "rocket.jpg").unwrap();
+        assert_eq!(jpeg_size(&rocket, "rocket.jpg").unwrap(), Some((decoded.width, decoded.height)));
     }
 
     /// Why CMYK JPEGs need no conversion of our own: zune-jpeg's `blinn_8x8(c, k)` on the

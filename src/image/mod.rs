@@ -23,7 +23,7 @@ mod gif_frame;
 pub mod resize;
 
 pub use config::{PreprocessConfig, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD};
-pub use decode::{decode, from_rgba};
+pub use decode::{decode, from_rgba, jpeg_size};
 
 /// A decoded picture: packed RGB8, row-major, `data.len() == width * height * 3`.
 #[derive(Debug, Clone, PartialEq, Eq)]

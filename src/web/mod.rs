@@ -311,6 +311,21 @@ impl Image {
         Ok(Image { rgb, decode_ms: now() - start })
     }
 
+    /// `[width, height]` of JPEG bytes after the checks `decode` makes (a
+    /// decompression bomb throws here, before any decoder runs); undefined
+    /// for other formats. The worker lets the browser decode JPEG when it is
+    /// proven Pillow-exact, and asks this first.
+    #[wasm_bindgen(js_name = jpegSize)]
+    pub fn jpeg_size(bytes: &[u8], name: &str) -> Result<Option<Vec<u32>>, JsError> {
+        Ok(image::jpeg_size(bytes, name)?.map(|(w, h)| vec![w, h]))
+    }
+
+    /// The decoded pixels, packed RGB8 (tests compare them with Pillow's).
+    #[wasm_bindgen(getter)]
+    pub fn rgb(&self) -> Vec<u8> {
+        self.rgb.data.clone()
+    }
+
     #[wasm_bindgen(getter)]
     pub fn width(&self) -> u32 {
         self.rgb.width

@@ -187,6 +187,12 @@ function pngClaiming(width, height) {
   return Buffer.concat([Buffer.from('\x89PNG\r\n\x1a\n', 'latin1'), chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', Buffer.alloc(0))]);
 }
 
+/** A baseline gray JPEG header claiming `width` x `height`, with no image data (about 90 bytes). */
+function jpegClaiming(width, height) {
+  const size = [height >> 8, height & 255, width >> 8, width & 255];
+  return Buffer.from([0xff, 0xd8, 0xff, 0xdb, 0, 67, 0, ...Array(64).fill(1), 0xff, 0xc0, 0, 11, 8, ...size, 1, 1, 0x11, 0, 0xff, 0xda, 0, 8, 1, 1, 0, 0, 0x3f, 0, 0xff, 0xd9]);
+}
+
 test('bad pictures: each named with what is wrong, the labels kept, the next picture classified', { timeout: 300_000 }, async (t) => {
   const { page } = await openPage(t);
   await waitForModel(page);
@@ -197,6 +203,8 @@ test('bad pictures: each named with what is wrong, the labels kept, the next pic
     [{ name: 'empty.png', mimeType: 'image/png', buffer: Buffer.alloc(0) }, 'image empty.png: the file is empty'],
     [{ name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('these are notes, not a picture') }, 'image notes.png: not a PNG, JPEG, WebP, GIF or BMP file'],
     [{ name: 'bomb.png', mimeType: 'image/png', buffer: bomb }, 'image bomb.png: is 100000x100000 = 10000000000 pixels, more than the 178956970 allowed'],
+    // Refused before the browser's own JPEG decoder sees it (tests/e2e/jpeg.test.mjs).
+    [{ name: 'bomb.jpg', mimeType: 'image/jpeg', buffer: jpegClaiming(65535, 65535) }, 'image bomb.jpg: is 65535x65535 = 4294836225 pixels, more than the 178956970 allowed'],
     [{ name: 'cut.png', mimeType: 'image/png', buffer: readFileSync(join(root, 'tests/fixtures/images/chelsea.png')).subarray(0, 500) }, 'image cut.png: could not decode'],
   ];
   for (const [file, message] of cases) {
