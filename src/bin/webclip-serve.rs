@@ -1,6 +1,7 @@
 //! `webclip-serve`: a static file server for the demo page and its tests
 //! (`http://127.0.0.1:8080/` by default). Standard library only, a thread per
-//! connection, GET and HEAD. Request paths cannot climb out of the root (no
+//! connection up to [`serve::MAX_CONNECTIONS`] (beyond, a 503 at once: a
+//! flood of connections cannot exhaust threads or memory), GET and HEAD. Request paths cannot climb out of the root (no
 //! `..`), but symlinks inside it are followed wherever they point: the
 //! fixtures share one tokenizer.json, and a large local model can be linked
 //! in (`target/vitb32 -> /data/vitb32`) without copying it.
@@ -21,7 +22,17 @@ mod serve {
     use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
     use std::net::{TcpListener, TcpStream};
     use std::path::{Component, Path, PathBuf};
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
+    use std::time::Duration;
+
+    /// Connections served at once, each on its own thread. The page and a test
+    /// open a dozen; beyond this many, new ones get a 503 and are closed.
+    pub const MAX_CONNECTIONS: usize = 64;
+    /// Header lines one request may have.
+    const MAX_HEADER_LINES: usize = 100;
+    /// A client silent (or not reading) this long is dropped.
+    const IDLE: Duration = Duration::from_secs(30);
 
     const USAGE: &str = "usage: webclip-serve [--port N] [--root DIR]   (defaults: 8080, the current directory)";
 
@@ -49,13 +60,45 @@ mod serve {
         let port = listener.local_addr().map(|a| a.port()).unwrap_or(port);
         let shown = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
         println!("serving {} on http://127.0.0.1:{port}/", shown.display());
-        for stream in listener.incoming().flatten() {
-            let root = Arc::clone(&root);
-            std::thread::spawn(move || {
+        let open = Arc::new(AtomicUsize::new(0));
+        for mut stream in listener.incoming().flatten() {
+            if open.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+                open.fetch_sub(1, Ordering::SeqCst);
+                busy(&mut stream);
+                continue;
+            }
+            let (root, done) = (Arc::clone(&root), Connection(Arc::clone(&open)));
+            let spawned = std::thread::Builder::new().name("connection".into()).spawn(move || {
+                let _open = done; // counted until this thread ends
                 // A client hanging up mid-response is not the server's problem.
                 let _ = handle(stream, &root, port);
             });
+            if let Err(e) = spawned {
+                eprintln!("webclip-serve: no thread for a connection: {e}");
+            }
         }
+    }
+
+    /// One open connection, counted in `open` until dropped (also when its
+    /// thread could not start: the closure, and this, are dropped then).
+    struct Connection(Arc<AtomicUsize>);
+
+    impl Drop for Connection {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Answers a connection over the limit from the accepting thread, without
+    /// reading it (briefly: a client that does not read is not waited for).
+    fn busy(stream: &mut TcpStream) {
+        let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
+        let _ = respond_error(stream, 503, "Service Unavailable", &format!("more than {MAX_CONNECTIONS} connections at once; retry"));
+        // Closing with the request unread would reset the connection, and the
+        // client might lose the answer: take what already arrived first.
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(20)));
+        let _ = stream.read(&mut [0; 8192]);
     }
 
     fn parse_args(mut args: impl Iterator<Item = String>) -> Result<(u16, PathBuf), String> {
@@ -77,7 +120,8 @@ mod serve {
 
     /// Serves requests on one connection until the client closes it.
     fn handle(stream: TcpStream, root: &Path, port: u16) -> io::Result<()> {
-        stream.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+        stream.set_read_timeout(Some(IDLE))?;
+        stream.set_write_timeout(Some(IDLE))?;
         let mut reader = BufReader::new(stream.try_clone()?);
         let mut out = stream;
         // Lines longer than this end the connection (no unbounded buffers).
@@ -95,10 +139,14 @@ mod serve {
                 return Ok(());
             }
             let (mut keep_alive, mut host_ok, mut range) = (true, false, None);
-            loop {
+            for lines in 0.. {
                 let mut line = String::new();
                 if read_line(&mut reader, &mut line)? == 0 || line.trim_end().is_empty() {
                     break;
+                }
+                if lines == MAX_HEADER_LINES {
+                    respond_error(&mut out, 431, "Request Header Fields Too Large", &format!("more than {MAX_HEADER_LINES} header lines"))?;
+                    return Ok(());
                 }
                 let lower = line.to_ascii_lowercase();
                 if lower.starts_with("connection:") && lower.contains("close") {
