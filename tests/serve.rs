@@ -25,11 +25,7 @@ impl Drop for Server {
 }
 
 fn start() -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_webclip-serve"))
-        .args(["--port", "0", "--root", env!("CARGO_MANIFEST_DIR")])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_webclip-serve")).args(["--port", "0", "--root", env!("CARGO_MANIFEST_DIR")]).stdout(Stdio::piped()).spawn().unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let port = line.trim().rsplit(':').next().unwrap().trim_end_matches('/').parse().unwrap();

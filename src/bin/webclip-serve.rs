@@ -69,8 +69,9 @@ mod serve {
             }
             let (root, done) = (Arc::clone(&root), Connection(Arc::clone(&open)));
             let spawned = std::thread::Builder::new().name("connection".into()).spawn(move || {
-                let _open = done; // counted until this thread ends
-                // A client hanging up mid-response is not the server's problem.
+                // Counted until this thread ends. A client hanging up
+                // mid-response is not the server's problem.
+                let _open = done;
                 let _ = handle(stream, &root, port);
             });
             if let Err(e) = spawned {
