@@ -551,7 +551,8 @@ function rangeReader(url, progress, signal, http = { signal }) {
   const counter = progressCounter(name, progress);
   let block = { start: 0, bytes: new Uint8Array(0) };
   const reader = {
-    name,
+    // How errors name the file: its path on this site, or its whole URL elsewhere.
+    name: url.origin === self.location.origin ? decodeURIComponent(url.pathname) : String(url),
     url: String(url),
     length: undefined,
     async read(offset, length) {

@@ -5,7 +5,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { fixture, openPage as open, readNpy, root, startServer, waitForModel } from './support.mjs';
@@ -223,4 +223,50 @@ test('bad pictures: each named with what is wrong, the labels kept, the next pic
   const bars = await classifyOnPage(page, 'tests/fixtures/images/chelsea.png', LABELS.join('\n'));
   assertTransformers(bars, 'after the bad pictures');
   assert.equal(await page.isVisible('#error'), false);
+});
+
+/** A copy of the tiny fixture under target/ (served) whose weights file is `weights`: its URL path. */
+function brokenModel(name, weights) {
+  const dir = join(root, 'target/e2e-bad', name); // served: under the repository
+  mkdirSync(dir, { recursive: true });
+  for (const f of ['config.json', 'tokenizer.json', 'preprocessor_config.json']) copyFileSync(join(fixture, f), join(dir, f));
+  writeFileSync(join(dir, 'model.safetensors'), weights);
+  return `target/e2e-bad/${name}/`;
+}
+
+test('bad weights: the page, the JS API and a widget each name the file and what is wrong', { timeout: 300_000 }, async (t) => {
+  const html = brokenModel('html', '<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>');
+  // NaN in the text projection: refused at load, not shown as NaN probabilities.
+  const weights = readFileSync(join(fixture, 'model.safetensors'));
+  const headerLength = Number(weights.readBigUInt64LE(0));
+  const header = JSON.parse(weights.subarray(8, 8 + headerLength).toString('utf8'));
+  const nan = Buffer.from(weights);
+  nan.writeFloatLE(NaN, 8 + headerLength + header['text_projection.weight'].data_offsets[0] + 4 * 17);
+  const nanModel = brokenModel('nan', nan);
+  const { page } = await openPage(t);
+  await waitForModel(page);
+  await page.fill('#labels', 'kept');
+  for (const [url, message] of [
+    [html, `${html}model.safetensors: is an HTML page (a server's error or login page, not the weights file?), not a safetensors file`],
+    [nanModel, `tensor text_projection.weight: holds NaN at [1, 1] in /${nanModel}model.safetensors`],
+  ]) {
+    await page.fill('#model-url', url);
+    await page.click('#model-load');
+    await page.waitForSelector('#error:not([hidden])');
+    const shown = await page.textContent('#error');
+    assert.ok(shown.startsWith('Could not load the model: ') && shown.includes(message), shown);
+    assert.equal(await page.getAttribute('#model-status', 'data-state'), 'ready', 'the previous model stays in use');
+    assert.equal(await page.inputValue('#labels'), 'kept');
+    await page.$eval('#error', (e) => (e.hidden = true));
+  }
+  const api = await page.evaluate((url) => import('/www/webclip.js').then(({ ClipModel }) => ClipModel.load(url).then(() => 'loaded', (e) => e.message)), html);
+  assert.match(api, /model\.safetensors: is an HTML page/);
+  const widget = await page.evaluate(async (url) => {
+    await import('/www/widget.js');
+    const w = document.createElement('clip-classifier');
+    w.setAttribute('model', url);
+    document.body.prepend(w);
+    return new Promise((resolve) => w.addEventListener('clip-error', (e) => resolve([e.detail.message, w.shadowRoot.querySelector('[part="status"]').textContent])));
+  }, nanModel);
+  assert.ok(widget.every((m) => m.includes('tensor text_projection.weight: holds NaN at [1, 1]')), JSON.stringify(widget));
 });
