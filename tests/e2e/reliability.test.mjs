@@ -270,3 +270,41 @@ test('bad weights: the page, the JS API and a widget each name the file and what
   }, nanModel);
   assert.ok(widget.every((m) => m.includes('tensor text_projection.weight: holds NaN at [1, 1]')), JSON.stringify(widget));
 });
+
+test('calls from many callers at once are queued, never mixed; disposing during a call ends it cleanly', { timeout: 300_000 }, async (t) => {
+  const { page } = await openPage(t);
+  await waitForModel(page);
+  const got = await page.evaluate(async () => {
+    const { ClipModel, memoryUsage } = await import('/www/webclip.js');
+    const pictures = await Promise.all(['chelsea.png', 'astronaut.png', 'rocket.jpg', 'coffee.png'].map(async (f) => (await fetch(`tests/fixtures/images/${f}`)).blob()));
+    const model = await ClipModel.load('tests/fixtures/tiny-clip/');
+    const job = (i) => [pictures[i % 4], [`a cat ${i % 3}`, `a rocket ${i % 5}`, 'a person']];
+    // Twelve callers at once (as widgets on one page would), then each alone.
+    const together = await Promise.all(Array.from({ length: 12 }, (_, i) => model.classify(...job(i))));
+    const alone = [];
+    for (let i = 0; i < 12; i++) alone.push(await model.classify(...job(i)));
+    // A model of its own, disposed while a long call on it runs.
+    const own = await ClipModel.load('tests/fixtures/tiny-clip/', { weights: 'f16' });
+    const before = await memoryUsage();
+    // Disposed once its first text pass is done: the worker is in the middle of it.
+    const running = own
+      .classify(pictures[0], Array.from({ length: 2000 }, (_, i) => `thing ${i}`), { onProgress: () => own.dispose() })
+      .then((s) => `finished with ${s.length} scores`, (e) => e.message);
+    await running;
+    const afterDispose = await own.classify(pictures[0], ['x']).then(() => 'ran', (e) => e.message);
+    const ended = await running;
+    const after = await memoryUsage();
+    const stillWorks = (await model.classify(...job(0)))[0].label;
+    return { together, alone, ended, afterDispose, before, after, stillWorks };
+  });
+  for (let i = 0; i < 12; i++) {
+    // The same call alone gives the same numbers: no pass of another caller leaked in.
+    assert.deepEqual(got.together[i], got.alone[i], `caller ${i}`);
+  }
+  assert.equal(got.ended, 'finished with 2000 scores', 'a call already running finishes');
+  assert.equal(got.afterDispose, 'this model was disposed');
+  assert.equal(got.after.models, got.before.models - 1);
+  assert.ok(got.after.gpuBytes < got.before.gpuBytes, `the disposed model's buffers are freed: ${got.before.gpuBytes} -> ${got.after.gpuBytes} bytes`);
+  assert.equal(got.stillWorks, got.alone[0][0].label);
+  t.diagnostic(`disposed during a call: ${got.ended}; GPU ${got.before.gpuBytes} -> ${got.after.gpuBytes} bytes`);
+});
