@@ -3,6 +3,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use std::path::Path;
+use std::process::Command;
 
 use safetensors::tensor::TensorView;
 use safetensors::SafeTensors;
@@ -139,6 +140,15 @@ fn empty_label_list_and_bad_labels() {
     expect_error(&["classify", "--model", &model, &image], "no labels given");
     expect_error(&["classify", "--model", &model, &image, "--label", "cat", "--label", "cat"], "\"cat\" is given twice");
     expect_error(&["classify", "--model", &model, &image, "--label", "cat", "--template", "a photo"], "has no {}");
+    // A label past the 77 tokens CLIP reads is scored on its beginning, with a note saying so.
+    let long = "a very long label ".repeat(600);
+    let (code, out, err) = webclip(&["classify", "--json", "--model", &model, &image, "--label", &long, "--label", "cat"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(probs(&out).len(), 2);
+    let out = Command::new(env!("CARGO_BIN_EXE_webclip")).args(["classify", "--model", &model, &image, "--label", &long, "--label", "cat"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("webclip: note: \"a very long label a very long label a very long label a very…\" is longer than the 77 tokens CLIP reads"), "{stderr}");
+    assert!(!stderr.contains("\"cat\""), "{stderr}");
 }
 
 #[test]
