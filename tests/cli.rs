@@ -147,7 +147,7 @@ fn empty_label_list_and_bad_labels() {
     assert_eq!(probs(&out).len(), 2);
     let out = Command::new(env!("CARGO_BIN_EXE_webclip")).args(["classify", "--model", &model, &image, "--label", &long, "--label", "cat"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("webclip: note: \"a very long label a very long label a very long label a very…\" is longer than the 77 tokens CLIP reads"), "{stderr}");
+    assert!(stderr.contains("webclip: note: \"a very long label a very long label a very long label a very\"… is longer than the 77 tokens CLIP reads"), "{stderr}");
     assert!(!stderr.contains("\"cat\""), "{stderr}");
 }
 
