@@ -6,14 +6,9 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createRequire } from 'node:module';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
-const { chromium } = createRequire(join(root, 'tests/e2e/package.json'))('playwright-core');
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : fallback;
-};
+const { arg, launchChromium } = await import(join(root, 'tests/e2e/support.mjs'));
 const model = arg('model', '');
 const samples = arg('samples', '5');
 const families = arg('families', 'registers,tiled');
@@ -30,11 +25,7 @@ const base = await new Promise((resolve, reject) => {
 const page_path = model ? join(root, 'www/bench.html').slice(1) : 'www/bench.html';
 const isFile = /\.(webclip|safetensors)$/.test(model);
 const model_path = model ? `/${model.replace(/^\/+/, '').replace(/\/?$/, isFile ? '' : '/')}` : '';
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  headless: false,
-  args: ['--headless=new', '--no-sandbox', '--disable-dev-shm-usage', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--enable-unsafe-webgpu'],
-});
+const browser = await launchChromium();
 try {
   const page = await browser.newPage();
   page.on('console', (m) => m.type() === 'error' && console.error(m.text()));

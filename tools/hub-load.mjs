@@ -8,16 +8,10 @@
 // "network" times are the worker's parsing, quantizing, caching and uploading.
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createRequire } from 'node:module';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
-const { chromium } = createRequire(join(root, 'tests/e2e/package.json'))('playwright-core');
 const { startHub } = await import(join(root, 'tests/e2e/hub-server.mjs'));
-const { startServer } = await import(join(root, 'tests/e2e/support.mjs'));
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : fallback;
-};
+const { arg, launchChromium, startServer } = await import(join(root, 'tests/e2e/support.mjs'));
 const dir = arg('model', '/work/vitb32');
 const weights = arg('weights', 'q8');
 const converted = arg('converted', '');
@@ -27,11 +21,7 @@ if (converted) repos['local/converted'] = { dir, sha, files: { [`model-${weights
 
 const hub = await startHub(repos);
 const server = await startServer();
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  headless: false,
-  args: ['--headless=new', '--no-sandbox', '--disable-dev-shm-usage', '--disable-background-networking', '--no-first-run', '--enable-unsafe-webgpu'],
-});
+const browser = await launchChromium();
 try {
   const page = await (await browser.newContext()).newPage();
   page.on('console', (m) => m.type() === 'error' && console.error(m.text()));

@@ -9,24 +9,14 @@
 // webclip-serve) and playwright-core (tests/e2e: npm ci).
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createRequire } from 'node:module';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
-const { chromium } = createRequire(join(root, 'tests/e2e/package.json'))('playwright-core');
-const { startServer } = await import(join(root, 'tests/e2e/support.mjs'));
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : fallback;
-};
+const { arg, launchChromium, startServer } = await import(join(root, 'tests/e2e/support.mjs'));
 const minutes = Number(arg('minutes', 60));
 const model = arg('model', 'www/models/demo/model-q4.webclip');
 
 const server = await startServer();
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  headless: false,
-  args: ['--headless=new', '--no-sandbox', '--disable-dev-shm-usage', '--disable-background-networking', '--no-first-run', '--enable-unsafe-webgpu'],
-});
+const browser = await launchChromium();
 try {
   const page = await (await browser.newContext()).newPage();
   page.on('console', (m) => m.type() === 'error' && console.error(m.text()));

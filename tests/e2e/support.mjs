@@ -46,13 +46,24 @@ export async function startServer() {
   return { base, stop: () => server.kill() };
 }
 
-/** A fresh browser on `url`: `{ browser, context, page, problems }` (console errors and page errors). */
-export async function openPage(t, url, { webgpu }) {
-  const browser = await chromium.launch({
+/** Headless Chromium (Debian's, or $CHROMIUM), with WebGPU unless `webgpu` is false. */
+export function launchChromium({ webgpu = true } = {}) {
+  return chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: false, // the new headless mode is asked for in BASE_ARGS
     args: webgpu ? [...BASE_ARGS, '--enable-unsafe-webgpu'] : BASE_ARGS,
   });
+}
+
+/** The value after `--name` on the command line (the tools' scripts), or `fallback`. */
+export function arg(name, fallback) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : fallback;
+}
+
+/** A fresh browser on `url`: `{ browser, context, page, problems }` (console errors and page errors). */
+export async function openPage(t, url, { webgpu }) {
+  const browser = await launchChromium({ webgpu });
   t.after(() => browser.close());
   const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
   const page = await context.newPage();
