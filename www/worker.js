@@ -64,7 +64,9 @@ const ops = {
     loading.set(requestId, controller);
     try {
       const spec = { source, kernels, weights };
-      const { eng, model, origin } = await open(spec, progress, controller.signal).catch(async (e) => Promise.reject(await explainLoss(e)));
+      const { eng, model, origin } = await open(spec, progress, controller.signal).catch(async (e) => {
+        throw await explainLoss(e);
+      });
       const id = nextModelId++;
       models.set(id, { model, engine: eng, spec });
       return {
@@ -207,7 +209,9 @@ function joinImageBatch(modelId, picture) {
         throw e;
       }
       // The pictures move into the engine, which frees them.
-      const embeddings = await model.embedImages(batch.pictures).catch((e) => Promise.reject(explainLoss(e)));
+      const embeddings = await model.embedImages(batch.pictures).catch(async (e) => {
+        throw await explainLoss(e);
+      });
       return { embeddings, timings: { ...model.timings, batchedImages: batch.pictures.length } };
     });
     pass.then(

@@ -59,13 +59,19 @@ test('a device lost in the middle of a call fails it clearly; the next call load
     const after = await model.classify(blob, labels);
     // Another model handle loaded before the loss, and a new load, work too.
     const again = await (await ClipModel.load('tests/fixtures/tiny-clip/', { weights: 'f32' })).classify(blob, labels);
-    return { before, failed, passes, after, again };
+    // Lost while idle: the next call (here through the image batching path) just loads again.
+    const embedded = Array.from(await model.embedImage(blob));
+    await simulateDeviceLoss();
+    const reembedded = Array.from(await model.embedImage(blob));
+    const drift = Math.max(...embedded.map((v, i) => Math.abs(v - reembedded[i])));
+    return { before, failed, passes, after, again, drift };
   }, LABELS);
   assert.ok(got.passes.length >= 1 && got.passes[0].done < got.passes[0].total, `the loss came mid-call: ${JSON.stringify(got.passes)}`);
   assert.match(got.failed, /^the GPU device was lost \(Destroyed.*\); the next call loads the model again$/);
   assertTransformers(got.before, 'before the loss');
   assertTransformers(got.after, 'after the loss');
   assertTransformers(got.again, 'a new load after the loss');
+  assert.equal(got.drift, 0, 'the same kernels on a new device give the same embedding');
   // The page's own model (loaded before the loss) works too.
   const bars = await classifyOnPage(page, 'tests/fixtures/images/chelsea.png', LABELS.join('\n'));
   assertTransformers(bars, 'the page after the loss');
