@@ -256,10 +256,11 @@ fn a_lost_device_fails_clearly_and_a_new_one_works() {
 
 /// Classifying in a loop with labels that change every run leaves as many
 /// buffers and bytes on the device as after the first run (wgpu's own
-/// counters), and the prompt cache within its bound. The browser's figures
+/// counters), and the prompt cache within its bound; so does loading and
+/// dropping a model 20 times. The browser's figures
 /// come from `tests/e2e/endurance.test.mjs`.
 #[test]
-fn classifying_in_a_loop_keeps_gpu_memory_flat() {
+fn classifying_and_reloading_in_a_loop_keep_gpu_memory_flat() {
     let gpu = pollster::block_on(Gpu::new()).unwrap();
     let tiny = fixture("tiny-clip");
     let model = pollster::block_on(webclip::model::ClipModel::load(&gpu, &tiny.files, None, None)).unwrap();
@@ -287,4 +288,11 @@ fn classifying_in_a_loop_keeps_gpu_memory_flat() {
     println!("live buffers (count, bytes) after 1 run: {start:?}, after {runs}: {end:?}; prompt cache {} of 64; RSS {rss_start:?} -> {:?}", cache.len(), rss());
     assert_eq!(start, end, "buffers left behind by {} runs", runs - 1);
     assert_eq!(cache.len(), 64, "the prompt cache keeps its bound");
+    // Loading and dropping another model 20 times gives every buffer back.
+    for _ in 0..20 {
+        let other = pollster::block_on(webclip::model::ClipModel::load(&gpu, &tiny.files, None, Some(webclip::ops::WeightFormat::Q4))).unwrap();
+        pollster::block_on(other.embed_texts(&["a cat"], true)).unwrap();
+    }
+    gpu.device.poll(wgpu::PollType::wait_indefinitely()).unwrap();
+    assert_eq!(gpu.live_buffers().unwrap(), end, "buffers left behind by 20 loads");
 }
