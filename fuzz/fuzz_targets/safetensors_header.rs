@@ -1,0 +1,65 @@
+//! A weights file as a load sees it before the GPU: the safetensors header
+//! (`Header::read`), a webclip model file's embedded texts and stored format
+//! (`ModelSource::open`), the configs they carry, and `Weights::check`, which
+//! compares every tensor the config implies with the header; a file that
+//! passes then has every tensor read (and packed) from memory, which must
+//! succeed with the sizes the config promised.
+//!
+//! A plain checkpoint brings no config of its own, so it is checked against
+//! the tiny fixture model's and against the micro one the seeds were made
+//! with (see README.md).
+#![no_main]
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use libfuzzer_sys::fuzz_target;
+use webclip::image::PreprocessConfig;
+use webclip::model::weights::{self, BytesSource, Kind, Weights};
+use webclip::model::{ClipConfig, ModelSource, ModelTexts};
+
+const TINY_CONFIG: &str = include_str!("../../tests/fixtures/tiny-clip/config.json");
+const MICRO_CONFIG: &str = include_str!("../seeds/config/micro-config.json");
+const PREPROCESSOR: &str = include_str!("../../tests/fixtures/tiny-clip/preprocessor_config.json");
+
+/// Every read of a `BytesSource` is ready at once, so one poll must finish
+/// any of these futures; pending would mean a read that waits on nothing.
+fn now<T>(future: impl Future<Output = T>) -> T {
+    match pin!(future).as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(value) => value,
+        Poll::Pending => panic!("a future over in-memory bytes did not complete on its first poll"),
+    }
+}
+
+/// What `ClipModel::load_source` does before its first upload, then the reads
+/// the towers make, without the GPU.
+fn load(bytes: &[u8], texts: Option<ModelTexts>) -> webclip::Result<()> {
+    let file = BytesSource { bytes, name: "fuzz.safetensors".into() };
+    let source = now(ModelSource::open(&file, texts))?;
+    let format = source.format(None)?;
+    let config = ClipConfig::from_json(&source.texts.config)?;
+    PreprocessConfig::from_json(&source.texts.preprocessor)?;
+    let w = Weights::check(source.weights, source.header, &config, format)?;
+    for e in weights::expected(&config) {
+        let values: usize = e.shape.iter().product();
+        match e.kind {
+            Kind::Small => assert_eq!(now(w.get(&e.name))?.len(), values, "{}", e.name),
+            Kind::Matrix => {
+                let m = now(w.matrix(&e.name))?;
+                assert_eq!((m.n, m.k), weights::matrix_dims(&e.shape), "{}", e.name);
+            }
+        }
+    }
+    Ok(())
+}
+
+fuzz_target!(|bytes: &[u8]| {
+    // A webclip model file carries its texts; anything else is tried as a checkpoint.
+    if load(bytes, None).is_err() {
+        for config in [TINY_CONFIG, MICRO_CONFIG] {
+            let texts = ModelTexts { config: config.into(), tokenizer: b"{}".to_vec(), preprocessor: PREPROCESSOR.into() };
+            let _ = load(bytes, Some(texts));
+        }
+    }
+});
