@@ -36,9 +36,11 @@ impl VisionConfig {
     pub fn grid(&self) -> usize {
         self.image_size / self.patch_size
     }
-    /// Patches plus the class token.
+    /// Patches plus the class token. Saturating: [`ClipConfig::from_json`]
+    /// checks this against the attention kernel's limit, and an absurd
+    /// `image_size` must fail that check, not overflow before it.
     pub fn tokens(&self) -> usize {
-        self.grid() * self.grid() + 1
+        self.grid().saturating_mul(self.grid()).saturating_add(1)
     }
 }
 
@@ -180,6 +182,8 @@ mod tests {
             (r#"{"model_type":"siglip"}"#, "model_type \"siglip\""),
             (r#"{"vision_config":{"image_size":16,"patch_size":32}}"#, "patch_size 32"),
             (r#"{"vision_config":{"image_size":1024,"patch_size":8}}"#, "exceeds the attention kernel"),
+            // A grid of 10^10 patches a side: its square overflowed usize before the limit was checked.
+            (r#"{"vision_config":{"image_size":10000000000,"patch_size":1}}"#, "exceeds the attention kernel"),
             ("{not json", "not valid"),
             (r#"{"vision_config":{"num_channels":1}}"#, "num_channels is 1"),
         ] {
