@@ -58,6 +58,12 @@ pub struct ClipConfig {
     pub projection_dim: usize,
 }
 
+/// The most layers a tower may have. Every tensor a config implies is listed
+/// ([`crate::model::weights::expected`]) before a file is checked against it,
+/// so a count no file could hold would take all memory first; real CLIP
+/// towers have 12 to 48 layers.
+pub const MAX_LAYERS: usize = 1000;
+
 #[derive(Deserialize, Default)]
 struct RawTower {
     hidden_size: Option<usize>,
@@ -142,6 +148,9 @@ fn tower(section: &str, raw: &RawTower, (width, intermediate, heads, layers): (u
             config.width, config.heads, config.intermediate
         )));
     }
+    if config.layers > MAX_LAYERS {
+        return Err(Error::Config(format!("{section}.num_hidden_layers is {}, more than the {MAX_LAYERS} allowed", config.layers)));
+    }
     // Written so that NaN is refused too.
     #[allow(clippy::neg_cmp_op_on_partial_ord)]
     if !(config.eps > 0.0) {
@@ -184,6 +193,8 @@ mod tests {
             (r#"{"vision_config":{"image_size":1024,"patch_size":8}}"#, "exceeds the attention kernel"),
             // A grid of 10^10 patches a side: its square overflowed usize before the limit was checked.
             (r#"{"vision_config":{"image_size":10000000000,"patch_size":1}}"#, "exceeds the attention kernel"),
+            // From a 969-byte model file header (tests/fixtures/fuzz/): listing its tensors ran out of memory.
+            (r#"{"text_config":{"num_hidden_layers":100000000}}"#, "text_config.num_hidden_layers is 100000000, more than the 1000 allowed"),
             ("{not json", "not valid"),
             (r#"{"vision_config":{"num_channels":1}}"#, "num_channels is 1"),
         ] {

@@ -532,6 +532,17 @@ mod tests {
     }
 
     #[test]
+    #[cfg(not(target_arch = "wasm32"))]
+    fn a_model_file_claiming_absurdly_many_layers_is_refused_before_its_tensors_are_listed() {
+        // A 969-byte model file header (made for the safetensors_header fuzz target, which ran
+        // out of memory on it) whose config.json has 10^8 text layers.
+        let file = BytesSource { bytes: include_bytes!("../../tests/fixtures/fuzz/layers-1e8.webclip"), name: "m.webclip".into() };
+        let source = pollster::block_on(super::super::ModelSource::open(&file, None)).unwrap();
+        let err = ClipConfig::from_json(&source.texts.config).unwrap_err().to_string();
+        assert!(err.contains("num_hidden_layers is 100000000, more than the 1000 allowed"), "{err}");
+    }
+
+    #[test]
     fn expected_tensors_follow_the_config() {
         let c = ClipConfig::from_json("{}").unwrap();
         let all = expected(&c);
