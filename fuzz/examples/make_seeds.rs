@@ -84,6 +84,12 @@ fn main() {
     for format in WeightFormat::ALL {
         write("safetensors_header", &format!("micro-{}.webclip", format.name()), &model_file(micro, format));
     }
+    // Headers alone, without their length prefix (the target adds it to inputs
+    // starting with `{`): one listing tensors, one only the embedded files.
+    let q8 = model_file(micro, WeightFormat::Q8);
+    write("safetensors_header", "micro-q8-header.json", &header_of(&q8)[8..]);
+    let metadata: serde_json::Value = serde_json::from_slice(&header_of(&q8)[8..]).unwrap();
+    write("safetensors_header", "micro-metadata-only.json", serde_json::json!({ "__metadata__": metadata["__metadata__"] }).to_string().as_bytes());
 
     for (name, path) in [
         ("tiny-clip-config.json", "tiny-clip/config.json"),

@@ -2,8 +2,9 @@
 //! (`Header::read`), a webclip model file's embedded texts and stored format
 //! (`ModelSource::open`), the configs they carry, and `Weights::check`, which
 //! compares every tensor the config implies with the header; a file that
-//! passes then has every tensor read (and packed) from memory, which must
-//! succeed with the sizes the config promised.
+//! passes is planned as the model file a browser load would record, and has
+//! every tensor read (and packed) from memory, which must succeed with the
+//! sizes the config promised.
 //!
 //! A plain checkpoint brings no config of its own, so it is checked against
 //! the tiny fixture model's and against the micro one the seeds were made
@@ -16,6 +17,7 @@ use std::task::{Context, Poll, Waker};
 
 use libfuzzer_sys::fuzz_target;
 use webclip::image::PreprocessConfig;
+use webclip::model::model_file::{self, Plan};
 use webclip::model::weights::{self, BytesSource, Kind, Weights};
 use webclip::model::{ClipConfig, ModelSource, ModelTexts};
 
@@ -41,6 +43,10 @@ fn load(bytes: &[u8], texts: Option<ModelTexts>) -> webclip::Result<()> {
     let config = ClipConfig::from_json(&source.texts.config)?;
     PreprocessConfig::from_json(&source.texts.preprocessor)?;
     let w = Weights::check(source.weights, source.header, &config, format)?;
+    // A browser load records what it loaded as a model file: its plan must read back as one.
+    let plan = Plan::new(&source.texts, format, "fuzz")?;
+    let (_, metadata) = model_file::read_header(&plan.header, "plan").expect("a planned header reads back");
+    assert_eq!(model_file::stored_format(&metadata, "plan").expect("a planned header's format"), Some(format));
     for e in weights::expected(&config) {
         let values: usize = e.shape.iter().product();
         match e.kind {
@@ -54,7 +60,17 @@ fn load(bytes: &[u8], texts: Option<ModelTexts>) -> webclip::Result<()> {
     Ok(())
 }
 
-fuzz_target!(|bytes: &[u8]| {
+fuzz_target!(|input: &[u8]| {
+    // An input starting with `{` is a header alone, its length put in front here:
+    // in a whole file most insertions into the JSON break the length prefix, so
+    // this is how the fuzzer edits the configs and tensor lists a header holds.
+    let framed;
+    let bytes = if input.first() == Some(&b'{') {
+        framed = [&(input.len() as u64).to_le_bytes()[..], input].concat();
+        &framed
+    } else {
+        input
+    };
     // A webclip model file carries its texts; anything else is tried as a checkpoint.
     if load(bytes, None).is_err() {
         for config in [TINY_CONFIG, MICRO_CONFIG] {
