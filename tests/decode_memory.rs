@@ -70,6 +70,12 @@ fn zeros_zlib(copies: usize) -> Vec<u8> {
     out
 }
 
+/// The counters are global, so the tests take turns: each holds this for its whole run.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Peak bytes allocated while `f` runs, above what was live before.
 fn peak_during<T>(f: impl FnOnce() -> T) -> (T, usize) {
     let before = LIVE.load(Relaxed);
@@ -80,6 +86,7 @@ fn peak_during<T>(f: impl FnOnce() -> T) -> (T, usize) {
 
 #[test]
 fn a_tiny_png_with_a_huge_icc_profile_stays_within_the_metadata_budget() {
+    let _turn = serial();
     // 1x1 RGB, one white pixel; its iCCP chunk inflates to 400 MiB (2.6 MB of file). Under
     // the `image` crate's default budget (512 MiB) all of it is inflated: a measured peak of
     // 796 MiB. Under ours the png crate stops at 64 MiB, drops the profile and decodes the
@@ -94,4 +101,21 @@ fn a_tiny_png_with_a_huge_icc_profile_stays_within_the_metadata_budget() {
     assert_eq!((img.width, img.height, img.data), (1, 1, vec![255; 3]));
     println!("peak {:.1} MiB", peak as f64 / (1 << 20) as f64);
     assert!(peak < 2 * (64 << 20), "decoding a 1x1 PNG allocated {peak} bytes at once");
+}
+
+#[test]
+fn a_tiny_jpeg_claiming_a_large_picture_costs_its_pixels_and_the_rgb_result_at_most() {
+    let _turn = serial();
+    // 664 bytes: a 9x5 JPEG whose frame header claims 2000x2000; zune-jpeg decodes the
+    // missing data as grey. Made for the image fuzz target, where such files claiming
+    // 13377x13377 (just under MAX_PIXELS) peaked at 1.8 to 1.96 GB: to_rgb held an RGBA copy
+    // beside the decoder's pixels and grew the RGB result by doubling.
+    let jpeg = include_bytes!("fixtures/fuzz/jpeg-claiming-2000x2000.jpg");
+    let (img, peak) = peak_during(|| webclip::image::decode(jpeg, "claim.jpg"));
+    let img = img.unwrap();
+    assert_eq!((img.width, img.height), (2000, 2000));
+    let pixels = 2000 * 2000;
+    println!("peak {:.1} bytes a pixel", peak as f64 / pixels as f64);
+    // The decoder's RGB (3 bytes a pixel) and the RGB result (3), with 2 to spare.
+    assert!(peak <= 8 * pixels, "peak {peak} bytes for {pixels} pixels");
 }

@@ -234,32 +234,31 @@ fn to_rgb(img: DynamicImage, png: Option<&PngHeader>) -> std::result::Result<Rgb
     };
     let hi = |v: u16| (v >> 8) as u8;
 
-    let n = width as usize * height as usize;
-    let mut rgba: Vec<[u8; 4]> = Vec::with_capacity(n);
+    // Straight into RGB of its final size: the picture may be MAX_PIXELS large, and an
+    // RGBA copy beside it, or a buffer grown by doubling, would more than double the peak.
+    let mut data = Vec::with_capacity(width as usize * height as usize * 3);
+    let mut push = |[r, g, b, a]: [u8; 4]| {
+        // Pillow's rule replaces whatever alpha the decoder derived from the key.
+        let a = key.map_or(a, |k| if [r, g, b] == k { 0 } else { 255 });
+        data.extend_from_slice(&over_white(r, g, b, a));
+    };
     match &img {
-        DynamicImage::ImageLuma8(b) => rgba.extend(b.pixels().map(|p| [p[0], p[0], p[0], 255])),
-        DynamicImage::ImageLumaA8(b) => rgba.extend(b.pixels().map(|p| [p[0], p[0], p[0], p[1]])),
-        DynamicImage::ImageRgb8(b) => rgba.extend(b.pixels().map(|p| [p[0], p[1], p[2], 255])),
-        DynamicImage::ImageRgba8(b) => rgba.extend(b.pixels().map(|p| p.0)),
-        DynamicImage::ImageLuma16(b) => rgba.extend(b.pixels().map(|p| {
+        DynamicImage::ImageLuma8(b) => b.pixels().for_each(|p| push([p[0], p[0], p[0], 255])),
+        DynamicImage::ImageLumaA8(b) => b.pixels().for_each(|p| push([p[0], p[0], p[0], p[1]])),
+        DynamicImage::ImageRgb8(b) => b.pixels().for_each(|p| push([p[0], p[1], p[2], 255])),
+        DynamicImage::ImageRgba8(b) => b.pixels().for_each(|p| push(p.0)),
+        DynamicImage::ImageLuma16(b) => b.pixels().for_each(|p| {
             let v = g16(p[0]);
-            [v, v, v, 255]
-        })),
-        DynamicImage::ImageLumaA16(b) => rgba.extend(b.pixels().map(|p| {
+            push([v, v, v, 255])
+        }),
+        DynamicImage::ImageLumaA16(b) => b.pixels().for_each(|p| {
             let v = g16(p[0]);
-            [v, v, v, hi(p[1])]
-        })),
-        DynamicImage::ImageRgb16(b) => rgba.extend(b.pixels().map(|p| [hi(p[0]), hi(p[1]), hi(p[2]), 255])),
-        DynamicImage::ImageRgba16(b) => rgba.extend(b.pixels().map(|p| [hi(p[0]), hi(p[1]), hi(p[2]), hi(p[3])])),
+            push([v, v, v, hi(p[1])])
+        }),
+        DynamicImage::ImageRgb16(b) => b.pixels().for_each(|p| push([hi(p[0]), hi(p[1]), hi(p[2]), 255])),
+        DynamicImage::ImageRgba16(b) => b.pixels().for_each(|p| push([hi(p[0]), hi(p[1]), hi(p[2]), hi(p[3])])),
         other => return Err(format!("unsupported pixel format {:?}", other.color())),
     }
-    if let Some(k) = key {
-        // Pillow's rule replaces whatever alpha the decoder derived from the key.
-        for p in &mut rgba {
-            p[3] = if [p[0], p[1], p[2]] == k { 0 } else { 255 };
-        }
-    }
-    let data = rgba.iter().flat_map(|p| over_white(p[0], p[1], p[2], p[3])).collect();
     Ok(RgbImage { width, height, data })
 }
 
