@@ -64,6 +64,10 @@ pub struct ClipConfig {
 /// towers have 12 to 48 layers.
 pub const MAX_LAYERS: usize = 1000;
 
+/// The most values one tensor a config implies may hold (2^34: 64 GB in f32,
+/// far past any CLIP; ViT-L/14's largest is 38 M).
+pub const MAX_TENSOR_ELEMENTS: usize = 1 << 34;
+
 #[derive(Deserialize, Default)]
 struct RawTower {
     hidden_size: Option<usize>,
@@ -124,7 +128,27 @@ impl ClipConfig {
             return Err(Error::Config(format!("{name} must be positive")));
         }
         attention::check_fits("vision_config", v.tokens(), v.tower.head_dim())?;
-        attention::check_fits("text_config", self.text.max_positions, self.text.tower.head_dim())
+        attention::check_fits("text_config", self.text.max_positions, self.text.tower.head_dim())?;
+        // The largest tensors the config implies, counted without overflow
+        // before anything is sized from them (a config may claim anything).
+        let (t, dv, dt) = (&self.text, v.tower.width, self.text.tower.width);
+        let tensors = [
+            ("vision_model.embeddings.patch_embedding.weight", &[dv, v.channels, v.patch_size, v.patch_size][..]),
+            ("vision_model.embeddings.position_embedding.weight", &[v.tokens(), dv]),
+            ("vision_config mlp.fc1.weight", &[v.tower.intermediate, dv]),
+            ("text_model.embeddings.token_embedding.weight", &[t.vocab_size, dt]),
+            ("text_model.embeddings.position_embedding.weight", &[t.max_positions, dt]),
+            ("text_config mlp.fc1.weight", &[t.tower.intermediate, dt]),
+            ("visual_projection.weight", &[self.projection_dim, dv]),
+            ("text_projection.weight", &[self.projection_dim, dt]),
+        ];
+        for (name, shape) in tensors {
+            let count = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).filter(|&n| n <= MAX_TENSOR_ELEMENTS);
+            if count.is_none() {
+                return Err(Error::Config(format!("{name} would be {shape:?}, more than the {MAX_TENSOR_ELEMENTS} values a tensor may hold")));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -181,6 +205,14 @@ mod tests {
         .unwrap();
         assert_eq!((c.vision.tower.head_dim(), c.vision.tokens(), c.vision.tower.eps), (11, 37, 1e-6));
         assert_eq!((c.vision.tower.act, c.text.tower.layers, c.projection_dim), (Activation::Gelu, 2, 24));
+    }
+
+    #[test]
+    fn tensors_too_large_to_count_are_refused() {
+        let err = ClipConfig::from_json(r#"{"vision_config":{"image_size":4294967296,"patch_size":4294967296}}"#).unwrap_err().to_string();
+        assert!(err.contains("patch_embedding.weight would be [768, 3, 4294967296, 4294967296], more than the 17179869184 values"), "{err}");
+        let err = ClipConfig::from_json(r#"{"text_config":{"vocab_size":100000000000}}"#).unwrap_err().to_string();
+        assert!(err.contains("token_embedding.weight would be [100000000000, 512]"), "{err}");
     }
 
     #[test]
