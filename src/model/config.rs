@@ -64,9 +64,10 @@ pub struct ClipConfig {
 /// towers have 12 to 48 layers.
 pub const MAX_LAYERS: usize = 1000;
 
-/// The most values one tensor a config implies may hold (2^34: 64 GB in f32,
-/// far past any CLIP; ViT-L/14's largest is 38 M).
-pub const MAX_TENSOR_ELEMENTS: usize = 1 << 34;
+/// The most values one tensor a config implies may hold: 2^34 (64 GB in f32)
+/// on 64-bit targets, 2^28 (1 GB in f32, the most wasm32 could hold) on
+/// 32-bit ones; far past any CLIP either way (ViT-L/14's largest is 38 M).
+pub const MAX_TENSOR_ELEMENTS: u64 = if usize::BITS >= 64 { 1 << 34 } else { 1 << 28 };
 
 #[derive(Deserialize, Default)]
 struct RawTower {
@@ -143,7 +144,7 @@ impl ClipConfig {
             ("text_projection.weight", &[self.projection_dim, dt]),
         ];
         for (name, shape) in tensors {
-            let count = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).filter(|&n| n <= MAX_TENSOR_ELEMENTS);
+            let count = shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d as u64)).filter(|&n| n <= MAX_TENSOR_ELEMENTS);
             if count.is_none() {
                 return Err(Error::Config(format!("{name} would be {shape:?}, more than the {MAX_TENSOR_ELEMENTS} values a tensor may hold")));
             }
