@@ -118,18 +118,15 @@ const ops = {
     return store.list();
   },
 
-  // `progress` reports the labels' text passes: { stage: 'labels', done, total }.
   classify({ modelId, image, labels, templates }, progress) {
-    const labelsDone = (done, total) => progress({ stage: 'labels', done, total });
     return withImage(image, (picture) =>
-      onModel(modelId, async (model) => ({ ...(await model.classify(picture, labels, templates, labelsDone)), timings: model.timings })),
+      onModel(modelId, async (model) => ({ ...(await model.classify(picture, labels, templates, labelPasses(progress))), timings: model.timings })),
     );
   },
 
   // Labels scored against an image embedded earlier: no image pass.
   scoreEmbedding({ modelId, embedding, labels, templates }, progress) {
-    const labelsDone = (done, total) => progress({ stage: 'labels', done, total });
-    return onModel(modelId, async (model) => ({ ...(await model.scoreEmbedding(embedding, labels, templates, labelsDone)), timings: model.timings }));
+    return onModel(modelId, async (model) => ({ ...(await model.scoreEmbedding(embedding, labels, templates, labelPasses(progress))), timings: model.timings }));
   },
 
   // Images that wait for the engine together (several widgets, one model) go
@@ -185,6 +182,9 @@ const ops = {
     });
   },
 };
+
+/** The engine's callback after each text pass, reported as `{ stage: 'labels', done, total }`. */
+const labelPasses = (progress) => (done, total) => progress({ stage: 'labels', done, total });
 
 /** Pictures waiting for their model's next image pass, by model id. */
 const imageBatches = new Map();

@@ -140,7 +140,8 @@ impl Header {
         if let Some(len @ 0..8) = source.len() {
             return Err(model_file::not_safetensors(&source.read(0, len as usize).await?, source.name()));
         }
-        let prefix = source.read(0, PREFIX_BYTES.min(source.len().unwrap_or(8) as usize).max(8)).await?;
+        // At least 8 bytes are there (checked above) when the length is known.
+        let prefix = source.read(0, source.len().map_or(8, |len| PREFIX_BYTES.min(len as usize))).await?;
         let n = model_file::header_length(&prefix, source.len(), source.name())?;
         // The prefix's bytes are not read again.
         let end = 8 + n as usize;
