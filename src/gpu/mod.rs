@@ -7,6 +7,8 @@
 mod buffers;
 mod kernel;
 pub mod random;
+#[cfg(target_arch = "wasm32")]
+mod subgroups;
 
 pub use buffers::{GpuBuffer, Uniform};
 pub use kernel::{Kernel, Step, LINEAR_WORKGROUP};
@@ -25,6 +27,9 @@ pub struct Gpu {
     allocated: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Why the device was lost, once it is (set by wgpu's callback).
     lost: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    /// The device was opened with WebGPU's `subgroups` (browser only, see
+    /// [`subgroups`]): kernels may use `enable subgroups;`.
+    pub subgroups: bool,
 }
 
 impl Gpu {
@@ -40,6 +45,8 @@ impl Gpu {
             .await
             .map_err(|e| Error::Gpu(format!("no WebGPU adapter available ({e})")))?;
         let limits = adapter.limits();
+        #[cfg(target_arch = "wasm32")]
+        subgroups::ask_with_next_device();
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor { label: Some("webclip"), required_limits: limits.clone(), ..Default::default() })
             .await
@@ -50,7 +57,11 @@ impl Gpu {
             let why = if message.is_empty() { format!("{reason:?}") } else { format!("{reason:?}: {message}") };
             *flag.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(why);
         });
-        Ok(Gpu { device, queue, limits, adapter: adapter.get_info(), allocated: Default::default(), lost })
+        #[cfg(target_arch = "wasm32")]
+        let subgroups = subgroups::enabled(&device);
+        #[cfg(not(target_arch = "wasm32"))]
+        let subgroups = false;
+        Ok(Gpu { device, queue, limits, adapter: adapter.get_info(), allocated: Default::default(), lost, subgroups })
     }
 
     /// Why the device was lost (a driver reset, the GPU process restarted, the

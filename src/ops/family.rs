@@ -14,6 +14,8 @@
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
+use super::RowLoader;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum KernelFamily {
     Tiled,
@@ -24,8 +26,10 @@ pub enum KernelFamily {
 /// software adapters this project can run (`webclip bench-kernels`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RegisterTiles {
-    /// Invocations per matmul workgroup (each owns 16 columns of 8 rows).
+    /// Invocations per matmul workgroup (each owns 16 columns of `matmul_rows` rows).
     pub matmul: u32,
+    /// Rows per matmul invocation (`ROWS` in matmul_registers.wgsl: 8, 16 or 32).
+    pub matmul_rows: u32,
     /// Queries per attention workgroup.
     pub attention: u32,
     /// Rows per LayerNorm workgroup.
@@ -69,13 +73,24 @@ impl KernelFamily {
 
 impl RegisterTiles {
     /// Measured on the two software adapters this project has, both on 2 cores
-    /// (`webclip bench-kernels`, `www/bench.html`): on lavapipe (Vulkan) 64
-    /// invocations per matmul workgroup and 16 gave the same GFLOP/s; on
-    /// SwiftShader (the browser) 16 beat 32 and 64 by 5-10% (more workgroups to
-    /// share between its threads when n is 768). wgpu tells neither adapter's
-    /// name in a browser, so any CPU adapter there gets SwiftShader's sizes.
-    pub fn for_this_target() -> RegisterTiles {
-        let matmul = if cfg!(target_arch = "wasm32") { 16 } else { 64 };
-        RegisterTiles { matmul, attention: 16, layernorm: 8 }
+    /// (`webclip bench-kernels`, `www/bench.html`): 16 invocations per matmul
+    /// workgroup. On SwiftShader 16 beat 32 and 64 by 5-10% (more workgroups to
+    /// share between its threads when n is 768); on lavapipe 64 and 16 tied while
+    /// idle lanes returned early, and since every lane now runs the k loop (the
+    /// subgroup loader needs them all) 64 lost 30-40%: CLIP's widths are
+    /// multiples of 256 = 16 × 16 columns, so 16 leaves no idle lane.
+    ///
+    /// Rows per matmul invocation follow the row loader: lavapipe loads X's
+    /// uniform rows once for all lanes and is fastest at 8 rows (20-29 GFLOP/s
+    /// on ViT-B/32's shapes; 32 rows: 12-17); SwiftShader pays for every lane's
+    /// load, so with subgroups it shares X's loads and amortises each weight
+    /// load over 32 rows (8.7-9.2 GFLOP/s against 4.4-5.9 at 8 rows).
+    pub fn for_device(rows: RowLoader) -> RegisterTiles {
+        let matmul = 16;
+        let matmul_rows = match rows {
+            RowLoader::Uniform => 8,
+            RowLoader::Subgroup => 32,
+        };
+        RegisterTiles { matmul, matmul_rows, attention: 16, layernorm: 8 }
     }
 }

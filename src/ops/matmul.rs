@@ -59,6 +59,44 @@ fn erfc_f64(x: f64) -> f64 {
     (-x * x).exp() / std::f64::consts::PI.sqrt() / f
 }
 
+/// How `matmul_registers.wgsl` loads X's rows: the one function its variants
+/// differ in (`shaders/common/rows_*.wgsl`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowLoader {
+    /// Every invocation loads every row it needs: one load for all lanes where
+    /// the adapter sees that the address is uniform (lavapipe).
+    Uniform,
+    /// Each of four lanes loads one row and `subgroupBroadcast` shares it: a
+    /// quarter of the loads where every lane pays for its own (SwiftShader).
+    Subgroup,
+}
+
+impl RowLoader {
+    /// Subgroups where the device was opened with them (browsers that offer
+    /// them); the uniform loader elsewhere.
+    pub fn for_device(gpu: &Gpu) -> RowLoader {
+        if gpu.subgroups {
+            RowLoader::Subgroup
+        } else {
+            RowLoader::Uniform
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RowLoader::Uniform => "uniform",
+            RowLoader::Subgroup => "subgroup",
+        }
+    }
+
+    pub fn wgsl(self) -> &'static str {
+        match self {
+            RowLoader::Uniform => include_str!("../../shaders/common/rows_uniform.wgsl"),
+            RowLoader::Subgroup => include_str!("../../shaders/common/rows_subgroup.wgsl"),
+        }
+    }
+}
+
 /// Shape and epilogue of one matmul call site (`Params` of both matmul shaders).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
@@ -136,14 +174,15 @@ mod tests {
             let step = bind(&ks.matmul, gpu, &Uniform::new(gpu, "test", &params), &x_buf, &w_buf, bias.then_some(&b_buf), residual.then_some(&r_buf), &y);
             let got = run_once(gpu, &step, params.extent(), &y, m * n).await;
             // f32 accumulation over k terms of magnitude <= 0.5: rounding stays far below 1e-5.
-            assert_close(&format!("{:?} {:?} matmul {m}x{n}x{k} {act:?} bias={bias} res={residual}", ks.family, ks.format), &got, &want, 1e-5, 1e-4);
+            assert_close(&format!("{:?} {:?} (rows {:?}) matmul {m}x{n}x{k} {act:?} bias={bias} res={residual}", ks.family, ks.format, ks.rows), &got, &want, 1e-5, 1e-4);
         }
     }
 
     crate::gpu_test! {
         async fn matmul_odd_shapes(gpu: Gpu) {
-            // Edges of both families' tiles: 1, 17, 33 and 65 columns; 9 and 130 rows; k past a slab.
-            for shape in [(1, 1, 1), (37, 97, 44), (65, 63, 17), (9, 17, 33), (130, 200, 129), (3, 300, 1000)] {
+            // Edges of both families' tiles: 1, 17, 33 and 65 columns; 9, 77 and 130 rows (the
+            // registers family's 8 and 32); k past a slab; k a multiple of 4 and not.
+            for shape in [(1, 1, 1), (37, 97, 44), (65, 63, 17), (9, 17, 33), (130, 200, 129), (3, 300, 1000), (77, 50, 64)] {
                 check(&gpu, shape, false, Activation::None, false).await;
             }
         }

@@ -12,7 +12,7 @@ pub mod pooling;
 
 pub use family::{KernelFamily, RegisterTiles};
 pub use format::{PackedWeight, WeightFormat};
-pub use matmul::Activation;
+pub use matmul::{Activation, RowLoader};
 
 use crate::error::Result;
 use crate::gpu::{Gpu, Kernel, LINEAR_WORKGROUP};
@@ -38,6 +38,8 @@ fn with_format(format: WeightFormat, kernel: &str) -> String {
 pub struct Kernels {
     pub family: KernelFamily,
     pub format: WeightFormat,
+    /// How the registers matmul loads X (the tiled family ignores it).
+    pub rows: RowLoader,
     pub matmul: Kernel,
     pub layernorm: Kernel,
     pub attention: Kernel,
@@ -50,6 +52,11 @@ pub struct Kernels {
 impl Kernels {
     /// Compiles the kernels of `family` (see [`KernelFamily::choose`]) for weights in `format`.
     pub async fn new(gpu: &Gpu, family: KernelFamily, format: WeightFormat) -> Result<Kernels> {
+        Self::with_rows(gpu, family, format, RowLoader::for_device(gpu)).await
+    }
+
+    /// [`Kernels::new`] with the registers matmul's row loader forced (tests).
+    pub async fn with_rows(gpu: &Gpu, family: KernelFamily, format: WeightFormat, rows: RowLoader) -> Result<Kernels> {
         let elementwise = [LINEAR_WORKGROUP, 1, 1];
         let (matmul, layernorm, attention) = match family {
             // A tiled matmul workgroup owns a 32 × 32 block (matmul_tiled.wgsl).
@@ -59,10 +66,13 @@ impl Kernels {
                 Kernel::new(gpu, "attention_tiled", shader!("attention_tiled", "workgroup_reduce"), &[], [1, 1, 1]).await?,
             ),
             KernelFamily::Registers => {
-                let t = RegisterTiles::for_this_target();
-                // A matmul invocation owns 16 columns of 8 rows (matmul_registers.wgsl).
+                let t = RegisterTiles::for_device(rows);
+                // A matmul invocation owns 16 columns of ROWS rows (matmul_registers.wgsl); the
+                // row loader goes first, as `enable` must.
+                let matmul = [rows.wgsl(), &with_format(format, shader!("matmul_registers", "epilogue"))].concat();
+                let constants = [("WG", t.matmul as f64), ("ROWS", t.matmul_rows as f64)];
                 (
-                    Kernel::new(gpu, "matmul_registers", &with_format(format, shader!("matmul_registers", "epilogue")), &[("WG", t.matmul as f64)], [16 * t.matmul, 8, 1]).await?,
+                    Kernel::new(gpu, "matmul_registers", &matmul, &constants, [16 * t.matmul, t.matmul_rows, 1]).await?,
                     Kernel::new(gpu, "layernorm_registers", shader!("layernorm_registers"), &[("WG", t.layernorm as f64)], [t.layernorm, 1, 1]).await?,
                     Kernel::new(gpu, "attention_registers", shader!("attention_registers"), &[("WG", t.attention as f64)], [t.attention, 1, 1]).await?,
                 )
@@ -71,6 +81,7 @@ impl Kernels {
         Ok(Kernels {
             family,
             format,
+            rows,
             matmul,
             layernorm,
             attention,
@@ -101,6 +112,17 @@ pub(crate) mod test_support {
         super::Kernels::new(gpu, family, format).await.unwrap_or_else(|e| panic!("{family:?} {format:?} kernels compile: {e}"))
     }
 
+    /// The registers family with the row loader [`super::RowLoader::for_device`]
+    /// does not pick, where the device can run it (the uniform loader where the
+    /// device has subgroups), so that both loaders are tested wherever they can run.
+    async fn other_rows(gpu: &Gpu, format: super::WeightFormat) -> Option<super::Kernels> {
+        let rows = match super::RowLoader::for_device(gpu) {
+            super::RowLoader::Subgroup => super::RowLoader::Uniform,
+            super::RowLoader::Uniform => return None,
+        };
+        Some(super::Kernels::with_rows(gpu, super::KernelFamily::Registers, format, rows).await.unwrap_or_else(|e| panic!("registers {format:?} {rows:?} kernels compile: {e}")))
+    }
+
     /// Both families' kernels for f32 weights, compiled once per test binary (the
     /// test device is shared too): every kernel test runs on both, whatever the adapter.
     pub async fn kernels(gpu: &Gpu) -> [super::Kernels; 2] {
@@ -110,15 +132,19 @@ pub(crate) mod test_support {
         })
     }
 
-    /// Both families for every weight format, f32 first: the kernels that read weights.
+    /// Both families for every weight format, f32 first, and the registers
+    /// family with its other row loader where there is one: the kernels that read weights.
     pub async fn all_kernels(gpu: &Gpu) -> Vec<super::Kernels> {
         let mut all = kernels(gpu).await.to_vec();
         all.extend(crate::gpu::testing::once!(Vec<super::Kernels>, {
             let mut more = Vec::new();
-            for format in &super::WeightFormat::ALL[1..] {
-                for family in super::KernelFamily::ALL {
-                    more.push(compile(gpu, family, *format).await);
+            for format in super::WeightFormat::ALL {
+                if format != super::WeightFormat::F32 {
+                    for family in super::KernelFamily::ALL {
+                        more.push(compile(gpu, family, format).await);
+                    }
                 }
+                more.extend(other_rows(gpu, format).await);
             }
             more
         }));
