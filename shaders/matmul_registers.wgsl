@@ -34,7 +34,7 @@
 //   8 × 16 per invocation at 20-29 GFLOP/s; 4 × 16 18-21, 16 × 16 19-31, 32 × 16 12-17, lanes
 //   over rows with W uniform instead 3-7, the workgroup-tiled kernel 3.4-3.8. Computing the rows'
 //   starts once before the loop, rather than in it, gained 20-25%.
-// - SwiftShader (32 rows, subgroup loader) pays for each lane's load, one scalar at a time (on
+// - SwiftShader (28 rows, subgroup loader; see `RegisterTiles`) pays for each lane's load, one scalar at a time (on
 //   50x3072x768, 55% of the time went to loads), so the more rows share each weight load the
 //   better, and X's rows are loaded once per four lanes and broadcast. Measured on
 //   50x3072x768 and 50x768x3072 (a standalone harness, 2 cores): 8 rows, X per lane (the
@@ -44,7 +44,7 @@
 
 struct Params { m: u32, n: u32, k: u32, flags: u32 }
 
-// Invocations per workgroup, along N, and rows per invocation: 8, 16 or 32 (the registry,
+// Invocations per workgroup, along N, and rows per invocation: a multiple of 4 from 8 to 32 (the registry,
 // `RegisterTiles`, sets both per adapter). Rows past ROWS are dead code once the pipeline
 // fixes ROWS, and compilers drop them with their accumulators.
 override WG: u32 = 64u;
@@ -132,16 +132,12 @@ fn main(ids: Invocation) {
             let b3 = weight_block(k4, c.w, p.n, p.k);
             add_rows(&a0, &a1, &a2, &a3, b0, b1, b2, b3, x_rows(r0, k4, true));
             add_rows(&a4, &a5, &a6, &a7, b0, b1, b2, b3, x_rows(r1, k4, true));
-            if (ROWS > 8u) {
-                add_rows(&a8, &a9, &a10, &a11, b0, b1, b2, b3, x_rows(r2, k4, true));
-                add_rows(&a12, &a13, &a14, &a15, b0, b1, b2, b3, x_rows(r3, k4, true));
-            }
-            if (ROWS > 16u) {
-                add_rows(&a16, &a17, &a18, &a19, b0, b1, b2, b3, x_rows(r4, k4, true));
-                add_rows(&a20, &a21, &a22, &a23, b0, b1, b2, b3, x_rows(r5, k4, true));
-                add_rows(&a24, &a25, &a26, &a27, b0, b1, b2, b3, x_rows(r6, k4, true));
-                add_rows(&a28, &a29, &a30, &a31, b0, b1, b2, b3, x_rows(r7, k4, true));
-            }
+            if (ROWS > 8u) { add_rows(&a8, &a9, &a10, &a11, b0, b1, b2, b3, x_rows(r2, k4, true)); }
+            if (ROWS > 12u) { add_rows(&a12, &a13, &a14, &a15, b0, b1, b2, b3, x_rows(r3, k4, true)); }
+            if (ROWS > 16u) { add_rows(&a16, &a17, &a18, &a19, b0, b1, b2, b3, x_rows(r4, k4, true)); }
+            if (ROWS > 20u) { add_rows(&a20, &a21, &a22, &a23, b0, b1, b2, b3, x_rows(r5, k4, true)); }
+            if (ROWS > 24u) { add_rows(&a24, &a25, &a26, &a27, b0, b1, b2, b3, x_rows(r6, k4, true)); }
+            if (ROWS > 28u) { add_rows(&a28, &a29, &a30, &a31, b0, b1, b2, b3, x_rows(r7, k4, true)); }
         }
     } else {
         for (var k4 = 0u; k4 < k4s; k4 = k4 + 1u) {
@@ -151,16 +147,12 @@ fn main(ids: Invocation) {
             let b3 = weight_block(k4, c.w, p.n, p.k);
             add_rows(&a0, &a1, &a2, &a3, b0, b1, b2, b3, x_rows(r0, k4, false));
             add_rows(&a4, &a5, &a6, &a7, b0, b1, b2, b3, x_rows(r1, k4, false));
-            if (ROWS > 8u) {
-                add_rows(&a8, &a9, &a10, &a11, b0, b1, b2, b3, x_rows(r2, k4, false));
-                add_rows(&a12, &a13, &a14, &a15, b0, b1, b2, b3, x_rows(r3, k4, false));
-            }
-            if (ROWS > 16u) {
-                add_rows(&a16, &a17, &a18, &a19, b0, b1, b2, b3, x_rows(r4, k4, false));
-                add_rows(&a20, &a21, &a22, &a23, b0, b1, b2, b3, x_rows(r5, k4, false));
-                add_rows(&a24, &a25, &a26, &a27, b0, b1, b2, b3, x_rows(r6, k4, false));
-                add_rows(&a28, &a29, &a30, &a31, b0, b1, b2, b3, x_rows(r7, k4, false));
-            }
+            if (ROWS > 8u) { add_rows(&a8, &a9, &a10, &a11, b0, b1, b2, b3, x_rows(r2, k4, false)); }
+            if (ROWS > 12u) { add_rows(&a12, &a13, &a14, &a15, b0, b1, b2, b3, x_rows(r3, k4, false)); }
+            if (ROWS > 16u) { add_rows(&a16, &a17, &a18, &a19, b0, b1, b2, b3, x_rows(r4, k4, false)); }
+            if (ROWS > 20u) { add_rows(&a20, &a21, &a22, &a23, b0, b1, b2, b3, x_rows(r5, k4, false)); }
+            if (ROWS > 24u) { add_rows(&a24, &a25, &a26, &a27, b0, b1, b2, b3, x_rows(r6, k4, false)); }
+            if (ROWS > 28u) { add_rows(&a28, &a29, &a30, &a31, b0, b1, b2, b3, x_rows(r7, k4, false)); }
         }
     }
     // One store loop, not 32 unrolled stores: each store inlines the epilogue, and 32 copies

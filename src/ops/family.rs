@@ -28,7 +28,7 @@ pub enum KernelFamily {
 pub struct RegisterTiles {
     /// Invocations per matmul workgroup (each owns 16 columns of `matmul_rows` rows).
     pub matmul: u32,
-    /// Rows per matmul invocation (`ROWS` in matmul_registers.wgsl: 8, 16 or 32).
+    /// Rows per matmul invocation (`ROWS` in matmul_registers.wgsl: a multiple of 4, 8 to 32).
     pub matmul_rows: u32,
     /// Queries per attention workgroup.
     pub attention: u32,
@@ -84,12 +84,16 @@ impl RegisterTiles {
     /// uniform rows once for all lanes and is fastest at 8 rows (20-29 GFLOP/s
     /// on ViT-B/32's shapes; 32 rows: 12-17); SwiftShader pays for every lane's
     /// load, so with subgroups it shares X's loads and amortises each weight
-    /// load over 32 rows (8.7-9.2 GFLOP/s against 4.4-5.9 at 8 rows).
+    /// load over many rows (32 rows: 8.7-9.2 GFLOP/s in a standalone harness
+    /// against 4.4-5.9 at 8). 28 rather than 32: a ViT-B/32 image's 50 tokens
+    /// fill two tiles of 28 (56 rows) but pad to 64 with 32; in
+    /// `www/bench.html` 28 was 14-15% faster on those shapes and the same on a
+    /// batch of 8 (400 rows).
     pub fn for_device(rows: RowLoader) -> RegisterTiles {
         let matmul = 16;
         let matmul_rows = match rows {
             RowLoader::Uniform => 8,
-            RowLoader::Subgroup => 32,
+            RowLoader::Subgroup => 28,
         };
         RegisterTiles { matmul, matmul_rows, attention: 16, layernorm: 8 }
     }
