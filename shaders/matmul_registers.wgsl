@@ -34,9 +34,9 @@
 //   8 × 16 per invocation at 20-29 GFLOP/s; 4 × 16 18-21, 16 × 16 19-31, 32 × 16 12-17, lanes
 //   over rows with W uniform instead 3-7, the workgroup-tiled kernel 3.4-3.8. Computing the rows'
 //   starts once before the loop, rather than in it, gained 20-25%.
-// - SwiftShader (28 rows, subgroup loader; see `RegisterTiles`) pays for each lane's load, one scalar at a time (on
-//   50x3072x768, 55% of the time went to loads), so the more rows share each weight load the
-//   better, and X's rows are loaded once per four lanes and broadcast. Measured on
+// - SwiftShader (28 rows, subgroup loader; see `RegisterTiles`) pays for each lane's load, one
+//   scalar at a time (on 50x3072x768, 55% of the time went to loads), so the more rows share
+//   each weight load the better, and X's rows are loaded once per four lanes and broadcast. Measured on
 //   50x3072x768 and 50x768x3072 (a standalone harness, 2 cores): 8 rows, X per lane (the
 //   previous kernel) 4.4-5.9 GFLOP/s; 8 rows broadcast 5.2-6.0; 16 rows 5.7-6.3 per lane,
 //   6.5-7.3 broadcast; 32 rows broadcast 8.7-9.2; 64 rows × 8 columns 7.4-7.7; W read from an
@@ -44,9 +44,9 @@
 
 struct Params { m: u32, n: u32, k: u32, flags: u32 }
 
-// Invocations per workgroup, along N, and rows per invocation: a multiple of 4 from 8 to 32 (the registry,
-// `RegisterTiles`, sets both per adapter). Rows past ROWS are dead code once the pipeline
-// fixes ROWS, and compilers drop them with their accumulators.
+// Invocations per workgroup, along N, and rows per invocation: a multiple of 4 from 8 to 32
+// (the registry, `RegisterTiles`, sets both per adapter). Rows past ROWS are dead code once the
+// pipeline fixes ROWS, and compilers drop them with their accumulators.
 override WG: u32 = 64u;
 override ROWS: u32 = 8u;
 

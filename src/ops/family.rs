@@ -89,7 +89,7 @@ impl RegisterTiles {
     /// fill two tiles of 28 (56 rows) but pad to 64 with 32; in
     /// `www/bench.html` 28 was 14-15% faster on those shapes and the same on a
     /// batch of 8 (400 rows).
-    pub fn for_device(rows: RowLoader) -> RegisterTiles {
+    pub fn for_loader(rows: RowLoader) -> RegisterTiles {
         let matmul = 16;
         let matmul_rows = match rows {
             RowLoader::Uniform => 8,

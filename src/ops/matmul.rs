@@ -82,13 +82,6 @@ impl RowLoader {
         }
     }
 
-    pub fn name(self) -> &'static str {
-        match self {
-            RowLoader::Uniform => "uniform",
-            RowLoader::Subgroup => "subgroup",
-        }
-    }
-
     pub fn wgsl(self) -> &'static str {
         match self {
             RowLoader::Uniform => include_str!("../../shaders/common/rows_uniform.wgsl"),

@@ -66,7 +66,7 @@ impl Kernels {
                 Kernel::new(gpu, "attention_tiled", shader!("attention_tiled", "workgroup_reduce"), &[], [1, 1, 1]).await?,
             ),
             KernelFamily::Registers => {
-                let t = RegisterTiles::for_device(rows);
+                let t = RegisterTiles::for_loader(rows);
                 // A matmul invocation owns 16 columns of ROWS rows (matmul_registers.wgsl); the
                 // row loader goes first, as `enable` must.
                 let matmul = [rows.wgsl(), &with_format(format, shader!("matmul_registers", "epilogue"))].concat();
