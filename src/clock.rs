@@ -16,5 +16,8 @@ pub fn now_ms() -> f64 {
 #[cfg(target_arch = "wasm32")]
 pub fn now_ms() -> f64 {
     use wasm_bindgen::JsCast;
-    js_sys::Reflect::get(&js_sys::global(), &"performance".into()).ok().and_then(|p| p.dyn_into::<web_sys::Performance>().ok()).map_or_else(js_sys::Date::now, |p| p.now())
+    js_sys::Reflect::get(&js_sys::global(), &"performance".into())
+        .ok()
+        .and_then(|p| p.dyn_into::<web_sys::Performance>().ok())
+        .map_or_else(js_sys::Date::now, |p| p.now())
 }

@@ -35,7 +35,9 @@ pub struct ClipTokenizer {
 
 impl std::fmt::Debug for ClipTokenizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClipTokenizer").field("vocab_size", &self.inner.get_vocab_size(true)).finish()
+        f.debug_struct("ClipTokenizer")
+            .field("vocab_size", &self.inner.get_vocab_size(true))
+            .finish()
     }
 }
 
@@ -45,22 +47,36 @@ impl ClipTokenizer {
     /// Truncation (77 ids including specials, cut on the right) and padding
     /// (none) are set here, whatever the file says.
     pub fn from_bytes(tokenizer_json: &[u8]) -> Result<Self> {
-        let mut inner = Tokenizer::from_bytes(tokenizer_json).map_err(|e| Error::Tokenizer(format!("cannot parse tokenizer.json: {e}")))?;
+        let mut inner = Tokenizer::from_bytes(tokenizer_json)
+            .map_err(|e| Error::Tokenizer(format!("cannot parse tokenizer.json: {e}")))?;
 
         let vocab = inner.get_vocab_size(true);
         if vocab != VOCAB_SIZE {
-            return Err(Error::Tokenizer(format!("not a CLIP tokenizer: vocabulary has {vocab} entries, expected {VOCAB_SIZE}")));
+            return Err(Error::Tokenizer(format!(
+                "not a CLIP tokenizer: vocabulary has {vocab} entries, expected {VOCAB_SIZE}"
+            )));
         }
         for (token, want) in [("<|startoftext|>", START_OF_TEXT), ("<|endoftext|>", END_OF_TEXT)] {
             match inner.token_to_id(token) {
                 Some(id) if id == want => {}
-                Some(id) => return Err(Error::Tokenizer(format!("not a CLIP tokenizer: {token} has id {id}, expected {want}"))),
-                None => return Err(Error::Tokenizer(format!("not a CLIP tokenizer: no {token} token"))),
+                Some(id) => {
+                    return Err(Error::Tokenizer(format!(
+                        "not a CLIP tokenizer: {token} has id {id}, expected {want}"
+                    )))
+                }
+                None => {
+                    return Err(Error::Tokenizer(format!("not a CLIP tokenizer: no {token} token")))
+                }
             }
         }
 
         inner
-            .with_truncation(Some(TruncationParams { direction: TruncationDirection::Right, max_length: CONTEXT_LENGTH, strategy: TruncationStrategy::LongestFirst, stride: 0 }))
+            .with_truncation(Some(TruncationParams {
+                direction: TruncationDirection::Right,
+                max_length: CONTEXT_LENGTH,
+                strategy: TruncationStrategy::LongestFirst,
+                stride: 0,
+            }))
             .map_err(|e| Error::Tokenizer(format!("cannot set truncation: {e}")))?;
         inner.with_padding(None);
 
@@ -76,13 +92,18 @@ impl ClipTokenizer {
             )));
         }
         if tok.raw_encode("A Photo")? != tok.raw_encode("a photo")? {
-            return Err(Error::Tokenizer("not a CLIP tokenizer: text is not lowercased (missing normalizer?)".into()));
+            return Err(Error::Tokenizer(
+                "not a CLIP tokenizer: text is not lowercased (missing normalizer?)".into(),
+            ));
         }
         Ok(tok)
     }
 
     fn raw_encode(&self, text: &str) -> Result<Vec<u32>> {
-        let enc = self.inner.encode(text, true).map_err(|e| Error::Tokenizer(format!("cannot tokenize {text:?}: {e}")))?;
+        let enc = self
+            .inner
+            .encode(text, true)
+            .map_err(|e| Error::Tokenizer(format!("cannot tokenize {text:?}: {e}")))?;
         Ok(enc.get_ids().to_vec())
     }
 
@@ -91,7 +112,11 @@ impl ClipTokenizer {
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         let ids = self.raw_encode(text)?;
         // Guard the invariants the text encoder relies on.
-        if ids.len() < 2 || ids.len() > CONTEXT_LENGTH || ids[0] != START_OF_TEXT || ids[ids.len() - 1] != END_OF_TEXT {
+        if ids.len() < 2
+            || ids.len() > CONTEXT_LENGTH
+            || ids[0] != START_OF_TEXT
+            || ids[ids.len() - 1] != END_OF_TEXT
+        {
             return Err(Error::Tokenizer(format!(
                 "tokenizing {text:?} gave {} ids not of the form [{START_OF_TEXT}, .., \
                  {END_OF_TEXT}] with at most {CONTEXT_LENGTH} ids",
@@ -108,7 +133,10 @@ impl ClipTokenizer {
         if text.len() <= CONTEXT_LENGTH - 2 {
             return Ok(false);
         }
-        let enc = self.inner.encode(text, true).map_err(|e| Error::Tokenizer(format!("cannot tokenize {text:?}: {e}")))?;
+        let enc = self
+            .inner
+            .encode(text, true)
+            .map_err(|e| Error::Tokenizer(format!("cannot tokenize {text:?}: {e}")))?;
         Ok(!enc.get_overflowing().is_empty())
     }
 
@@ -300,7 +328,9 @@ mod tests {
         assert!(e.contains("1000") && e.contains("49408"), "{e}");
         let e = err(&tiny_tokenizer_json(VOCAB_SIZE, false));
         assert!(e.contains("post-processor"), "{e}");
-        let swapped = tiny_tokenizer_json(VOCAB_SIZE, true).replace("\"<|endoftext|>\":49407", "\"<|endoftext|>\":49405").replace("\"id\":49407", "\"id\":49405");
+        let swapped = tiny_tokenizer_json(VOCAB_SIZE, true)
+            .replace("\"<|endoftext|>\":49407", "\"<|endoftext|>\":49405")
+            .replace("\"id\":49407", "\"id\":49405");
         let e = err(&swapped);
         assert!(e.contains("<|endoftext|>"), "{e}");
     }

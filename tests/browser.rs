@@ -34,8 +34,12 @@ macro_rules! fixture {
             let bytes: &[u8] = match file {
                 "expected/cases.json" => embed!(concat!($dir, "/expected/cases.json")),
                 "expected/pixel_values.npy" => embed!(concat!($dir, "/expected/pixel_values.npy")),
-                "expected/image_features.npy" => embed!(concat!($dir, "/expected/image_features.npy")),
-                "expected/text_features.npy" => embed!(concat!($dir, "/expected/text_features.npy")),
+                "expected/image_features.npy" => {
+                    embed!(concat!($dir, "/expected/image_features.npy"))
+                }
+                "expected/text_features.npy" => {
+                    embed!(concat!($dir, "/expected/text_features.npy"))
+                }
                 "expected/probs.npy" => embed!(concat!($dir, "/expected/probs.npy")),
                 _ => image(file),
             };

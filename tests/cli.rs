@@ -19,10 +19,27 @@ fn probs(json: &str) -> Vec<f64> {
 #[test]
 fn classify_json_matches_transformers() {
     let model = fixture("tiny-clip");
-    let (code, out, err) = webclip(&["classify", "--json", "--model", &model, &fixture("images/astronaut.png"), "--label", "a robot", "--label", "wall-e", "--label", "a photo of a cat"]);
+    let (code, out, err) = webclip(&[
+        "classify",
+        "--json",
+        "--model",
+        &model,
+        &fixture("images/astronaut.png"),
+        "--label",
+        "a robot",
+        "--label",
+        "wall-e",
+        "--label",
+        "a photo of a cat",
+    ]);
     assert_eq!(code, 0, "{err}");
     let got = probs(&out);
-    let want = webclip::npy::parse(&std::fs::read(fixture("tiny-clip/expected/probs.npy")).unwrap(), "probs.npy").unwrap().rows();
+    let want = webclip::npy::parse(
+        &std::fs::read(fixture("tiny-clip/expected/probs.npy")).unwrap(),
+        "probs.npy",
+    )
+    .unwrap()
+    .rows();
     // astronaut.png is image 2 of cases.json; renormalise transformers' row to these three labels.
     let row = &want[2][..3];
     let total: f64 = row.iter().sum();
@@ -35,23 +52,39 @@ fn classify_json_matches_transformers() {
 fn templates_change_the_prompts() {
     let model = fixture("tiny-clip");
     let image = fixture("images/chelsea.png");
-    let base = ["classify", "--json", "--model", &model, &image, "--label", "cat", "--label", "robot"];
+    let base =
+        ["classify", "--json", "--model", &model, &image, "--label", "cat", "--label", "robot"];
     let plain = probs(&webclip(&base).1);
     let templated = probs(&webclip(&[&base[..], &["--template", "a photo of a {}"]].concat()).1);
     let (code, tokens, _) = webclip(&["tokenize", "--json", "--model", &model, "a photo of a cat"]);
     assert_eq!(code, 0);
     assert!(tokens.contains("[49406,320,1125,539,320,2368,49407]"), "{tokens}");
-    assert!((plain[0] - templated[0]).abs() > 1e-6, "a template must change the scores: {plain:?} {templated:?}");
+    assert!(
+        (plain[0] - templated[0]).abs() > 1e-6,
+        "a template must change the scores: {plain:?} {templated:?}"
+    );
     assert!((templated.iter().sum::<f64>() - 1.0).abs() < 1e-9);
 }
 
 #[test]
 fn embed_image_from_pixel_values_matches_transformers() {
-    let (code, out, err) = webclip(&["embed-image", "--json", "--model", &fixture("tiny-clip"), "--pixel-values", &fixture("tiny-clip/expected/pixel_values.npy")]);
+    let (code, out, err) = webclip(&[
+        "embed-image",
+        "--json",
+        "--model",
+        &fixture("tiny-clip"),
+        "--pixel-values",
+        &fixture("tiny-clip/expected/pixel_values.npy"),
+    ]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let got: Vec<Vec<f64>> = serde_json::from_value(v["embeddings"].clone()).unwrap();
-    let want = webclip::npy::parse(&std::fs::read(fixture("tiny-clip/expected/image_features.npy")).unwrap(), "f").unwrap().rows();
+    let want = webclip::npy::parse(
+        &std::fs::read(fixture("tiny-clip/expected/image_features.npy")).unwrap(),
+        "f",
+    )
+    .unwrap()
+    .rows();
     for (g, w) in got.iter().zip(&want) {
         let diff = g.iter().zip(w).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt();
         let norm = w.iter().map(|b| b * b).sum::<f64>().sqrt();
@@ -61,11 +94,31 @@ fn embed_image_from_pixel_values_matches_transformers() {
 
 #[test]
 fn preprocess_prints_pixel_values() {
-    let (code, out, err) = webclip(&["preprocess", "--json", "--model", &fixture("tiny-clip"), &fixture("images/chelsea.png")]);
+    let (code, out, err) = webclip(&[
+        "preprocess",
+        "--json",
+        "--model",
+        &fixture("tiny-clip"),
+        &fixture("images/chelsea.png"),
+    ]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let got: Vec<f64> = v["pixel_values"][0].as_array().unwrap().iter().flat_map(|c| c.as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()))).collect();
-    let want = webclip::npy::parse(&std::fs::read(fixture("tiny-clip/expected/pixel_values.npy")).unwrap(), "p").unwrap();
+    let got: Vec<f64> = v["pixel_values"][0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| {
+            c.as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()))
+        })
+        .collect();
+    let want = webclip::npy::parse(
+        &std::fs::read(fixture("tiny-clip/expected/pixel_values.npy")).unwrap(),
+        "p",
+    )
+    .unwrap();
     let first = &want.data[..got.len()];
     let worst = got.iter().zip(first).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
     assert!(worst <= 1e-6, "chelsea.png pixel values differ from transformers by {worst}");
@@ -75,7 +128,10 @@ fn preprocess_prints_pixel_values() {
 fn missing_file_is_named() {
     let dir = model_copy("missing");
     std::fs::remove_file(dir.join("tokenizer.json")).unwrap();
-    expect_error(&["embed-text", "--model", dir.to_str().unwrap(), "hi"], "tokenizer.json: missing");
+    expect_error(
+        &["embed-text", "--model", dir.to_str().unwrap(), "hi"],
+        "tokenizer.json: missing",
+    );
     expect_error(&["embed-text", "--model", "/no/such/model", "hi"], "not found");
 }
 
@@ -83,16 +139,25 @@ fn missing_file_is_named() {
 fn unreadable_image_is_named() {
     let model = fixture("tiny-clip");
     let cargo_toml = root().join("Cargo.toml");
-    expect_error(&["classify", "--model", &model, cargo_toml.to_str().unwrap(), "--label", "a"], "image ");
+    expect_error(
+        &["classify", "--model", &model, cargo_toml.to_str().unwrap(), "--label", "a"],
+        "image ",
+    );
     expect_error(&["classify", "--model", &model, "/no/such.png", "--label", "a"], "/no/such.png");
-    let truncated = std::env::temp_dir().join(format!("webclip-truncated-{}.png", std::process::id()));
-    std::fs::write(&truncated, &std::fs::read(fixture("images/chelsea.png")).unwrap()[..500]).unwrap();
-    expect_error(&["embed-image", "--model", &model, truncated.to_str().unwrap()], "webclip-truncated");
+    let truncated =
+        std::env::temp_dir().join(format!("webclip-truncated-{}.png", std::process::id()));
+    std::fs::write(&truncated, &std::fs::read(fixture("images/chelsea.png")).unwrap()[..500])
+        .unwrap();
+    expect_error(
+        &["embed-image", "--model", &model, truncated.to_str().unwrap()],
+        "webclip-truncated",
+    );
 }
 
 /// A 68-byte PNG whose IHDR claims 100000 x 100000 RGB (10^10 pixels, 30 GB decoded),
 /// followed by an empty IDAT and IEND.
-const BOMB_PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\x01\x86\xa0\0\x01\x86\xa0\x08\x02\0\0\0\x27\x30\x9c\x9f\
+const BOMB_PNG: &[u8] =
+    b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\x01\x86\xa0\0\x01\x86\xa0\x08\x02\0\0\0\x27\x30\x9c\x9f\
     \0\0\0\x0bIDAT\x78\x01\x01\0\0\xff\xff\0\0\0\x01\x89\xd6\xae\x5f\0\0\0\0IEND\xae\x42\x60\x82";
 
 #[test]
@@ -101,7 +166,10 @@ fn decompression_bomb_is_refused_quickly() {
     assert_eq!(BOMB_PNG.len(), 68);
     std::fs::write(&bomb, BOMB_PNG).unwrap();
     let start = std::time::Instant::now();
-    expect_error(&["classify", "--model", &fixture("tiny-clip"), bomb.to_str().unwrap(), "--label", "a"], "bomb.png: is 100000x100000 = 10000000000 pixels, more than the 178956970 allowed");
+    expect_error(
+        &["classify", "--model", &fixture("tiny-clip"), bomb.to_str().unwrap(), "--label", "a"],
+        "bomb.png: is 100000x100000 = 10000000000 pixels, more than the 178956970 allowed",
+    );
     assert!(start.elapsed().as_secs() < 10, "refusing took {:?}", start.elapsed());
 }
 
@@ -109,14 +177,26 @@ fn decompression_bomb_is_refused_quickly() {
 fn missing_tensor_is_named() {
     let dir = model_copy("no-tensor");
     rewrite_weights(&dir, |name, shape| (name != "visual_projection.weight").then_some(shape));
-    expect_error(&["embed-text", "--model", dir.to_str().unwrap(), "hi"], "tensor visual_projection.weight: missing");
+    expect_error(
+        &["embed-text", "--model", dir.to_str().unwrap(), "hi"],
+        "tensor visual_projection.weight: missing",
+    );
 }
 
 #[test]
 fn misshaped_tensor_is_named_with_both_shapes() {
     let dir = model_copy("bad-shape");
-    rewrite_weights(&dir, |name, shape| Some(if name == "text_projection.weight" { shape.into_iter().rev().collect() } else { shape }));
-    expect_error(&["embed-text", "--model", dir.to_str().unwrap(), "hi"], "tensor text_projection.weight: has shape [16, 24]");
+    rewrite_weights(&dir, |name, shape| {
+        Some(if name == "text_projection.weight" {
+            shape.into_iter().rev().collect()
+        } else {
+            shape
+        })
+    });
+    expect_error(
+        &["embed-text", "--model", dir.to_str().unwrap(), "hi"],
+        "tensor text_projection.weight: has shape [16, 24]",
+    );
 }
 
 #[test]
@@ -126,11 +206,17 @@ fn config_contradicting_weights_is_an_error() {
     let mut v: serde_json::Value = serde_json::from_str(&config).unwrap();
     v["text_config"]["num_hidden_layers"] = 1.into();
     std::fs::write(dir.join("config.json"), v.to_string()).unwrap();
-    expect_error(&["embed-text", "--model", dir.to_str().unwrap(), "hi"], "text_model.encoder.layers.1");
+    expect_error(
+        &["embed-text", "--model", dir.to_str().unwrap(), "hi"],
+        "text_model.encoder.layers.1",
+    );
     v["text_config"]["num_hidden_layers"] = 2.into();
     v["vision_config"]["intermediate_size"] = 96.into();
     std::fs::write(dir.join("config.json"), v.to_string()).unwrap();
-    expect_error(&["embed-text", "--model", dir.to_str().unwrap(), "hi"], "mlp.fc1.weight: has shape [97, 44]");
+    expect_error(
+        &["embed-text", "--model", dir.to_str().unwrap(), "hi"],
+        "mlp.fc1.weight: has shape [97, 44]",
+    );
 }
 
 #[test]
@@ -138,14 +224,25 @@ fn empty_label_list_and_bad_labels() {
     let model = fixture("tiny-clip");
     let image = fixture("images/chelsea.png");
     expect_error(&["classify", "--model", &model, &image], "no labels given");
-    expect_error(&["classify", "--model", &model, &image, "--label", "cat", "--label", "cat"], "\"cat\" is given twice");
-    expect_error(&["classify", "--model", &model, &image, "--label", "cat", "--template", "a photo"], "has no {}");
+    expect_error(
+        &["classify", "--model", &model, &image, "--label", "cat", "--label", "cat"],
+        "\"cat\" is given twice",
+    );
+    expect_error(
+        &["classify", "--model", &model, &image, "--label", "cat", "--template", "a photo"],
+        "has no {}",
+    );
     // A label past the 77 tokens CLIP reads is scored on its beginning, with a note saying so.
     let long = "a very long label ".repeat(600);
-    let (code, out, err) = webclip(&["classify", "--json", "--model", &model, &image, "--label", &long, "--label", "cat"]);
+    let (code, out, err) = webclip(&[
+        "classify", "--json", "--model", &model, &image, "--label", &long, "--label", "cat",
+    ]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(probs(&out).len(), 2);
-    let out = Command::new(env!("CARGO_BIN_EXE_webclip")).args(["classify", "--model", &model, &image, "--label", &long, "--label", "cat"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_webclip"))
+        .args(["classify", "--model", &model, &image, "--label", &long, "--label", "cat"])
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("webclip: note: \"a very long label a very long label a very long label a very\"… is longer than the 77 tokens CLIP reads"), "{stderr}");
     assert!(!stderr.contains("\"cat\""), "{stderr}");
@@ -161,18 +258,34 @@ fn converted_files_give_exactly_what_loading_the_checkpoint_in_that_format_gives
         let file = dir.join(format!("tiny-{quant}.webclip"));
         convert(&model, quant, &file);
         let f = file.to_str().unwrap();
-        for args in [&["embed-image", "--json", "--pixel-values", &pixels][..], &["embed-text", "--json", "a photo of a cat", "a dog"]] {
+        for args in [
+            &["embed-image", "--json", "--pixel-values", &pixels][..],
+            &["embed-text", "--json", "a photo of a cat", "a dog"],
+        ] {
             let (code, from_file, err) = webclip(&[args, &["--model", f]].concat());
             assert_eq!(code, 0, "{quant} {args:?}: {err}");
-            let (_, from_dir, _) = webclip(&[args, &["--model", &model, "--weights", quant]].concat());
-            assert_eq!(from_file, from_dir, "{quant} {args:?}: the file and the checkpoint loaded as {quant} differ");
+            let (_, from_dir, _) =
+                webclip(&[args, &["--model", &model, "--weights", quant]].concat());
+            assert_eq!(
+                from_file, from_dir,
+                "{quant} {args:?}: the file and the checkpoint loaded as {quant} differ"
+            );
         }
         // The tokenizer and preprocessor come from the file's header.
-        assert_eq!(webclip(&["tokenize", "--json", "--model", f, "a cat"]).1, webclip(&["tokenize", "--json", "--model", &model, "a cat"]).1);
+        assert_eq!(
+            webclip(&["tokenize", "--json", "--model", f, "a cat"]).1,
+            webclip(&["tokenize", "--json", "--model", &model, "a cat"]).1
+        );
         let image = fixture("images/chelsea.png");
-        assert_eq!(webclip(&["preprocess", "--json", "--model", f, &image]).1, webclip(&["preprocess", "--json", "--model", &model, &image]).1);
+        assert_eq!(
+            webclip(&["preprocess", "--json", "--model", f, &image]).1,
+            webclip(&["preprocess", "--json", "--model", &model, &image]).1
+        );
         if quant != "f32" {
-            expect_error(&["embed-text", "--model", f, "--weights", "f32", "hi"], &format!("holds {quant} weights, not f32"));
+            expect_error(
+                &["embed-text", "--model", f, "--weights", "f32", "hi"],
+                &format!("holds {quant} weights, not f32"),
+            );
         }
     }
     // A q8 file is about a quarter of the f32 one (the embedded tokenizer aside).
@@ -196,17 +309,26 @@ fn convert_reads_sharded_fp16_checkpoints() {
     let mut map = serde_json::Map::new();
     for (i, part) in [&names[..half], &names[half..]].into_iter().enumerate() {
         let file = format!("model-0000{}-of-00002.safetensors", i + 1);
-        let views: Vec<(String, TensorView)> = part.iter().map(|n| (n.clone(), st.tensor(n).unwrap())).collect();
-        std::fs::write(dir.join(&file), safetensors::tensor::serialize(views, None).unwrap()).unwrap();
+        let views: Vec<(String, TensorView)> =
+            part.iter().map(|n| (n.clone(), st.tensor(n).unwrap())).collect();
+        std::fs::write(dir.join(&file), safetensors::tensor::serialize(views, None).unwrap())
+            .unwrap();
         for n in part {
             map.insert(n.clone(), file.clone().into());
         }
     }
-    std::fs::write(dir.join("model.safetensors.index.json"), serde_json::json!({ "metadata": {}, "weight_map": map }).to_string()).unwrap();
+    std::fs::write(
+        dir.join("model.safetensors.index.json"),
+        serde_json::json!({ "metadata": {}, "weight_map": map }).to_string(),
+    )
+    .unwrap();
     let (from_shards, whole) = (dir.join("shards.webclip"), dir.join("whole.webclip"));
     convert(dir.to_str().unwrap(), "q8", &from_shards);
     convert(&src, "q8", &whole);
-    assert!(std::fs::read(&from_shards).unwrap() == std::fs::read(&whole).unwrap(), "sharded and single-file checkpoints convert to different files");
+    assert!(
+        std::fs::read(&from_shards).unwrap() == std::fs::read(&whole).unwrap(),
+        "sharded and single-file checkpoints convert to different files"
+    );
 }
 
 #[test]
@@ -220,19 +342,45 @@ fn bad_conversions_and_model_files_are_named() {
     }
     std::fs::write(bin.join("pytorch_model.bin"), b"not read").unwrap();
     let out = dir.join("out.webclip");
-    expect_error(&["convert", "--model", bin.to_str().unwrap(), "-o", out.to_str().unwrap()], "holds only pytorch_model.bin");
+    expect_error(
+        &["convert", "--model", bin.to_str().unwrap(), "-o", out.to_str().unwrap()],
+        "holds only pytorch_model.bin",
+    );
     // A truncated checkpoint: its last tensors lie past the end of the file.
     let truncated = model_copy("convert-truncated");
     let weights = truncated.join("model.safetensors");
     let bytes = std::fs::read(&weights).unwrap();
     std::fs::write(&weights, &bytes[..bytes.len() - 100]).unwrap();
-    expect_error(&["convert", "--model", truncated.to_str().unwrap(), "-o", out.to_str().unwrap()], "in a file of");
+    expect_error(
+        &["convert", "--model", truncated.to_str().unwrap(), "-o", out.to_str().unwrap()],
+        "in a file of",
+    );
     // Loading it is refused before anything is read or uploaded.
-    expect_error(&["embed-text", "--model", truncated.to_str().unwrap(), "hi"], &format!("is truncated: {} bytes, its header describes {}", bytes.len() - 100, bytes.len()));
-    assert!(!out.exists() && !out.with_extension("partial").exists(), "a failed conversion leaves no file");
-    expect_error(&["convert", "--model", &fixture("tiny-clip"), "--quant", "q3", "-o", out.to_str().unwrap()], "unknown weight format \"q3\"");
+    expect_error(
+        &["embed-text", "--model", truncated.to_str().unwrap(), "hi"],
+        &format!("is truncated: {} bytes, its header describes {}", bytes.len() - 100, bytes.len()),
+    );
+    assert!(
+        !out.exists() && !out.with_extension("partial").exists(),
+        "a failed conversion leaves no file"
+    );
+    expect_error(
+        &[
+            "convert",
+            "--model",
+            &fixture("tiny-clip"),
+            "--quant",
+            "q3",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        "unknown weight format \"q3\"",
+    );
     // A checkpoint's safetensors given where a model file is expected.
-    expect_error(&["embed-text", "--model", &fixture("tiny-clip/model.safetensors"), "hi"], "not a webclip model file");
+    expect_error(
+        &["embed-text", "--model", &fixture("tiny-clip/model.safetensors"), "hi"],
+        "not a webclip model file",
+    );
     // A model file whose matrix has the wrong packed shape for its config.
     let file = dir.join("tiny-q8.webclip");
     convert(&fixture("tiny-clip"), "q8", &file);
@@ -243,11 +391,22 @@ fn bad_conversions_and_model_files_are_named() {
         .tensors()
         .into_iter()
         .map(|(n, v)| {
-            let shape = if n == "visual_projection.weight" { vec![v.shape().iter().product::<usize>()] } else { v.shape().to_vec() };
+            let shape = if n == "visual_projection.weight" {
+                vec![v.shape().iter().product::<usize>()]
+            } else {
+                v.shape().to_vec()
+            };
             (n, TensorView::new(v.dtype(), shape, v.data()).unwrap())
         })
         .collect();
     let broken = dir.join("broken.webclip");
-    std::fs::write(&broken, safetensors::tensor::serialize(views, meta.metadata().clone()).unwrap()).unwrap();
-    expect_error(&["embed-text", "--model", broken.to_str().unwrap(), "hi"], "the config implies [16, 24, 4] (a q8 matrix [24, 44])");
+    std::fs::write(
+        &broken,
+        safetensors::tensor::serialize(views, meta.metadata().clone()).unwrap(),
+    )
+    .unwrap();
+    expect_error(
+        &["embed-text", "--model", broken.to_str().unwrap(), "hi"],
+        "the config implies [16, 24, 4] (a q8 matrix [24, 44])",
+    );
 }

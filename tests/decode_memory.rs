@@ -94,8 +94,16 @@ fn a_tiny_png_with_a_huge_icc_profile_stays_within_the_metadata_budget() {
     // holds its old and new buffers while it copies (this allocator has no in-place realloc).
     let ihdr = [&1u32.to_be_bytes()[..], &1u32.to_be_bytes(), &[8, 2, 0, 0, 0]].concat();
     let icc = [&b"p\0\0"[..], &zeros_zlib((400 << 20) / 258)].concat();
-    let idat = [0x78, 0x01, 0x01, 0x04, 0x00, 0xfb, 0xff, 0x00, 0xff, 0xff, 0xff, 0x05, 0xfe, 0x02, 0xfe];
-    let png = [&b"\x89PNG\r\n\x1a\n"[..], &chunk(b"IHDR", &ihdr), &chunk(b"iCCP", &icc), &chunk(b"IDAT", &idat), &chunk(b"IEND", &[])].concat();
+    let idat =
+        [0x78, 0x01, 0x01, 0x04, 0x00, 0xfb, 0xff, 0x00, 0xff, 0xff, 0xff, 0x05, 0xfe, 0x02, 0xfe];
+    let png = [
+        &b"\x89PNG\r\n\x1a\n"[..],
+        &chunk(b"IHDR", &ihdr),
+        &chunk(b"iCCP", &icc),
+        &chunk(b"IDAT", &idat),
+        &chunk(b"IEND", &[]),
+    ]
+    .concat();
     let (img, peak) = peak_during(|| webclip::image::decode(&png, "icc.png"));
     let img = img.unwrap();
     assert_eq!((img.width, img.height, img.data), (1, 1, vec![255; 3]));

@@ -14,7 +14,11 @@ use webclip::model::ModelFiles;
 
 fn gpu() -> Gpu {
     static GPU: OnceLock<Gpu> = OnceLock::new();
-    GPU.get_or_init(|| pollster::block_on(Gpu::new()).expect("a WebGPU/Vulkan adapter (lavapipe: mesa-vulkan-drivers)")).clone()
+    GPU.get_or_init(|| {
+        pollster::block_on(Gpu::new())
+            .expect("a WebGPU/Vulkan adapter (lavapipe: mesa-vulkan-drivers)")
+    })
+    .clone()
 }
 
 /// A committed fixture by name, or any model directory by absolute path (a
@@ -78,9 +82,17 @@ fn extra_fixture_matches_transformers() {
 #[test]
 fn a_thousand_labels_match_one_at_a_time() {
     let gpu = gpu();
-    let model = pollster::block_on(webclip::model::ClipModel::load(&gpu, &fixture("tiny-clip").files, None, None)).unwrap();
-    let words = ["cat", "rocket", "a very small robot", "the astronaut on the moon with a flag", "x"];
-    let labels: Vec<String> = (0..1000).map(|i| format!("{} number {i}", words[i % words.len()])).collect();
+    let model = pollster::block_on(webclip::model::ClipModel::load(
+        &gpu,
+        &fixture("tiny-clip").files,
+        None,
+        None,
+    ))
+    .unwrap();
+    let words =
+        ["cat", "rocket", "a very small robot", "the astronaut on the moon with a flag", "x"];
+    let labels: Vec<String> =
+        (0..1000).map(|i| format!("{} number {i}", words[i % words.len()])).collect();
     let refs: Vec<&str> = labels.iter().map(String::as_str).collect();
     let all = pollster::block_on(model.embed_texts(&refs, false)).unwrap();
     assert_eq!(all.len(), 1000);
@@ -103,7 +115,12 @@ fn a_load_records_the_model_file_convert_writes() {
 
     struct Bytes(std::cell::RefCell<Vec<u8>>);
     impl ByteSink for Bytes {
-        fn write<'b>(&'b self, offset: u64, bytes: &'b [u8]) -> std::pin::Pin<Box<dyn std::future::Future<Output = webclip::Result<()>> + 'b>> {
+        fn write<'b>(
+            &'b self,
+            offset: u64,
+            bytes: &'b [u8],
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = webclip::Result<()>> + 'b>>
+        {
             let mut file = self.0.borrow_mut();
             let end = offset as usize + bytes.len();
             if file.len() < end {
@@ -121,8 +138,16 @@ fn a_load_records_the_model_file_convert_writes() {
         let converted = out.join(format!("{}.webclip", format.name()));
         webclip::model::convert::convert(&dir, format, &converted, "tiny-clip").unwrap();
         let expected = std::fs::read(&converted).unwrap();
-        let kernels = pollster::block_on(Kernels::new(&gpu, KernelFamily::Registers, format)).unwrap();
-        for (what, path, texts) in [("checkpoint", dir.join("model.safetensors"), Some(ModelTexts::from_dir(&dir).unwrap())), ("model file", converted.clone(), None)] {
+        let kernels =
+            pollster::block_on(Kernels::new(&gpu, KernelFamily::Registers, format)).unwrap();
+        for (what, path, texts) in [
+            (
+                "checkpoint",
+                dir.join("model.safetensors"),
+                Some(ModelTexts::from_dir(&dir).unwrap()),
+            ),
+            ("model file", converted.clone(), None),
+        ] {
             let file = FileSource::open(&path).unwrap();
             let sink = Bytes(Default::default());
             let mut source = pollster::block_on(ModelSource::open(&file, texts)).unwrap();
@@ -130,7 +155,11 @@ fn a_load_records_the_model_file_convert_writes() {
             pollster::block_on(ClipModel::load_source(&gpu, &kernels, source)).unwrap();
             let recorded = sink.0.into_inner();
             assert_eq!(recorded.len(), expected.len(), "{} from a {what}: length", format.name());
-            assert!(recorded == expected, "{} from a {what}: the recorded file differs from convert's", format.name());
+            assert!(
+                recorded == expected,
+                "{} from a {what}: the recorded file differs from convert's",
+                format.name()
+            );
         }
     }
     std::fs::remove_dir_all(&out).ok();
@@ -154,12 +183,20 @@ fn loading_reads_each_layer_at_once_and_no_byte_twice() {
         bytes: Cell<u64>,
     }
     impl TensorSource for Counting {
-        fn read(&self, offset: u64, len: usize) -> Pin<Box<dyn Future<Output = webclip::Result<Vec<u8>>> + '_>> {
+        fn read(
+            &self,
+            offset: u64,
+            len: usize,
+        ) -> Pin<Box<dyn Future<Output = webclip::Result<Vec<u8>>> + '_>> {
             self.reads.set(self.reads.get() + 1);
             self.bytes.set(self.bytes.get() + len as u64);
             self.file.read(offset, len)
         }
-        fn read_into<'b>(&'b self, offset: u64, out: &'b mut [u8]) -> Pin<Box<dyn Future<Output = webclip::Result<()>> + 'b>> {
+        fn read_into<'b>(
+            &'b self,
+            offset: u64,
+            out: &'b mut [u8],
+        ) -> Pin<Box<dyn Future<Output = webclip::Result<()>> + 'b>> {
             self.reads.set(self.reads.get() + 1);
             self.bytes.set(self.bytes.get() + out.len() as u64);
             self.file.read_into(offset, out)
@@ -176,20 +213,38 @@ fn loading_reads_each_layer_at_once_and_no_byte_twice() {
     let texts = ModelTexts::from_dir(&dir).unwrap();
     let config = ClipConfig::from_json(&texts.config).unwrap();
     let layers = config.vision.tower.layers + config.text.tower.layers;
-    let outside: Vec<_> = expected(&config).into_iter().filter(|e| !e.name.contains(".layers.")).collect();
-    let outside_matrices = outside.iter().filter(|e| webclip::model::model_file::is_matrix(&e.name)).count();
+    let outside: Vec<_> =
+        expected(&config).into_iter().filter(|e| !e.name.contains(".layers.")).collect();
+    let outside_matrices =
+        outside.iter().filter(|e| webclip::model::model_file::is_matrix(&e.name)).count();
     let file = std::env::temp_dir().join(format!("webclip-reads-{}.webclip", std::process::id()));
     webclip::model::convert::convert(&dir, WeightFormat::Q8, &file, "tiny-clip").unwrap();
-    let kernels = pollster::block_on(Kernels::new(&gpu, KernelFamily::Registers, WeightFormat::Q8)).unwrap();
+    let kernels =
+        pollster::block_on(Kernels::new(&gpu, KernelFamily::Registers, WeightFormat::Q8)).unwrap();
     // Header: its length, then itself. A model file stores each matrix's scales as a tensor of their own.
-    for (what, path, texts, reads) in
-        [("checkpoint", dir.join("model.safetensors"), Some(texts.clone()), 2 + layers + outside.len()), ("q8 model file", file.clone(), None, 2 + layers + outside.len() + outside_matrices)]
-    {
-        let source = Counting { file: FileSource::open(&path).unwrap(), reads: Cell::new(0), bytes: Cell::new(0) };
+    for (what, path, texts, reads) in [
+        (
+            "checkpoint",
+            dir.join("model.safetensors"),
+            Some(texts.clone()),
+            2 + layers + outside.len(),
+        ),
+        ("q8 model file", file.clone(), None, 2 + layers + outside.len() + outside_matrices),
+    ] {
+        let source = Counting {
+            file: FileSource::open(&path).unwrap(),
+            reads: Cell::new(0),
+            bytes: Cell::new(0),
+        };
         let model = pollster::block_on(ModelSource::open(&source, texts)).unwrap();
         pollster::block_on(ClipModel::load_source(&gpu, &kernels, model)).unwrap();
         assert_eq!(source.reads.get(), reads, "{what}: reads");
-        assert!(source.bytes.get() <= source.len().unwrap(), "{what}: {} bytes read from a file of {}", source.bytes.get(), source.len().unwrap());
+        assert!(
+            source.bytes.get() <= source.len().unwrap(),
+            "{what}: {} bytes read from a file of {}",
+            source.bytes.get(),
+            source.len().unwrap()
+        );
     }
     std::fs::remove_file(&file).ok();
 }
@@ -204,18 +259,33 @@ fn loading_reads_each_layer_at_once_and_no_byte_twice() {
 fn demo_model_recognises_drawn_shapes() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let set = root.join("tests/fixtures/demo-shapes");
-    let listing: serde_json::Value = serde_json::from_slice(&std::fs::read(set.join("labels.json")).unwrap()).unwrap();
-    let labels: Vec<String> = listing["labels"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().to_string()).collect();
+    let listing: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(set.join("labels.json")).unwrap()).unwrap();
+    let labels: Vec<String> = listing["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().to_string())
+        .collect();
     let (file, _) = webclip::model::files::open_path(&root.join(DEMO_MODEL)).unwrap();
     let gpu = gpu();
     let source = pollster::block_on(webclip::model::ModelSource::open(&file, None)).unwrap();
     let format = source.format(None).unwrap();
-    let kernels = pollster::block_on(webclip::ops::Kernels::new(&gpu, webclip::ops::KernelFamily::choose(&gpu, None).unwrap(), format)).unwrap();
-    let model = pollster::block_on(webclip::model::ClipModel::load_source(&gpu, &kernels, source)).unwrap();
+    let kernels = pollster::block_on(webclip::ops::Kernels::new(
+        &gpu,
+        webclip::ops::KernelFamily::choose(&gpu, None).unwrap(),
+        format,
+    ))
+    .unwrap();
+    let model =
+        pollster::block_on(webclip::model::ClipModel::load_source(&gpu, &kernels, source)).unwrap();
     let templates = vec!["a photo of a {}".to_string()];
     let prompts = pollster::block_on(model.embed_prompts(&labels, &templates)).unwrap();
     let images = listing["images"].as_object().unwrap();
-    let pictures: Vec<_> = images.keys().map(|name| webclip::image::decode(&std::fs::read(set.join(name)).unwrap(), name).unwrap()).collect();
+    let pictures: Vec<_> = images
+        .keys()
+        .map(|name| webclip::image::decode(&std::fs::read(set.join(name)).unwrap(), name).unwrap())
+        .collect();
     let embedded = pollster::block_on(model.embed_images(&pictures, true)).unwrap();
     let mut wrong = Vec::new();
     for ((name, label), image) in images.iter().zip(&embedded) {
@@ -226,7 +296,12 @@ fn demo_model_recognises_drawn_shapes() {
         }
     }
     let accuracy = 1.0 - wrong.len() as f64 / images.len() as f64;
-    println!("demo model ({}): {:.1}% of {} drawn shapes", format.name(), 100.0 * accuracy, images.len());
+    println!(
+        "demo model ({}): {:.1}% of {} drawn shapes",
+        format.name(),
+        100.0 * accuracy,
+        images.len()
+    );
     // The target for seen combinations.
     assert!(accuracy >= 0.95, "{:.1}% right; wrong: {wrong:?}", 100.0 * accuracy);
 }
@@ -242,9 +317,17 @@ const DEMO_MODEL: &str = "www/models/demo/model-q4.webclip";
 fn a_lost_device_fails_clearly_and_a_new_one_works() {
     let tiny = fixture("tiny-clip");
     let labels: Vec<String> = ["a photo of a cat", "a dog"].map(String::from).to_vec();
-    let picture = webclip::image::decode(&std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images/chelsea.png")).unwrap(), "chelsea.png").unwrap();
+    let picture = webclip::image::decode(
+        &std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images/chelsea.png"),
+        )
+        .unwrap(),
+        "chelsea.png",
+    )
+    .unwrap();
     let lost = pollster::block_on(Gpu::new()).unwrap();
-    let model = pollster::block_on(webclip::model::ClipModel::load(&lost, &tiny.files, None, None)).unwrap();
+    let model = pollster::block_on(webclip::model::ClipModel::load(&lost, &tiny.files, None, None))
+        .unwrap();
     assert!(pollster::block_on(model.classify(&picture, &labels, &[])).is_ok());
     lost.destroy();
     let error = pollster::block_on(model.classify(&picture, &labels, &[])).unwrap_err().to_string();
@@ -263,13 +346,22 @@ fn a_lost_device_fails_clearly_and_a_new_one_works() {
 fn classifying_and_reloading_in_a_loop_keep_gpu_memory_flat() {
     let gpu = pollster::block_on(Gpu::new()).unwrap();
     let tiny = fixture("tiny-clip");
-    let model = pollster::block_on(webclip::model::ClipModel::load(&gpu, &tiny.files, None, None)).unwrap();
-    let picture = webclip::image::decode(&std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images/chelsea.png")).unwrap(), "chelsea.png").unwrap();
+    let model =
+        pollster::block_on(webclip::model::ClipModel::load(&gpu, &tiny.files, None, None)).unwrap();
+    let picture = webclip::image::decode(
+        &std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images/chelsea.png"),
+        )
+        .unwrap(),
+        "chelsea.png",
+    )
+    .unwrap();
     let mut cache = webclip::model::PromptCache::new(64);
     let mut run = |i: usize| {
         let labels: Vec<String> = (0..5).map(|j| format!("label {j} of run {i}")).collect();
         let (prompts, _) = pollster::block_on(cache.embed_prompts(&model, &labels, &[])).unwrap();
-        let image = pollster::block_on(model.embed_images(std::slice::from_ref(&picture), true)).unwrap();
+        let image =
+            pollster::block_on(model.embed_images(std::slice::from_ref(&picture), true)).unwrap();
         let probs = model.zero_shot(&image[0], &prompts, &[]);
         assert!((probs.iter().sum::<f64>() - 1.0).abs() < 1e-9);
     };
@@ -277,8 +369,13 @@ fn classifying_and_reloading_in_a_loop_keep_gpu_memory_flat() {
     gpu.device.poll(wgpu::PollType::wait_indefinitely()).unwrap();
     let start = gpu.live_buffers().expect("wgpu's counters natively");
     // WEBCLIP_ENDURANCE_RUNS=1000 for the figure in the closing note.
-    let runs: usize = std::env::var("WEBCLIP_ENDURANCE_RUNS").ok().and_then(|n| n.parse().ok()).unwrap_or(200);
-    let rss = || std::fs::read_to_string("/proc/self/status").ok().and_then(|s| s.lines().find_map(|l| l.strip_prefix("VmRSS:").map(|v| v.trim().to_string())));
+    let runs: usize =
+        std::env::var("WEBCLIP_ENDURANCE_RUNS").ok().and_then(|n| n.parse().ok()).unwrap_or(200);
+    let rss = || {
+        std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix("VmRSS:").map(|v| v.trim().to_string()))
+        })
+    };
     let rss_start = rss();
     for i in 1..runs {
         run(i);
@@ -290,7 +387,13 @@ fn classifying_and_reloading_in_a_loop_keep_gpu_memory_flat() {
     assert_eq!(cache.len(), 64, "the prompt cache keeps its bound");
     // Loading and dropping another model 20 times gives every buffer back.
     for _ in 0..20 {
-        let other = pollster::block_on(webclip::model::ClipModel::load(&gpu, &tiny.files, None, Some(webclip::ops::WeightFormat::Q4))).unwrap();
+        let other = pollster::block_on(webclip::model::ClipModel::load(
+            &gpu,
+            &tiny.files,
+            None,
+            Some(webclip::ops::WeightFormat::Q4),
+        ))
+        .unwrap();
         pollster::block_on(other.embed_texts(&["a cat"], true)).unwrap();
     }
     gpu.device.poll(wgpu::PollType::wait_indefinitely()).unwrap();

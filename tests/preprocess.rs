@@ -51,7 +51,13 @@ struct Stats {
     worst: String,
 }
 
-fn compare(name: &str, ours: &[f32], want_u8: &[u8], shape: [usize; 3], cfg: &PreprocessConfig) -> Stats {
+fn compare(
+    name: &str,
+    ours: &[f32],
+    want_u8: &[u8],
+    shape: [usize; 3],
+    cfg: &PreprocessConfig,
+) -> Stats {
     let [c_n, h, w] = shape;
     assert_eq!(ours.len(), c_n * h * w, "{name}: output length");
     let (mut max, mut sum, mut wrong, mut max_norm) = (0f64, 0f64, 0usize, 0f64);
@@ -62,7 +68,11 @@ fn compare(name: &str, ours: &[f32], want_u8: &[u8], shape: [usize; 3], cfg: &Pr
                 let got = ours[(c * h + y) * w + x];
                 let v = want_u8[(y * w + x) * 3 + c];
                 // transformers' own arithmetic for the expected f32.
-                let mut want = if cfg.do_rescale { (f64::from(v) * (1.0 / 255.0)) as f32 } else { f32::from(v) };
+                let mut want = if cfg.do_rescale {
+                    (f64::from(v) * (1.0 / 255.0)) as f32
+                } else {
+                    f32::from(v)
+                };
                 let mut back = f64::from(got);
                 if cfg.do_normalize {
                     want = (want - cfg.image_mean[c]) / cfg.image_std[c];
@@ -77,7 +87,9 @@ fn compare(name: &str, ours: &[f32], want_u8: &[u8], shape: [usize; 3], cfg: &Pr
                 }
                 if err > max {
                     max = err;
-                    worst = format!("channel {c} y {y} x {x}: ours {back255:.2}/255, transformers {v}/255");
+                    worst = format!(
+                        "channel {c} y {y} x {x}: ours {back255:.2}/255, transformers {v}/255"
+                    );
                 }
                 sum += err;
             }
@@ -89,25 +101,51 @@ fn compare(name: &str, ours: &[f32], want_u8: &[u8], shape: [usize; 3], cfg: &Pr
 #[test]
 fn matches_transformers() {
     let dir = fixtures();
-    let manifest: serde_json::Value = serde_json::from_slice(&read(&dir.join("preprocess/manifest.json"))).expect("manifest.json");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&read(&dir.join("preprocess/manifest.json")))
+            .expect("manifest.json");
     let cases = manifest["cases"].as_array().expect("cases");
     assert!(cases.len() >= 20, "manifest has only {} cases", cases.len());
     let mut failures = Vec::new();
-    println!("{:<26} {:>9} {:>9} {:>7} {:>10}", "case", "max*255", "mean*255", "wrong", "max(norm)");
+    println!(
+        "{:<26} {:>9} {:>9} {:>7} {:>10}",
+        "case", "max*255", "mean*255", "wrong", "max(norm)"
+    );
     for case in cases {
         let name = case["name"].as_str().unwrap();
         let image = case["image"].as_str().unwrap();
-        let cfg = PreprocessConfig::from_json(&case["config"].to_string()).unwrap_or_else(|e| panic!("{name}: config does not parse: {e}"));
-        let shape: Vec<usize> = case["shape"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+        let cfg = PreprocessConfig::from_json(&case["config"].to_string())
+            .unwrap_or_else(|e| panic!("{name}: config does not parse: {e}"));
+        let shape: Vec<usize> = case["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as usize)
+            .collect();
         let shape = [shape[0], shape[1], shape[2]];
 
-        let img = decode(&read(&dir.join("images").join(image)), image).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let img = decode(&read(&dir.join("images").join(image)), image)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         let ours = preprocess(&img, &cfg);
-        let expected = image::load_from_memory(&read(&dir.join("preprocess").join(case["expected"].as_str().unwrap()))).expect("expected png").into_rgb8();
-        assert_eq!((expected.height() as usize, expected.width() as usize), (shape[1], shape[2]), "{name}");
+        let expected = image::load_from_memory(&read(
+            &dir.join("preprocess").join(case["expected"].as_str().unwrap()),
+        ))
+        .expect("expected png")
+        .into_rgb8();
+        assert_eq!(
+            (expected.height() as usize, expected.width() as usize),
+            (shape[1], shape[2]),
+            "{name}"
+        );
 
         let s = compare(name, &ours, expected.as_raw(), shape, &cfg);
-        println!("{name:<26} {:>9.4} {:>9.4} {:>7} {:>10.2e}", s.max * 255.0, s.mean * 255.0, s.wrong, s.max_norm);
+        println!(
+            "{name:<26} {:>9.4} {:>9.4} {:>7} {:>10.2e}",
+            s.max * 255.0,
+            s.mean * 255.0,
+            s.wrong,
+            s.max_norm
+        );
         let exact = !lossy(image);
         let max_tol = if exact { MAX_TOL } else { MAX_TOL_LOSSY };
         if s.max > max_tol + SLACK || s.mean > MEAN_TOL || (exact && s.wrong > 0) {
@@ -140,8 +178,13 @@ fn from_rgba_matches_decode() {
 fn broken_files_are_errors_naming_the_image() {
     let chelsea = read(&fixtures().join("images/chelsea.png"));
     let rocket = read(&fixtures().join("images/rocket.jpg"));
-    let cases: [(&str, &[u8]); 5] =
-        [("empty.png", b""), ("notes.txt", b"just some text"), ("half.png", &chelsea[..chelsea.len() / 2]), ("head.jpg", &rocket[..600]), ("header_only.png", &chelsea[..33])];
+    let cases: [(&str, &[u8]); 5] = [
+        ("empty.png", b""),
+        ("notes.txt", b"just some text"),
+        ("half.png", &chelsea[..chelsea.len() / 2]),
+        ("head.jpg", &rocket[..600]),
+        ("header_only.png", &chelsea[..33]),
+    ];
     for (name, bytes) in cases {
         let err = decode(bytes, name).expect_err(name).to_string();
         assert!(err.contains(name), "{name}: {err}");
@@ -161,7 +204,11 @@ fn clip_default_is_the_b32_file() {
 /// computed, so this is instant and small.
 #[test]
 fn extreme_aspect_ratio_is_cheap() {
-    let img = webclip::image::RgbImage { width: 1, height: 100_000, data: (0..300_000).map(|i| (i % 251) as u8).collect() };
+    let img = webclip::image::RgbImage {
+        width: 1,
+        height: 100_000,
+        data: (0..300_000).map(|i| (i % 251) as u8).collect(),
+    };
     let out = preprocess(&img, &PreprocessConfig::clip_default(224));
     assert_eq!(out.len(), 3 * 224 * 224);
     assert!(out.iter().all(|v| v.is_finite()));

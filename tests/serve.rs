@@ -25,7 +25,11 @@ impl Drop for Server {
 }
 
 fn start() -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_webclip-serve")).args(["--port", "0", "--root", env!("CARGO_MANIFEST_DIR")]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_webclip-serve"))
+        .args(["--port", "0", "--root", env!("CARGO_MANIFEST_DIR")])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let port = line.trim().rsplit(':').next().unwrap().trim_end_matches('/').parse().unwrap();
@@ -36,7 +40,8 @@ fn start() -> Server {
 fn get(port: u16, path: &str) -> Option<u16> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n").ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n")
+        .ok()?;
     let mut response = Vec::new();
     stream.read_to_end(&mut response).ok()?;
     String::from_utf8_lossy(&response).split_whitespace().nth(1)?.parse().ok()
@@ -52,7 +57,8 @@ fn a_flood_of_connections_is_bounded_and_survived() {
     let mut server = start();
     assert_eq!(get(server.port, "/README.md"), Some(200));
     // 300 connections that say nothing: only MAX_CONNECTIONS get a thread.
-    let idle: Vec<TcpStream> = (0..300).map(|_| TcpStream::connect(("127.0.0.1", server.port)).unwrap()).collect();
+    let idle: Vec<TcpStream> =
+        (0..300).map(|_| TcpStream::connect(("127.0.0.1", server.port)).unwrap()).collect();
     std::thread::sleep(Duration::from_millis(500));
     let during = threads(&server);
     assert!(during <= MAX_CONNECTIONS + 2, "{during} threads for 300 idle connections");
@@ -74,7 +80,9 @@ fn a_flood_of_connections_is_bounded_and_survived() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(get(server.port, "/README.md"), Some(200));
     assert!(threads(&server) <= 3, "threads end with their connections");
-    println!("idle flood: {during} threads; 400 requests at once: {ok} served, {busy} told to retry");
+    println!(
+        "idle flood: {during} threads; 400 requests at once: {ok} served, {busy} told to retry"
+    );
 }
 
 #[test]

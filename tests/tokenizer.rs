@@ -42,11 +42,20 @@ fn corpus_matches_transformers() {
     for e in &corpus {
         match tok.encode(&e.text) {
             Ok(ids) if ids == e.ids => {}
-            Ok(ids) => failures.push(format!("{}: text {:?}\n  transformers: {:?}\n  webclip:      {:?}", e.name, e.text, e.ids, ids)),
+            Ok(ids) => failures.push(format!(
+                "{}: text {:?}\n  transformers: {:?}\n  webclip:      {:?}",
+                e.name, e.text, e.ids, ids
+            )),
             Err(err) => failures.push(format!("{}: text {:?}: {err}", e.name, e.text)),
         }
     }
-    assert!(failures.is_empty(), "{} of {} corpus strings differ:\n{}", failures.len(), corpus.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} corpus strings differ:\n{}",
+        failures.len(),
+        corpus.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -80,7 +89,10 @@ fn known_ids() {
     let tok = tokenizer();
     assert_eq!(tok.encode("a photo of a cat").unwrap(), [49406, 320, 1125, 539, 320, 2368, 49407]);
     assert_eq!(tok.encode("").unwrap(), [49406, 49407]);
-    assert_eq!(tok.encode("A PHOTO  of\ta\ncat ").unwrap(), [49406, 320, 1125, 539, 320, 2368, 49407]);
+    assert_eq!(
+        tok.encode("A PHOTO  of\ta\ncat ").unwrap(),
+        [49406, 320, 1125, 539, 320, 2368, 49407]
+    );
 }
 
 #[test]

@@ -34,7 +34,8 @@ mod serve {
     /// A client silent (or not reading) this long is dropped.
     const IDLE: Duration = Duration::from_secs(30);
 
-    const USAGE: &str = "usage: webclip-serve [--port N] [--root DIR]   (defaults: 8080, the current directory)";
+    const USAGE: &str =
+        "usage: webclip-serve [--port N] [--root DIR]   (defaults: 8080, the current directory)";
 
     pub fn main() {
         let (port, root) = match parse_args(std::env::args().skip(1)) {
@@ -94,7 +95,12 @@ mod serve {
     /// reading it (briefly: a client that does not read is not waited for).
     fn busy(stream: &mut TcpStream) {
         let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
-        let _ = respond_error(stream, 503, "Service Unavailable", &format!("more than {MAX_CONNECTIONS} connections at once; retry"));
+        let _ = respond_error(
+            stream,
+            503,
+            "Service Unavailable",
+            &format!("more than {MAX_CONNECTIONS} connections at once; retry"),
+        );
         // Closing with the request unread would reset the connection, and the
         // client might lose the answer: take what already arrived first.
         let _ = stream.shutdown(std::net::Shutdown::Write);
@@ -107,7 +113,9 @@ mod serve {
         while let Some(flag) = args.next() {
             let mut value = || args.next().ok_or(format!("{flag} needs a value"));
             match flag.as_str() {
-                "--port" => port = value()?.parse().map_err(|_| format!("{flag} takes a port number"))?,
+                "--port" => {
+                    port = value()?.parse().map_err(|_| format!("{flag} takes a port number"))?
+                }
                 "--root" => root = PathBuf::from(value()?),
                 "-h" | "--help" => {
                     println!("{USAGE}");
@@ -126,13 +134,14 @@ mod serve {
         let mut reader = BufReader::new(stream.try_clone()?);
         let mut out = stream;
         // Lines longer than this end the connection (no unbounded buffers).
-        let read_line = |reader: &mut BufReader<TcpStream>, line: &mut String| -> io::Result<usize> {
-            let n = reader.by_ref().take(8192).read_line(line)?;
-            if n == 8192 && !line.ends_with('\n') {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, "line too long"));
-            }
-            Ok(n)
-        };
+        let read_line =
+            |reader: &mut BufReader<TcpStream>, line: &mut String| -> io::Result<usize> {
+                let n = reader.by_ref().take(8192).read_line(line)?;
+                if n == 8192 && !line.ends_with('\n') {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, "line too long"));
+                }
+                Ok(n)
+            };
         let allowed_hosts = [format!("127.0.0.1:{port}"), format!("localhost:{port}")];
         loop {
             let mut request_line = String::new();
@@ -146,7 +155,12 @@ mod serve {
                     break;
                 }
                 if lines == MAX_HEADER_LINES {
-                    respond_error(&mut out, 431, "Request Header Fields Too Large", &format!("more than {MAX_HEADER_LINES} header lines"))?;
+                    respond_error(
+                        &mut out,
+                        431,
+                        "Request Header Fields Too Large",
+                        &format!("more than {MAX_HEADER_LINES} header lines"),
+                    )?;
                     return Ok(());
                 }
                 let lower = line.to_ascii_lowercase();
@@ -163,7 +177,12 @@ mod serve {
                 }
             }
             if !host_ok {
-                respond_error(&mut out, 403, "Forbidden", "Host must be 127.0.0.1 or localhost with this port")?;
+                respond_error(
+                    &mut out,
+                    403,
+                    "Forbidden",
+                    "Host must be 127.0.0.1 or localhost with this port",
+                )?;
                 return Ok(());
             }
             let mut parts = request_line.split_whitespace();
@@ -195,7 +214,8 @@ mod serve {
         let relative = decoded.trim_start_matches('/');
         // Only plain names: no `..`, no drive or UNC prefix (which would make
         // `join` drop the root on Windows), no dotfiles such as `.git/`.
-        let plain = relative.split(['/', '\\']).all(|part| !part.starts_with('.')) && Path::new(relative).components().all(|c| matches!(c, Component::Normal(_)));
+        let plain = relative.split(['/', '\\']).all(|part| !part.starts_with('.'))
+            && Path::new(relative).components().all(|c| matches!(c, Component::Normal(_)));
         if !plain {
             return Err((403, "Forbidden"));
         }
@@ -248,7 +268,12 @@ mod serve {
 
     /// The file, or with `Range: bytes=a-b` (one range, as the model loader
     /// asks) that slice of it as a 206.
-    fn respond_file(out: &mut TcpStream, path: &Path, head: bool, range: Option<&str>) -> io::Result<()> {
+    fn respond_file(
+        out: &mut TcpStream,
+        path: &Path,
+        head: bool,
+        range: Option<&str>,
+    ) -> io::Result<()> {
         let mut file = match std::fs::File::open(path) {
             Ok(f) => f,
             Err(_) => return respond_error(out, 404, "Not Found", "cannot open the file"),
@@ -256,7 +281,12 @@ mod serve {
         let len = file.metadata()?.len();
         let (status, start, count, content_range) = match range.map(|r| parse_range(r, len)) {
             None => ("200 OK", 0, len, String::new()),
-            Some(Some((a, b))) => ("206 Partial Content", a, b - a + 1, format!("Content-Range: bytes {a}-{b}/{len}\r\n")),
+            Some(Some((a, b))) => (
+                "206 Partial Content",
+                a,
+                b - a + 1,
+                format!("Content-Range: bytes {a}-{b}/{len}\r\n"),
+            ),
             Some(None) => {
                 write!(out, "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */{len}\r\nContent-Length: 0\r\n\r\n")?;
                 return out.flush();

@@ -25,7 +25,11 @@ mod cli {
     use webclip::{npy, Error, Result};
 
     #[derive(Parser)]
-    #[command(name = "webclip", version, about = "OpenAI's CLIP on WebGPU (natively: Vulkan, Metal, DX12)")]
+    #[command(
+        name = "webclip",
+        version,
+        about = "OpenAI's CLIP on WebGPU (natively: Vulkan, Metal, DX12)"
+    )]
     struct Cli {
         #[command(subcommand)]
         command: Command,
@@ -175,7 +179,11 @@ mod cli {
                 let picture = read_image(&image)?;
                 let model = load(&common)?;
                 let scores = pollster::block_on(model.classify(&picture, &labels, &templates))?;
-                for (label, _) in labels.iter().zip(model.truncated_labels(&labels, &templates)?).filter(|(_, cut)| *cut) {
+                for (label, _) in labels
+                    .iter()
+                    .zip(model.truncated_labels(&labels, &templates)?)
+                    .filter(|(_, cut)| *cut)
+                {
                     eprintln!("webclip: note: {} is longer than the 77 tokens CLIP reads: only its beginning counts", webclip::model::scores::quoted(label));
                 }
                 if common.json {
@@ -199,12 +207,21 @@ mod cli {
                         let v = &model.config.vision;
                         let want = [v.channels, v.image_size, v.image_size];
                         if array.shape.len() != 4 || array.shape[1..] != want {
-                            return Err(Error::file(path.display(), format!("pixel values have shape {:?}, the model takes N x {:?}", array.shape, want)));
+                            return Err(Error::file(
+                                path.display(),
+                                format!(
+                                    "pixel values have shape {:?}, the model takes N x {:?}",
+                                    array.shape, want
+                                ),
+                            ));
                         }
                         pollster::block_on(model.embed_pixels(&array.to_f32(), false))?
                     }
                     None => {
-                        let pictures = need(images, "image")?.iter().map(|p| read_image(p)).collect::<Result<Vec<_>>>()?;
+                        let pictures = need(images, "image")?
+                            .iter()
+                            .map(|p| read_image(p))
+                            .collect::<Result<Vec<_>>>()?;
                         pollster::block_on(model.embed_images(&pictures, false))?
                     }
                 };
@@ -214,12 +231,19 @@ mod cli {
                 let texts = need(texts, "text")?;
                 let model = load(&common)?;
                 let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-                print_rows("embeddings", &pollster::block_on(model.embed_texts(&refs, false))?, common.json);
+                print_rows(
+                    "embeddings",
+                    &pollster::block_on(model.embed_texts(&refs, false))?,
+                    common.json,
+                );
             }
             Command::Tokenize { common, texts } => {
                 let texts = need(texts, "text")?;
-                let tokenizer = webclip::tokenizer::ClipTokenizer::from_bytes(&ModelFiles::read_text_file(&common.model, "tokenizer.json")?)?;
-                let ids = tokenizer.encode_batch(&texts.iter().map(String::as_str).collect::<Vec<_>>())?;
+                let tokenizer = webclip::tokenizer::ClipTokenizer::from_bytes(
+                    &ModelFiles::read_text_file(&common.model, "tokenizer.json")?,
+                )?;
+                let ids = tokenizer
+                    .encode_batch(&texts.iter().map(String::as_str).collect::<Vec<_>>())?;
                 if common.json {
                     println!("{}", json!({ "ids": ids }));
                 } else {
@@ -230,14 +254,22 @@ mod cli {
             }
             Command::Preprocess { common, images } => {
                 let bytes = ModelFiles::read_text_file(&common.model, "preprocessor_config.json")?;
-                let text = String::from_utf8(bytes).map_err(|_| Error::file(common.model.join("preprocessor_config.json").display(), "is not UTF-8 text"))?;
+                let text = String::from_utf8(bytes).map_err(|_| {
+                    Error::file(
+                        common.model.join("preprocessor_config.json").display(),
+                        "is not UTF-8 text",
+                    )
+                })?;
                 let config = PreprocessConfig::from_json(&text)?;
                 let mut tensors = Vec::new();
                 for p in need(images, "image")? {
                     let picture = read_image(&p)?;
                     let pixels = image::preprocess(&picture, &config);
                     let (w, h) = image::output_size(picture.width, picture.height, &config);
-                    let planes: Vec<Vec<Vec<f32>>> = pixels.chunks(w as usize * h as usize).map(|plane| plane.chunks(w as usize).map(<[f32]>::to_vec).collect()).collect();
+                    let planes: Vec<Vec<Vec<f32>>> = pixels
+                        .chunks(w as usize * h as usize)
+                        .map(|plane| plane.chunks(w as usize).map(<[f32]>::to_vec).collect())
+                        .collect();
                     if !common.json {
                         println!("{}: pixel_values 3 x {h} x {w}", p.display());
                     }
@@ -250,16 +282,26 @@ mod cli {
             Command::Bench { common, runs } => bench(&common, runs.max(1))?,
             Command::Convert { model, quant, output, source, json } => {
                 let format = WeightFormat::parse(&quant)?;
-                let source = source.unwrap_or_else(|| model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+                let source = source.unwrap_or_else(|| {
+                    model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+                });
                 let done = webclip::model::convert::convert(&model, format, &output, &source)?;
                 if json {
                     println!("{}", json!(done));
                 } else {
-                    println!("{}: {} tensors, {} weights, {:.1} MB (from {:.1} MB)", output.display(), done.tensors, done.weights, done.output_bytes as f64 / 1e6, done.input_bytes as f64 / 1e6);
+                    println!(
+                        "{}: {} tensors, {} weights, {:.1} MB (from {:.1} MB)",
+                        output.display(),
+                        done.tensors,
+                        done.weights,
+                        done.output_bytes as f64 / 1e6,
+                        done.input_bytes as f64 / 1e6
+                    );
                 }
             }
             Command::BenchKernels { family, weights, samples, only, json } => {
-                let formats = weights.split(',').map(WeightFormat::parse).collect::<Result<Vec<_>>>()?;
+                let formats =
+                    weights.split(',').map(WeightFormat::parse).collect::<Result<Vec<_>>>()?;
                 bench_kernels(family.get()?, &formats, samples.max(1), &only, json)?
             }
         }
@@ -298,14 +340,19 @@ mod cli {
         let load_ms = ms_since(start);
         let v = &model.config.vision;
         // Any fixed, non-trivial input: timing does not depend on pixel values.
-        let one: Vec<f32> = (0..v.channels * v.image_size * v.image_size).map(|i| ((i % 255) as f32 / 127.0) - 1.0).collect();
+        let one: Vec<f32> = (0..v.channels * v.image_size * v.image_size)
+            .map(|i| ((i % 255) as f32 / 127.0) - 1.0)
+            .collect();
         let start = std::time::Instant::now();
         pollster::block_on(model.embed_pixels(&one, false))?;
         let first_image_ms = ms_since(start);
         let eight = one.repeat(8);
         let image = timed(runs, || pollster::block_on(model.embed_pixels(&one, false)).map(drop))?;
-        let batch8 = timed(runs.div_ceil(2), || pollster::block_on(model.embed_pixels(&eight, false)).map(drop))?;
-        let labels = |n: usize| (0..n).map(|i| format!("a photo of a thing number {i}")).collect::<Vec<_>>();
+        let batch8 = timed(runs.div_ceil(2), || {
+            pollster::block_on(model.embed_pixels(&eight, false)).map(drop)
+        })?;
+        let labels =
+            |n: usize| (0..n).map(|i| format!("a photo of a thing number {i}")).collect::<Vec<_>>();
         let (four, hundred) = (labels(4), labels(100));
         let text = |prompts: &[String]| {
             let refs: Vec<&str> = prompts.iter().map(String::as_str).collect();
@@ -322,22 +369,36 @@ mod cli {
         Ok(())
     }
 
-    fn bench_kernels(family: Option<KernelFamily>, formats: &[WeightFormat], samples: usize, only: &str, as_json: bool) -> Result<()> {
+    fn bench_kernels(
+        family: Option<KernelFamily>,
+        formats: &[WeightFormat],
+        samples: usize,
+        only: &str,
+        as_json: bool,
+    ) -> Result<()> {
         let gpu = pollster::block_on(Gpu::new())?;
         let families = family.map_or(KernelFamily::ALL.to_vec(), |f| vec![f]);
         let mut timings = Vec::new();
         for family in families {
             for &format in formats {
                 let kernels = pollster::block_on(Kernels::new(&gpu, family, format))?;
-                timings.extend(pollster::block_on(webclip::ops::bench::run(&gpu, &kernels, samples, only))?);
+                timings.extend(pollster::block_on(webclip::ops::bench::run(
+                    &gpu, &kernels, samples, only,
+                ))?);
             }
         }
         if as_json {
-            println!("{}", json!({ "adapter": gpu.adapter.name, "backend": format!("{:?}", gpu.adapter.backend), "kernels": timings }));
+            println!(
+                "{}",
+                json!({ "adapter": gpu.adapter.name, "backend": format!("{:?}", gpu.adapter.backend), "kernels": timings })
+            );
         } else {
             println!("adapter: {} ({:?})", gpu.adapter.name, gpu.adapter.backend);
             for t in timings {
-                println!("{:<10} {:<10} {:<4} {:<52} {:>9.3} ms  {:>7.2} GFLOP/s", t.family, t.kernel, t.weights, t.shape, t.median_ms, t.gflops);
+                println!(
+                    "{:<10} {:<10} {:<4} {:<52} {:>9.3} ms  {:>7.2} GFLOP/s",
+                    t.family, t.kernel, t.weights, t.shape, t.median_ms, t.gflops
+                );
             }
         }
         Ok(())
@@ -373,7 +434,8 @@ mod cli {
         let source = pollster::block_on(ModelSource::open(&file, texts))?;
         let format = common.format.get(&source)?;
         let gpu = pollster::block_on(Gpu::new())?;
-        let kernels = pollster::block_on(Kernels::new(&gpu, KernelFamily::choose(&gpu, family)?, format))?;
+        let kernels =
+            pollster::block_on(Kernels::new(&gpu, KernelFamily::choose(&gpu, family)?, format))?;
         pollster::block_on(ClipModel::load_source(&gpu, &kernels, source))
     }
 
@@ -383,7 +445,12 @@ mod cli {
         } else {
             for row in rows {
                 let shown: Vec<String> = row.iter().take(8).map(|v| format!("{v:+.5}")).collect();
-                println!("[{}{}] ({} values)", shown.join(", "), if row.len() > 8 { ", ..." } else { "" }, row.len());
+                println!(
+                    "[{}{}] ({} values)",
+                    shown.join(", "),
+                    if row.len() > 8 { ", ..." } else { "" },
+                    row.len()
+                );
             }
         }
     }

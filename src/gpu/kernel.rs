@@ -24,16 +24,28 @@ impl Kernel {
     /// (tile and workgroup sizes only: shapes travel in uniforms).
     /// `covers` is how many output items (rows, columns, queries: whatever the
     /// kernel's extent counts) one workgroup handles along x, y and z.
-    pub async fn new(gpu: &Gpu, label: &'static str, source: &str, constants: &[(&str, f64)], covers: [u32; 3]) -> Result<Kernel> {
+    pub async fn new(
+        gpu: &Gpu,
+        label: &'static str,
+        source: &str,
+        constants: &[(&str, f64)],
+        covers: [u32; 3],
+    ) -> Result<Kernel> {
         let pipeline = gpu
             .checked(&format!("compiling kernel {label}"), || {
-                let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(label), source: wgpu::ShaderSource::Wgsl(source.into()) });
+                let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(label),
+                    source: wgpu::ShaderSource::Wgsl(source.into()),
+                });
                 gpu.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                     label: Some(label),
                     layout: None,
                     module: &module,
                     entry_point: Some("main"),
-                    compilation_options: wgpu::PipelineCompilationOptions { constants, ..Default::default() },
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants,
+                        ..Default::default()
+                    },
                     cache: None,
                 })
             })
@@ -44,9 +56,25 @@ impl Kernel {
     /// Binds whole `buffers` to bindings 0, 1, 2, ... of group 0, in order (the
     /// order of the shader's header comment).
     pub fn bind(&self, gpu: &Gpu, buffers: &[&GpuBuffer]) -> Step {
-        let entries: Vec<wgpu::BindGroupEntry> = buffers.iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() }).collect();
-        let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(self.label), layout: &self.pipeline.get_bind_group_layout(0), entries: &entries });
-        Step { pipeline: self.pipeline.clone(), bind_group, covers: self.covers, _buffers: buffers.iter().map(|&b| b.clone()).collect() }
+        let entries: Vec<wgpu::BindGroupEntry> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(self.label),
+            layout: &self.pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        });
+        Step {
+            pipeline: self.pipeline.clone(),
+            bind_group,
+            covers: self.covers,
+            _buffers: buffers.iter().map(|&b| b.clone()).collect(),
+        }
     }
 }
 

@@ -38,30 +38,53 @@ impl Gpu {
     /// only a floor.
     pub async fn new() -> Result<Gpu> {
         let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
-        desc.backends = if cfg!(target_arch = "wasm32") { wgpu::Backends::BROWSER_WEBGPU } else { wgpu::Backends::PRIMARY };
+        desc.backends = if cfg!(target_arch = "wasm32") {
+            wgpu::Backends::BROWSER_WEBGPU
+        } else {
+            wgpu::Backends::PRIMARY
+        };
         let instance = wgpu::Instance::new(desc);
         let adapter = instance
-            .request_adapter(&wgpu::RequestAdapterOptions { power_preference: wgpu::PowerPreference::HighPerformance, ..Default::default() })
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                ..Default::default()
+            })
             .await
             .map_err(|e| Error::Gpu(format!("no WebGPU adapter available ({e})")))?;
         let limits = adapter.limits();
         #[cfg(target_arch = "wasm32")]
         subgroups::ask_with_next_device();
         let (device, queue) = adapter
-            .request_device(&wgpu::DeviceDescriptor { label: Some("webclip"), required_limits: limits.clone(), ..Default::default() })
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("webclip"),
+                required_limits: limits.clone(),
+                ..Default::default()
+            })
             .await
             .map_err(|e| Error::Gpu(format!("could not open the device: {e}")))?;
         let lost = std::sync::Arc::new(std::sync::Mutex::new(None));
         let flag = lost.clone();
         device.set_device_lost_callback(move |reason, message| {
-            let why = if message.is_empty() { format!("{reason:?}") } else { format!("{reason:?}: {message}") };
+            let why = if message.is_empty() {
+                format!("{reason:?}")
+            } else {
+                format!("{reason:?}: {message}")
+            };
             *flag.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(why);
         });
         #[cfg(target_arch = "wasm32")]
         let subgroups = subgroups::enabled(&device);
         #[cfg(not(target_arch = "wasm32"))]
         let subgroups = false;
-        Ok(Gpu { device, queue, limits, adapter: adapter.get_info(), allocated: Default::default(), lost, subgroups })
+        Ok(Gpu {
+            device,
+            queue,
+            limits,
+            adapter: adapter.get_info(),
+            allocated: Default::default(),
+            lost,
+            subgroups,
+        })
     }
 
     /// Why the device was lost (a driver reset, the GPU process restarted, the
@@ -76,7 +99,9 @@ impl Gpu {
     pub fn alive(&self) -> Result<()> {
         match self.lost() {
             None => Ok(()),
-            Some(why) => Err(Error::Gpu(format!("the GPU device was lost ({why}); the model must be loaded again"))),
+            Some(why) => Err(Error::Gpu(format!(
+                "the GPU device was lost ({why}); the model must be loaded again"
+            ))),
         }
     }
 
@@ -85,14 +110,18 @@ impl Gpu {
     pub fn destroy(&self) {
         self.device.destroy();
         // Natively wgpu reports the loss only when the device is dropped.
-        self.lost.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get_or_insert_with(|| "Destroyed".into());
+        self.lost
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get_or_insert_with(|| "Destroyed".into());
     }
 
     /// Live buffers on this device and their bytes, as wgpu's own counters
     /// tell (natively; the browser's are counted by the worker).
     pub fn live_buffers(&self) -> Option<(u64, u64)> {
         let hal = self.device.get_internal_counters().hal;
-        (!cfg!(target_arch = "wasm32")).then(|| (hal.buffers.read() as u64, hal.buffer_memory.read() as u64))
+        (!cfg!(target_arch = "wasm32"))
+            .then(|| (hal.buffers.read() as u64, hal.buffer_memory.read() as u64))
     }
 
     /// Largest number of bytes one storage binding may cover on this device.
@@ -126,7 +155,9 @@ impl Gpu {
         GpuBuffer::new(self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(label),
             contents,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_DST
+                | wgpu::BufferUsages::COPY_SRC,
         }))
     }
 
@@ -139,7 +170,9 @@ impl Gpu {
         let buffer = GpuBuffer::new(self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_DST
+                | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         }));
         let mut offset = 0;
@@ -158,18 +191,26 @@ impl Gpu {
         GpuBuffer::new(self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_DST
+                | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         }))
     }
 
     /// Copies the first `len` floats of `buffer` back to the CPU.
     pub async fn read_back(&self, buffer: &GpuBuffer, len: usize) -> Result<Vec<f32>> {
-        self.submit_and_read(self.device.create_command_encoder(&Default::default()), buffer, len).await
+        self.submit_and_read(self.device.create_command_encoder(&Default::default()), buffer, len)
+            .await
     }
 
     /// `submit_with_readback`, then `Readback::read`.
-    pub async fn submit_and_read(&self, encoder: wgpu::CommandEncoder, buffer: &GpuBuffer, len: usize) -> Result<Vec<f32>> {
+    pub async fn submit_and_read(
+        &self,
+        encoder: wgpu::CommandEncoder,
+        buffer: &GpuBuffer,
+        len: usize,
+    ) -> Result<Vec<f32>> {
         self.submit_with_readback(encoder, buffer, len).read(self).await
     }
 
@@ -177,7 +218,12 @@ impl Gpu {
     /// a fresh staging buffer. Synchronous on purpose: a caller that writes its
     /// inputs, records and submits without an `.await` in between cannot have
     /// another forward pass (say, a second widget's) slip in and overwrite them.
-    pub fn submit_with_readback(&self, mut encoder: wgpu::CommandEncoder, buffer: &GpuBuffer, len: usize) -> Readback {
+    pub fn submit_with_readback(
+        &self,
+        mut encoder: wgpu::CommandEncoder,
+        buffer: &GpuBuffer,
+        len: usize,
+    ) -> Readback {
         let size = (len * 4) as u64;
         let staging = GpuBuffer::new(self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
@@ -202,7 +248,9 @@ impl Gpu {
         let exhausted = out_of_memory.pop().await;
         match exhausted.or(invalid) {
             None => Ok(value),
-            Some(e) => Err(self.alive().err().unwrap_or_else(|| Error::Gpu(format!("{what}: {e}")))),
+            Some(e) => {
+                Err(self.alive().err().unwrap_or_else(|| Error::Gpu(format!("{what}: {e}"))))
+            }
         }
     }
 }
@@ -230,11 +278,19 @@ impl Readback {
             let _ = tx.send(r);
         });
         #[cfg(not(target_arch = "wasm32"))]
-        gpu.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Gpu(format!("waiting for the device failed: {e}")))?;
+        gpu.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for the device failed: {e}")))?;
         #[cfg(target_arch = "wasm32")]
         let _ = gpu;
-        rx.await.map_err(|_| Error::Gpu("the device was lost during readback".into()))?.map_err(|e| Error::Gpu(format!("readback failed: {e}")))?;
-        let view = self.staging.slice(..self.size).get_mapped_range().map_err(|e| Error::Gpu(format!("readback failed: {e}")))?;
+        rx.await
+            .map_err(|_| Error::Gpu("the device was lost during readback".into()))?
+            .map_err(|e| Error::Gpu(format!("readback failed: {e}")))?;
+        let view = self
+            .staging
+            .slice(..self.size)
+            .get_mapped_range()
+            .map_err(|e| Error::Gpu(format!("readback failed: {e}")))?;
         let out = bytemuck::cast_slice::<u8, f32>(&view).to_vec();
         drop(view);
         self.staging.unmap();

@@ -34,7 +34,9 @@ extern "C" {
 /// Whether `device` was opened with `subgroups`.
 pub fn enabled(device: &wgpu::Device) -> bool {
     let Some(web) = device.as_webgpu() else { return false };
-    let Ok(features) = js_sys::Reflect::get(web.as_ref(), &JsValue::from_str("features")) else { return false };
+    let Ok(features) = js_sys::Reflect::get(web.as_ref(), &JsValue::from_str("features")) else {
+        return false;
+    };
     features.unchecked_into::<js_sys::Set>().has(&JsValue::from_str("subgroups"))
 }
 
@@ -48,8 +50,12 @@ mod tests {
         let global = js_sys::global();
         let navigator = js_sys::Reflect::get(&global, &"navigator".into()).unwrap();
         let gpu = js_sys::Reflect::get(&navigator, &"gpu".into()).unwrap();
-        let request: js_sys::Function = js_sys::Reflect::get(&gpu, &"requestAdapter".into()).unwrap().unchecked_into();
-        let adapter = JsFuture::from(request.call0(&gpu).unwrap().unchecked_into::<js_sys::Promise>()).await.unwrap();
+        let request: js_sys::Function =
+            js_sys::Reflect::get(&gpu, &"requestAdapter".into()).unwrap().unchecked_into();
+        let adapter =
+            JsFuture::from(request.call0(&gpu).unwrap().unchecked_into::<js_sys::Promise>())
+                .await
+                .unwrap();
         let features = js_sys::Reflect::get(&adapter, &"features".into()).unwrap();
         features.unchecked_into::<js_sys::Set>().has(&"subgroups".into())
     }
@@ -58,11 +64,19 @@ mod tests {
     async fn the_device_has_subgroups_where_the_adapter_offers_them() {
         let offered = adapter_has_subgroups().await;
         let gpu = crate::gpu::testing::gpu().await;
-        assert_eq!(gpu.subgroups, offered, "the adapter offers subgroups: {offered}; the device has them: {}", gpu.subgroups);
+        assert_eq!(
+            gpu.subgroups, offered,
+            "the adapter offers subgroups: {offered}; the device has them: {}",
+            gpu.subgroups
+        );
         // The hook removed itself: a device requested afterwards is as asked.
         let proto = js_sys::Reflect::get(&js_sys::global(), &"GPUAdapter".into()).unwrap();
         let proto = js_sys::Reflect::get(&proto, &"prototype".into()).unwrap();
-        let request: js_sys::Function = js_sys::Reflect::get(&proto, &"requestDevice".into()).unwrap().unchecked_into();
-        assert!(request.to_string().as_string().unwrap().contains("[native code]"), "requestDevice is still wrapped");
+        let request: js_sys::Function =
+            js_sys::Reflect::get(&proto, &"requestDevice".into()).unwrap().unchecked_into();
+        assert!(
+            request.to_string().as_string().unwrap().contains("[native code]"),
+            "requestDevice is still wrapped"
+        );
     }
 }

@@ -42,13 +42,23 @@ pub(crate) use once;
 #[cfg(not(target_arch = "wasm32"))]
 pub fn gpu() -> Gpu {
     static GPU: std::sync::OnceLock<Gpu> = std::sync::OnceLock::new();
-    GPU.get_or_init(|| pollster::block_on(Gpu::new()).expect("tests need a WebGPU/Vulkan adapter (lavapipe: apt-get install mesa-vulkan-drivers)")).clone()
+    GPU.get_or_init(|| {
+        pollster::block_on(Gpu::new()).expect(
+            "tests need a WebGPU/Vulkan adapter (lavapipe: apt-get install mesa-vulkan-drivers)",
+        )
+    })
+    .clone()
 }
 
 /// The same on the web: awaited, never blocking (a page has one thread).
 #[cfg(target_arch = "wasm32")]
 pub async fn gpu() -> Gpu {
-    once!(Gpu, Gpu::new().await.expect("tests need WebGPU (Chromium: --enable-unsafe-webgpu, see tools/test-browser.sh)"))
+    once!(
+        Gpu,
+        Gpu::new().await.expect(
+            "tests need WebGPU (Chromium: --enable-unsafe-webgpu, see tools/test-browser.sh)"
+        )
+    )
 }
 
 #[cfg(target_arch = "wasm32")]

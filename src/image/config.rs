@@ -14,9 +14,11 @@ use crate::error::{Error, Result};
 // Python floats (f64) narrowed to f32 as numpy does, rather than decimal -> f32 directly:
 // the two roundings can differ in the last bit.
 /// OpenAI's CLIP channel means (transformers' `OPENAI_CLIP_MEAN`).
-pub const OPENAI_CLIP_MEAN: [f32; 3] = [0.48145466f64 as f32, 0.4578275f64 as f32, 0.40821073f64 as f32];
+pub const OPENAI_CLIP_MEAN: [f32; 3] =
+    [0.48145466f64 as f32, 0.4578275f64 as f32, 0.40821073f64 as f32];
 /// OpenAI's CLIP channel standard deviations (transformers' `OPENAI_CLIP_STD`).
-pub const OPENAI_CLIP_STD: [f32; 3] = [0.26862954f64 as f32, 0.26130258f64 as f32, 0.27577711f64 as f32];
+pub const OPENAI_CLIP_STD: [f32; 3] =
+    [0.26862954f64 as f32, 0.26130258f64 as f32, 0.27577711f64 as f32];
 
 /// Pillow's code for bicubic resampling, the only filter implemented here.
 const PIL_BICUBIC: i64 = 3;
@@ -67,13 +69,19 @@ impl PreprocessConfig {
     /// numbers: a resample filter other than bicubic, a fixed `{height, width}` resize,
     /// `longest_edge`, a zero size or a zero standard deviation.
     pub fn from_json(text: &str) -> Result<Self> {
-        let value: Value = serde_json::from_str(text).map_err(|e| Error::Config(format!("preprocessor_config.json is not valid JSON: {e}")))?;
-        let obj = value.as_object().ok_or_else(|| Error::Config("preprocessor_config.json must be a JSON object".into()))?;
+        let value: Value = serde_json::from_str(text).map_err(|e| {
+            Error::Config(format!("preprocessor_config.json is not valid JSON: {e}"))
+        })?;
+        let obj = value.as_object().ok_or_else(|| {
+            Error::Config("preprocessor_config.json must be a JSON object".into())
+        })?;
         let mut cfg = PreprocessConfig::clip_default(224);
 
         if let Some(r) = field(obj, "resample") {
             if r.as_i64() != Some(PIL_BICUBIC) {
-                return Err(Error::Config(format!("resample = {r}: only 3 (bicubic, what CLIP uses) is implemented")));
+                return Err(Error::Config(format!(
+                    "resample = {r}: only 3 (bicubic, what CLIP uses) is implemented"
+                )));
             }
         }
         cfg.do_resize = bool_field(obj, "do_resize", cfg.do_resize)?;
@@ -89,7 +97,10 @@ impl PreprocessConfig {
             (cfg.crop_height, cfg.crop_width) = parse_crop(crop)?;
         }
         if let Some(f) = field(obj, "rescale_factor") {
-            cfg.rescale_factor = f.as_f64().ok_or_else(|| Error::Config(format!("rescale_factor = {f}: expected a number")))? as f32;
+            cfg.rescale_factor = f
+                .as_f64()
+                .ok_or_else(|| Error::Config(format!("rescale_factor = {f}: expected a number")))?
+                as f32;
         }
         if let Some(m) = field(obj, "image_mean") {
             cfg.image_mean = parse_triple("image_mean", m)?;
@@ -110,7 +121,10 @@ impl PreprocessConfig {
             return Err(Error::Config("crop_size must be at least 1x1".into()));
         }
         if self.do_normalize && self.image_std.iter().any(|s| *s == 0.0 || !s.is_finite()) {
-            return Err(Error::Config(format!("image_std {:?} must be finite and non-zero", self.image_std)));
+            return Err(Error::Config(format!(
+                "image_std {:?} must be finite and non-zero",
+                self.image_std
+            )));
         }
         Ok(())
     }
@@ -124,12 +138,17 @@ fn field<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
 fn bool_field(obj: &Map<String, Value>, key: &str, default: bool) -> Result<bool> {
     match field(obj, key) {
         None => Ok(default),
-        Some(v) => v.as_bool().ok_or_else(|| Error::Config(format!("{key} = {v}: expected true or false"))),
+        Some(v) => {
+            v.as_bool().ok_or_else(|| Error::Config(format!("{key} = {v}: expected true or false")))
+        }
     }
 }
 
 fn positive_u32(what: &str, v: &Value) -> Result<u32> {
-    v.as_u64().and_then(|n| u32::try_from(n).ok()).filter(|n| *n > 0).ok_or_else(|| Error::Config(format!("{what} = {v}: expected a positive integer")))
+    v.as_u64()
+        .and_then(|n| u32::try_from(n).ok())
+        .filter(|n| *n > 0)
+        .ok_or_else(|| Error::Config(format!("{what} = {v}: expected a positive integer")))
 }
 
 /// `size`: an int (old style, means shortest edge for CLIP) or `{"shortest_edge": n}`.
@@ -137,7 +156,9 @@ fn parse_size(v: &Value) -> Result<u32> {
     if v.is_number() {
         return positive_u32("size", v);
     }
-    let obj = v.as_object().ok_or_else(|| Error::Config(format!("size = {v}: expected an int or an object")))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| Error::Config(format!("size = {v}: expected an int or an object")))?;
     if field(obj, "longest_edge").is_some() {
         return Err(Error::Config(format!("size = {v}: longest_edge is not supported")));
     }
@@ -153,10 +174,16 @@ fn parse_crop(v: &Value) -> Result<(u32, u32)> {
         let n = positive_u32("crop_size", v)?;
         return Ok((n, n));
     }
-    let obj = v.as_object().ok_or_else(|| Error::Config(format!("crop_size = {v}: expected an int or an object")))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| Error::Config(format!("crop_size = {v}: expected an int or an object")))?;
     match (field(obj, "height"), field(obj, "width")) {
-        (Some(h), Some(w)) => Ok((positive_u32("crop_size.height", h)?, positive_u32("crop_size.width", w)?)),
-        _ => Err(Error::Config(format!("crop_size = {v}: expected {{\"height\": h, \"width\": w}}"))),
+        (Some(h), Some(w)) => {
+            Ok((positive_u32("crop_size.height", h)?, positive_u32("crop_size.width", w)?))
+        }
+        _ => {
+            Err(Error::Config(format!("crop_size = {v}: expected {{\"height\": h, \"width\": w}}")))
+        }
     }
 }
 
@@ -197,7 +224,10 @@ mod tests {
 
     #[test]
     fn old_hub_style_is_b32_default() {
-        assert_eq!(PreprocessConfig::from_json(OLD_STYLE).unwrap(), PreprocessConfig::clip_default(224));
+        assert_eq!(
+            PreprocessConfig::from_json(OLD_STYLE).unwrap(),
+            PreprocessConfig::clip_default(224)
+        );
     }
 
     #[test]
@@ -212,8 +242,14 @@ mod tests {
     #[test]
     fn missing_and_null_fields_take_clip_defaults() {
         assert_eq!(PreprocessConfig::from_json("{}").unwrap(), PreprocessConfig::clip_default(224));
-        let c = PreprocessConfig::from_json(r#"{"size": 100, "crop_size": null, "do_normalize": false}"#).unwrap();
-        assert_eq!((c.shortest_edge, c.crop_height, c.crop_width, c.do_normalize), (100, 224, 224, false));
+        let c = PreprocessConfig::from_json(
+            r#"{"size": 100, "crop_size": null, "do_normalize": false}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (c.shortest_edge, c.crop_height, c.crop_width, c.do_normalize),
+            (100, 224, 224, false)
+        );
         assert_eq!(c.image_std, OPENAI_CLIP_STD);
     }
 

@@ -74,11 +74,32 @@ pub fn decode(bytes: &[u8], name: &str) -> Result<RgbImage> {
     if bytes.is_empty() {
         return Err(Error::image(name, "the file is empty"));
     }
-    let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| Error::image(name, format!("could not read: {e}")))?;
+    let mut reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| Error::image(name, format!("could not read: {e}")))?;
     let format = match reader.format() {
-        Some(f @ (ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::WebP | ImageFormat::Gif | ImageFormat::Bmp)) => f,
-        Some(other) => return Err(Error::image(name, format!("{other:?} images are not supported (use PNG, JPEG, WebP, GIF or BMP)"))),
-        None => return Err(Error::image(name, format!("not a PNG, JPEG, WebP, GIF or BMP file (starts with {})", hex_prefix(bytes)))),
+        Some(
+            f @ (ImageFormat::Png
+            | ImageFormat::Jpeg
+            | ImageFormat::WebP
+            | ImageFormat::Gif
+            | ImageFormat::Bmp),
+        ) => f,
+        Some(other) => {
+            return Err(Error::image(
+                name,
+                format!("{other:?} images are not supported (use PNG, JPEG, WebP, GIF or BMP)"),
+            ))
+        }
+        None => {
+            return Err(Error::image(
+                name,
+                format!(
+                    "not a PNG, JPEG, WebP, GIF or BMP file (starts with {})",
+                    hex_prefix(bytes)
+                ),
+            ))
+        }
     };
     let invalid = |m: String| Error::image(name, m);
     if format == ImageFormat::Gif {
@@ -90,8 +111,10 @@ pub fn decode(bytes: &[u8], name: &str) -> Result<RgbImage> {
     if let Some(p) = &png {
         check_size(p.width, p.height).map_err(invalid)?;
     }
-    reader.limits(limits(png.as_ref().map_or(METADATA_BUDGET, |p| alloc_budget(p.width, p.height))));
-    let fail = |e: image::ImageError| Error::image(name, format!("could not decode {format:?}: {e}"));
+    reader
+        .limits(limits(png.as_ref().map_or(METADATA_BUDGET, |p| alloc_budget(p.width, p.height))));
+    let fail =
+        |e: image::ImageError| Error::image(name, format!("could not decode {format:?}: {e}"));
     let mut decoder = reader.into_decoder().map_err(fail)?;
     // From the header, before a pixel is decoded: a few bytes may claim billions of pixels.
     let (w, h) = decoder.dimensions();
@@ -109,11 +132,15 @@ pub fn decode(bytes: &[u8], name: &str) -> Result<RgbImage> {
 /// any other format. The browser decodes JPEG itself where that is proven
 /// bit-exact with Pillow (`www/jpeg-check.js`); this guards it.
 pub fn jpeg_size(bytes: &[u8], name: &str) -> Result<Option<(u32, u32)>> {
-    let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| Error::image(name, format!("could not read: {e}")))?;
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| Error::image(name, format!("could not read: {e}")))?;
     if reader.format() != Some(ImageFormat::Jpeg) {
         return Ok(None);
     }
-    let decoder = reader.into_decoder().map_err(|e| Error::image(name, format!("could not decode Jpeg: {e}")))?;
+    let decoder = reader
+        .into_decoder()
+        .map_err(|e| Error::image(name, format!("could not decode Jpeg: {e}")))?;
     let (w, h) = decoder.dimensions();
     check_size(w, h).map_err(|m| Error::image(name, m))?;
     Ok(Some((w, h)))
@@ -133,7 +160,10 @@ pub fn from_rgba(width: u32, height: u32, rgba: &[u8], name: &str) -> Result<Rgb
     }
     let expected = width as u64 * height as u64 * 4;
     if rgba.len() as u64 != expected {
-        return Err(Error::image(name, format!("{width}x{height} RGBA needs {expected} bytes, got {}", rgba.len())));
+        return Err(Error::image(
+            name,
+            format!("{width}x{height} RGBA needs {expected} bytes, got {}", rgba.len()),
+        ));
     }
     let data = rgba.chunks_exact(4).flat_map(|p| over_white(p[0], p[1], p[2], p[3])).collect();
     Ok(RgbImage { width, height, data })
@@ -184,8 +214,16 @@ impl PngHeader {
             let data = bytes.get(pos + 8..(pos + 8).checked_add(len)?)?;
             match kind {
                 b"IHDR" if data.len() >= 13 => {
-                    let be = |i: usize| u32::from_be_bytes([data[i], data[i + 1], data[i + 2], data[i + 3]]);
-                    header = Some(PngHeader { width: be(0), height: be(4), bit_depth: data[8], color_type: data[9], trns: None })
+                    let be = |i: usize| {
+                        u32::from_be_bytes([data[i], data[i + 1], data[i + 2], data[i + 3]])
+                    };
+                    header = Some(PngHeader {
+                        width: be(0),
+                        height: be(4),
+                        bit_depth: data[8],
+                        color_type: data[9],
+                        trns: None,
+                    })
                 }
                 b"tRNS" => header.as_mut()?.trns = Some(data.to_vec()),
                 b"IDAT" | b"IEND" => break,
@@ -213,7 +251,11 @@ impl PngHeader {
                 let v = if self.bit_depth == 1 { v.wrapping_mul(255) } else { v }; // only the low byte is compared
                 Some([(v & 0xff) as u8; 3])
             }
-            2 => Some([(sample(0)? & 0xff) as u8, (sample(1)? & 0xff) as u8, (sample(2)? & 0xff) as u8]),
+            2 => Some([
+                (sample(0)? & 0xff) as u8,
+                (sample(1)? & 0xff) as u8,
+                (sample(2)? & 0xff) as u8,
+            ]),
             _ => None,
         }
     }
@@ -255,8 +297,12 @@ fn to_rgb(img: DynamicImage, png: Option<&PngHeader>) -> std::result::Result<Rgb
             let v = g16(p[0]);
             push([v, v, v, hi(p[1])])
         }),
-        DynamicImage::ImageRgb16(b) => b.pixels().for_each(|p| push([hi(p[0]), hi(p[1]), hi(p[2]), 255])),
-        DynamicImage::ImageRgba16(b) => b.pixels().for_each(|p| push([hi(p[0]), hi(p[1]), hi(p[2]), hi(p[3])])),
+        DynamicImage::ImageRgb16(b) => {
+            b.pixels().for_each(|p| push([hi(p[0]), hi(p[1]), hi(p[2]), 255]))
+        }
+        DynamicImage::ImageRgba16(b) => {
+            b.pixels().for_each(|p| push([hi(p[0]), hi(p[1]), hi(p[2]), hi(p[3])]))
+        }
         other => return Err(format!("unsupported pixel format {:?}", other.color())),
     }
     Ok(RgbImage { width, height, data })
@@ -293,7 +339,13 @@ mod tests {
         let ihdr = [&w.to_be_bytes()[..], &h.to_be_bytes(), &[8, 2, 0, 0, 0]].concat();
         // zlib stream of nothing: header, an empty stored block, adler32 of nothing.
         let idat = [0x78, 0x01, 0x01, 0x00, 0x00, 0xff, 0xff, 0x00, 0x00, 0x00, 0x01];
-        [&b"\x89PNG\r\n\x1a\n"[..], &chunk(b"IHDR", &ihdr), &chunk(b"IDAT", &idat), &chunk(b"IEND", &[])].concat()
+        [
+            &b"\x89PNG\r\n\x1a\n"[..],
+            &chunk(b"IHDR", &ihdr),
+            &chunk(b"IDAT", &idat),
+            &chunk(b"IEND", &[]),
+        ]
+        .concat()
     }
 
     #[test]
@@ -301,7 +353,13 @@ mod tests {
         let bomb = png_claiming(100_000, 100_000);
         assert_eq!(bomb.len(), 68);
         let err = decode(&bomb, "bomb.png").unwrap_err().to_string();
-        assert!(err.contains("bomb.png") && err.contains("100000x100000 = 10000000000 pixels, more than the 178956970 allowed"), "{err}");
+        assert!(
+            err.contains("bomb.png")
+                && err.contains(
+                    "100000x100000 = 10000000000 pixels, more than the 178956970 allowed"
+                ),
+            "{err}"
+        );
         // Just over Pillow's limit (13378² = 178,970,884): refused; just under (13377²): decoded
         // as far as its (empty) data goes, so the error is another one.
         let err = decode(&png_claiming(13_378, 13_378), "over.png").unwrap_err().to_string();
@@ -313,34 +371,72 @@ mod tests {
     /// Headers of the other formats claiming more than MAX_PIXELS, a few dozen bytes each.
     #[test]
     fn every_format_refuses_a_bomb_from_its_header() {
-        let gif = |screen: [u8; 4], frame: [u8; 8]| [&b"GIF89a"[..], &screen, &[0, 0, 0], b",", &frame, &[0, 2, 0], b";"].concat();
+        let gif = |screen: [u8; 4], frame: [u8; 8]| {
+            [&b"GIF89a"[..], &screen, &[0, 0, 0], b",", &frame, &[0, 2, 0], b";"].concat()
+        };
         // Pillow grows a GIF to hold its first frame, and checks the grown size.
         let gif_grow = gif([1, 0, 1, 0], [0xff; 8]);
         let gif = gif([0xff; 4], [0, 0, 0, 0, 1, 0, 1, 0]);
         // File header (size, reserved, pixel offset 54), then a BITMAPINFOHEADER: 24-bit RGB.
-        let info = [&40u32.to_le_bytes()[..], &60_000u32.to_le_bytes(), &60_000u32.to_le_bytes(), &[1, 0, 24, 0], &[0; 24]].concat();
-        let bmp = [&b"BM"[..], &94u32.to_le_bytes(), &[0; 4], &54u32.to_le_bytes(), &info, &[0; 40]].concat();
+        let info = [
+            &40u32.to_le_bytes()[..],
+            &60_000u32.to_le_bytes(),
+            &60_000u32.to_le_bytes(),
+            &[1, 0, 24, 0],
+            &[0; 24],
+        ]
+        .concat();
+        let bmp =
+            [&b"BM"[..], &94u32.to_le_bytes(), &[0; 4], &54u32.to_le_bytes(), &info, &[0; 40]]
+                .concat();
         // VP8L: signature, then width - 1 and height - 1 in 14 bits each (image-webp reads
         // 16384 as 0, so 16383, the largest it can express).
         let vp8l = [&[0x2f][..], &(16_382u32 | 16_382 << 14).to_le_bytes(), &[0; 4]].concat();
-        let webp = [&b"RIFF"[..], &(12 + vp8l.len() as u32).to_le_bytes(), b"WEBPVP8L", &(vp8l.len() as u32).to_le_bytes(), &vp8l].concat();
+        let webp = [
+            &b"RIFF"[..],
+            &(12 + vp8l.len() as u32).to_le_bytes(),
+            b"WEBPVP8L",
+            &(vp8l.len() as u32).to_le_bytes(),
+            &vp8l,
+        ]
+        .concat();
         // SOI, a quantisation table, a 65535x65535 gray frame, a scan header, EOI.
-        let jpeg = [&[0xff, 0xd8, 0xff, 0xdb, 0, 67, 0][..], &[1; 64], &[0xff, 0xc0, 0, 11, 8, 0xff, 0xff, 0xff, 0xff, 1, 1, 0x11, 0], &[0xff, 0xda, 0, 8, 1, 1, 0, 0, 0x3f, 0, 0xff, 0xd9]].concat();
-        for (name, bytes, size) in
-            [("bomb.gif", gif, "65535x65535"), ("grow.gif", gif_grow, "131070x131070"), ("bomb.bmp", bmp, "60000x60000"), ("bomb.webp", webp, "16383x16383"), ("bomb.jpg", jpeg, "65535x65535")]
-        {
+        let jpeg = [
+            &[0xff, 0xd8, 0xff, 0xdb, 0, 67, 0][..],
+            &[1; 64],
+            &[0xff, 0xc0, 0, 11, 8, 0xff, 0xff, 0xff, 0xff, 1, 1, 0x11, 0],
+            &[0xff, 0xda, 0, 8, 1, 1, 0, 0, 0x3f, 0, 0xff, 0xd9],
+        ]
+        .concat();
+        for (name, bytes, size) in [
+            ("bomb.gif", gif, "65535x65535"),
+            ("grow.gif", gif_grow, "131070x131070"),
+            ("bomb.bmp", bmp, "60000x60000"),
+            ("bomb.webp", webp, "16383x16383"),
+            ("bomb.jpg", jpeg, "65535x65535"),
+        ] {
             assert!(bytes.len() < 100, "{name}");
             let err = decode(&bytes, name).unwrap_err().to_string();
-            assert!(err.contains(name) && err.contains(&format!("is {size} = ")) && err.contains("more than the 178956970 allowed"), "{err}");
+            assert!(
+                err.contains(name)
+                    && err.contains(&format!("is {size} = "))
+                    && err.contains("more than the 178956970 allowed"),
+                "{err}"
+            );
             // The check that guards the browser's own JPEG decoder refuses the same.
             match jpeg_size(&bytes, name) {
                 Err(e) => assert_eq!(e.to_string(), err),
                 Ok(size) => assert!(size.is_none() && !name.ends_with(".jpg"), "{name}: {size:?}"),
             }
         }
-        let rocket = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/images/rocket.jpg")).unwrap();
+        let rocket =
+            std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/images/rocket.jpg"))
+                .unwrap();
         let decoded = decode(&rocket, "rocket.jpg").unwrap();
-        assert_eq!(jpeg_size(&rocket, "rocket.jpg").unwrap(), Some((decoded.width, decoded.height)));
+        assert_eq!(
+            jpeg_size(&rocket, "rocket.jpg").unwrap(),
+            Some((decoded.width, decoded.height))
+        );
     }
 
     /// Why CMYK JPEGs need no conversion of our own: zune-jpeg's `blinn_8x8(c, k)` on the

@@ -28,7 +28,14 @@ pub(super) fn decode(bytes: &[u8]) -> Result<RgbImage, String> {
     // (gray = index): a gray-ramp global table gives exactly that.
     let patched;
     let bytes = if bytes.len() >= 13 && bytes[10] & 0x80 == 0 {
-        patched = [&bytes[..10], &[bytes[10] & 0x70 | 0x87], &bytes[11..13], &(0..=255u8).flat_map(|i| [i; 3]).collect::<Vec<_>>(), &bytes[13..]].concat();
+        patched = [
+            &bytes[..10],
+            &[bytes[10] & 0x70 | 0x87],
+            &bytes[11..13],
+            &(0..=255u8).flat_map(|i| [i; 3]).collect::<Vec<_>>(),
+            &bytes[13..],
+        ]
+        .concat();
         &patched[..]
     } else {
         bytes
@@ -38,14 +45,20 @@ pub(super) fn decode(bytes: &[u8]) -> Result<RgbImage, String> {
     let (canvas, left, top) = {
         let mut dec = open(bytes, METADATA_BUDGET).map_err(fail)?;
         let screen = (u32::from(dec.width()), u32::from(dec.height()));
-        let f = dec.next_frame_info().map_err(fail)?.ok_or("could not decode Gif: it has no frame")?;
+        let f =
+            dec.next_frame_info().map_err(fail)?.ok_or("could not decode Gif: it has no frame")?;
         let (left, top) = (u32::from(f.left), u32::from(f.top));
-        ((screen.0.max(left + u32::from(f.width)), screen.1.max(top + u32::from(f.height))), left, top)
+        (
+            (screen.0.max(left + u32::from(f.width)), screen.1.max(top + u32::from(f.height))),
+            left,
+            top,
+        )
     };
     check_size(canvas.0, canvas.1)?;
 
     let mut dec = open(bytes, alloc_budget(canvas.0, canvas.1)).map_err(fail)?;
-    let frame = dec.next_frame_info().map_err(fail)?.ok_or("could not decode Gif: it has no frame")?;
+    let frame =
+        dec.next_frame_info().map_err(fail)?.ok_or("could not decode Gif: it has no frame")?;
     let (fw, fh, transparent) = (frame.width as usize, frame.height as usize, frame.transparent);
     let table = match &frame.palette {
         Some(local) => local.clone(),
@@ -61,7 +74,11 @@ pub(super) fn decode(bytes: &[u8]) -> Result<RgbImage, String> {
     for y in 0..ch {
         for x in 0..cw {
             let (fx, fy) = (x.wrapping_sub(left as usize), y.wrapping_sub(top as usize));
-            let rgb = if fx < fw && fy < fh { colour[usize::from(pixels[fy * fw + fx])] } else { outside };
+            let rgb = if fx < fw && fy < fh {
+                colour[usize::from(pixels[fy * fw + fx])]
+            } else {
+                outside
+            };
             data.extend_from_slice(&rgb);
         }
     }
@@ -72,7 +89,9 @@ fn open(bytes: &[u8], budget: u64) -> Result<gif::Decoder<Cursor<&[u8]>>, gif::D
     let mut options = gif::DecodeOptions::new();
     options.set_color_output(gif::ColorOutput::Indexed);
     // `gif` counts the frame buffer and the metadata it keeps against this limit.
-    options.set_memory_limit(NonZeroU64::new(budget).map_or(gif::MemoryLimit::Unlimited, gif::MemoryLimit::Bytes));
+    options.set_memory_limit(
+        NonZeroU64::new(budget).map_or(gif::MemoryLimit::Unlimited, gif::MemoryLimit::Bytes),
+    );
     options.read_info(Cursor::new(bytes))
 }
 
@@ -80,10 +99,15 @@ fn open(bytes: &[u8], budget: u64) -> Result<gif::Decoder<Cursor<&[u8]>>, gif::D
 /// composite.
 fn colours(table: &[u8], transparent: Option<u8>) -> [[u8; 3]; 256] {
     // Pillow's `_is_palette_needed`: a gray ramp is no palette (mode L).
-    let gray = table.chunks_exact(3).enumerate().all(|(i, c)| c.iter().all(|&v| usize::from(v) == i));
+    let gray =
+        table.chunks_exact(3).enumerate().all(|(i, c)| c.iter().all(|&v| usize::from(v) == i));
     let mut out = [[0u8; 3]; 256];
     for (i, rgb) in out.iter_mut().enumerate() {
-        *rgb = if gray { [i as u8; 3] } else { table.get(3 * i..3 * i + 3).map_or([0; 3], |c| [c[0], c[1], c[2]]) };
+        *rgb = if gray {
+            [i as u8; 3]
+        } else {
+            table.get(3 * i..3 * i + 3).map_or([0; 3], |c| [c[0], c[1], c[2]])
+        };
         if transparent == Some(i as u8) {
             *rgb = over_white(rgb[0], rgb[1], rgb[2], 0);
         }

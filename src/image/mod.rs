@@ -65,8 +65,20 @@ pub fn output_size(width: u32, height: u32, cfg: &PreprocessConfig) -> (u32, u32
 /// If `img` is malformed (zero-sized, or `data.len() != width * height * 3`); [`decode`]
 /// and [`from_rgba`] never return such an image.
 pub fn preprocess(img: &RgbImage, cfg: &PreprocessConfig) -> Vec<f32> {
-    assert!(img.width > 0 && img.height > 0 && img.data.len() == img.width as usize * img.height as usize * 3, "malformed RgbImage {}x{} with {} bytes", img.width, img.height, img.data.len());
-    let (rw, rh) = if cfg.do_resize { resized_size(img.width, img.height, cfg.shortest_edge) } else { (img.width, img.height) };
+    assert!(
+        img.width > 0
+            && img.height > 0
+            && img.data.len() == img.width as usize * img.height as usize * 3,
+        "malformed RgbImage {}x{} with {} bytes",
+        img.width,
+        img.height,
+        img.data.len()
+    );
+    let (rw, rh) = if cfg.do_resize {
+        resized_size(img.width, img.height, cfg.shortest_edge)
+    } else {
+        (img.width, img.height)
+    };
     let (ow, oh) = output_size(img.width, img.height, cfg);
     // Crop origin in resized coordinates; negative when the crop is larger (padding).
     let left = (i64::from(rw) - i64::from(ow)).div_euclid(2);
@@ -75,7 +87,11 @@ pub fn preprocess(img: &RgbImage, cfg: &PreprocessConfig) -> Vec<f32> {
     let xs = left.max(0) as u32..(left + i64::from(ow)).min(i64::from(rw)) as u32;
     let ys = top.max(0) as u32..(top + i64::from(oh)).min(i64::from(rh)) as u32;
 
-    let window = if (rw, rh) == (img.width, img.height) { copy_window(img, xs.clone(), ys.clone()) } else { resize::resize_window(img, rw, rh, xs.clone(), ys.clone()) };
+    let window = if (rw, rh) == (img.width, img.height) {
+        copy_window(img, xs.clone(), ys.clone())
+    } else {
+        resize::resize_window(img, rw, rh, xs.clone(), ys.clone())
+    };
     // Where the window sits inside the output (non-zero only when padding).
     let (dx, dy) = ((i64::from(xs.start) - left) as usize, (i64::from(ys.start) - top) as usize);
 
@@ -86,7 +102,8 @@ pub fn preprocess(img: &RgbImage, cfg: &PreprocessConfig) -> Vec<f32> {
         let dst = &mut out[c * plane..(c + 1) * plane];
         dst.fill(value[c][0]); // padding is uint8 zero before rescale/normalise
         for y in 0..window.height as usize {
-            let row = &window.data[y * window.width as usize * 3..(y + 1) * window.width as usize * 3];
+            let row =
+                &window.data[y * window.width as usize * 3..(y + 1) * window.width as usize * 3];
             let o = (y + dy) * ow as usize + dx;
             for (x, px) in row.chunks_exact(3).enumerate() {
                 dst[o + x] = value[c][px[c] as usize];
@@ -102,7 +119,11 @@ pub fn preprocess(img: &RgbImage, cfg: &PreprocessConfig) -> Vec<f32> {
 fn channel_maps(cfg: &PreprocessConfig) -> [[f32; 256]; 3] {
     // The config holds an f32; every CLIP file says 1/255 (as a Python float, i.e. f64), so
     // recover that exact f64 rather than widening the f32 (which can move results by 1 ulp).
-    let scale = if cfg.rescale_factor == (1.0f64 / 255.0) as f32 { 1.0 / 255.0 } else { f64::from(cfg.rescale_factor) };
+    let scale = if cfg.rescale_factor == (1.0f64 / 255.0) as f32 {
+        1.0 / 255.0
+    } else {
+        f64::from(cfg.rescale_factor)
+    };
     let mut maps = [[0f32; 256]; 3];
     for (c, map) in maps.iter_mut().enumerate() {
         for (v, m) in map.iter_mut().enumerate() {
@@ -143,7 +164,13 @@ mod tests {
     fn crop_pads_with_normalised_zero_and_centres_like_numpy() {
         // 2x1 image, no resize, 5x3 crop: left = (2 - 5) // 2 = -2, top = (1 - 3) // 2 = -1.
         let img = RgbImage { width: 2, height: 1, data: vec![255, 0, 0, 0, 255, 0] };
-        let cfg = PreprocessConfig { do_resize: false, crop_width: 5, crop_height: 3, do_normalize: false, ..PreprocessConfig::clip_default(4) };
+        let cfg = PreprocessConfig {
+            do_resize: false,
+            crop_width: 5,
+            crop_height: 3,
+            do_normalize: false,
+            ..PreprocessConfig::clip_default(4)
+        };
         let out = preprocess(&img, &cfg);
         let red: Vec<f32> = out[..15].to_vec();
         let mut want = vec![0f32; 15];
@@ -157,7 +184,8 @@ mod tests {
         let cfg = PreprocessConfig::clip_default(1);
         let img = RgbImage { width: 1, height: 1, data: vec![0, 128, 255] };
         let out = preprocess(&img, &cfg);
-        let want = |v: f64, c: usize| ((v / 255.0) as f32 - OPENAI_CLIP_MEAN[c]) / OPENAI_CLIP_STD[c];
+        let want =
+            |v: f64, c: usize| ((v / 255.0) as f32 - OPENAI_CLIP_MEAN[c]) / OPENAI_CLIP_STD[c];
         assert_eq!(out, vec![want(0.0, 0), want(128.0, 1), want(255.0, 2)]);
     }
 }

@@ -121,7 +121,13 @@ fn convolve(src: &[u8], first: usize, stride: usize, taps: &[i32], out: &mut [u8
 
 /// Resizes `src` to `out_w` x `out_h` with Pillow's bicubic filter but computes only the
 /// output columns `xs` and rows `ys` (both must lie within the output size).
-pub fn resize_window(src: &RgbImage, out_w: u32, out_h: u32, xs: Range<u32>, ys: Range<u32>) -> RgbImage {
+pub fn resize_window(
+    src: &RgbImage,
+    out_w: u32,
+    out_h: u32,
+    xs: Range<u32>,
+    ys: Range<u32>,
+) -> RgbImage {
     debug_assert!(xs.end <= out_w && ys.end <= out_h);
     let win_w = xs.len();
     let src_stride = src.width as usize * 3;
@@ -148,7 +154,8 @@ pub fn resize_window(src: &RgbImage, out_w: u32, out_h: u32, xs: Range<u32>, ys:
     } else {
         for (r, y) in rows.clone().enumerate() {
             let from = y * src_stride + xs.start as usize * 3;
-            tmp[r * win_w * 3..(r + 1) * win_w * 3].copy_from_slice(&src.data[from..from + win_w * 3]);
+            tmp[r * win_w * 3..(r + 1) * win_w * 3]
+                .copy_from_slice(&src.data[from..from + win_w * 3]);
         }
     }
 
@@ -223,8 +230,14 @@ mod tests {
     /// Values printed by Pillow 13 for odd ratios, including clamping at 0 and 255.
     #[test]
     fn pillow_values() {
-        assert_eq!(red(&resize(&gray(6, 1, &[0, 0, 0, 255, 255, 255]), 4, 1)), vec![0, 12, 243, 255]);
-        assert_eq!(red(&resize(&gray(3, 1, &[10, 200, 30]), 7, 1)), vec![0, 29, 128, 200, 138, 48, 14]);
+        assert_eq!(
+            red(&resize(&gray(6, 1, &[0, 0, 0, 255, 255, 255]), 4, 1)),
+            vec![0, 12, 243, 255]
+        );
+        assert_eq!(
+            red(&resize(&gray(3, 1, &[10, 200, 30]), 7, 1)),
+            vec![0, 29, 128, 200, 138, 48, 14]
+        );
     }
 
     #[test]
@@ -237,14 +250,16 @@ mod tests {
     #[test]
     fn window_matches_full_resize() {
         let (w, h) = (37u32, 23u32);
-        let data: Vec<u8> = (0..w * h * 3).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        let data: Vec<u8> =
+            (0..w * h * 3).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
         let img = RgbImage { width: w, height: h, data };
         for (ow, oh) in [(11, 7), (80, 50), (37, 9), (5, 23), (100, 3)] {
             let full = resize(&img, ow, oh);
             let (xs, ys) = (ow / 3..ow - ow / 4, oh / 4..oh);
             let win = resize_window(&img, ow, oh, xs.clone(), ys.clone());
             for (r, y) in ys.clone().enumerate() {
-                let a = &full.data[(y * ow + xs.start) as usize * 3..(y * ow + xs.end) as usize * 3];
+                let a =
+                    &full.data[(y * ow + xs.start) as usize * 3..(y * ow + xs.end) as usize * 3];
                 let b = &win.data[r * xs.len() * 3..(r + 1) * xs.len() * 3];
                 assert_eq!(a, b, "{ow}x{oh} row {y}");
             }

@@ -83,11 +83,16 @@ fn pass_sizes(config: &ClipConfig, format: WeightFormat) -> (usize, usize) {
     let tokens = v.tokens();
     let patch_len = v.channels * v.patch_size * v.patch_size;
     // The vision tower's own inputs: pixels, patches, patch and token embeddings.
-    let vision_inputs = 4 * (v.channels * v.image_size * v.image_size + (tokens - 1) * (patch_len + v.tower.width) + tokens * v.tower.width);
-    let images = (budget / (tokens * per_row(&v.tower) + vision_inputs)).clamp(1, MAX_IMAGES_PER_PASS);
+    let vision_inputs = 4
+        * (v.channels * v.image_size * v.image_size
+            + (tokens - 1) * (patch_len + v.tower.width)
+            + tokens * v.tower.width);
+    let images =
+        (budget / (tokens * per_row(&v.tower) + vision_inputs)).clamp(1, MAX_IMAGES_PER_PASS);
     // The towers share the activations; the vision inputs come on top of them.
     let text_budget = budget.saturating_sub(images * vision_inputs);
-    let text_rows = (text_budget / per_row(&config.text.tower)).clamp(config.text.max_positions, MAX_TEXT_ROWS_PER_PASS);
+    let text_rows = (text_budget / per_row(&config.text.tower))
+        .clamp(config.text.max_positions, MAX_TEXT_ROWS_PER_PASS);
     (images, text_rows)
 }
 
@@ -112,10 +117,16 @@ impl ClipModel {
     /// [`KernelFamily::choose`] picks) for weights in `format` (or else the one
     /// a webclip model file stores, f32 for a checkpoint), then
     /// [`ClipModel::load_source`].
-    pub async fn load(gpu: &Gpu, files: &ModelFiles, family: Option<KernelFamily>, format: Option<WeightFormat>) -> Result<ClipModel> {
+    pub async fn load(
+        gpu: &Gpu,
+        files: &ModelFiles,
+        family: Option<KernelFamily>,
+        format: Option<WeightFormat>,
+    ) -> Result<ClipModel> {
         let weights = BytesSource { bytes: &files.weights, name: FILE_NAMES[1].into() };
         let source = ModelSource::open(&weights, Some(files.texts())).await?;
-        let kernels = Kernels::new(gpu, KernelFamily::choose(gpu, family)?, source.format(format)?).await?;
+        let kernels =
+            Kernels::new(gpu, KernelFamily::choose(gpu, family)?, source.format(format)?).await?;
         Self::load_source(gpu, &kernels, source).await
     }
 
@@ -124,12 +135,18 @@ impl ClipModel {
     /// reads, packs in `kernels.format` and uploads the weights a tensor (a
     /// block of the encoder) at a time, binding all buffers to `kernels`.
     /// Kernels compiled once per device serve every model on it.
-    pub async fn load_source(gpu: &Gpu, kernels: &Kernels, source: ModelSource<'_>) -> Result<ClipModel> {
+    pub async fn load_source(
+        gpu: &Gpu,
+        kernels: &Kernels,
+        source: ModelSource<'_>,
+    ) -> Result<ClipModel> {
         let ModelSource { weights, header, texts, record } = source;
         let config = ClipConfig::from_json(&texts.config)?;
         let preprocess = PreprocessConfig::from_json(&texts.preprocessor)?;
         let size = config.vision.image_size as u32;
-        if (preprocess.crop_height, preprocess.crop_width) != (size, size) || !preprocess.do_center_crop {
+        if (preprocess.crop_height, preprocess.crop_width) != (size, size)
+            || !preprocess.do_center_crop
+        {
             return Err(Error::Config(format!("preprocessor_config.json crops to {}x{} but the vision tower takes {size}x{size} images", preprocess.crop_width, preprocess.crop_height)));
         }
         let tokenizer = ClipTokenizer::from_bytes(&texts.tokenizer)?;
@@ -144,18 +161,37 @@ impl ClipModel {
         let (images, text_rows) = pass_sizes(&config, kernels.format);
         let max_images = batch_limit(gpu, images, v.tokens(), widest(&v.tower));
         let max_text_rows = batch_limit(gpu, text_rows, 1, widest(&t.tower)).max(t.max_positions);
-        let act = gpu.checked("allocating activations", || Activations::new(gpu, &[(max_images * v.tokens(), &v.tower), (max_text_rows, &t.tower)])).await?;
+        let act = gpu
+            .checked("allocating activations", || {
+                Activations::new(
+                    gpu,
+                    &[(max_images * v.tokens(), &v.tower), (max_text_rows, &t.tower)],
+                )
+            })
+            .await?;
         // In the file's order (tensors are sorted by name): logit_scale, then text, then
         // vision. Text first also matters for memory: its token table is the largest tensor,
         // and taken while wasm memory is still small, the vision layers later reuse its space
         // (vision first left the heap too fragmented for it: ViT-L/14 fp16 peaked at 170 MB
         // instead of 115 MB).
         let logit_scale = w.scalar("logit_scale").await?;
-        let text = TextTower::new(gpu, kernels, t, &w, config.projection_dim, max_text_rows, &act).await?;
-        let vision = VisionTower::new(gpu, kernels, v, &w, config.projection_dim, max_images, &act).await?;
+        let text =
+            TextTower::new(gpu, kernels, t, &w, config.projection_dim, max_text_rows, &act).await?;
+        let vision =
+            VisionTower::new(gpu, kernels, v, &w, config.projection_dim, max_images, &act).await?;
         w.finish_recording().await?;
         let gpu_bytes = gpu.allocated_bytes() - allocated_before;
-        Ok(ClipModel { gpu: gpu.clone(), config, preprocess, tokenizer, logit_scale, gpu_bytes, vision, text, submitting: Default::default() })
+        Ok(ClipModel {
+            gpu: gpu.clone(),
+            config,
+            preprocess,
+            tokenizer,
+            logit_scale,
+            gpu_bytes,
+            vision,
+            text,
+            submitting: Default::default(),
+        })
     }
 
     /// Image features from pixel values `[n, channels, size, size]` (row-major, flat),
@@ -164,19 +200,35 @@ impl ClipModel {
         let v = &self.config.vision;
         let per_image = v.channels * v.image_size * v.image_size;
         if pixels.is_empty() || !pixels.len().is_multiple_of(per_image) {
-            return Err(Error::Input(format!("pixel values hold {} floats, not a whole number of {}x{}x{} images", pixels.len(), v.channels, v.image_size, v.image_size)));
+            return Err(Error::Input(format!(
+                "pixel values hold {} floats, not a whole number of {}x{}x{} images",
+                pixels.len(),
+                v.channels,
+                v.image_size,
+                v.image_size
+            )));
         }
         let mut out = Vec::new();
         for chunk in pixels.chunks(per_image * self.vision.max_batch) {
             let n = chunk.len() / per_image;
-            out.extend(self.run(&self.vision.head, n, normalized, |pass| self.vision.record(&self.gpu, pass, chunk, n)).await?);
+            out.extend(
+                self.run(&self.vision.head, n, normalized, |pass| {
+                    self.vision.record(&self.gpu, pass, chunk, n)
+                })
+                .await?,
+            );
         }
         Ok(out)
     }
 
     /// Preprocesses (as `CLIPImageProcessor`) and embeds decoded images.
-    pub async fn embed_images(&self, images: &[RgbImage], normalized: bool) -> Result<Vec<Vec<f32>>> {
-        let pixels: Vec<f32> = images.iter().flat_map(|im| image::preprocess(im, &self.preprocess)).collect();
+    pub async fn embed_images(
+        &self,
+        images: &[RgbImage],
+        normalized: bool,
+    ) -> Result<Vec<Vec<f32>>> {
+        let pixels: Vec<f32> =
+            images.iter().flat_map(|im| image::preprocess(im, &self.preprocess)).collect();
         self.embed_pixels(&pixels, normalized).await
     }
 
@@ -192,13 +244,22 @@ impl ClipModel {
 
     /// [`ClipModel::embed_ids`], calling `done(texts embedded so far)` after
     /// each pass (a thousand labels take several: the page shows progress).
-    pub async fn embed_ids_reporting(&self, ids: &[Vec<u32>], normalized: bool, done: &dyn Fn(usize)) -> Result<Vec<Vec<f32>>> {
+    pub async fn embed_ids_reporting(
+        &self,
+        ids: &[Vec<u32>],
+        normalized: bool,
+        done: &dyn Fn(usize),
+    ) -> Result<Vec<Vec<f32>>> {
         self.text.check_ids(ids)?;
         let mut out = vec![Vec::new(); ids.len()];
         let mut finished = 0;
         for pass in text_passes(ids, self.text.max_rows) {
             let chunk: Vec<Vec<u32>> = pass.iter().map(|&i| ids[i].clone()).collect();
-            let rows = self.run(&self.text.head, chunk.len(), normalized, |p| self.text.record(&self.gpu, p, &chunk)).await?;
+            let rows = self
+                .run(&self.text.head, chunk.len(), normalized, |p| {
+                    self.text.record(&self.gpu, p, &chunk)
+                })
+                .await?;
             finished += rows.len();
             for (i, row) in pass.into_iter().zip(rows) {
                 out[i] = row;
@@ -214,16 +275,29 @@ impl ClipModel {
 
     /// Zero-shot probabilities of `labels` for one image, in label order. With
     /// templates (`"a photo of a {}"`), each label's prompts are averaged.
-    pub async fn classify(&self, image: &RgbImage, labels: &[String], templates: &[String]) -> Result<Vec<Score>> {
+    pub async fn classify(
+        &self,
+        image: &RgbImage,
+        labels: &[String],
+        templates: &[String],
+    ) -> Result<Vec<Score>> {
         let prompts = self.embed_prompts(labels, templates).await?;
         let image = self.embed_images(std::slice::from_ref(image), true).await?;
         let probs = self.zero_shot(&image[0], &prompts, templates);
-        Ok(labels.iter().zip(probs).map(|(label, probability)| Score { label: label.clone(), probability }).collect())
+        Ok(labels
+            .iter()
+            .zip(probs)
+            .map(|(label, probability)| Score { label: label.clone(), probability })
+            .collect())
     }
 
     /// The text side of [`ClipModel::classify`]: checks labels and templates,
     /// then embeds every prompt (label-major, unit length).
-    pub async fn embed_prompts(&self, labels: &[String], templates: &[String]) -> Result<Vec<Vec<f32>>> {
+    pub async fn embed_prompts(
+        &self,
+        labels: &[String],
+        templates: &[String],
+    ) -> Result<Vec<Vec<f32>>> {
         scores::check_inputs(labels, templates)?;
         let prompts = scores::prompts(labels, templates);
         let refs: Vec<&str> = prompts.iter().map(String::as_str).collect();
@@ -234,7 +308,10 @@ impl ClipModel {
     /// encoder reads (77 tokens), so that only its beginning counts.
     pub fn truncated_labels(&self, labels: &[String], templates: &[String]) -> Result<Vec<bool>> {
         let per_label = templates.len().max(1);
-        let cut: Vec<bool> = scores::prompts(labels, templates).iter().map(|p| self.tokenizer.truncates(p)).collect::<Result<_>>()?;
+        let cut: Vec<bool> = scores::prompts(labels, templates)
+            .iter()
+            .map(|p| self.tokenizer.truncates(p))
+            .collect::<Result<_>>()?;
         Ok(cut.chunks(per_label).map(|c| c.iter().any(|&t| t)).collect())
     }
 
@@ -248,20 +325,36 @@ impl ClipModel {
     /// written, recorded and submitted without an `.await` in between and under
     /// `submitting`, so concurrent calls on one model cannot overwrite each
     /// other's inputs.
-    async fn run(&self, head: &Head, n: usize, normalized: bool, record: impl FnOnce(&mut wgpu::ComputePass<'_>)) -> Result<Vec<Vec<f32>>> {
+    async fn run(
+        &self,
+        head: &Head,
+        n: usize,
+        normalized: bool,
+        record: impl FnOnce(&mut wgpu::ComputePass<'_>),
+    ) -> Result<Vec<Vec<f32>>> {
         let dim = self.config.projection_dim;
         let out = &head.features;
         let pending = self
             .gpu
             .checked("running a forward pass", || {
-                let _one_at_a_time = self.submitting.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                let mut encoder = self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("clip forward") });
-                record(&mut encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("clip forward"), timestamp_writes: None }));
+                let _one_at_a_time =
+                    self.submitting.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut encoder =
+                    self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                        label: Some("clip forward"),
+                    });
+                record(&mut encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("clip forward"),
+                    timestamp_writes: None,
+                }));
                 self.gpu.submit_with_readback(encoder, out, n * dim)
             })
             .await?;
         let flat = pending.read(&self.gpu).await?;
-        Ok(flat.chunks(dim).map(|row| if normalized { scores::unit_length(row) } else { row.to_vec() }).collect())
+        Ok(flat
+            .chunks(dim)
+            .map(|row| if normalized { scores::unit_length(row) } else { row.to_vec() })
+            .collect())
     }
 }
 

@@ -94,10 +94,13 @@ struct RawConfig {
 
 impl ClipConfig {
     pub fn from_json(text: &str) -> Result<ClipConfig> {
-        let raw: RawConfig = serde_json::from_str(text).map_err(|e| Error::Config(format!("config.json is not valid: {e}")))?;
+        let raw: RawConfig = serde_json::from_str(text)
+            .map_err(|e| Error::Config(format!("config.json is not valid: {e}")))?;
         if let Some(kind) = raw.model_type.as_deref() {
             if kind != "clip" {
-                return Err(Error::Config(format!("config.json has model_type \"{kind}\", expected \"clip\"")));
+                return Err(Error::Config(format!(
+                    "config.json has model_type \"{kind}\", expected \"clip\""
+                )));
             }
         }
         let v = raw.vision_config.unwrap_or_default();
@@ -109,7 +112,11 @@ impl ClipConfig {
                 patch_size: v.patch_size.unwrap_or(32),
                 channels: v.num_channels.unwrap_or(3),
             },
-            text: TextConfig { tower: tower("text_config", &t, (512, 2048, 8, 12))?, vocab_size: t.vocab_size.unwrap_or(49408), max_positions: t.max_position_embeddings.unwrap_or(77) },
+            text: TextConfig {
+                tower: tower("text_config", &t, (512, 2048, 8, 12))?,
+                vocab_size: t.vocab_size.unwrap_or(49408),
+                max_positions: t.max_position_embeddings.unwrap_or(77),
+            },
             projection_dim: raw.projection_dim.unwrap_or(512),
         };
         config.check()?;
@@ -119,12 +126,22 @@ impl ClipConfig {
     fn check(&self) -> Result<()> {
         let v = &self.vision;
         if v.patch_size == 0 || v.image_size < v.patch_size {
-            return Err(Error::Config(format!("vision_config: patch_size {} does not fit image_size {}", v.patch_size, v.image_size)));
+            return Err(Error::Config(format!(
+                "vision_config: patch_size {} does not fit image_size {}",
+                v.patch_size, v.image_size
+            )));
         }
         if v.channels != 3 {
-            return Err(Error::Config(format!("vision_config.num_channels is {}; CLIP images are RGB (3)", v.channels)));
+            return Err(Error::Config(format!(
+                "vision_config.num_channels is {}; CLIP images are RGB (3)",
+                v.channels
+            )));
         }
-        let positive = [("text_config.vocab_size", self.text.vocab_size), ("text_config.max_position_embeddings", self.text.max_positions), ("projection_dim", self.projection_dim)];
+        let positive = [
+            ("text_config.vocab_size", self.text.vocab_size),
+            ("text_config.max_position_embeddings", self.text.max_positions),
+            ("projection_dim", self.projection_dim),
+        ];
         if let Some((name, _)) = positive.iter().find(|(_, value)| *value == 0) {
             return Err(Error::Config(format!("{name} must be positive")));
         }
@@ -134,7 +151,10 @@ impl ClipConfig {
         // before anything is sized from them (a config may claim anything).
         let (t, dv, dt) = (&self.text, v.tower.width, self.text.tower.width);
         let tensors = [
-            ("vision_model.embeddings.patch_embedding.weight", &[dv, v.channels, v.patch_size, v.patch_size][..]),
+            (
+                "vision_model.embeddings.patch_embedding.weight",
+                &[dv, v.channels, v.patch_size, v.patch_size][..],
+            ),
             ("vision_model.embeddings.position_embedding.weight", &[v.tokens(), dv]),
             ("vision_config mlp.fc1.weight", &[v.tower.intermediate, dv]),
             ("text_model.embeddings.token_embedding.weight", &[t.vocab_size, dt]),
@@ -144,7 +164,10 @@ impl ClipConfig {
             ("text_projection.weight", &[self.projection_dim, dt]),
         ];
         for (name, shape) in tensors {
-            let count = shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d as u64)).filter(|&n| n <= MAX_TENSOR_ELEMENTS);
+            let count = shape
+                .iter()
+                .try_fold(1u64, |n, &d| n.checked_mul(d as u64))
+                .filter(|&n| n <= MAX_TENSOR_ELEMENTS);
             if count.is_none() {
                 return Err(Error::Config(format!("{name} would be {shape:?}, more than the {MAX_TENSOR_ELEMENTS} values a tensor may hold")));
             }
@@ -153,11 +176,19 @@ impl ClipConfig {
     }
 }
 
-fn tower(section: &str, raw: &RawTower, (width, intermediate, heads, layers): (usize, usize, usize, usize)) -> Result<TowerConfig> {
+fn tower(
+    section: &str,
+    raw: &RawTower,
+    (width, intermediate, heads, layers): (usize, usize, usize, usize),
+) -> Result<TowerConfig> {
     let act = match raw.hidden_act.as_deref().unwrap_or("quick_gelu") {
         "quick_gelu" => Activation::QuickGelu,
         "gelu" => Activation::Gelu,
-        other => return Err(Error::Config(format!("{section}.hidden_act \"{other}\" is not supported (quick_gelu or gelu)"))),
+        other => {
+            return Err(Error::Config(format!(
+                "{section}.hidden_act \"{other}\" is not supported (quick_gelu or gelu)"
+            )))
+        }
     };
     let config = TowerConfig {
         width: raw.hidden_size.unwrap_or(width),
@@ -167,14 +198,21 @@ fn tower(section: &str, raw: &RawTower, (width, intermediate, heads, layers): (u
         eps: raw.layer_norm_eps.unwrap_or(1e-5),
         act,
     };
-    if config.width == 0 || config.heads == 0 || config.intermediate == 0 || !config.width.is_multiple_of(config.heads) {
+    if config.width == 0
+        || config.heads == 0
+        || config.intermediate == 0
+        || !config.width.is_multiple_of(config.heads)
+    {
         return Err(Error::Config(format!(
             "{section}: hidden_size {} must be a positive multiple of num_attention_heads {} (and intermediate_size {} positive)",
             config.width, config.heads, config.intermediate
         )));
     }
     if config.layers > MAX_LAYERS {
-        return Err(Error::Config(format!("{section}.num_hidden_layers is {}, more than the {MAX_LAYERS} allowed", config.layers)));
+        return Err(Error::Config(format!(
+            "{section}.num_hidden_layers is {}, more than the {MAX_LAYERS} allowed",
+            config.layers
+        )));
     }
     // Written so that NaN is refused too.
     #[allow(clippy::neg_cmp_op_on_partial_ord)]
@@ -191,8 +229,14 @@ mod tests {
     #[test]
     fn empty_config_is_vit_b_32() {
         let c = ClipConfig::from_json("{}").unwrap();
-        assert_eq!((c.vision.tower.width, c.vision.tower.layers, c.vision.patch_size, c.vision.tokens()), (768, 12, 32, 50));
-        assert_eq!((c.text.tower.width, c.text.tower.heads, c.text.max_positions, c.projection_dim), (512, 8, 77, 512));
+        assert_eq!(
+            (c.vision.tower.width, c.vision.tower.layers, c.vision.patch_size, c.vision.tokens()),
+            (768, 12, 32, 50)
+        );
+        assert_eq!(
+            (c.text.tower.width, c.text.tower.heads, c.text.max_positions, c.projection_dim),
+            (512, 8, 77, 512)
+        );
         assert_eq!(c.vision.tower.act, Activation::QuickGelu);
     }
 
@@ -204,30 +248,54 @@ mod tests {
             "text_config":{"hidden_size":16,"num_attention_heads":2,"num_hidden_layers":2}}"#,
         )
         .unwrap();
-        assert_eq!((c.vision.tower.head_dim(), c.vision.tokens(), c.vision.tower.eps), (11, 37, 1e-6));
-        assert_eq!((c.vision.tower.act, c.text.tower.layers, c.projection_dim), (Activation::Gelu, 2, 24));
+        assert_eq!(
+            (c.vision.tower.head_dim(), c.vision.tokens(), c.vision.tower.eps),
+            (11, 37, 1e-6)
+        );
+        assert_eq!(
+            (c.vision.tower.act, c.text.tower.layers, c.projection_dim),
+            (Activation::Gelu, 2, 24)
+        );
     }
 
     #[test]
     fn tensors_too_large_to_count_are_refused() {
-        let err = ClipConfig::from_json(r#"{"vision_config":{"image_size":4294967296,"patch_size":4294967296}}"#).unwrap_err().to_string();
+        let err = ClipConfig::from_json(
+            r#"{"vision_config":{"image_size":4294967296,"patch_size":4294967296}}"#,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("patch_embedding.weight would be [768, 3, 4294967296, 4294967296], more than the 17179869184 values"), "{err}");
-        let err = ClipConfig::from_json(r#"{"text_config":{"vocab_size":100000000000}}"#).unwrap_err().to_string();
+        let err = ClipConfig::from_json(r#"{"text_config":{"vocab_size":100000000000}}"#)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("token_embedding.weight would be [100000000000, 512]"), "{err}");
     }
 
     #[test]
     fn contradictions_are_named() {
         for (json, needle) in [
-            (r#"{"vision_config":{"hidden_size":10,"num_attention_heads":3}}"#, "vision_config: hidden_size 10"),
+            (
+                r#"{"vision_config":{"hidden_size":10,"num_attention_heads":3}}"#,
+                "vision_config: hidden_size 10",
+            ),
             (r#"{"text_config":{"hidden_act":"relu"}}"#, "text_config.hidden_act \"relu\""),
             (r#"{"model_type":"siglip"}"#, "model_type \"siglip\""),
             (r#"{"vision_config":{"image_size":16,"patch_size":32}}"#, "patch_size 32"),
-            (r#"{"vision_config":{"image_size":1024,"patch_size":8}}"#, "exceeds the attention kernel"),
+            (
+                r#"{"vision_config":{"image_size":1024,"patch_size":8}}"#,
+                "exceeds the attention kernel",
+            ),
             // A grid of 10^10 patches a side: its square overflowed usize before the limit was checked.
-            (r#"{"vision_config":{"image_size":10000000000,"patch_size":1}}"#, "exceeds the attention kernel"),
+            (
+                r#"{"vision_config":{"image_size":10000000000,"patch_size":1}}"#,
+                "exceeds the attention kernel",
+            ),
             // From a 969-byte model file header (tests/fixtures/fuzz/): listing its tensors ran out of memory.
-            (r#"{"text_config":{"num_hidden_layers":100000000}}"#, "text_config.num_hidden_layers is 100000000, more than the 1000 allowed"),
+            (
+                r#"{"text_config":{"num_hidden_layers":100000000}}"#,
+                "text_config.num_hidden_layers is 100000000, more than the 1000 allowed",
+            ),
             ("{not json", "not valid"),
             (r#"{"vision_config":{"num_channels":1}}"#, "num_channels is 1"),
         ] {

@@ -58,14 +58,21 @@ fn shard_paths(dir: &Path) -> Result<Vec<PathBuf>> {
             },
         )
     })?;
-    let index: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::file(index_path.display(), e))?;
-    let map = index["weight_map"].as_object().ok_or_else(|| Error::file(index_path.display(), "has no weight_map"))?;
-    let mut files: Vec<String> = map.values().filter_map(|v| v.as_str().map(str::to_string)).collect();
+    let index: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| Error::file(index_path.display(), e))?;
+    let map = index["weight_map"]
+        .as_object()
+        .ok_or_else(|| Error::file(index_path.display(), "has no weight_map"))?;
+    let mut files: Vec<String> =
+        map.values().filter_map(|v| v.as_str().map(str::to_string)).collect();
     files.sort();
     files.dedup();
     for f in &files {
         if f.contains('/') || f.contains('\\') || f.starts_with('.') {
-            return Err(Error::file(index_path.display(), format!("names shard {f:?}, which is not a file beside it")));
+            return Err(Error::file(
+                index_path.display(),
+                format!("names shard {f:?}, which is not a file beside it"),
+            ));
         }
     }
     Ok(files.into_iter().map(|f| dir.join(f)).collect())
@@ -90,7 +97,10 @@ fn index(paths: &[PathBuf]) -> Result<(Vec<FileSource>, BTreeMap<String, Source>
             if len != expected || header.data_start + info.data_offsets.1 as u64 > file_len {
                 return Err(Error::tensor(&name, format!("in {source}: {len} bytes at {:?} for {:?} {:?} in a file of {file_len} bytes", info.data_offsets, info.dtype, info.shape)));
             }
-            tensors.insert(name, Source { dtype: info.dtype, shape: info.shape.clone(), shard, offset, len });
+            tensors.insert(
+                name,
+                Source { dtype: info.dtype, shape: info.shape.clone(), shard, offset, len },
+            );
         }
         files.push(file);
     }
@@ -110,10 +120,15 @@ pub fn convert(dir: &Path, format: WeightFormat, out: &Path, source: &str) -> Re
     tensors.retain(|name, _| !name.ends_with("position_ids"));
     let expected = weights::expected(&config);
     for e in &expected {
-        let t = tensors.get(&e.name).ok_or_else(|| Error::tensor(&e.name, format!("missing from {}", dir.display())))?;
+        let t = tensors
+            .get(&e.name)
+            .ok_or_else(|| Error::tensor(&e.name, format!("missing from {}", dir.display())))?;
         // logit_scale: some exports store it as [1].
         if t.shape != e.shape && !(e.name == "logit_scale" && t.shape == [1]) {
-            return Err(Error::tensor(&e.name, format!("has shape {:?}, config.json implies {:?}", t.shape, e.shape)));
+            return Err(Error::tensor(
+                &e.name,
+                format!("has shape {:?}, config.json implies {:?}", t.shape, e.shape),
+            ));
         }
     }
     if let Some(extra) = tensors.keys().find(|name| !expected.iter().any(|e| &e.name == *name)) {
@@ -123,7 +138,8 @@ pub fn convert(dir: &Path, format: WeightFormat, out: &Path, source: &str) -> Re
     let partial = out.with_extension("partial");
     let written = (|| -> Result<Conversion> {
         let fail = |e: std::io::Error| Error::file(partial.display(), e);
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, File::create(&partial).map_err(fail)?);
+        let mut w =
+            std::io::BufWriter::with_capacity(1 << 20, File::create(&partial).map_err(fail)?);
         w.write_all(&plan.header).map_err(fail)?;
         let mut largest = 0;
         // In file order: a matrix's scales follow its data, written with it.
@@ -146,9 +162,18 @@ pub fn convert(dir: &Path, format: WeightFormat, out: &Path, source: &str) -> Re
         w.flush().map_err(fail)?;
         let output_bytes = w.get_ref().metadata().map_err(fail)?.len();
         if output_bytes != plan.len {
-            return Err(Error::file(partial.display(), format!("{output_bytes} bytes written, {} planned", plan.len)));
+            return Err(Error::file(
+                partial.display(),
+                format!("{output_bytes} bytes written, {} planned", plan.len),
+            ));
         }
-        Ok(Conversion { weights: format.name(), tensors: expected.len(), input_bytes, output_bytes, largest_tensor_f32_bytes: largest })
+        Ok(Conversion {
+            weights: format.name(),
+            tensors: expected.len(),
+            input_bytes,
+            output_bytes,
+            largest_tensor_f32_bytes: largest,
+        })
     })();
     match written {
         Ok(done) => {

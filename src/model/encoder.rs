@@ -39,7 +39,10 @@ pub async fn affine(w: &Weights<'_>, name: &str) -> Result<[Vec<f32>; 2]> {
 }
 
 async fn linear(w: &Weights<'_>, name: &str) -> Result<Linear> {
-    Ok(Linear { weight: w.matrix(&format!("{name}.weight")).await?, bias: w.get(&format!("{name}.bias")).await? })
+    Ok(Linear {
+        weight: w.matrix(&format!("{name}.weight")).await?,
+        bias: w.get(&format!("{name}.bias")).await?,
+    })
 }
 
 impl LayerWeights {
@@ -48,8 +51,15 @@ impl LayerWeights {
         let p = format!("{prefix}.layers.{i}");
         w.prefetch(&format!("{p}.")).await?;
         let attn = |n: &str| format!("{p}.self_attn.{n}");
-        let (q, k, v) = (linear(w, &attn("q_proj")).await?, linear(w, &attn("k_proj")).await?, linear(w, &attn("v_proj")).await?);
-        let qkv = Linear { weight: PackedWeight::concat_columns(&[q.weight, k.weight, v.weight])?, bias: [q.bias, k.bias, v.bias].concat() };
+        let (q, k, v) = (
+            linear(w, &attn("q_proj")).await?,
+            linear(w, &attn("k_proj")).await?,
+            linear(w, &attn("v_proj")).await?,
+        );
+        let qkv = Linear {
+            weight: PackedWeight::concat_columns(&[q.weight, k.weight, v.weight])?,
+            bias: [q.bias, k.bias, v.bias].concat(),
+        };
         Ok(LayerWeights {
             ln1: affine(w, &format!("{p}.layer_norm1")).await?,
             qkv,
@@ -98,7 +108,9 @@ pub struct Activations {
 impl Activations {
     /// Buffers for every `(rows, config)`: the towers with their most rows per pass.
     pub fn new(gpu: &Gpu, towers: &[(usize, &TowerConfig)]) -> Activations {
-        let most = |floats: &dyn Fn(usize, &TowerConfig) -> usize| towers.iter().map(|&(rows, c)| floats(rows, c)).max().unwrap_or(1);
+        let most = |floats: &dyn Fn(usize, &TowerConfig) -> usize| {
+            towers.iter().map(|&(rows, c)| floats(rows, c)).max().unwrap_or(1)
+        };
         let width = most(&|rows, c| rows * c.width);
         Activations {
             stream: gpu.scratch("residual stream", width),
@@ -124,16 +136,40 @@ impl Encoder {
     /// the tower's input on entry and its output on exit.
     /// Reads, uploads and binds `{prefix}.layers.*` one block at a time: only
     /// one block's weights are ever on the CPU.
-    pub async fn new(gpu: &Gpu, k: &Kernels, config: &TowerConfig, w: &Weights<'_>, prefix: &str, act: &Activations, causal: bool) -> Result<Encoder> {
+    pub async fn new(
+        gpu: &Gpu,
+        k: &Kernels,
+        config: &TowerConfig,
+        w: &Weights<'_>,
+        prefix: &str,
+        act: &Activations,
+        causal: bool,
+    ) -> Result<Encoder> {
         let Activations { stream, other, normed, qkv, attn, hidden } = act;
         let d = config.width;
         let shapes = Shapes {
             ln: Uniform::new(gpu, "ln shape", &LayerNormParams::new(0, d, config.eps)),
-            qkv: Uniform::new(gpu, "qkv shape", &MatmulParams::new(0, 0, 0, true, Activation::None, false)),
+            qkv: Uniform::new(
+                gpu,
+                "qkv shape",
+                &MatmulParams::new(0, 0, 0, true, Activation::None, false),
+            ),
             attn: Uniform::new(gpu, "attention shape", &AttentionParams::new(0, 0, 1, 1, causal)),
-            out_proj: Uniform::new(gpu, "out_proj shape", &MatmulParams::new(0, 0, 0, true, Activation::None, true)),
-            fc1: Uniform::new(gpu, "fc1 shape", &MatmulParams::new(0, 0, 0, true, config.act, false)),
-            fc2: Uniform::new(gpu, "fc2 shape", &MatmulParams::new(0, 0, 0, true, Activation::None, true)),
+            out_proj: Uniform::new(
+                gpu,
+                "out_proj shape",
+                &MatmulParams::new(0, 0, 0, true, Activation::None, true),
+            ),
+            fc1: Uniform::new(
+                gpu,
+                "fc1 shape",
+                &MatmulParams::new(0, 0, 0, true, config.act, false),
+            ),
+            fc2: Uniform::new(
+                gpu,
+                "fc2 shape",
+                &MatmulParams::new(0, 0, 0, true, Activation::None, true),
+            ),
         };
         let mut blocks = Vec::with_capacity(config.layers);
         for i in 0..config.layers {
@@ -157,13 +193,52 @@ impl Encoder {
                 let s = &shapes;
                 Block {
                     ln1: layernorm::bind(&k.layernorm, gpu, &s.ln, stream, &ln1_g, &ln1_b, normed),
-                    qkv: matmul::bind(&k.matmul, gpu, &s.qkv, normed, &qkv_w, Some(&qkv_b), None, qkv),
+                    qkv: matmul::bind(
+                        &k.matmul,
+                        gpu,
+                        &s.qkv,
+                        normed,
+                        &qkv_w,
+                        Some(&qkv_b),
+                        None,
+                        qkv,
+                    ),
                     attn: attention::bind(&k.attention, gpu, &s.attn, qkv, attn),
-                    out_proj: matmul::bind(&k.matmul, gpu, &s.out_proj, attn, &out_w, Some(&out_b), Some(stream), other),
+                    out_proj: matmul::bind(
+                        &k.matmul,
+                        gpu,
+                        &s.out_proj,
+                        attn,
+                        &out_w,
+                        Some(&out_b),
+                        Some(stream),
+                        other,
+                    ),
                     ln2: layernorm::bind(&k.layernorm, gpu, &s.ln, other, &ln2_g, &ln2_b, normed),
-                    fc1: matmul::bind(&k.matmul, gpu, &s.fc1, normed, &fc1_w, Some(&fc1_b), None, hidden),
-                    fc2: matmul::bind(&k.matmul, gpu, &s.fc2, hidden, &fc2_w, Some(&fc2_b), Some(other), stream),
-                    _weights: vec![ln1_g, ln1_b, qkv_w, qkv_b, out_w, out_b, ln2_g, ln2_b, fc1_w, fc1_b, fc2_w, fc2_b],
+                    fc1: matmul::bind(
+                        &k.matmul,
+                        gpu,
+                        &s.fc1,
+                        normed,
+                        &fc1_w,
+                        Some(&fc1_b),
+                        None,
+                        hidden,
+                    ),
+                    fc2: matmul::bind(
+                        &k.matmul,
+                        gpu,
+                        &s.fc2,
+                        hidden,
+                        &fc2_w,
+                        Some(&fc2_b),
+                        Some(other),
+                        stream,
+                    ),
+                    _weights: vec![
+                        ln1_g, ln1_b, qkv_w, qkv_b, out_w, out_b, ln2_g, ln2_b, fc1_w, fc1_b,
+                        fc2_w, fc2_b,
+                    ],
                 }
             };
             blocks.push(gpu.checked(&format!("uploading {prefix}.layers.{i}"), upload).await?);
@@ -236,26 +311,85 @@ impl Head {
     ) -> Result<Head> {
         let ln = affine(w, ln_name).await?;
         let projection = w.matrix(projection_name).await?;
-        gpu.checked(&format!("uploading the head of {projection_name}"), || Head::new(gpu, k, stream, ln, projection, tower.width, projection_dim, tower.eps, max_batch)).await
+        gpu.checked(&format!("uploading the head of {projection_name}"), || {
+            Head::new(
+                gpu,
+                k,
+                stream,
+                ln,
+                projection,
+                tower.width,
+                projection_dim,
+                tower.eps,
+                max_batch,
+            )
+        })
+        .await
     }
 
     /// `ln` is `[weight, bias]` of the final LayerNorm, `projection` `[projection_dim, width]`.
     #[allow(clippy::too_many_arguments)] // the head's weights, sizes and buffers, each named
-    pub fn new(gpu: &Gpu, k: &Kernels, stream: &crate::gpu::GpuBuffer, ln: [Vec<f32>; 2], projection: PackedWeight, width: usize, projection_dim: usize, eps: f64, max_batch: usize) -> Head {
+    pub fn new(
+        gpu: &Gpu,
+        k: &Kernels,
+        stream: &crate::gpu::GpuBuffer,
+        ln: [Vec<f32>; 2],
+        projection: PackedWeight,
+        width: usize,
+        projection_dim: usize,
+        eps: f64,
+        max_batch: usize,
+    ) -> Head {
         let index = gpu.scratch("pooled index", max_batch);
         let pooled = gpu.scratch("pooled", max_batch * width);
         let pooled_ln = gpu.scratch("pooled layernorm", max_batch * width);
         let features = gpu.scratch("features", max_batch * projection_dim);
-        let weights = vec![gpu.upload("ln.weight", &ln[0]), gpu.upload("ln.bias", &ln[1]), projection.upload(gpu, "projection.weight")];
+        let weights = vec![
+            gpu.upload("ln.weight", &ln[0]),
+            gpu.upload("ln.bias", &ln[1]),
+            projection.upload(gpu, "projection.weight"),
+        ];
         let rows = Uniform::new(gpu, "pooled rows", &RowsParams::new(0, width));
         let ln_shape = Uniform::new(gpu, "head ln shape", &LayerNormParams::new(0, width, eps));
-        let proj_shape = Uniform::new(gpu, "projection shape", &MatmulParams::new(0, 0, 0, false, Activation::None, false));
+        let proj_shape = Uniform::new(
+            gpu,
+            "projection shape",
+            &MatmulParams::new(0, 0, 0, false, Activation::None, false),
+        );
         let steps = [
             pooling::bind_gather(&k.gather_rows, gpu, &rows, &index, stream, &pooled),
-            layernorm::bind(&k.layernorm, gpu, &ln_shape, &pooled, &weights[0], &weights[1], &pooled_ln),
-            matmul::bind(&k.matmul, gpu, &proj_shape, &pooled_ln, &weights[2], None, None, &features),
+            layernorm::bind(
+                &k.layernorm,
+                gpu,
+                &ln_shape,
+                &pooled,
+                &weights[0],
+                &weights[1],
+                &pooled_ln,
+            ),
+            matmul::bind(
+                &k.matmul,
+                gpu,
+                &proj_shape,
+                &pooled_ln,
+                &weights[2],
+                None,
+                None,
+                &features,
+            ),
         ];
-        Head { width, projection_dim, eps, index, features, rows, ln_shape, proj_shape, steps, _weights: weights }
+        Head {
+            width,
+            projection_dim,
+            eps,
+            index,
+            features,
+            rows,
+            ln_shape,
+            proj_shape,
+            steps,
+            _weights: weights,
+        }
     }
 
     /// Writes the pooled row indices (one per output) and the shapes, and
@@ -264,7 +398,8 @@ impl Head {
         let n = pooled.len();
         let rows = RowsParams::new(n, self.width);
         let ln = LayerNormParams::new(n, self.width, self.eps);
-        let proj = MatmulParams::new(n, self.projection_dim, self.width, false, Activation::None, false);
+        let proj =
+            MatmulParams::new(n, self.projection_dim, self.width, false, Activation::None, false);
         gpu.queue.write_buffer(&self.index, 0, bytemuck::cast_slice(pooled));
         self.rows.write(gpu, &rows);
         self.ln_shape.write(gpu, &ln);

@@ -20,11 +20,17 @@ pub struct ModelTexts {
 #[cfg(not(target_arch = "wasm32"))]
 fn read_in_dir(dir: &std::path::Path, name: &str) -> Result<Vec<u8>> {
     if !dir.is_dir() {
-        return Err(Error::file(dir.display(), "not found (expected a Hugging Face CLIP model directory or a webclip model file)"));
+        return Err(Error::file(
+            dir.display(),
+            "not found (expected a Hugging Face CLIP model directory or a webclip model file)",
+        ));
     }
     let path = dir.join(name);
     std::fs::read(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::file(path.display(), format!("missing (a CLIP model directory holds {})", FILE_NAMES.join(", "))),
+        std::io::ErrorKind::NotFound => Error::file(
+            path.display(),
+            format!("missing (a CLIP model directory holds {})", FILE_NAMES.join(", ")),
+        ),
         _ => Error::file(path.display(), e),
     })
 }
@@ -33,15 +39,24 @@ impl ModelTexts {
     /// The three text files of a Hub-layout directory.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn from_dir(dir: &std::path::Path) -> Result<ModelTexts> {
-        let text = |name: &str| String::from_utf8(read_in_dir(dir, name)?).map_err(|_| Error::file(dir.join(name).display(), "is not UTF-8 text"));
-        Ok(ModelTexts { config: text(FILE_NAMES[0])?, tokenizer: read_in_dir(dir, FILE_NAMES[2])?, preprocessor: text(FILE_NAMES[3])? })
+        let text = |name: &str| {
+            String::from_utf8(read_in_dir(dir, name)?)
+                .map_err(|_| Error::file(dir.join(name).display(), "is not UTF-8 text"))
+        };
+        Ok(ModelTexts {
+            config: text(FILE_NAMES[0])?,
+            tokenizer: read_in_dir(dir, FILE_NAMES[2])?,
+            preprocessor: text(FILE_NAMES[3])?,
+        })
     }
 }
 
 /// Natively, where a model's weights are: the weights file, to read on demand,
 /// and a directory's other files (`None` for a webclip model file).
 #[cfg(not(target_arch = "wasm32"))]
-pub fn open_path(path: &std::path::Path) -> Result<(super::weights::FileSource, Option<ModelTexts>)> {
+pub fn open_path(
+    path: &std::path::Path,
+) -> Result<(super::weights::FileSource, Option<ModelTexts>)> {
     use super::weights::FileSource;
     if path.is_file() {
         return Ok((FileSource::open(path)?, None));
@@ -49,7 +64,10 @@ pub fn open_path(path: &std::path::Path) -> Result<(super::weights::FileSource, 
     let texts = ModelTexts::from_dir(path)?;
     let weights = path.join(FILE_NAMES[1]);
     if !weights.is_file() {
-        return Err(Error::file(weights.display(), format!("missing (a CLIP model directory holds {})", FILE_NAMES.join(", "))));
+        return Err(Error::file(
+            weights.display(),
+            format!("missing (a CLIP model directory holds {})", FILE_NAMES.join(", ")),
+        ));
     }
     Ok((FileSource::open(&weights)?, Some(texts)))
 }
@@ -73,7 +91,10 @@ pub struct Record<'a> {
 impl<'a> ModelSource<'a> {
     /// Reads the header of `weights`. `texts` are a directory's other files;
     /// `None` for a webclip model file, whose header holds them.
-    pub async fn open(weights: &'a dyn TensorSource, texts: Option<ModelTexts>) -> Result<ModelSource<'a>> {
+    pub async fn open(
+        weights: &'a dyn TensorSource,
+        texts: Option<ModelTexts>,
+    ) -> Result<ModelSource<'a>> {
         let header = Header::read(weights).await?;
         let texts = match texts {
             Some(texts) => texts,
@@ -97,14 +118,25 @@ impl<'a> ModelSource<'a> {
 }
 
 /// A webclip model file's config, tokenizer and preprocessor, from its header.
-fn texts_of_model_file(metadata: &safetensors::tensor::Metadata, source: &str) -> Result<ModelTexts> {
+fn texts_of_model_file(
+    metadata: &safetensors::tensor::Metadata,
+    source: &str,
+) -> Result<ModelTexts> {
     if model_file::stored_format(metadata, source)?.is_none() {
         return Err(Error::file(source, "is a safetensors file but not a webclip model file (give the directory it came from, or run `webclip convert`)"));
     }
     let map = metadata.metadata().clone().unwrap_or_default();
-    let text = |key: &str| map.get(key).cloned().ok_or_else(|| Error::file(source, format!("webclip model file without {key} in its header")));
+    let text = |key: &str| {
+        map.get(key).cloned().ok_or_else(|| {
+            Error::file(source, format!("webclip model file without {key} in its header"))
+        })
+    };
     let [config, tokenizer, preprocessor] = model_file::EMBEDDED_FILES.map(text);
-    Ok(ModelTexts { config: config?, tokenizer: tokenizer?.into_bytes(), preprocessor: preprocessor? })
+    Ok(ModelTexts {
+        config: config?,
+        tokenizer: tokenizer?.into_bytes(),
+        preprocessor: preprocessor?,
+    })
 }
 
 /// `config.json`, `model.safetensors`, `tokenizer.json`, `preprocessor_config.json`.
@@ -116,11 +148,16 @@ pub struct ModelFiles {
 }
 
 /// The file names a Hub CLIP directory uses, in `ModelFiles` field order.
-pub const FILE_NAMES: [&str; 4] = ["config.json", "model.safetensors", "tokenizer.json", "preprocessor_config.json"];
+pub const FILE_NAMES: [&str; 4] =
+    ["config.json", "model.safetensors", "tokenizer.json", "preprocessor_config.json"];
 
 impl ModelFiles {
     pub fn texts(&self) -> ModelTexts {
-        ModelTexts { config: self.config.clone(), tokenizer: self.tokenizer.clone(), preprocessor: self.preprocessor.clone() }
+        ModelTexts {
+            config: self.config.clone(),
+            tokenizer: self.tokenizer.clone(),
+            preprocessor: self.preprocessor.clone(),
+        }
     }
 
     /// One of the text files (`config.json`, `tokenizer.json`,
@@ -148,6 +185,11 @@ impl ModelFiles {
     pub fn from_dir(dir: &std::path::Path) -> Result<ModelFiles> {
         let texts = ModelTexts::from_dir(dir)?;
         let weights = read_in_dir(dir, FILE_NAMES[1])?;
-        Ok(ModelFiles { config: texts.config, weights, tokenizer: texts.tokenizer, preprocessor: texts.preprocessor })
+        Ok(ModelFiles {
+            config: texts.config,
+            weights,
+            tokenizer: texts.tokenizer,
+            preprocessor: texts.preprocessor,
+        })
     }
 }

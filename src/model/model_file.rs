@@ -39,8 +39,17 @@ pub const MAX_HEADER_BYTES: u64 = 100_000_000;
 /// projections and the token table.
 pub fn is_matrix(name: &str) -> bool {
     let in_layer = name.contains(".encoder.layers.");
-    (in_layer && (name.ends_with("_proj.weight") || name.ends_with(".mlp.fc1.weight") || name.ends_with(".mlp.fc2.weight")))
-        || matches!(name, "vision_model.embeddings.patch_embedding.weight" | "visual_projection.weight" | "text_projection.weight" | "text_model.embeddings.token_embedding.weight")
+    (in_layer
+        && (name.ends_with("_proj.weight")
+            || name.ends_with(".mlp.fc1.weight")
+            || name.ends_with(".mlp.fc2.weight")))
+        || matches!(
+            name,
+            "vision_model.embeddings.patch_embedding.weight"
+                | "visual_projection.weight"
+                | "text_projection.weight"
+                | "text_model.embeddings.token_embedding.weight"
+        )
 }
 
 pub fn scales_name(name: &str) -> String {
@@ -50,7 +59,11 @@ pub fn scales_name(name: &str) -> String {
 /// dtype and shape of a packed matrix's data tensor, and its scales' shape (F16).
 /// Every format stores 4 numbers (f32, f16, i8) or 4 bytes (q4's 8 nibbles)
 /// per column of a data row.
-pub fn packed_layout(format: WeightFormat, n: usize, k: usize) -> (Dtype, Vec<usize>, Option<Vec<usize>>) {
+pub fn packed_layout(
+    format: WeightFormat,
+    n: usize,
+    k: usize,
+) -> (Dtype, Vec<usize>, Option<Vec<usize>>) {
     let l = format.layout(n, k);
     let dtype = match format {
         WeightFormat::F32 => Dtype::F32,
@@ -65,7 +78,13 @@ pub fn packed_layout(format: WeightFormat, n: usize, k: usize) -> (Dtype, Vec<us
 /// limit and the file's length (when known) before the header is read.
 /// `prefix` is the file's first bytes (8 or more).
 pub fn header_length(prefix: &[u8], file_len: Option<u64>, source: &str) -> Result<u64> {
-    let n = u64::from_le_bytes(prefix.get(..8).ok_or_else(|| not_safetensors(prefix, source))?.try_into().unwrap_or_default());
+    let n = u64::from_le_bytes(
+        prefix
+            .get(..8)
+            .ok_or_else(|| not_safetensors(prefix, source))?
+            .try_into()
+            .unwrap_or_default(),
+    );
     let plausible = (2..=MAX_HEADER_BYTES).contains(&n);
     if plausible && file_len.is_none_or(|len| n + 8 <= len) {
         return Ok(n);
@@ -93,7 +112,8 @@ pub fn not_safetensors(bytes: &[u8], source: &str) -> Error {
 /// what a web server or a Git checkout gives instead of the weights.
 fn looks_like(prefix: &[u8]) -> Option<&'static str> {
     let text = prefix.strip_prefix(b"\xef\xbb\xbf").unwrap_or(prefix).trim_ascii_start();
-    let starts = |s: &str| text.len() >= s.len() && text[..s.len()].eq_ignore_ascii_case(s.as_bytes());
+    let starts =
+        |s: &str| text.len() >= s.len() && text[..s.len()].eq_ignore_ascii_case(s.as_bytes());
     Some(if starts("version https://git-lfs") {
         "a Git LFS pointer (the repository was cloned without its large files: run `git lfs pull`)"
     } else if starts("<") {
@@ -114,14 +134,25 @@ fn looks_like(prefix: &[u8]) -> Option<&'static str> {
 /// against a file length here (it may not have been read yet).
 pub fn read_header(bytes: &[u8], source: &str) -> Result<(usize, Metadata)> {
     let bad = |why: String| Error::file(source, format!("not a safetensors file: {why}"));
-    let n = u64::from_le_bytes(bytes.get(..8).ok_or_else(|| bad(format!("{} bytes", bytes.len())))?.try_into().unwrap_or_default());
+    let n = u64::from_le_bytes(
+        bytes
+            .get(..8)
+            .ok_or_else(|| bad(format!("{} bytes", bytes.len())))?
+            .try_into()
+            .unwrap_or_default(),
+    );
     if n > MAX_HEADER_BYTES {
-        return Err(bad(format!("its header claims {n} bytes, more than the {MAX_HEADER_BYTES} allowed")));
+        return Err(bad(format!(
+            "its header claims {n} bytes, more than the {MAX_HEADER_BYTES} allowed"
+        )));
     }
     let end = 8 + n as usize;
-    let header = bytes.get(8..end).ok_or_else(|| bad(format!("its header claims {n} bytes but the file has {}", bytes.len())))?;
+    let header = bytes.get(8..end).ok_or_else(|| {
+        bad(format!("its header claims {n} bytes but the file has {}", bytes.len()))
+    })?;
     let text = std::str::from_utf8(header).map_err(|_| bad("its header is not UTF-8".into()))?;
-    let metadata: Metadata = serde_json::from_str(text).map_err(|e| bad(format!("its header is not valid: {e}")))?;
+    let metadata: Metadata =
+        serde_json::from_str(text).map_err(|e| bad(format!("its header is not valid: {e}")))?;
     Ok((end, metadata))
 }
 
@@ -136,7 +167,9 @@ pub fn stored_format(metadata: &Metadata, source: &str) -> Result<Option<WeightF
     if version != VERSION {
         return Err(Error::file(source, format!("is a webclip model file of version {version}; this webclip reads version {VERSION} (convert the checkpoint again)")));
     }
-    let weights = map.get(KEY_WEIGHTS).ok_or_else(|| Error::file(source, format!("webclip model file without {KEY_WEIGHTS}")))?;
+    let weights = map
+        .get(KEY_WEIGHTS)
+        .ok_or_else(|| Error::file(source, format!("webclip model file without {KEY_WEIGHTS}")))?;
     WeightFormat::parse(weights).map(Some).map_err(|e| Error::file(source, e))
 }
 
@@ -175,7 +208,8 @@ impl Plan {
         }
         // Stored as compact JSON: a pretty-printed tokenizer.json is 1.6x the size.
         let compact = |name: &str, text: &[u8]| -> Result<String> {
-            let value: serde_json::Value = serde_json::from_slice(text).map_err(|e| Error::file(name, format!("is not JSON: {e}")))?;
+            let value: serde_json::Value = serde_json::from_slice(text)
+                .map_err(|e| Error::file(name, format!("is not JSON: {e}")))?;
             Ok(value.to_string())
         };
         let metadata: BTreeMap<String, String> = [
@@ -194,7 +228,8 @@ impl Plan {
         let (header, offsets) = header(metadata, layout)?;
         let start = header.len() as u64;
         let len = start + offsets.last().map_or(0, |(_, offset, len)| offset + *len as u64);
-        let ranges = offsets.into_iter().map(|(name, offset, len)| (name, (start + offset, len))).collect();
+        let ranges =
+            offsets.into_iter().map(|(name, offset, len)| (name, (start + offset, len))).collect();
         Ok(Plan { len, header, ranges })
     }
 
@@ -205,7 +240,8 @@ impl Plan {
 
     /// Tensor names in file order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        let mut names: Vec<(&u64, &str)> = self.ranges.iter().map(|(n, (o, _))| (o, n.as_str())).collect();
+        let mut names: Vec<(&u64, &str)> =
+            self.ranges.iter().map(|(n, (o, _))| (o, n.as_str())).collect();
         names.sort();
         names.into_iter().map(|(_, n)| n)
     }
@@ -216,7 +252,10 @@ type Offsets = Vec<(String, u64, usize)>;
 
 /// A safetensors header (8-byte length, then JSON with sorted keys) for
 /// tensors in the given order, and each one's offset from the data's start.
-fn header(metadata: BTreeMap<String, String>, tensors: Vec<(String, Dtype, Vec<usize>)>) -> Result<(Vec<u8>, Offsets)> {
+fn header(
+    metadata: BTreeMap<String, String>,
+    tensors: Vec<(String, Dtype, Vec<usize>)>,
+) -> Result<(Vec<u8>, Offsets)> {
     let mut map = serde_json::Map::new();
     map.insert("__metadata__".into(), serde_json::json!(metadata));
     let mut offsets = Vec::new();
@@ -227,7 +266,8 @@ fn header(metadata: BTreeMap<String, String>, tensors: Vec<(String, Dtype, Vec<u
         offsets.push((name, offset as u64, len));
         offset += len;
     }
-    let mut json = serde_json::to_vec(&map).map_err(|e| Error::Input(format!("model file header: {e}")))?;
+    let mut json =
+        serde_json::to_vec(&map).map_err(|e| Error::Input(format!("model file header: {e}")))?;
     // Data starts 8-byte aligned, as safetensors' own writer does it.
     json.resize(json.len().next_multiple_of(8), b' ');
     Ok(([&(json.len() as u64).to_le_bytes()[..], &json].concat(), offsets))
@@ -247,8 +287,15 @@ impl PackedWeight {
 
     /// The inverse of [`PackedWeight::data_bytes`] and [`PackedWeight::scale_bytes`]; lengths
     /// must match [`packed_layout`] (callers check the shapes).
-    pub fn from_bytes(format: WeightFormat, n: usize, k: usize, data: &[u8], scales: &[u8]) -> PackedWeight {
-        let data = data.chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    pub fn from_bytes(
+        format: WeightFormat,
+        n: usize,
+        k: usize,
+        data: &[u8],
+        scales: &[u8],
+    ) -> PackedWeight {
+        let data =
+            data.chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
         let scales = scales.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect();
         PackedWeight { format, n, k, data, scales }
     }
@@ -261,11 +308,20 @@ mod tests {
 
     #[test]
     fn matrices_are_the_linear_layers_embeddings_and_projections() {
-        for name in ["text_model.encoder.layers.3.self_attn.q_proj.weight", "vision_model.encoder.layers.0.mlp.fc2.weight", "visual_projection.weight", "text_model.embeddings.token_embedding.weight"]
-        {
+        for name in [
+            "text_model.encoder.layers.3.self_attn.q_proj.weight",
+            "vision_model.encoder.layers.0.mlp.fc2.weight",
+            "visual_projection.weight",
+            "text_model.embeddings.token_embedding.weight",
+        ] {
             assert!(is_matrix(name), "{name}");
         }
-        for name in ["text_model.encoder.layers.3.self_attn.q_proj.bias", "vision_model.encoder.layers.0.layer_norm1.weight", "vision_model.embeddings.position_embedding.weight", "logit_scale"] {
+        for name in [
+            "text_model.encoder.layers.3.self_attn.q_proj.bias",
+            "vision_model.encoder.layers.0.layer_norm1.weight",
+            "vision_model.embeddings.position_embedding.weight",
+            "logit_scale",
+        ] {
             assert!(!is_matrix(name), "{name}");
         }
     }
@@ -277,15 +333,32 @@ mod tests {
         for format in WeightFormat::ALL {
             let p = PackedWeight::pack(format, &w, n, k);
             let (dtype, shape, scales) = packed_layout(format, n, k);
-            assert_eq!(shape.iter().product::<usize>() * dtype.bitsize() / 8, p.data_bytes().len(), "{format:?} data");
-            assert_eq!(scales.map_or(0, |s| s.iter().product::<usize>() * 2), p.scale_bytes().len(), "{format:?} scales");
+            assert_eq!(
+                shape.iter().product::<usize>() * dtype.bitsize() / 8,
+                p.data_bytes().len(),
+                "{format:?} data"
+            );
+            assert_eq!(
+                scales.map_or(0, |s| s.iter().product::<usize>() * 2),
+                p.scale_bytes().len(),
+                "{format:?} scales"
+            );
             assert_eq!(PackedWeight::from_bytes(format, n, k, p.data_bytes(), p.scale_bytes()), p);
         }
     }
 
     #[test]
     fn headers_are_checked_before_use() {
-        let h = header([(KEY_FORMAT.to_string(), FORMAT.to_string()), (KEY_VERSION.to_string(), "9".to_string())].into(), vec![("a".into(), Dtype::F32, vec![2])]).unwrap().0;
+        let h = header(
+            [
+                (KEY_FORMAT.to_string(), FORMAT.to_string()),
+                (KEY_VERSION.to_string(), "9".to_string()),
+            ]
+            .into(),
+            vec![("a".into(), Dtype::F32, vec![2])],
+        )
+        .unwrap()
+        .0;
         let (end, meta) = read_header(&h, "m").unwrap();
         assert_eq!((end, end % 8), (h.len(), 0));
         assert!(stored_format(&meta, "m").unwrap_err().to_string().contains("version 9"));

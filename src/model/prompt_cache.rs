@@ -50,7 +50,9 @@ impl PromptCache {
     pub fn insert(&mut self, prompt: String, embedding: Vec<f32>) {
         self.tick += 1;
         if !self.entries.contains_key(&prompt) && self.entries.len() >= self.capacity {
-            if let Some(oldest) = self.entries.iter().min_by_key(|(_, (_, used))| *used).map(|(k, _)| k.clone()) {
+            if let Some(oldest) =
+                self.entries.iter().min_by_key(|(_, (_, used))| *used).map(|(k, _)| k.clone())
+            {
                 self.entries.remove(&oldest);
             }
         }
@@ -60,22 +62,40 @@ impl PromptCache {
     /// Unit-length embeddings of every prompt of `labels` × `templates`
     /// (label-major, as [`ClipModel::embed_prompts`]), encoding in one call
     /// only those not cached. Returns them and how many were encoded.
-    pub async fn embed_prompts(&mut self, model: &ClipModel, labels: &[String], templates: &[String]) -> Result<(Vec<Vec<f32>>, usize)> {
+    pub async fn embed_prompts(
+        &mut self,
+        model: &ClipModel,
+        labels: &[String],
+        templates: &[String],
+    ) -> Result<(Vec<Vec<f32>>, usize)> {
         self.embed_prompts_reporting(model, labels, templates, &|_, _| {}).await
     }
 
     /// [`PromptCache::embed_prompts`], calling `progress(encoded, to_encode)`
     /// after each text pass.
-    pub async fn embed_prompts_reporting(&mut self, model: &ClipModel, labels: &[String], templates: &[String], progress: &dyn Fn(usize, usize)) -> Result<(Vec<Vec<f32>>, usize)> {
+    pub async fn embed_prompts_reporting(
+        &mut self,
+        model: &ClipModel,
+        labels: &[String],
+        templates: &[String],
+        progress: &dyn Fn(usize, usize),
+    ) -> Result<(Vec<Vec<f32>>, usize)> {
         scores::check_inputs(labels, templates)?;
         let prompts = scores::prompts(labels, templates);
         let mut found: Vec<Option<Vec<f32>>> = prompts.iter().map(|p| self.get(p)).collect();
-        let mut missing: Vec<&str> = prompts.iter().zip(&found).filter(|(_, f)| f.is_none()).map(|(p, _)| p.as_str()).collect();
+        let mut missing: Vec<&str> = prompts
+            .iter()
+            .zip(&found)
+            .filter(|(_, f)| f.is_none())
+            .map(|(p, _)| p.as_str())
+            .collect();
         missing.sort_unstable();
         missing.dedup();
         if !missing.is_empty() {
             let ids = model.tokenize(&missing)?;
-            let encoded = model.embed_ids_reporting(&ids, true, &|done| progress(done, missing.len())).await?;
+            let encoded = model
+                .embed_ids_reporting(&ids, true, &|done| progress(done, missing.len()))
+                .await?;
             let fresh: HashMap<&str, Vec<f32>> = missing.iter().copied().zip(encoded).collect();
             for (prompt, slot) in prompts.iter().zip(&mut found) {
                 if slot.is_none() {
@@ -107,6 +127,9 @@ mod tests {
         assert_eq!(cache.get("c"), Some(vec![3.0]));
         // Re-inserting a present key evicts nothing.
         cache.insert("c".into(), vec![4.0]);
-        assert_eq!((cache.len(), cache.get("a"), cache.get("c")), (2, Some(vec![1.0]), Some(vec![4.0])));
+        assert_eq!(
+            (cache.len(), cache.get("a"), cache.get("c")),
+            (2, Some(vec![1.0]), Some(vec![4.0]))
+        );
     }
 }

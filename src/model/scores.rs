@@ -10,10 +10,16 @@ pub const PLACEHOLDER: &str = "{}";
 /// repeated label, every template has the placeholder.
 pub fn check_inputs(labels: &[String], templates: &[String]) -> Result<()> {
     if labels.is_empty() {
-        return Err(Error::Input("no labels given: zero-shot classification needs at least one label".into()));
+        return Err(Error::Input(
+            "no labels given: zero-shot classification needs at least one label".into(),
+        ));
     }
     if labels.len() * templates.len().max(1) > MAX_PROMPTS {
-        return Err(Error::Input(format!("{} labels × {} templates make more than the {MAX_PROMPTS} prompts allowed at once", labels.len(), templates.len().max(1))));
+        return Err(Error::Input(format!(
+            "{} labels × {} templates make more than the {MAX_PROMPTS} prompts allowed at once",
+            labels.len(),
+            templates.len().max(1)
+        )));
     }
     let mut seen = std::collections::HashSet::new();
     for (i, label) in labels.iter().chain(templates).enumerate() {
@@ -55,7 +61,16 @@ pub fn quoted(label: &str) -> String {
 }
 
 pub fn prompts(labels: &[String], templates: &[String]) -> Vec<String> {
-    labels.iter().flat_map(|label| if templates.is_empty() { vec![label.clone()] } else { templates.iter().map(|t| t.replacen(PLACEHOLDER, label, 1)).collect() }).collect()
+    labels
+        .iter()
+        .flat_map(|label| {
+            if templates.is_empty() {
+                vec![label.clone()]
+            } else {
+                templates.iter().map(|t| t.replacen(PLACEHOLDER, label, 1)).collect()
+            }
+        })
+        .collect()
 }
 
 fn normalized(v: &[f64]) -> Vec<f64> {
@@ -65,7 +80,10 @@ fn normalized(v: &[f64]) -> Vec<f64> {
 
 /// `v / ‖v‖`, computed in f64 (as `F.normalize`, with its 1e-12 floor).
 pub fn unit_length(v: &[f32]) -> Vec<f32> {
-    normalized(&v.iter().map(|&x| x as f64).collect::<Vec<_>>()).into_iter().map(|x| x as f32).collect()
+    normalized(&v.iter().map(|&x| x as f64).collect::<Vec<_>>())
+        .into_iter()
+        .map(|x| x as f32)
+        .collect()
 }
 
 /// Cosine similarity of one image with each label. `prompt_embeddings` are the
@@ -79,7 +97,10 @@ pub fn cosines(image: &[f32], prompt_embeddings: &[Vec<f32>], per_label: usize) 
         .map(|group| {
             let mut mean = vec![0.0; image.len()];
             for e in group {
-                for (m, x) in mean.iter_mut().zip(normalized(&e.iter().map(|&v| v as f64).collect::<Vec<_>>())) {
+                for (m, x) in mean
+                    .iter_mut()
+                    .zip(normalized(&e.iter().map(|&v| v as f64).collect::<Vec<_>>()))
+                {
                     *m += x;
                 }
             }
@@ -90,9 +111,16 @@ pub fn cosines(image: &[f32], prompt_embeddings: &[Vec<f32>], per_label: usize) 
 
 /// Probabilities over labels for one image: the softmax of [`cosines`] times
 /// `exp(logit_scale)`.
-pub fn zero_shot(image: &[f32], prompt_embeddings: &[Vec<f32>], per_label: usize, logit_scale: f32) -> Vec<f64> {
+pub fn zero_shot(
+    image: &[f32],
+    prompt_embeddings: &[Vec<f32>],
+    per_label: usize,
+    logit_scale: f32,
+) -> Vec<f64> {
     let scale = (logit_scale as f64).exp();
-    softmax(&cosines(image, prompt_embeddings, per_label).iter().map(|c| scale * c).collect::<Vec<_>>())
+    softmax(
+        &cosines(image, prompt_embeddings, per_label).iter().map(|c| scale * c).collect::<Vec<_>>(),
+    )
 }
 
 pub fn softmax(logits: &[f64]) -> Vec<f64> {
@@ -112,22 +140,43 @@ mod tests {
 
     #[test]
     fn prompts_are_label_major() {
-        assert_eq!(prompts(&s(&["cat", "dog"]), &s(&["a {}", "the {}!"])), s(&["a cat", "the cat!", "a dog", "the dog!"]));
+        assert_eq!(
+            prompts(&s(&["cat", "dog"]), &s(&["a {}", "the {}!"])),
+            s(&["a cat", "the cat!", "a dog", "the dog!"])
+        );
         assert_eq!(prompts(&s(&["cat"]), &[]), s(&["cat"]));
     }
 
     #[test]
     fn bad_inputs_are_named() {
         assert!(check_inputs(&[], &[]).unwrap_err().to_string().contains("no labels"));
-        assert!(check_inputs(&s(&["a", " "]), &[]).unwrap_err().to_string().contains("label 2 is empty"));
-        assert!(check_inputs(&s(&["a", "a"]), &[]).unwrap_err().to_string().contains("\"a\" is given twice"));
+        assert!(check_inputs(&s(&["a", " "]), &[])
+            .unwrap_err()
+            .to_string()
+            .contains("label 2 is empty"));
+        assert!(check_inputs(&s(&["a", "a"]), &[])
+            .unwrap_err()
+            .to_string()
+            .contains("\"a\" is given twice"));
         let long = "x".repeat(MAX_TEXT_BYTES + 1);
-        assert!(check_inputs(std::slice::from_ref(&long), &[]).unwrap_err().to_string().contains("is 65537 bytes long, more than the 65536 allowed"));
-        assert!(check_inputs(&s(&["a"]), &[format!("{{}} {long}")]).unwrap_err().to_string().contains("more than the 65536 allowed"));
+        assert!(check_inputs(std::slice::from_ref(&long), &[])
+            .unwrap_err()
+            .to_string()
+            .contains("is 65537 bytes long, more than the 65536 allowed"));
+        assert!(check_inputs(&s(&["a"]), &[format!("{{}} {long}")])
+            .unwrap_err()
+            .to_string()
+            .contains("more than the 65536 allowed"));
         let many: Vec<String> = (0..=MAX_PROMPTS).map(|i| i.to_string()).collect();
-        assert!(check_inputs(&many, &[]).unwrap_err().to_string().contains("20001 labels × 1 templates make more than the 20000 prompts"));
+        assert!(check_inputs(&many, &[])
+            .unwrap_err()
+            .to_string()
+            .contains("20001 labels × 1 templates make more than the 20000 prompts"));
         assert!(check_inputs(&many[..MAX_PROMPTS], &[]).is_ok());
-        assert!(check_inputs(&s(&["a"]), &s(&["photo"])).unwrap_err().to_string().contains("template \"photo\""));
+        assert!(check_inputs(&s(&["a"]), &s(&["photo"]))
+            .unwrap_err()
+            .to_string()
+            .contains("template \"photo\""));
     }
 
     #[test]
@@ -135,9 +184,17 @@ mod tests {
         // Image along x; label 0 along x, label 1 along y: logits (scale, 0).
         let p = zero_shot(&[2.0, 0.0], &[vec![5.0, 0.0], vec![0.0, 3.0]], 1, (2.0f32).ln());
         let e = 2.0f64.exp();
-        assert!((p[0] - e / (e + 1.0)).abs() < 1e-7 && (p[1] - 1.0 / (e + 1.0)).abs() < 1e-7, "{p:?}");
+        assert!(
+            (p[0] - e / (e + 1.0)).abs() < 1e-7 && (p[1] - 1.0 / (e + 1.0)).abs() < 1e-7,
+            "{p:?}"
+        );
         // Two templates per label: (x) and (y) average to the diagonal, cos 1/√2.
-        let p = zero_shot(&[1.0, 0.0], &[vec![1.0, 0.0], vec![0.0, 4.0], vec![0.0, 1.0], vec![0.0, 2.0]], 2, 0.0);
+        let p = zero_shot(
+            &[1.0, 0.0],
+            &[vec![1.0, 0.0], vec![0.0, 4.0], vec![0.0, 1.0], vec![0.0, 2.0]],
+            2,
+            0.0,
+        );
         let (a, b) = (std::f64::consts::FRAC_1_SQRT_2.exp(), 1.0);
         assert!((p[0] - a / (a + b)).abs() < 1e-7, "{p:?}");
         // One label: its probability is 1 whatever it is; its cosine (3, 4)·(1, 0) / 5 = 0.6 says how well it fits.

@@ -32,7 +32,15 @@ pub struct VisionTower {
 impl VisionTower {
     /// Reads the tower's tensors from `w` and uploads them, a block at a time;
     /// `act` fits `max_batch` images (`Activations::new`).
-    pub async fn new(gpu: &Gpu, k: &Kernels, c: &VisionConfig, w: &Weights<'_>, projection_dim: usize, max_batch: usize, act: &Activations) -> Result<VisionTower> {
+    pub async fn new(
+        gpu: &Gpu,
+        k: &Kernels,
+        c: &VisionConfig,
+        w: &Weights<'_>,
+        projection_dim: usize,
+        max_batch: usize,
+        act: &Activations,
+    ) -> Result<VisionTower> {
         let (d, t, p) = (c.tower.width, c.tokens(), c.patch_size);
         // In the file's order (sorted by name), so a streamed read never goes back.
         let class_embedding = w.get("vision_model.embeddings.class_embedding").await?;
@@ -40,7 +48,8 @@ impl VisionTower {
         let positions = w.get("vision_model.embeddings.position_embedding.weight").await?;
         let pre_layrnorm = affine(w, "vision_model.pre_layrnorm").await?;
         let patch_len = c.channels * p * p;
-        let pixels = gpu.scratch("pixel values", max_batch * c.channels * c.image_size * c.image_size);
+        let pixels =
+            gpu.scratch("pixel values", max_batch * c.channels * c.image_size * c.image_size);
         let patches = gpu.scratch("patches", max_batch * (t - 1) * patch_len);
         let patch_embeds = gpu.scratch("patch embeddings", max_batch * (t - 1) * d);
         let embedded = gpu.scratch("vision embeddings", max_batch * t * d);
@@ -58,16 +67,59 @@ impl VisionTower {
             .await?;
         drop(patch_embedding);
         let encoder = Encoder::new(gpu, k, &c.tower, w, "vision_model.encoder", act, false).await?;
-        let head = Head::read(gpu, k, w, stream, "vision_model.post_layernorm", "visual_projection.weight", &c.tower, projection_dim, max_batch).await?;
-        let im2col_shape = Uniform::new(gpu, "im2col shape", &Im2colParams::new(0, c.channels, c.image_size, p));
-        let patch_shape = Uniform::new(gpu, "patch matmul shape", &MatmulParams::new(0, d, patch_len, false, Activation::None, false));
-        let embed_shape = Uniform::new(gpu, "vision embeddings shape", &VisionEmbeddingsParams::new(0, t, d));
-        let ln_shape = Uniform::new(gpu, "pre_layrnorm shape", &LayerNormParams::new(0, d, c.tower.eps));
+        let head = Head::read(
+            gpu,
+            k,
+            w,
+            stream,
+            "vision_model.post_layernorm",
+            "visual_projection.weight",
+            &c.tower,
+            projection_dim,
+            max_batch,
+        )
+        .await?;
+        let im2col_shape =
+            Uniform::new(gpu, "im2col shape", &Im2colParams::new(0, c.channels, c.image_size, p));
+        let patch_shape = Uniform::new(
+            gpu,
+            "patch matmul shape",
+            &MatmulParams::new(0, d, patch_len, false, Activation::None, false),
+        );
+        let embed_shape =
+            Uniform::new(gpu, "vision embeddings shape", &VisionEmbeddingsParams::new(0, t, d));
+        let ln_shape =
+            Uniform::new(gpu, "pre_layrnorm shape", &LayerNormParams::new(0, d, c.tower.eps));
         Ok(VisionTower {
             im2col: embeddings::bind_im2col(&k.im2col, gpu, &im2col_shape, &pixels, &patches),
-            patch_matmul: matmul::bind(&k.matmul, gpu, &patch_shape, &patches, &weights[0], None, None, &patch_embeds),
-            embed: embeddings::bind_vision(&k.vision_embeddings, gpu, &embed_shape, &patch_embeds, &weights[1], &weights[2], &embedded),
-            pre_layrnorm: layernorm::bind(&k.layernorm, gpu, &ln_shape, &embedded, &weights[3], &weights[4], stream),
+            patch_matmul: matmul::bind(
+                &k.matmul,
+                gpu,
+                &patch_shape,
+                &patches,
+                &weights[0],
+                None,
+                None,
+                &patch_embeds,
+            ),
+            embed: embeddings::bind_vision(
+                &k.vision_embeddings,
+                gpu,
+                &embed_shape,
+                &patch_embeds,
+                &weights[1],
+                &weights[2],
+                &embedded,
+            ),
+            pre_layrnorm: layernorm::bind(
+                &k.layernorm,
+                gpu,
+                &ln_shape,
+                &embedded,
+                &weights[3],
+                &weights[4],
+                stream,
+            ),
             encoder,
             head,
             config: c.clone(),
@@ -83,13 +135,20 @@ impl VisionTower {
 
     /// Uploads `batch` images of pixel values (`batch × channels × size × size`, at most
     /// `max_batch`) and records the whole tower into `pass`.
-    pub fn record(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>, pixels: &[f32], batch: usize) {
+    pub fn record(
+        &self,
+        gpu: &Gpu,
+        pass: &mut wgpu::ComputePass<'_>,
+        pixels: &[f32],
+        batch: usize,
+    ) {
         let c = &self.config;
         let (d, t) = (c.tower.width, c.tokens());
         let patch_len = c.channels * c.patch_size * c.patch_size;
         gpu.queue.write_buffer(&self.pixels, 0, bytemuck::cast_slice(pixels));
         let im2col = Im2colParams::new(batch, c.channels, c.image_size, c.patch_size);
-        let patch = MatmulParams::new(batch * (t - 1), d, patch_len, false, Activation::None, false);
+        let patch =
+            MatmulParams::new(batch * (t - 1), d, patch_len, false, Activation::None, false);
         let embed = VisionEmbeddingsParams::new(batch, t, d);
         let ln = LayerNormParams::new(batch * t, d, c.tower.eps);
         self.im2col_shape.write(gpu, &im2col);

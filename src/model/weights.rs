@@ -26,7 +26,11 @@ pub trait TensorSource {
     fn read(&self, offset: u64, len: usize) -> Pin<Box<dyn Future<Output = Result<Vec<u8>>> + '_>>;
     /// `out.len()` bytes at `offset`, straight into `out` (so an f32 tensor is
     /// read into its own vector, with no second copy).
-    fn read_into<'b>(&'b self, offset: u64, out: &'b mut [u8]) -> Pin<Box<dyn Future<Output = Result<()>> + 'b>> {
+    fn read_into<'b>(
+        &'b self,
+        offset: u64,
+        out: &'b mut [u8],
+    ) -> Pin<Box<dyn Future<Output = Result<()>> + 'b>> {
         Box::pin(async move {
             out.copy_from_slice(&self.read(offset, out.len()).await?);
             Ok(())
@@ -48,8 +52,15 @@ pub struct BytesSource<'a> {
 impl BytesSource<'_> {
     /// `len` bytes at `offset`, or an error naming where the bytes end.
     fn range(&self, offset: u64, len: usize) -> Result<&[u8]> {
-        let range = usize::try_from(offset).ok().and_then(|start| self.bytes.get(start..start.checked_add(len)?));
-        range.ok_or_else(|| Error::file(&self.name, format!("ends at {} bytes, before {len} bytes at {offset}", self.bytes.len())))
+        let range = usize::try_from(offset)
+            .ok()
+            .and_then(|start| self.bytes.get(start..start.checked_add(len)?));
+        range.ok_or_else(|| {
+            Error::file(
+                &self.name,
+                format!("ends at {} bytes, before {len} bytes at {offset}", self.bytes.len()),
+            )
+        })
     }
 }
 
@@ -57,8 +68,14 @@ impl TensorSource for BytesSource<'_> {
     fn read(&self, offset: u64, len: usize) -> Pin<Box<dyn Future<Output = Result<Vec<u8>>> + '_>> {
         Box::pin(std::future::ready(self.range(offset, len).map(<[u8]>::to_vec)))
     }
-    fn read_into<'b>(&'b self, offset: u64, out: &'b mut [u8]) -> Pin<Box<dyn Future<Output = Result<()>> + 'b>> {
-        Box::pin(std::future::ready(self.range(offset, out.len()).map(|bytes| out.copy_from_slice(bytes))))
+    fn read_into<'b>(
+        &'b self,
+        offset: u64,
+        out: &'b mut [u8],
+    ) -> Pin<Box<dyn Future<Output = Result<()>> + 'b>> {
+        Box::pin(std::future::ready(
+            self.range(offset, out.len()).map(|bytes| out.copy_from_slice(bytes)),
+        ))
     }
     fn len(&self) -> Option<u64> {
         Some(self.bytes.len() as u64)
@@ -88,7 +105,9 @@ impl FileSource {
     fn read_exact_at(&self, offset: u64, out: &mut [u8]) -> Result<()> {
         use std::io::{Read, Seek, SeekFrom};
         let mut file = self.file.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        file.seek(SeekFrom::Start(offset)).and_then(|_| file.read_exact(out)).map_err(|e| Error::file(&self.name, format!("{} bytes at {offset}: {e}", out.len())))
+        file.seek(SeekFrom::Start(offset))
+            .and_then(|_| file.read_exact(out))
+            .map_err(|e| Error::file(&self.name, format!("{} bytes at {offset}: {e}", out.len())))
     }
 }
 
@@ -99,7 +118,11 @@ impl TensorSource for FileSource {
         let done = self.read_exact_at(offset, &mut bytes).map(|()| bytes);
         Box::pin(std::future::ready(done))
     }
-    fn read_into<'b>(&'b self, offset: u64, out: &'b mut [u8]) -> Pin<Box<dyn Future<Output = Result<()>> + 'b>> {
+    fn read_into<'b>(
+        &'b self,
+        offset: u64,
+        out: &'b mut [u8],
+    ) -> Pin<Box<dyn Future<Output = Result<()>> + 'b>> {
         Box::pin(std::future::ready(self.read_exact_at(offset, out)))
     }
     fn len(&self) -> Option<u64> {
@@ -114,7 +137,11 @@ impl TensorSource for FileSource {
 /// weight format it loaded in): the browser caches a quantized download so.
 pub trait ByteSink {
     /// `bytes` at `offset` of the file; any order, each byte once.
-    fn write<'b>(&'b self, offset: u64, bytes: &'b [u8]) -> Pin<Box<dyn Future<Output = Result<()>> + 'b>>;
+    fn write<'b>(
+        &'b self,
+        offset: u64,
+        bytes: &'b [u8],
+    ) -> Pin<Box<dyn Future<Output = Result<()>> + 'b>>;
 }
 
 /// A model file being written by a load ([`Weights::recording`]).
@@ -138,10 +165,14 @@ impl Header {
     /// Reads the 8-byte length, then the header, from `source`.
     pub async fn read(source: &dyn TensorSource) -> Result<Header> {
         if let Some(len @ 0..8) = source.len() {
-            return Err(model_file::not_safetensors(&source.read(0, len as usize).await?, source.name()));
+            return Err(model_file::not_safetensors(
+                &source.read(0, len as usize).await?,
+                source.name(),
+            ));
         }
         // At least 8 bytes are there (checked above) when the length is known.
-        let prefix = source.read(0, source.len().map_or(8, |len| PREFIX_BYTES.min(len as usize))).await?;
+        let prefix =
+            source.read(0, source.len().map_or(8, |len| PREFIX_BYTES.min(len as usize))).await?;
         let n = model_file::header_length(&prefix, source.len(), source.name())?;
         // The prefix's bytes are not read again.
         let end = 8 + n as usize;
@@ -187,7 +218,10 @@ pub fn expected(c: &ClipConfig) -> Vec<Expected> {
     };
     let (v, t) = (&c.vision, &c.text);
     let (dv, dt) = (v.tower.width, t.tower.width);
-    add("vision_model.embeddings.patch_embedding.weight".into(), vec![dv, v.channels, v.patch_size, v.patch_size]);
+    add(
+        "vision_model.embeddings.patch_embedding.weight".into(),
+        vec![dv, v.channels, v.patch_size, v.patch_size],
+    );
     add("vision_model.embeddings.class_embedding".into(), vec![dv]);
     add("vision_model.embeddings.position_embedding.weight".into(), vec![v.tokens(), dv]);
     for ln in ["vision_model.pre_layrnorm", "vision_model.post_layernorm"] {
@@ -211,7 +245,14 @@ fn layer_tensors(prefix: &str, c: &TowerConfig, add: &mut impl FnMut(String, Vec
     let (d, f) = (c.width, c.intermediate);
     for i in 0..c.layers {
         let p = format!("{prefix}.layers.{i}");
-        for (name, n, k) in [("self_attn.q_proj", d, d), ("self_attn.k_proj", d, d), ("self_attn.v_proj", d, d), ("self_attn.out_proj", d, d), ("mlp.fc1", f, d), ("mlp.fc2", d, f)] {
+        for (name, n, k) in [
+            ("self_attn.q_proj", d, d),
+            ("self_attn.k_proj", d, d),
+            ("self_attn.v_proj", d, d),
+            ("self_attn.out_proj", d, d),
+            ("mlp.fc1", f, d),
+            ("mlp.fc2", d, f),
+        ] {
             add(format!("{p}.{name}.weight"), vec![n, k]);
             add(format!("{p}.{name}.bias"), vec![n]);
         }
@@ -254,43 +295,99 @@ const MAX_WINDOW_BYTES: u64 = 64 << 20;
 impl<'a> Weights<'a> {
     /// Checks every tensor `config` implies against `header`, and that the
     /// header holds nothing else, before a single tensor is read.
-    pub fn check(source: &'a dyn TensorSource, header: Header, config: &ClipConfig, format: WeightFormat) -> Result<Weights<'a>> {
+    pub fn check(
+        source: &'a dyn TensorSource,
+        header: Header,
+        config: &ClipConfig,
+        format: WeightFormat,
+    ) -> Result<Weights<'a>> {
         let name = source.name();
         let stored = header.stored_format(name)?;
         if let Some(stored) = stored.filter(|&f| f != format) {
-            return Err(Error::file(name, format!("holds {} weights, not {}: convert the checkpoint again with --quant {}", stored.name(), format.name(), format.name())));
+            return Err(Error::file(
+                name,
+                format!(
+                    "holds {} weights, not {}: convert the checkpoint again with --quant {}",
+                    stored.name(),
+                    format.name(),
+                    format.name()
+                ),
+            ));
         }
-        let tensors: HashMap<String, TensorInfo> = header.metadata.tensors().into_iter().map(|(n, info)| (n, info.clone())).collect();
-        let w = Weights { source, tensors, data_start: header.data_start, expected: HashMap::new(), format, packed: stored.is_some(), record: None, window: Default::default() };
+        let tensors: HashMap<String, TensorInfo> =
+            header.metadata.tensors().into_iter().map(|(n, info)| (n, info.clone())).collect();
+        let w = Weights {
+            source,
+            tensors,
+            data_start: header.data_start,
+            expected: HashMap::new(),
+            format,
+            packed: stored.is_some(),
+            record: None,
+            window: Default::default(),
+        };
         // The data's extent: a file cut short is reported now, not halfway through the upload.
-        let end = w.tensors.values().map(|t| t.data_offsets.1 as u64).max().unwrap_or(0) + w.data_start;
+        let end =
+            w.tensors.values().map(|t| t.data_offsets.1 as u64).max().unwrap_or(0) + w.data_start;
         if let Some(len) = source.len().filter(|&len| len < end) {
-            return Err(Error::file(name, format!("is truncated: {len} bytes, its header describes {end}")));
+            return Err(Error::file(
+                name,
+                format!("is truncated: {len} bytes, its header describes {end}"),
+            ));
         }
         let mut planned = BTreeSet::new();
         let mut expected = HashMap::new();
         for e in self::expected(config) {
             for (tensor, dtypes, shape) in w.stored_as(&e) {
-                let info = w.tensors.get(&tensor).ok_or_else(|| Error::tensor(&tensor, format!("missing from {name}")))?;
+                let info = w
+                    .tensors
+                    .get(&tensor)
+                    .ok_or_else(|| Error::tensor(&tensor, format!("missing from {name}")))?;
                 // logit_scale: some exports store it as [1].
-                let shape_ok = info.shape == shape || (e.name == "logit_scale" && info.shape == [1]);
-                let stored = if w.packed && e.kind == Kind::Matrix { format!(" (a {} matrix {:?})", format.name(), e.shape) } else { String::new() };
+                let shape_ok =
+                    info.shape == shape || (e.name == "logit_scale" && info.shape == [1]);
+                let stored = if w.packed && e.kind == Kind::Matrix {
+                    format!(" (a {} matrix {:?})", format.name(), e.shape)
+                } else {
+                    String::new()
+                };
                 if !shape_ok {
-                    return Err(Error::tensor(&tensor, format!("has shape {:?} in {name}, the config implies {shape:?}{stored}", info.shape)));
+                    return Err(Error::tensor(
+                        &tensor,
+                        format!(
+                            "has shape {:?} in {name}, the config implies {shape:?}{stored}",
+                            info.shape
+                        ),
+                    ));
                 }
                 if !dtypes.contains(&info.dtype) {
                     let allowed: Vec<String> = dtypes.iter().map(|d| format!("{d:?}")).collect();
-                    return Err(Error::tensor(&tensor, format!("has dtype {:?} in {name}; expected {}{stored}", info.dtype, allowed.join(", "))));
+                    return Err(Error::tensor(
+                        &tensor,
+                        format!(
+                            "has dtype {:?} in {name}; expected {}{stored}",
+                            info.dtype,
+                            allowed.join(", ")
+                        ),
+                    ));
                 }
                 let len = info.data_offsets.1.checked_sub(info.data_offsets.0);
                 if len != Some(info.shape.iter().product::<usize>() * info.dtype.bitsize() / 8) {
-                    return Err(Error::tensor(&tensor, format!("in {name}: its byte range {:?} does not fit {:?} {:?}", info.data_offsets, info.dtype, info.shape)));
+                    return Err(Error::tensor(
+                        &tensor,
+                        format!(
+                            "in {name}: its byte range {:?} does not fit {:?} {:?}",
+                            info.data_offsets, info.dtype, info.shape
+                        ),
+                    ));
                 }
                 planned.insert(tensor);
             }
             expected.insert(e.name.clone(), e);
         }
-        if let Some(extra) = w.tensors.keys().filter(|n| !planned.contains(*n) && !n.ends_with("position_ids")).min() {
+        if let Some(extra) =
+            w.tensors.keys().filter(|n| !planned.contains(*n) && !n.ends_with("position_ids")).min()
+        {
             return Err(Error::tensor(extra, format!("is in {name} but not described by config.json (wrong num_hidden_layers, or not a CLIP checkpoint?)")));
         }
         Ok(Weights { expected, ..w })
@@ -304,10 +401,14 @@ impl<'a> Weights<'a> {
 
     async fn save(&self, name: &str, bytes: &[u8]) -> Result<()> {
         let Some(r) = &self.record else { return Ok(()) };
-        let (offset, len) = r.plan.range(name).unwrap_or_else(|| panic!("{name} is not in the model file's plan"));
+        let (offset, len) =
+            r.plan.range(name).unwrap_or_else(|| panic!("{name} is not in the model file's plan"));
         assert_eq!(len, bytes.len(), "{name}: planned and packed sizes differ");
         r.sink.write(offset, bytes).await?;
-        r.written.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(name.to_string());
+        r.written
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(name.to_string());
         Ok(())
     }
 
@@ -318,7 +419,9 @@ impl<'a> Weights<'a> {
         let written = r.written.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len();
         let planned = r.plan.names().count();
         if written != planned {
-            return Err(Error::Input(format!("the model file being written has {written} of its {planned} tensors")));
+            return Err(Error::Input(format!(
+                "the model file being written has {written} of its {planned} tensors"
+            )));
         }
         r.sink.write(0, &r.plan.header).await
     }
@@ -360,15 +463,25 @@ impl<'a> Weights<'a> {
             .tensors
             .iter()
             .filter(|(name, _)| !prefix.is_empty() && name.starts_with(prefix))
-            .map(|(_, t)| (self.data_start + t.data_offsets.0 as u64, self.data_start + t.data_offsets.1 as u64))
+            .map(|(_, t)| {
+                (
+                    self.data_start + t.data_offsets.0 as u64,
+                    self.data_start + t.data_offsets.1 as u64,
+                )
+            })
             .collect();
-        let (Some(start), Some(end)) = (spans.iter().map(|s| s.0).min(), spans.iter().map(|s| s.1).max()) else { return Ok(()) };
+        let (Some(start), Some(end)) =
+            (spans.iter().map(|s| s.0).min(), spans.iter().map(|s| s.1).max())
+        else {
+            return Ok(());
+        };
         let used: u64 = spans.iter().map(|(a, b)| b - a).sum();
         if end - start > MAX_WINDOW_BYTES || end - start > 2 * used {
             return Ok(());
         }
         let bytes = self.source.read(start, (end - start) as usize).await?;
-        *self.window.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Window { start, bytes });
+        *self.window.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some(Window { start, bytes });
         Ok(())
     }
 
@@ -376,7 +489,9 @@ impl<'a> Weights<'a> {
     async fn read_into(&self, offset: u64, out: &mut [u8]) -> Result<()> {
         {
             let window = self.window.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some(w) = window.as_ref().filter(|w| offset >= w.start && offset + out.len() as u64 <= w.start + w.bytes.len() as u64) {
+            if let Some(w) = window.as_ref().filter(|w| {
+                offset >= w.start && offset + out.len() as u64 <= w.start + w.bytes.len() as u64
+            }) {
                 let at = (offset - w.start) as usize;
                 out.copy_from_slice(&w.bytes[at..at + out.len()]);
                 return Ok(());
@@ -388,7 +503,11 @@ impl<'a> Weights<'a> {
     /// A tensor's bytes into `out` (checked to have its length at load).
     async fn read_tensor_into(&self, name: &str, out: &mut [u8]) -> Result<()> {
         let info = &self.tensors[name];
-        assert_eq!(out.len(), info.data_offsets.1 - info.data_offsets.0, "{name}: read into a buffer of another size");
+        assert_eq!(
+            out.len(),
+            info.data_offsets.1 - info.data_offsets.0,
+            "{name}: read into a buffer of another size"
+        );
         self.read_into(self.data_start + info.data_offsets.0 as u64, out).await
     }
 
@@ -442,11 +561,22 @@ impl<'a> Weights<'a> {
             let mut packed = PackedWeight::zeroed(self.format, n, k);
             self.read_tensor_into(name, bytemuck::cast_slice_mut(&mut packed.data)).await?;
             if has_scales {
-                self.read_tensor_into(&model_file::scales_name(name), bytemuck::cast_slice_mut(&mut packed.scales)).await?;
+                self.read_tensor_into(
+                    &model_file::scales_name(name),
+                    bytemuck::cast_slice_mut(&mut packed.scales),
+                )
+                .await?;
             }
             if let Some((part, value, at)) = packed.first_non_finite() {
-                let stored = if part == "scales" { model_file::scales_name(name) } else { name.to_string() };
-                return Err(non_finite(&stored, &self.tensors[&stored].shape, value, at, self.source.name()));
+                let stored =
+                    if part == "scales" { model_file::scales_name(name) } else { name.to_string() };
+                return Err(non_finite(
+                    &stored,
+                    &self.tensors[&stored].shape,
+                    value,
+                    at,
+                    self.source.name(),
+                ));
             }
             packed
         } else {
@@ -474,7 +604,13 @@ impl<'a> Weights<'a> {
 /// `values`, elements `first..` of tensor `name` of `shape` in `source`, must
 /// be finite: a NaN or infinite weight is reported at load, where on the GPU
 /// it would only show later as NaN probabilities.
-pub fn check_finite(name: &str, shape: &[usize], first: usize, values: &[f32], source: &str) -> Result<()> {
+pub fn check_finite(
+    name: &str,
+    shape: &[usize],
+    first: usize,
+    values: &[f32],
+    source: &str,
+) -> Result<()> {
     match values.iter().position(|v| !v.is_finite()) {
         Some(i) => Err(non_finite(name, shape, values[i], first + i, source)),
         None => Ok(()),
@@ -482,7 +618,13 @@ pub fn check_finite(name: &str, shape: &[usize], first: usize, values: &[f32], s
 }
 
 fn non_finite(name: &str, shape: &[usize], value: f32, at: usize, source: &str) -> Error {
-    Error::tensor(name, format!("holds {value} at {:?} in {source}: a broken checkpoint (every weight must be finite)", unravel(at, shape)))
+    Error::tensor(
+        name,
+        format!(
+            "holds {value} at {:?} in {source}: a broken checkpoint (every weight must be finite)",
+            unravel(at, shape)
+        ),
+    )
 }
 
 /// The index into a tensor of `shape` of its row-major element `at`.
@@ -503,10 +645,21 @@ pub fn matrix_dims(shape: &[usize]) -> (usize, usize) {
 /// A float tensor's little-endian bytes as f32.
 pub fn to_f32(name: &str, dtype: Dtype, data: &[u8]) -> Result<Vec<f32>> {
     Ok(match dtype {
-        Dtype::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
-        Dtype::F16 => data.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
-        Dtype::BF16 => data.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
-        other => return Err(Error::tensor(name, format!("has dtype {other:?}; only F32, F16 and BF16 are supported"))),
+        Dtype::F32 => {
+            data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+        }
+        Dtype::F16 => {
+            data.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
+        }
+        Dtype::BF16 => {
+            data.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
+        }
+        other => {
+            return Err(Error::tensor(
+                name,
+                format!("has dtype {other:?}; only F32, F16 and BF16 are supported"),
+            ))
+        }
     })
 }
 
@@ -516,12 +669,17 @@ mod tests {
 
     #[test]
     fn converts_every_float_dtype() {
-        let f16: Vec<u8> = [1.5f32, -2.0].iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect();
-        let bf16: Vec<u8> = [0.25f32, 3.0].iter().flat_map(|v| half::bf16::from_f32(*v).to_le_bytes()).collect();
+        let f16: Vec<u8> =
+            [1.5f32, -2.0].iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect();
+        let bf16: Vec<u8> =
+            [0.25f32, 3.0].iter().flat_map(|v| half::bf16::from_f32(*v).to_le_bytes()).collect();
         assert_eq!(to_f32("a", Dtype::F16, &f16).unwrap(), vec![1.5, -2.0]);
         assert_eq!(to_f32("b", Dtype::BF16, &bf16).unwrap(), vec![0.25, 3.0]);
         assert_eq!(to_f32("s", Dtype::F32, &7.0f32.to_le_bytes()).unwrap(), vec![7.0]);
-        assert!(to_f32("i", Dtype::I64, &[0; 8]).unwrap_err().to_string().contains("tensor i: has dtype I64"));
+        assert!(to_f32("i", Dtype::I64, &[0; 8])
+            .unwrap_err()
+            .to_string()
+            .contains("tensor i: has dtype I64"));
     }
 
     #[test]
@@ -529,7 +687,10 @@ mod tests {
     fn bytes_source_names_a_short_file() {
         let source = BytesSource { bytes: &[1, 2, 3], name: "m.safetensors".into() };
         assert_eq!(pollster::block_on(source.read(1, 2)).unwrap(), vec![2, 3]);
-        assert!(pollster::block_on(source.read(2, 2)).unwrap_err().to_string().contains("m.safetensors: ends at 3 bytes"));
+        assert!(pollster::block_on(source.read(2, 2))
+            .unwrap_err()
+            .to_string()
+            .contains("m.safetensors: ends at 3 bytes"));
     }
 
     #[test]
@@ -537,10 +698,16 @@ mod tests {
     fn a_model_file_claiming_absurdly_many_layers_is_refused_before_its_tensors_are_listed() {
         // A 969-byte model file header (made for the safetensors_header fuzz target, which ran
         // out of memory on it) whose config.json has 10^8 text layers.
-        let file = BytesSource { bytes: include_bytes!("../../tests/fixtures/fuzz/layers-1e8.webclip"), name: "m.webclip".into() };
+        let file = BytesSource {
+            bytes: include_bytes!("../../tests/fixtures/fuzz/layers-1e8.webclip"),
+            name: "m.webclip".into(),
+        };
         let source = pollster::block_on(super::super::ModelSource::open(&file, None)).unwrap();
         let err = ClipConfig::from_json(&source.texts.config).unwrap_err().to_string();
-        assert!(err.contains("num_hidden_layers is 100000000, more than the 1000 allowed"), "{err}");
+        assert!(
+            err.contains("num_hidden_layers is 100000000, more than the 1000 allowed"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -549,7 +716,11 @@ mod tests {
         let all = expected(&c);
         // ViT-B/32 defaults: 12 + 12 layers of 16 tensors, 16 more, and logit_scale.
         assert_eq!(all.len(), 24 * 16 + 14);
-        let matrices: usize = all.iter().filter(|e| e.kind == Kind::Matrix).map(|e| e.shape.iter().product::<usize>()).sum();
+        let matrices: usize = all
+            .iter()
+            .filter(|e| e.kind == Kind::Matrix)
+            .map(|e| e.shape.iter().product::<usize>())
+            .sum();
         // 12 · (4 · 768² + 2 · 768 · 3072) + 768 · 3072 + 512 · 768
         //   + 12 · (4 · 512² + 2 · 512 · 2048) + 49408 · 512 + 512 · 512
         assert_eq!(matrices, 150_994_944);

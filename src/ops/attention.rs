@@ -22,7 +22,15 @@ pub struct AttentionParams {
 
 impl AttentionParams {
     pub fn new(batch: usize, seq: usize, heads: usize, head_dim: usize, causal: bool) -> Self {
-        AttentionParams { batch: batch as u32, seq: seq as u32, heads: heads as u32, head_dim: head_dim as u32, causal: causal as u32, scale: (1.0 / (head_dim as f64).sqrt()) as f32, _pad: [0; 2] }
+        AttentionParams {
+            batch: batch as u32,
+            seq: seq as u32,
+            heads: heads as u32,
+            head_dim: head_dim as u32,
+            causal: causal as u32,
+            scale: (1.0 / (head_dim as f64).sqrt()) as f32,
+            _pad: [0; 2],
+        }
     }
 
     /// Queries, heads, sequences.
@@ -39,26 +47,47 @@ pub fn check_fits(tower: &str, seq: usize, head_dim: usize) -> Result<()> {
     Ok(())
 }
 
-pub fn bind(kernel: &Kernel, gpu: &Gpu, params: &Uniform<AttentionParams>, qkv: &crate::gpu::GpuBuffer, out: &crate::gpu::GpuBuffer) -> Step {
+pub fn bind(
+    kernel: &Kernel,
+    gpu: &Gpu,
+    params: &Uniform<AttentionParams>,
+    qkv: &crate::gpu::GpuBuffer,
+    out: &crate::gpu::GpuBuffer,
+) -> Step {
     kernel.bind(gpu, &[&params.buffer, qkv, out])
 }
 
 /// f64 reference: `qkv` rows are q | k | v, heads concatenated within each.
-pub fn reference(qkv: &[f32], batch: usize, seq: usize, heads: usize, head_dim: usize, causal: bool) -> Vec<f64> {
+pub fn reference(
+    qkv: &[f32],
+    batch: usize,
+    seq: usize,
+    heads: usize,
+    head_dim: usize,
+    causal: bool,
+) -> Vec<f64> {
     let width = heads * head_dim;
-    let at = |b: usize, t: usize, part: usize, h: usize, d: usize| qkv[(b * seq + t) * 3 * width + part * width + h * head_dim + d] as f64;
+    let at = |b: usize, t: usize, part: usize, h: usize, d: usize| {
+        qkv[(b * seq + t) * 3 * width + part * width + h * head_dim + d] as f64
+    };
     let scale = 1.0 / (head_dim as f64).sqrt();
     let mut out = vec![0.0; batch * seq * width];
     for b in 0..batch {
         for h in 0..heads {
             for i in 0..seq {
                 let keys = if causal { i + 1 } else { seq };
-                let scores: Vec<f64> = (0..keys).map(|j| (0..head_dim).map(|d| at(b, i, 0, h, d) * at(b, j, 1, h, d)).sum::<f64>() * scale).collect();
+                let scores: Vec<f64> = (0..keys)
+                    .map(|j| {
+                        (0..head_dim).map(|d| at(b, i, 0, h, d) * at(b, j, 1, h, d)).sum::<f64>()
+                            * scale
+                    })
+                    .collect();
                 let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
                 let exps: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
                 let total: f64 = exps.iter().sum();
                 for d in 0..head_dim {
-                    out[(b * seq + i) * width + h * head_dim + d] = (0..keys).map(|j| exps[j] * at(b, j, 2, h, d)).sum::<f64>() / total;
+                    out[(b * seq + i) * width + h * head_dim + d] =
+                        (0..keys).map(|j| exps[j] * at(b, j, 2, h, d)).sum::<f64>() / total;
                 }
             }
         }

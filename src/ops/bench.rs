@@ -38,11 +38,22 @@ pub struct KernelTiming {
 
 /// ViT-B/32's matmul shapes (m, n, k): one image is 50 tokens, a batch of 8 is 400, four
 /// short labels about 4 × 7 rows (the issue asks for 4 × 512 by 512 × 1536).
-pub const MATMUL_SHAPES: [(&str, usize, usize, usize); 5] =
-    [("vision qkv", 50, 2304, 768), ("vision fc2", 50, 768, 3072), ("vision fc1", 50, 3072, 768), ("text qkv, 4 rows", 4, 1536, 512), ("vision out_proj, batch 8", 400, 768, 768)];
+pub const MATMUL_SHAPES: [(&str, usize, usize, usize); 5] = [
+    ("vision qkv", 50, 2304, 768),
+    ("vision fc2", 50, 768, 3072),
+    ("vision fc1", 50, 3072, 768),
+    ("text qkv, 4 rows", 4, 1536, 512),
+    ("vision out_proj, batch 8", 400, 768, 768),
+];
 
 /// Median, min and max of `samples` timed runs of `steps` dispatched over their extents.
-async fn time(gpu: &Gpu, steps: &[(&Step, [u32; 3])], reps: usize, samples: usize, out: &crate::gpu::GpuBuffer) -> Result<(f64, f64, f64)> {
+async fn time(
+    gpu: &Gpu,
+    steps: &[(&Step, [u32; 3])],
+    reps: usize,
+    samples: usize,
+    out: &crate::gpu::GpuBuffer,
+) -> Result<(f64, f64, f64)> {
     let run = || async {
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
         {
@@ -65,9 +76,29 @@ async fn time(gpu: &Gpu, steps: &[(&Step, [u32; 3])], reps: usize, samples: usiz
     Ok(spread(&mut times))
 }
 
-fn timing(k: &Kernels, kernel: &'static str, shape: String, dims: Vec<usize>, flops: f64, (median_ms, min_ms, max_ms): (f64, f64, f64), samples: usize) -> KernelTiming {
+fn timing(
+    k: &Kernels,
+    kernel: &'static str,
+    shape: String,
+    dims: Vec<usize>,
+    flops: f64,
+    (median_ms, min_ms, max_ms): (f64, f64, f64),
+    samples: usize,
+) -> KernelTiming {
     let weights = if kernel == "matmul" { k.format.name() } else { WeightFormat::F32.name() };
-    KernelTiming { family: k.family.name(), kernel, weights, shape, dims, flops, median_ms, min_ms, max_ms, gflops: flops / median_ms / 1e6, samples }
+    KernelTiming {
+        family: k.family.name(),
+        kernel,
+        weights,
+        shape,
+        dims,
+        flops,
+        median_ms,
+        min_ms,
+        max_ms,
+        gflops: flops / median_ms / 1e6,
+        samples,
+    }
 }
 
 /// Times matmul (every shape of [`MATMUL_SHAPES`]) of `k`'s family and weight
@@ -75,28 +106,72 @@ fn timing(k: &Kernels, kernel: &'static str, shape: String, dims: Vec<usize>, fl
 /// weights); `only` keeps the kernels whose name contains it.
 pub async fn run(gpu: &Gpu, k: &Kernels, samples: usize, only: &str) -> Result<Vec<KernelTiming>> {
     let mut out = Vec::new();
-    let wanted = |kernel: &str| kernel.contains(only) && (kernel == "matmul" || k.format == WeightFormat::F32);
+    let wanted = |kernel: &str| {
+        kernel.contains(only) && (kernel == "matmul" || k.format == WeightFormat::F32)
+    };
     for (what, m, n, kk) in MATMUL_SHAPES.into_iter().filter(|_| wanted("matmul")) {
         let params = MatmulParams::new(m, n, kk, true, Activation::None, false);
         let y = gpu.scratch("y", m * n);
         let w = PackedWeight::pack(k.format, &random(n * kk, 2, 0.05), n, kk).upload(gpu, "w");
-        let step = matmul::bind(&k.matmul, gpu, &Uniform::new(gpu, "bench", &params), &gpu.upload("x", &random(m * kk, 1, 1.0)), &w, Some(&gpu.upload("b", &random(n, 3, 1.0))), None, &y);
+        let step = matmul::bind(
+            &k.matmul,
+            gpu,
+            &Uniform::new(gpu, "bench", &params),
+            &gpu.upload("x", &random(m * kk, 1, 1.0)),
+            &w,
+            Some(&gpu.upload("b", &random(n, 3, 1.0))),
+            None,
+            &y,
+        );
         let flops = 2.0 * (m * n * kk) as f64;
         let t = time(gpu, &[(&step, params.extent())], 4, samples, &y).await?;
-        out.push(timing(k, "matmul", format!("{what} ({m}x{kk} by {kk}x{n})"), vec![m, n, kk], flops, t, samples));
+        out.push(timing(
+            k,
+            "matmul",
+            format!("{what} ({m}x{kk} by {kk}x{n})"),
+            vec![m, n, kk],
+            flops,
+            t,
+            samples,
+        ));
     }
-    let attention_shapes = if wanted("attention") { &[("vision, 1 image", 1, 50, false), ("text, 4 labels of 7 tokens", 4, 7, true), ("vision, batch 8", 8, 50, false)][..] } else { &[] };
+    let attention_shapes = if wanted("attention") {
+        &[
+            ("vision, 1 image", 1, 50, false),
+            ("text, 4 labels of 7 tokens", 4, 7, true),
+            ("vision, batch 8", 8, 50, false),
+        ][..]
+    } else {
+        &[]
+    };
     for &(what, batch, seq, causal) in attention_shapes {
         let (heads, head_dim) = (12, 64);
         let params = AttentionParams::new(batch, seq, heads, head_dim, causal);
         let o = gpu.scratch("o", batch * seq * heads * head_dim);
-        let step = attention::bind(&k.attention, gpu, &Uniform::new(gpu, "bench", &params), &gpu.upload("qkv", &random(batch * seq * 3 * heads * head_dim, 4, 1.0)), &o);
+        let step = attention::bind(
+            &k.attention,
+            gpu,
+            &Uniform::new(gpu, "bench", &params),
+            &gpu.upload("qkv", &random(batch * seq * 3 * heads * head_dim, 4, 1.0)),
+            &o,
+        );
         let keys = if causal { (seq * (seq + 1) / 2) as f64 } else { (seq * seq) as f64 };
         let flops = 4.0 * batch as f64 * heads as f64 * keys * head_dim as f64;
         let t = time(gpu, &[(&step, params.extent())], 4, samples, &o).await?;
-        out.push(timing(k, "attention", format!("{what} ({heads} heads of {head_dim})"), vec![batch, seq, heads, head_dim], flops, t, samples));
+        out.push(timing(
+            k,
+            "attention",
+            format!("{what} ({heads} heads of {head_dim})"),
+            vec![batch, seq, heads, head_dim],
+            flops,
+            t,
+            samples,
+        ));
     }
-    for (what, rows) in [("vision, 1 image", 50), ("vision, batch 8", 400)].into_iter().filter(|_| wanted("layernorm")) {
+    for (what, rows) in [("vision, 1 image", 50), ("vision, batch 8", 400)]
+        .into_iter()
+        .filter(|_| wanted("layernorm"))
+    {
         let cols = 768;
         let params = LayerNormParams::new(rows, cols, 1e-5);
         let y = gpu.scratch("y", rows * cols);
@@ -111,7 +186,15 @@ pub async fn run(gpu: &Gpu, k: &Kernels, samples: usize, only: &str) -> Result<V
         );
         // Mean, variance and the affine output: about 8 operations per element.
         let t = time(gpu, &[(&step, params.extent())], 4, samples, &y).await?;
-        out.push(timing(k, "layernorm", format!("{what} ({rows}x{cols})"), vec![rows, cols], 8.0 * (rows * cols) as f64, t, samples));
+        out.push(timing(
+            k,
+            "layernorm",
+            format!("{what} ({rows}x{cols})"),
+            vec![rows, cols],
+            8.0 * (rows * cols) as f64,
+            t,
+            samples,
+        ));
     }
     Ok(out)
 }

@@ -16,7 +16,12 @@ pub struct Im2colParams {
 
 impl Im2colParams {
     pub fn new(batch: usize, channels: usize, image_size: usize, patch: usize) -> Self {
-        Im2colParams { batch: batch as u32, channels: channels as u32, image_size: image_size as u32, patch: patch as u32 }
+        Im2colParams {
+            batch: batch as u32,
+            channels: channels as u32,
+            image_size: image_size as u32,
+            patch: patch as u32,
+        }
     }
     /// One invocation per patch element.
     pub fn extent(&self) -> [u32; 3] {
@@ -25,13 +30,27 @@ impl Im2colParams {
     }
 }
 
-pub fn bind_im2col(kernel: &Kernel, gpu: &Gpu, params: &Uniform<Im2colParams>, pixels: &crate::gpu::GpuBuffer, patches: &crate::gpu::GpuBuffer) -> Step {
+pub fn bind_im2col(
+    kernel: &Kernel,
+    gpu: &Gpu,
+    params: &Uniform<Im2colParams>,
+    pixels: &crate::gpu::GpuBuffer,
+    patches: &crate::gpu::GpuBuffer,
+) -> Step {
     kernel.bind(gpu, &[&params.buffer, pixels, patches])
 }
 
 /// Reference for the whole patch embedding: a stride-`patch` convolution without bias,
 /// computed directly (not through im2col), output [batch · grid², width].
-pub fn reference_patch_conv(pixels: &[f32], weight: &[f32], batch: usize, channels: usize, size: usize, patch: usize, width: usize) -> Vec<f64> {
+pub fn reference_patch_conv(
+    pixels: &[f32],
+    weight: &[f32],
+    batch: usize,
+    channels: usize,
+    size: usize,
+    patch: usize,
+    width: usize,
+) -> Vec<f64> {
     let grid = size / patch;
     let mut out = vec![0.0; batch * grid * grid * width];
     for b in 0..batch {
@@ -42,8 +61,12 @@ pub fn reference_patch_conv(pixels: &[f32], weight: &[f32], batch: usize, channe
                     for c in 0..channels {
                         for ky in 0..patch {
                             for kx in 0..patch {
-                                let px = pixels[((b * channels + c) * size + gy * patch + ky) * size + gx * patch + kx] as f64;
-                                acc += px * weight[((o * channels + c) * patch + ky) * patch + kx] as f64;
+                                let px = pixels[((b * channels + c) * size + gy * patch + ky)
+                                    * size
+                                    + gx * patch
+                                    + kx] as f64;
+                                acc += px
+                                    * weight[((o * channels + c) * patch + ky) * patch + kx] as f64;
                             }
                         }
                     }
@@ -66,7 +89,12 @@ pub struct VisionEmbeddingsParams {
 
 impl VisionEmbeddingsParams {
     pub fn new(batch: usize, tokens: usize, width: usize) -> Self {
-        VisionEmbeddingsParams { batch: batch as u32, tokens: tokens as u32, width: width as u32, _pad: 0 }
+        VisionEmbeddingsParams {
+            batch: batch as u32,
+            tokens: tokens as u32,
+            width: width as u32,
+            _pad: 0,
+        }
     }
     pub fn extent(&self) -> [u32; 3] {
         [self.batch * self.tokens * self.width, 1, 1]
@@ -98,7 +126,14 @@ pub struct TextEmbeddingsParams {
 
 impl TextEmbeddingsParams {
     pub fn new(batch: usize, seq: usize, width: usize, chunk: TableChunk) -> Self {
-        TextEmbeddingsParams { rows: (batch * seq) as u32, seq: seq as u32, width: width as u32, first_id: chunk.first_id as u32, id_count: chunk.count as u32, _pad: [0; 3] }
+        TextEmbeddingsParams {
+            rows: (batch * seq) as u32,
+            seq: seq as u32,
+            width: width as u32,
+            first_id: chunk.first_id as u32,
+            id_count: chunk.count as u32,
+            _pad: [0; 3],
+        }
     }
     pub fn extent(&self) -> [u32; 3] {
         [self.rows * self.width, 1, 1]
@@ -115,10 +150,20 @@ pub struct TableChunk {
 /// Splits a `[vocab, width]` table in `format` into row ranges of at most
 /// `max_bytes` each (lavapipe binds at most 128 MiB; ViT-L/14's f32 token table
 /// is 145 MiB).
-pub fn table_chunks(vocab: usize, width: usize, max_bytes: u64, format: WeightFormat) -> Vec<TableChunk> {
+pub fn table_chunks(
+    vocab: usize,
+    width: usize,
+    max_bytes: u64,
+    format: WeightFormat,
+) -> Vec<TableChunk> {
     let row_bytes = format.layout(4, width).bytes() as u64 / 4;
     let rows_per_chunk = ((max_bytes / row_bytes) as usize).max(1);
-    (0..vocab.div_ceil(rows_per_chunk)).map(|i| TableChunk { first_id: i * rows_per_chunk, count: rows_per_chunk.min(vocab - i * rows_per_chunk) }).collect()
+    (0..vocab.div_ceil(rows_per_chunk))
+        .map(|i| TableChunk {
+            first_id: i * rows_per_chunk,
+            count: rows_per_chunk.min(vocab - i * rows_per_chunk),
+        })
+        .collect()
 }
 
 pub fn bind_text(

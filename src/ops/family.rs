@@ -47,7 +47,11 @@ impl KernelFamily {
     }
 
     pub fn parse(name: &str) -> Result<KernelFamily> {
-        Self::ALL.into_iter().find(|f| f.name() == name).ok_or_else(|| Error::Input(format!("unknown kernel family {name:?} (expected \"tiled\" or \"registers\")")))
+        Self::ALL.into_iter().find(|f| f.name() == name).ok_or_else(|| {
+            Error::Input(format!(
+                "unknown kernel family {name:?} (expected \"tiled\" or \"registers\")"
+            ))
+        })
     }
 
     /// The family for `gpu`: `forced` if given, else `WEBCLIP_KERNELS` (native

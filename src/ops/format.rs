@@ -38,7 +38,8 @@ pub enum WeightFormat {
 pub const QUANT_BLOCK: usize = 32;
 
 impl WeightFormat {
-    pub const ALL: [WeightFormat; 4] = [WeightFormat::F32, WeightFormat::F16, WeightFormat::Q8, WeightFormat::Q4];
+    pub const ALL: [WeightFormat; 4] =
+        [WeightFormat::F32, WeightFormat::F16, WeightFormat::Q8, WeightFormat::Q4];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -50,7 +51,9 @@ impl WeightFormat {
     }
 
     pub fn parse(name: &str) -> Result<WeightFormat> {
-        Self::ALL.into_iter().find(|f| f.name() == name).ok_or_else(|| Error::Input(format!("unknown weight format {name:?} (expected f32, f16, q8 or q4)")))
+        Self::ALL.into_iter().find(|f| f.name() == name).ok_or_else(|| {
+            Error::Input(format!("unknown weight format {name:?} (expected f32, f16, q8 or q4)"))
+        })
     }
 
     /// The WGSL include: `alias WeightWord`, `weight_unit` and `weight_block`.
@@ -58,8 +61,14 @@ impl WeightFormat {
         match self {
             WeightFormat::F32 => include_str!("../../shaders/formats/f32.wgsl"),
             WeightFormat::F16 => include_str!("../../shaders/formats/f16.wgsl"),
-            WeightFormat::Q8 => concat!(include_str!("../../shaders/formats/block_scales.wgsl"), include_str!("../../shaders/formats/q8.wgsl")),
-            WeightFormat::Q4 => concat!(include_str!("../../shaders/formats/block_scales.wgsl"), include_str!("../../shaders/formats/q4.wgsl")),
+            WeightFormat::Q8 => concat!(
+                include_str!("../../shaders/formats/block_scales.wgsl"),
+                include_str!("../../shaders/formats/q8.wgsl")
+            ),
+            WeightFormat::Q4 => concat!(
+                include_str!("../../shaders/formats/block_scales.wgsl"),
+                include_str!("../../shaders/formats/q4.wgsl")
+            ),
         }
     }
 
@@ -80,7 +89,13 @@ impl WeightFormat {
     pub fn layout(self, n: usize, k: usize) -> Layout {
         let (np, kp) = (n.div_ceil(4) * 4, k.div_ceil(self.k_block()) * self.k_block());
         let scale_rows = if self.quantized() { kp / QUANT_BLOCK } else { 0 };
-        Layout { np, kp, data_rows: kp / self.k_per_row(), words_per_column: self.words_per_column(), scale_rows }
+        Layout {
+            np,
+            kp,
+            data_rows: kp / self.k_per_row(),
+            words_per_column: self.words_per_column(),
+            scale_rows,
+        }
     }
 
     /// Consecutive k one data word (or word group) holds per column.
@@ -148,7 +163,13 @@ impl PackedWeight {
     /// to be filled by [`PackedWeight::pack_rows`].
     pub fn zeroed(format: WeightFormat, n: usize, k: usize) -> PackedWeight {
         let Layout { np, data_rows, words_per_column: wpc, scale_rows, .. } = format.layout(n, k);
-        PackedWeight { format, n, k, data: vec![0; data_rows * np * wpc], scales: vec![0; scale_rows * np] }
+        PackedWeight {
+            format,
+            n,
+            k,
+            data: vec![0; data_rows * np * wpc],
+            scales: vec![0; scale_rows * np],
+        }
     }
 
     /// Packs Hugging Face rows `first ..` (`rows`: whole rows of k values) into
@@ -157,7 +178,12 @@ impl PackedWeight {
     /// time, never held whole in f32.
     pub fn pack_rows(&mut self, first: usize, rows: &[f32]) {
         let (format, k) = (self.format, self.k);
-        assert!(rows.len().is_multiple_of(k) && first + rows.len() / k <= self.n, "pack_rows: {} values at row {first} of a {}x{k} matrix", rows.len(), self.n);
+        assert!(
+            rows.len().is_multiple_of(k) && first + rows.len() / k <= self.n,
+            "pack_rows: {} values at row {first} of a {}x{k} matrix",
+            rows.len(),
+            self.n
+        );
         let Layout { np, data_rows, words_per_column: wpc, scale_rows, .. } = self.layout();
         let at = |col: usize, i: usize| if i < k { rows[(col - first) * k + i] } else { 0.0 };
         let (data, scales) = (&mut self.data, &mut self.scales);
@@ -180,7 +206,8 @@ impl PackedWeight {
                 }
                 WeightFormat::Q8 | WeightFormat::Q4 => {
                     for b in 0..scale_rows {
-                        let block: [f32; QUANT_BLOCK] = std::array::from_fn(|j| at(col, b * QUANT_BLOCK + j));
+                        let block: [f32; QUANT_BLOCK] =
+                            std::array::from_fn(|j| at(col, b * QUANT_BLOCK + j));
                         let (scale, q) = quantize_block(format, &block);
                         scales[b * np + col] = scale.to_bits();
                         let per_row = format.k_per_row();
@@ -188,7 +215,10 @@ impl PackedWeight {
                             let r = b * QUANT_BLOCK / per_row + j;
                             let bits = 32 / per_row as u32;
                             let mask = (1u32 << bits) - 1;
-                            data[r * np + col] = chunk.iter().enumerate().fold(0, |word, (i, &v)| word | ((v as u32) & mask) << (bits * i as u32));
+                            data[r * np + col] =
+                                chunk.iter().enumerate().fold(0, |word, (i, &v)| {
+                                    word | ((v as u32) & mask) << (bits * i as u32)
+                                });
                         }
                     }
                 }
@@ -200,13 +230,22 @@ impl PackedWeight {
     /// (`"data"` or `"scales"`), the value, and its element index in that part
     /// as stored (the model file's order). q8 and q4 data are integers.
     pub fn first_non_finite(&self) -> Option<(&'static str, f32, usize)> {
-        let halves = |h: &[u16]| h.iter().position(|&b| !half::f16::from_bits(b).is_finite()).map(|i| (half::f16::from_bits(h[i]).to_f32(), i));
+        let halves = |h: &[u16]| {
+            h.iter()
+                .position(|&b| !half::f16::from_bits(b).is_finite())
+                .map(|i| (half::f16::from_bits(h[i]).to_f32(), i))
+        };
         let data = match self.format {
-            WeightFormat::F32 => self.data.iter().position(|&w| !f32::from_bits(w).is_finite()).map(|i| (f32::from_bits(self.data[i]), i)),
+            WeightFormat::F32 => self
+                .data
+                .iter()
+                .position(|&w| !f32::from_bits(w).is_finite())
+                .map(|i| (f32::from_bits(self.data[i]), i)),
             WeightFormat::F16 => halves(bytemuck::cast_slice(&self.data)),
             WeightFormat::Q8 | WeightFormat::Q4 => None,
         };
-        data.map(|(v, i)| ("data", v, i)).or_else(|| halves(&self.scales).map(|(v, i)| ("scales", v, i)))
+        data.map(|(v, i)| ("data", v, i))
+            .or_else(|| halves(&self.scales).map(|(v, i)| ("scales", v, i)))
     }
 
     pub fn layout(&self) -> Layout {
@@ -238,12 +277,17 @@ impl PackedWeight {
             let scale = || half::f16::from_bits(self.scales[(i / QUANT_BLOCK) * np + col]).to_f32();
             match f {
                 WeightFormat::F32 => f32::from_bits(words[j]),
-                WeightFormat::F16 => half::f16::from_bits((words[j / 2] >> (16 * (j % 2))) as u16).to_f32(),
+                WeightFormat::F16 => {
+                    half::f16::from_bits((words[j / 2] >> (16 * (j % 2))) as u16).to_f32()
+                }
                 WeightFormat::Q8 => ((words[0] >> (8 * j)) as u8 as i8) as f32 * scale(),
                 WeightFormat::Q4 => (((words[0] >> (4 * j)) & 15) as i32 - 8) as f32 * scale(),
             }
         };
-        (0..self.n).flat_map(|col| (0..self.k).map(move |i| (col, i))).map(|(col, i)| value(col, i)).collect()
+        (0..self.n)
+            .flat_map(|col| (0..self.k).map(move |i| (col, i)))
+            .map(|(col, i)| value(col, i))
+            .collect()
     }
 
     /// Columns of several matrices side by side (q, k and v into one qkv): same
@@ -252,7 +296,15 @@ impl PackedWeight {
     pub fn concat_columns(parts: &[PackedWeight]) -> Result<PackedWeight> {
         let first = &parts[0];
         if let Some(bad) = parts.iter().find(|p| p.format != first.format || p.k != first.k) {
-            return Err(Error::Input(format!("cannot place a {} {}x{} matrix beside a {} {}x{} one", bad.format.name(), bad.n, bad.k, first.format.name(), first.n, first.k)));
+            return Err(Error::Input(format!(
+                "cannot place a {} {}x{} matrix beside a {} {}x{} one",
+                bad.format.name(),
+                bad.n,
+                bad.k,
+                first.format.name(),
+                first.n,
+                first.k
+            )));
         }
         let n = parts.iter().map(|p| p.n).sum();
         let mut sources = Vec::new();
@@ -271,14 +323,20 @@ impl PackedWeight {
     }
 
     /// A matrix whose column j is column `sources[j].1` of `sources[j].0`.
-    fn gather_columns(format: WeightFormat, n: usize, k: usize, sources: &[(&PackedWeight, usize)]) -> PackedWeight {
+    fn gather_columns(
+        format: WeightFormat,
+        n: usize,
+        k: usize,
+        sources: &[(&PackedWeight, usize)],
+    ) -> PackedWeight {
         let Layout { np, data_rows, words_per_column: wpc, scale_rows, .. } = format.layout(n, k);
         let mut data = vec![0u32; data_rows * np * wpc];
         let mut scales = vec![0u16; scale_rows * np];
         for (j, &(src, col)) in sources.iter().enumerate() {
             let src_np = src.padded_n();
             for r in 0..data_rows {
-                data[(r * np + j) * wpc..][..wpc].copy_from_slice(&src.data[(r * src_np + col) * wpc..][..wpc]);
+                data[(r * np + j) * wpc..][..wpc]
+                    .copy_from_slice(&src.data[(r * src_np + col) * wpc..][..wpc]);
             }
             for r in 0..scale_rows {
                 scales[r * np + j] = src.scales[r * src_np + col];
@@ -289,7 +347,10 @@ impl PackedWeight {
 }
 
 /// One block's f16 scale and its values q (q8: -127..=127; q4: 0..=15, i.e. q + 8).
-fn quantize_block(format: WeightFormat, block: &[f32; QUANT_BLOCK]) -> (half::f16, [i32; QUANT_BLOCK]) {
+fn quantize_block(
+    format: WeightFormat,
+    block: &[f32; QUANT_BLOCK],
+) -> (half::f16, [i32; QUANT_BLOCK]) {
     let extreme = block.iter().copied().fold(0.0f32, |m, v| if v.abs() > m.abs() { v } else { m });
     if extreme == 0.0 {
         // All zeros (padding included): zero bytes and a zero scale in either format.
@@ -298,8 +359,12 @@ fn quantize_block(format: WeightFormat, block: &[f32; QUANT_BLOCK]) -> (half::f1
     let round = |scale: half::f16, lo: i32, hi: i32, offset: i32| {
         let s = scale.to_f32();
         // A scale that underflows f16 (|w| < 3e-8 throughout) zeroes its block.
-        let q = block.map(|v| if s == 0.0 { 0 } else { ((v / s).round() as i32).clamp(lo, hi) + offset });
-        let err: f32 = block.iter().zip(&q).map(|(&v, &q)| (v - (q - offset) as f32 * s).powi(2)).sum();
+        let q =
+            block.map(
+                |v| if s == 0.0 { 0 } else { ((v / s).round() as i32).clamp(lo, hi) + offset },
+            );
+        let err: f32 =
+            block.iter().zip(&q).map(|(&v, &q)| (v - (q - offset) as f32 * s).powi(2)).sum();
         (scale, q, err)
     };
     match format {
@@ -312,8 +377,11 @@ fn quantize_block(format: WeightFormat, block: &[f32; QUANT_BLOCK]) -> (half::f1
             // 20% / 10%, keeping the least squared error. On a random ViT-B/32 this search gives
             // features at cosine 0.9895 / 0.9872 (images / texts) to f32, the plain q4_0 scale
             // 0.9874 / 0.9842 (tools/quant_study.py compares more schemes).
-            let candidates = (0..Q4_SCALE_CANDIDATES).map(|i| 0.8 + 0.3 * i as f32 / (Q4_SCALE_CANDIDATES - 1) as f32);
-            let best = candidates.map(|f| round(half::f16::from_f32(extreme / -8.0 * f), -8, 7, 8)).min_by(|a, b| a.2.total_cmp(&b.2));
+            let candidates = (0..Q4_SCALE_CANDIDATES)
+                .map(|i| 0.8 + 0.3 * i as f32 / (Q4_SCALE_CANDIDATES - 1) as f32);
+            let best = candidates
+                .map(|f| round(half::f16::from_f32(extreme / -8.0 * f), -8, 7, 8))
+                .min_by(|a, b| a.2.total_cmp(&b.2));
             let (scale, q, _) = best.expect("at least one candidate");
             (scale, q)
         }
@@ -333,7 +401,10 @@ mod tests {
         // w = [[1, 2, 3], [4, 5, 6]]: n = 2 columns, k = 3, padded to 4 columns and 4 k.
         let p = PackedWeight::pack(WeightFormat::F32, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2, 3);
         let got: Vec<f32> = p.data.iter().map(|w| f32::from_bits(*w)).collect();
-        assert_eq!(got, [1.0, 2.0, 3.0, 0.0, 4.0, 5.0, 6.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        assert_eq!(
+            got,
+            [1.0, 2.0, 3.0, 0.0, 4.0, 5.0, 6.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+        );
         assert_eq!(p.dequantize(), [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
     }
 
@@ -382,7 +453,10 @@ mod tests {
         // Nibbles hold q + 8: k = 0 is nibble 0 of word 0; k = 9 nibble 1 of the next data row.
         let nib = |word: u32, i: u32| ((word >> (4 * i)) & 15) as f32 - 8.0;
         let d = p.dequantize();
-        assert_eq!((d[0], d[1], d[9]), (nib(p.data[0], 0) * s, nib(p.data[0], 1) * s, nib(p.data[4], 1) * s));
+        assert_eq!(
+            (d[0], d[1], d[9]),
+            (nib(p.data[0], 0) * s, nib(p.data[0], 1) * s, nib(p.data[4], 1) * s)
+        );
         // Here the plain q4_0 scale 0.5 is exact for every value: the search keeps it.
         assert_eq!(s, 0.5);
         assert_eq!(p.data[0], 0x8888_88a0);
@@ -398,7 +472,9 @@ mod tests {
             let d = p.dequantize();
             for col in 0..n {
                 for i in 0..k {
-                    let scale = || half::f16::from_bits(p.scales[(i / 32) * p.padded_n() + col]).to_f32().abs();
+                    let scale = || {
+                        half::f16::from_bits(p.scales[(i / 32) * p.padded_n() + col]).to_f32().abs()
+                    };
                     // q = round(w / s) against the rounded scale s itself: half a step, except where
                     // the clamp bites: q8 past 127 by the scale's f16 rounding (< 0.05 step), q4 at
                     // +|w_max| when w_max is negative (up to a whole step, as ggml's q4_0).
@@ -410,7 +486,12 @@ mod tests {
                         WeightFormat::Q4 => 2.0 * scale(),
                     };
                     let err = (d[col * k + i] - w[col * k + i]).abs();
-                    assert!(err <= bound, "{format:?} [{col}, {i}]: {} vs {}", d[col * k + i], w[col * k + i]);
+                    assert!(
+                        err <= bound,
+                        "{format:?} [{col}, {i}]: {} vs {}",
+                        d[col * k + i],
+                        w[col * k + i]
+                    );
                 }
             }
         }
@@ -423,7 +504,8 @@ mod tests {
         for block in w.chunks_exact(32) {
             let block: [f32; 32] = block.try_into().unwrap();
             let (scale, q) = quantize_block(WeightFormat::Q4, &block);
-            let extreme = block.iter().copied().fold(0.0f32, |m, v| if v.abs() > m.abs() { v } else { m });
+            let extreme =
+                block.iter().copied().fold(0.0f32, |m, v| if v.abs() > m.abs() { v } else { m });
             let s0 = half::f16::from_f32(extreme / -8.0).to_f32();
             let (mut e_search, mut e_plain) = (0.0f64, 0.0f64);
             for (i, &v) in block.iter().enumerate() {
@@ -444,19 +526,35 @@ mod tests {
         let a = random(8 * k, 1, 1.0);
         let b = random(4 * k, 2, 1.0);
         for format in WeightFormat::ALL {
-            let (pa, pb) = (PackedWeight::pack(format, &a, 8, k), PackedWeight::pack(format, &b, 4, k));
+            let (pa, pb) =
+                (PackedWeight::pack(format, &a, 8, k), PackedWeight::pack(format, &b, 4, k));
             let joined = PackedWeight::concat_columns(&[pa.clone(), pb.clone()]).unwrap();
-            assert_eq!(joined.dequantize(), [pa.dequantize(), pb.dequantize()].concat(), "{format:?} concat");
+            assert_eq!(
+                joined.dequantize(),
+                [pa.dequantize(), pb.dequantize()].concat(),
+                "{format:?} concat"
+            );
             assert_eq!(joined.slice_columns(8, 4), pb, "{format:?} slice of the second part");
             // A slice ending mid group: its padding columns are zero again.
             let part = joined.slice_columns(4, 6);
-            assert_eq!(part.dequantize(), joined.dequantize()[4 * k..10 * k], "{format:?} slice 4..10");
-            assert_eq!(part, PackedWeight::pack(format, &[&a[4 * k..], &b[..2 * k]].concat(), 6, k), "{format:?} slice equals packing the slice");
+            assert_eq!(
+                part.dequantize(),
+                joined.dequantize()[4 * k..10 * k],
+                "{format:?} slice 4..10"
+            );
+            assert_eq!(
+                part,
+                PackedWeight::pack(format, &[&a[4 * k..], &b[..2 * k]].concat(), 6, k),
+                "{format:?} slice equals packing the slice"
+            );
         }
         // Widths that are not whole groups of 4 (a fixture's hidden size is 30).
         let odd = PackedWeight::pack(WeightFormat::Q4, &a[..3 * k], 3, k);
         let three = PackedWeight::concat_columns(&[odd.clone(), odd.clone(), odd.clone()]).unwrap();
-        assert_eq!(three.dequantize(), [odd.dequantize(), odd.dequantize(), odd.dequantize()].concat());
+        assert_eq!(
+            three.dequantize(),
+            [odd.dequantize(), odd.dequantize(), odd.dequantize()].concat()
+        );
         let other_k = PackedWeight::pack(WeightFormat::Q4, &a[..3 * 8], 3, 8);
         assert!(PackedWeight::concat_columns(&[odd, other_k]).is_err());
     }

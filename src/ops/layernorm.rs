@@ -22,7 +22,15 @@ impl LayerNormParams {
     }
 }
 
-pub fn bind(kernel: &Kernel, gpu: &Gpu, params: &Uniform<LayerNormParams>, x: &crate::gpu::GpuBuffer, gamma: &crate::gpu::GpuBuffer, beta: &crate::gpu::GpuBuffer, y: &crate::gpu::GpuBuffer) -> Step {
+pub fn bind(
+    kernel: &Kernel,
+    gpu: &Gpu,
+    params: &Uniform<LayerNormParams>,
+    x: &crate::gpu::GpuBuffer,
+    gamma: &crate::gpu::GpuBuffer,
+    beta: &crate::gpu::GpuBuffer,
+    y: &crate::gpu::GpuBuffer,
+) -> Step {
     kernel.bind(gpu, &[&params.buffer, x, gamma, beta, y])
 }
 
@@ -34,7 +42,10 @@ pub fn reference(x: &[f32], gamma: &[f32], beta: &[f32], cols: usize, eps: f64) 
             let mean = row.iter().map(|&v| v as f64).sum::<f64>() / n;
             let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
             let inv = 1.0 / (var + eps).sqrt();
-            row.iter().enumerate().map(move |(c, &v)| (v as f64 - mean) * inv * gamma[c] as f64 + beta[c] as f64).collect::<Vec<_>>()
+            row.iter()
+                .enumerate()
+                .map(move |(c, &v)| (v as f64 - mean) * inv * gamma[c] as f64 + beta[c] as f64)
+                .collect::<Vec<_>>()
         })
         .collect()
 }

@@ -130,7 +130,14 @@ pub fn bind(
 }
 
 /// f64 reference.
-pub fn reference(x: &[f32], w: &[f32], bias: Option<&[f32]>, residual: Option<&[f32]>, (m, n, k): (usize, usize, usize), act: Activation) -> Vec<f64> {
+pub fn reference(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    residual: Option<&[f32]>,
+    (m, n, k): (usize, usize, usize),
+    act: Activation,
+) -> Vec<f64> {
     let mut y = vec![0.0; m * n];
     for r in 0..m {
         for c in 0..n {
@@ -151,7 +158,13 @@ mod tests {
     use crate::ops::test_support::{all_kernels, run_once};
     use crate::ops::PackedWeight;
 
-    async fn check(gpu: &Gpu, (m, n, k): (usize, usize, usize), bias: bool, act: Activation, residual: bool) {
+    async fn check(
+        gpu: &Gpu,
+        (m, n, k): (usize, usize, usize),
+        bias: bool,
+        act: Activation,
+        residual: bool,
+    ) {
         let x = random(m * k, 1, 1.0);
         let w = random(n * k, 2, 0.5);
         let b = random(n, 3, 1.0);
@@ -161,13 +174,38 @@ mod tests {
         for ks in all_kernels(gpu).await {
             // The reference multiplies by exactly the values the packed bytes stand for.
             let packed = PackedWeight::pack(ks.format, &w, n, k);
-            let want = reference(&x, &packed.dequantize(), bias.then_some(&b[..]), residual.then_some(&r[..]), (m, n, k), act);
+            let want = reference(
+                &x,
+                &packed.dequantize(),
+                bias.then_some(&b[..]),
+                residual.then_some(&r[..]),
+                (m, n, k),
+                act,
+            );
             let w_buf = packed.upload(gpu, "w");
             let y = poisoned(gpu, "y", m * n);
-            let step = bind(&ks.matmul, gpu, &Uniform::new(gpu, "test", &params), &x_buf, &w_buf, bias.then_some(&b_buf), residual.then_some(&r_buf), &y);
+            let step = bind(
+                &ks.matmul,
+                gpu,
+                &Uniform::new(gpu, "test", &params),
+                &x_buf,
+                &w_buf,
+                bias.then_some(&b_buf),
+                residual.then_some(&r_buf),
+                &y,
+            );
             let got = run_once(gpu, &step, params.extent(), &y, m * n).await;
             // f32 accumulation over k terms of magnitude <= 0.5: rounding stays far below 1e-5.
-            assert_close(&format!("{:?} {:?} (rows {:?}) matmul {m}x{n}x{k} {act:?} bias={bias} res={residual}", ks.family, ks.format, ks.rows), &got, &want, 1e-5, 1e-4);
+            assert_close(
+                &format!(
+                    "{:?} {:?} (rows {:?}) matmul {m}x{n}x{k} {act:?} bias={bias} res={residual}",
+                    ks.family, ks.format, ks.rows
+                ),
+                &got,
+                &want,
+                1e-5,
+                1e-4,
+            );
         }
     }
 
@@ -190,8 +228,18 @@ mod tests {
     #[test]
     fn erfc_reference_matches_known_values() {
         // Abramowitz & Stegun table values.
-        for (x, want) in [(0.0, 1.0), (0.5, 0.4795001221869535), (1.0, 0.15729920705028513), (3.0, 2.209049699858544e-05), (-1.0, 1.8427007929497148)] {
-            assert!((erfc_f64(x) - want).abs() <= 1e-14 * want, "erfc({x}) = {} want {want}", erfc_f64(x));
+        for (x, want) in [
+            (0.0, 1.0),
+            (0.5, 0.4795001221869535),
+            (1.0, 0.15729920705028513),
+            (3.0, 2.209049699858544e-05),
+            (-1.0, 1.8427007929497148),
+        ] {
+            assert!(
+                (erfc_f64(x) - want).abs() <= 1e-14 * want,
+                "erfc({x}) = {} want {want}",
+                erfc_f64(x)
+            );
         }
     }
 }

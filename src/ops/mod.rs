@@ -56,25 +56,74 @@ impl Kernels {
     }
 
     /// [`Kernels::new`] with the registers matmul's row loader forced (tests).
-    pub async fn with_rows(gpu: &Gpu, family: KernelFamily, format: WeightFormat, rows: RowLoader) -> Result<Kernels> {
+    pub async fn with_rows(
+        gpu: &Gpu,
+        family: KernelFamily,
+        format: WeightFormat,
+        rows: RowLoader,
+    ) -> Result<Kernels> {
         let elementwise = [LINEAR_WORKGROUP, 1, 1];
         let (matmul, layernorm, attention) = match family {
             // A tiled matmul workgroup owns a 32 × 32 block (matmul_tiled.wgsl).
             KernelFamily::Tiled => (
-                Kernel::new(gpu, "matmul_tiled", &with_format(format, shader!("matmul_tiled", "epilogue")), &[], [32, 32, 1]).await?,
-                Kernel::new(gpu, "layernorm_tiled", shader!("layernorm_tiled", "workgroup_reduce"), &[], [1, 1, 1]).await?,
-                Kernel::new(gpu, "attention_tiled", shader!("attention_tiled", "workgroup_reduce"), &[], [1, 1, 1]).await?,
+                Kernel::new(
+                    gpu,
+                    "matmul_tiled",
+                    &with_format(format, shader!("matmul_tiled", "epilogue")),
+                    &[],
+                    [32, 32, 1],
+                )
+                .await?,
+                Kernel::new(
+                    gpu,
+                    "layernorm_tiled",
+                    shader!("layernorm_tiled", "workgroup_reduce"),
+                    &[],
+                    [1, 1, 1],
+                )
+                .await?,
+                Kernel::new(
+                    gpu,
+                    "attention_tiled",
+                    shader!("attention_tiled", "workgroup_reduce"),
+                    &[],
+                    [1, 1, 1],
+                )
+                .await?,
             ),
             KernelFamily::Registers => {
                 let t = RegisterTiles::for_loader(rows);
                 // A matmul invocation owns 16 columns of ROWS rows (matmul_registers.wgsl); the
                 // row loader goes first, as `enable` must.
-                let matmul = [rows.wgsl(), &with_format(format, shader!("matmul_registers", "epilogue"))].concat();
+                let matmul =
+                    [rows.wgsl(), &with_format(format, shader!("matmul_registers", "epilogue"))]
+                        .concat();
                 let constants = [("WG", t.matmul as f64), ("ROWS", t.matmul_rows as f64)];
                 (
-                    Kernel::new(gpu, "matmul_registers", &matmul, &constants, [16 * t.matmul, t.matmul_rows, 1]).await?,
-                    Kernel::new(gpu, "layernorm_registers", shader!("layernorm_registers"), &[("WG", t.layernorm as f64)], [t.layernorm, 1, 1]).await?,
-                    Kernel::new(gpu, "attention_registers", shader!("attention_registers"), &[("WG", t.attention as f64)], [t.attention, 1, 1]).await?,
+                    Kernel::new(
+                        gpu,
+                        "matmul_registers",
+                        &matmul,
+                        &constants,
+                        [16 * t.matmul, t.matmul_rows, 1],
+                    )
+                    .await?,
+                    Kernel::new(
+                        gpu,
+                        "layernorm_registers",
+                        shader!("layernorm_registers"),
+                        &[("WG", t.layernorm as f64)],
+                        [t.layernorm, 1, 1],
+                    )
+                    .await?,
+                    Kernel::new(
+                        gpu,
+                        "attention_registers",
+                        shader!("attention_registers"),
+                        &[("WG", t.attention as f64)],
+                        [t.attention, 1, 1],
+                    )
+                    .await?,
                 )
             }
         };
@@ -86,9 +135,24 @@ impl Kernels {
             layernorm,
             attention,
             im2col: Kernel::new(gpu, "im2col", shader!("im2col"), &[], elementwise).await?,
-            vision_embeddings: Kernel::new(gpu, "vision_embeddings", shader!("vision_embeddings"), &[], elementwise).await?,
-            text_embeddings: Kernel::new(gpu, "text_embeddings", &with_format(format, shader!("text_embeddings")), &[], elementwise).await?,
-            gather_rows: Kernel::new(gpu, "gather_rows", shader!("gather_rows"), &[], elementwise).await?,
+            vision_embeddings: Kernel::new(
+                gpu,
+                "vision_embeddings",
+                shader!("vision_embeddings"),
+                &[],
+                elementwise,
+            )
+            .await?,
+            text_embeddings: Kernel::new(
+                gpu,
+                "text_embeddings",
+                &with_format(format, shader!("text_embeddings")),
+                &[],
+                elementwise,
+            )
+            .await?,
+            gather_rows: Kernel::new(gpu, "gather_rows", shader!("gather_rows"), &[], elementwise)
+                .await?,
         })
     }
 }
@@ -98,7 +162,13 @@ pub(crate) mod test_support {
     use crate::gpu::{Gpu, Step};
 
     /// One dispatch over `extent` output items, one submit, read `len` floats of `out` back.
-    pub async fn run_once(gpu: &Gpu, step: &Step, extent: [u32; 3], out: &crate::gpu::GpuBuffer, len: usize) -> Vec<f32> {
+    pub async fn run_once(
+        gpu: &Gpu,
+        step: &Step,
+        extent: [u32; 3],
+        out: &crate::gpu::GpuBuffer,
+        len: usize,
+    ) -> Vec<f32> {
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
@@ -108,8 +178,14 @@ pub(crate) mod test_support {
         gpu.read_back(out, len).await.expect("readback")
     }
 
-    async fn compile(gpu: &Gpu, family: super::KernelFamily, format: super::WeightFormat) -> super::Kernels {
-        super::Kernels::new(gpu, family, format).await.unwrap_or_else(|e| panic!("{family:?} {format:?} kernels compile: {e}"))
+    async fn compile(
+        gpu: &Gpu,
+        family: super::KernelFamily,
+        format: super::WeightFormat,
+    ) -> super::Kernels {
+        super::Kernels::new(gpu, family, format)
+            .await
+            .unwrap_or_else(|e| panic!("{family:?} {format:?} kernels compile: {e}"))
     }
 
     /// The registers family with the row loader [`super::RowLoader::for_device`]
@@ -120,7 +196,11 @@ pub(crate) mod test_support {
             super::RowLoader::Subgroup => super::RowLoader::Uniform,
             super::RowLoader::Uniform => return None,
         };
-        Some(super::Kernels::with_rows(gpu, super::KernelFamily::Registers, format, rows).await.unwrap_or_else(|e| panic!("registers {format:?} {rows:?} kernels compile: {e}")))
+        Some(
+            super::Kernels::with_rows(gpu, super::KernelFamily::Registers, format, rows)
+                .await
+                .unwrap_or_else(|e| panic!("registers {format:?} {rows:?} kernels compile: {e}")),
+        )
     }
 
     /// Both families' kernels for f32 weights, compiled once per test binary (the
@@ -128,7 +208,10 @@ pub(crate) mod test_support {
     pub async fn kernels(gpu: &Gpu) -> [super::Kernels; 2] {
         crate::gpu::testing::once!([super::Kernels; 2], {
             let [tiled, registers] = super::KernelFamily::ALL;
-            [compile(gpu, tiled, super::WeightFormat::F32).await, compile(gpu, registers, super::WeightFormat::F32).await]
+            [
+                compile(gpu, tiled, super::WeightFormat::F32).await,
+                compile(gpu, registers, super::WeightFormat::F32).await,
+            ]
         })
     }
 

@@ -20,7 +20,14 @@ impl RowsParams {
     }
 }
 
-pub fn bind_gather(kernel: &Kernel, gpu: &Gpu, params: &Uniform<RowsParams>, index: &crate::gpu::GpuBuffer, src: &crate::gpu::GpuBuffer, dst: &crate::gpu::GpuBuffer) -> Step {
+pub fn bind_gather(
+    kernel: &Kernel,
+    gpu: &Gpu,
+    params: &Uniform<RowsParams>,
+    index: &crate::gpu::GpuBuffer,
+    src: &crate::gpu::GpuBuffer,
+    dst: &crate::gpu::GpuBuffer,
+) -> Step {
     kernel.bind(gpu, &[&params.buffer, index, src, dst])
 }
 

@@ -73,8 +73,14 @@ impl Engine {
     /// for weights in `weights` (default f32; attention and LayerNorm only with
     /// f32), as a JSON array of `{ family, kernel, weights, shape, flops, median_ms, gflops, ... }`.
     #[wasm_bindgen(js_name = benchKernels)]
-    pub async fn bench_kernels(&self, samples: usize, only: String, weights: Option<String>) -> Result<String, JsError> {
-        let format = weights.as_deref().map(WeightFormat::parse).transpose()?.unwrap_or(WeightFormat::F32);
+    pub async fn bench_kernels(
+        &self,
+        samples: usize,
+        only: String,
+        weights: Option<String>,
+    ) -> Result<String, JsError> {
+        let format =
+            weights.as_deref().map(WeightFormat::parse).transpose()?.unwrap_or(WeightFormat::F32);
         let (kernels, _) = self.kernels_for(format).await?;
         let timings = crate::ops::bench::run(&self.gpu, &kernels, samples.max(1), &only).await?;
         Ok(serde_json::to_string(&timings)?)
@@ -86,7 +92,11 @@ impl Engine {
     #[wasm_bindgen(getter)]
     pub fn adapter(&self) -> JsValue {
         let a = &self.gpu.adapter;
-        object(&[("name", a.name.as_str().into()), ("software", (a.device_type == wgpu::DeviceType::Cpu).into()), ("maxBindingBytes", (self.gpu.max_binding_bytes() as f64).into())])
+        object(&[
+            ("name", a.name.as_str().into()),
+            ("software", (a.device_type == wgpu::DeviceType::Cpu).into()),
+            ("maxBindingBytes", (self.gpu.max_binding_bytes() as f64).into()),
+        ])
     }
 
     /// Why the device was lost (`"Destroyed: ..."`), or undefined while it works.
@@ -146,7 +156,12 @@ impl Engine {
         let (kernels, compile_ms) = self.kernels_for(model.format(asked)?).await?;
         let inner = ClipModel::load_source(&self.gpu, &kernels, model).await?;
         let timings = Timings { load_ms: now() - start, compile_ms, ..Timings::default() };
-        Ok(Model { inner, timings: Cell::new(timings), prompts: RefCell::default(), weights: kernels.format })
+        Ok(Model {
+            inner,
+            timings: Cell::new(timings),
+            prompts: RefCell::default(),
+            weights: kernels.format,
+        })
     }
 }
 
@@ -159,7 +174,9 @@ struct JsSource {
 
 impl JsSource {
     fn new(object: JsValue) -> Result<JsSource, JsError> {
-        let read = js_function(&object, "read").ok_or_else(|| JsError::new("loadModel: the source has no read(offset, length) function"))?;
+        let read = js_function(&object, "read").ok_or_else(|| {
+            JsError::new("loadModel: the source has no read(offset, length) function")
+        })?;
         let name = js_string(&object, "name").unwrap_or_else(|| "the weights file".into());
         Ok(JsSource { object, read, name })
     }
@@ -167,21 +184,40 @@ impl JsSource {
     /// `len` bytes at `offset`, as the JS reader returns them (outside wasm memory).
     async fn read_js(&self, offset: u64, len: usize) -> crate::Result<js_sys::Uint8Array> {
         let failed = |e: JsValue| crate::Error::file(&self.name, js_message(&e));
-        let promise = self.read.call2(&self.object, &(offset as f64).into(), &(len as f64).into()).map_err(failed)?;
-        let bytes = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&promise)).await.map_err(failed)?;
+        let promise = self
+            .read
+            .call2(&self.object, &(offset as f64).into(), &(len as f64).into())
+            .map_err(failed)?;
+        let bytes = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&promise))
+            .await
+            .map_err(failed)?;
         let bytes = js_sys::Uint8Array::new(&bytes);
         if bytes.length() as usize != len {
-            return Err(crate::Error::file(&self.name, format!("{len} bytes asked at {offset}, {} came (truncated download?)", bytes.length())));
+            return Err(crate::Error::file(
+                &self.name,
+                format!(
+                    "{len} bytes asked at {offset}, {} came (truncated download?)",
+                    bytes.length()
+                ),
+            ));
         }
         Ok(bytes)
     }
 }
 
 impl TensorSource for JsSource {
-    fn read(&self, offset: u64, len: usize) -> Pin<Box<dyn Future<Output = crate::Result<Vec<u8>>> + '_>> {
+    fn read(
+        &self,
+        offset: u64,
+        len: usize,
+    ) -> Pin<Box<dyn Future<Output = crate::Result<Vec<u8>>> + '_>> {
         Box::pin(async move { Ok(self.read_js(offset, len).await?.to_vec()) })
     }
-    fn read_into<'b>(&'b self, offset: u64, out: &'b mut [u8]) -> Pin<Box<dyn Future<Output = crate::Result<()>> + 'b>> {
+    fn read_into<'b>(
+        &'b self,
+        offset: u64,
+        out: &'b mut [u8],
+    ) -> Pin<Box<dyn Future<Output = crate::Result<()>> + 'b>> {
         Box::pin(async move {
             self.read_js(offset, out.len()).await?.copy_to(out);
             Ok(())
@@ -199,7 +235,12 @@ impl Model {
     /// Every prompt's embedding, from the cache where it can; records how many were encoded.
     /// The prompts' embeddings, from the cache or encoded; `progress(encoded,
     /// toEncode)` is called after each text pass.
-    async fn prompt_embeddings(&self, labels: &[String], templates: &[String], progress: Option<js_sys::Function>) -> crate::Result<Vec<Vec<f32>>> {
+    async fn prompt_embeddings(
+        &self,
+        labels: &[String],
+        templates: &[String],
+        progress: Option<js_sys::Function>,
+    ) -> crate::Result<Vec<Vec<f32>>> {
         let report = |done: usize, total: usize| {
             if let Some(f) = &progress {
                 let _ = f.call2(&JsValue::NULL, &(done as f64).into(), &(total as f64).into());
@@ -218,14 +259,30 @@ impl Model {
 
     /// `{ probs, cosines, truncated }` of one image embedding against the
     /// prompts; `truncated[i]`: label i is longer than the model reads.
-    fn scores(&self, image: &[f32], prompts: &[Vec<f32>], labels: &[String], templates: &[String]) -> crate::Result<JsValue> {
+    fn scores(
+        &self,
+        image: &[f32],
+        prompts: &[Vec<f32>],
+        labels: &[String],
+        templates: &[String],
+    ) -> crate::Result<JsValue> {
         let per_label = templates.len().max(1);
         // As ClipModel::zero_shot computes them, keeping the cosines.
         let cosines = crate::model::scores::cosines(image, prompts, per_label);
         let scale = (self.inner.logit_scale as f64).exp();
-        let probs = crate::model::scores::softmax(&cosines.iter().map(|c| scale * c).collect::<Vec<_>>());
-        let truncated: Array = self.inner.truncated_labels(labels, templates)?.into_iter().map(JsValue::from).collect();
-        Ok(object(&[("probs", js_sys::Float64Array::from(&probs[..]).into()), ("cosines", js_sys::Float64Array::from(&cosines[..]).into()), ("truncated", truncated.into())]))
+        let probs =
+            crate::model::scores::softmax(&cosines.iter().map(|c| scale * c).collect::<Vec<_>>());
+        let truncated: Array = self
+            .inner
+            .truncated_labels(labels, templates)?
+            .into_iter()
+            .map(JsValue::from)
+            .collect();
+        Ok(object(&[
+            ("probs", js_sys::Float64Array::from(&probs[..]).into()),
+            ("cosines", js_sys::Float64Array::from(&cosines[..]).into()),
+            ("truncated", truncated.into()),
+        ]))
     }
 }
 
@@ -241,7 +298,10 @@ fn js_string(object: &JsValue, key: &str) -> Option<String> {
 
 /// A thrown JS value's message.
 fn js_message(e: &JsValue) -> String {
-    e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).or_else(|| e.as_string()).unwrap_or_else(|| format!("{e:?}"))
+    e.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| format!("{e:?}"))
 }
 
 /// Where a load writes the model file it records (the worker's cache).
@@ -253,20 +313,31 @@ struct JsSink {
 
 impl JsSink {
     fn new(object: Object) -> Result<JsSink, JsError> {
-        let write = js_function(&object, "write").ok_or_else(|| JsError::new("loadModel: record has no write(offset, bytes) function"))?;
+        let write = js_function(&object, "write").ok_or_else(|| {
+            JsError::new("loadModel: record has no write(offset, bytes) function")
+        })?;
         let source = js_string(&object, "source").unwrap_or_default();
         Ok(JsSink { object, write, source })
     }
 }
 
 impl ByteSink for JsSink {
-    fn write<'b>(&'b self, offset: u64, bytes: &'b [u8]) -> Pin<Box<dyn Future<Output = crate::Result<()>> + 'b>> {
+    fn write<'b>(
+        &'b self,
+        offset: u64,
+        bytes: &'b [u8],
+    ) -> Pin<Box<dyn Future<Output = crate::Result<()>> + 'b>> {
         Box::pin(async move {
-            let failed = |e: JsValue| crate::Error::Input(format!("writing the model file: {}", js_message(&e)));
+            let failed = |e: JsValue| {
+                crate::Error::Input(format!("writing the model file: {}", js_message(&e)))
+            };
             // A copy outside wasm memory: the sink may keep it past an await.
             let copy = js_sys::Uint8Array::from(bytes);
-            let done = self.write.call2(&self.object, &(offset as f64).into(), &copy).map_err(failed)?;
-            wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&done)).await.map_err(failed)?;
+            let done =
+                self.write.call2(&self.object, &(offset as f64).into(), &copy).map_err(failed)?;
+            wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&done))
+                .await
+                .map_err(failed)?;
             Ok(())
         })
     }
@@ -371,7 +442,13 @@ impl Model {
     /// [`ClipModel::classify`]'s two halves, timed apart; prompts encoded by an
     /// earlier call come from the model's cache (keyed by the prompt text,
     /// least recently used out first), so the same labels cost no text pass.
-    pub async fn classify(&self, image: &Image, labels: Vec<String>, templates: Vec<String>, progress: Option<js_sys::Function>) -> Result<JsValue, JsError> {
+    pub async fn classify(
+        &self,
+        image: &Image,
+        labels: Vec<String>,
+        templates: Vec<String>,
+        progress: Option<js_sys::Function>,
+    ) -> Result<JsValue, JsError> {
         let start = now();
         let prompts = self.prompt_embeddings(&labels, &templates, progress).await?;
         let text_ms = now() - start;
@@ -386,9 +463,19 @@ impl Model {
     /// the labels' side runs (from the prompt cache when it can), so changing
     /// labels re-encodes no image.
     #[wasm_bindgen(js_name = scoreEmbedding)]
-    pub async fn score_embedding(&self, embedding: Vec<f32>, labels: Vec<String>, templates: Vec<String>, progress: Option<js_sys::Function>) -> Result<JsValue, JsError> {
+    pub async fn score_embedding(
+        &self,
+        embedding: Vec<f32>,
+        labels: Vec<String>,
+        templates: Vec<String>,
+        progress: Option<js_sys::Function>,
+    ) -> Result<JsValue, JsError> {
         if embedding.len() != self.inner.config.projection_dim {
-            return Err(JsError::new(&format!("the image embedding has {} values; this model's have {}", embedding.len(), self.inner.config.projection_dim)));
+            return Err(JsError::new(&format!(
+                "the image embedding has {} values; this model's have {}",
+                embedding.len(),
+                self.inner.config.projection_dim
+            )));
         }
         let start = now();
         let prompts = self.prompt_embeddings(&labels, &templates, progress).await?;
@@ -431,7 +518,13 @@ impl Model {
     #[wasm_bindgen(getter)]
     pub fn timings(&self) -> JsValue {
         let t = self.timings.get();
-        object(&[("loadMs", t.load_ms.into()), ("compileMs", t.compile_ms.into()), ("imageMs", t.image_ms.into()), ("textMs", t.text_ms.into()), ("encodedPrompts", (t.encoded_prompts as f64).into())])
+        object(&[
+            ("loadMs", t.load_ms.into()),
+            ("compileMs", t.compile_ms.into()),
+            ("imageMs", t.image_ms.into()),
+            ("textMs", t.text_ms.into()),
+            ("encodedPrompts", (t.encoded_prompts as f64).into()),
+        ])
     }
 
     /// How its matrices live on the GPU: "f32", "f16", "q8" or "q4".

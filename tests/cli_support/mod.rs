@@ -28,7 +28,10 @@ pub fn webclip(args: &[&str]) -> (i32, String, String) {
 pub fn expect_error(args: &[&str], needle: &str) {
     let (code, _, err) = webclip(args);
     assert_eq!(code, 1, "{args:?} should fail; stderr: {err}");
-    assert!(err.starts_with("webclip: ") && err.contains(needle), "{args:?}: expected an error containing {needle:?}, got {err:?}");
+    assert!(
+        err.starts_with("webclip: ") && err.contains(needle),
+        "{args:?}: expected an error containing {needle:?}, got {err:?}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 }
 
@@ -47,9 +50,19 @@ pub fn model_copy(tag: &str) -> PathBuf {
 pub fn rewrite_weights(dir: &Path, edit: impl Fn(&str, Vec<usize>) -> Option<Vec<usize>>) {
     let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
-    let views: Vec<(String, TensorView)> =
-        st.tensors().into_iter().filter_map(|(name, v)| edit(&name, v.shape().to_vec()).map(|shape| (name, TensorView::new(v.dtype(), shape, v.data()).unwrap()))).collect();
-    std::fs::write(dir.join("model.safetensors"), safetensors::tensor::serialize(views, None).unwrap()).unwrap();
+    let views: Vec<(String, TensorView)> = st
+        .tensors()
+        .into_iter()
+        .filter_map(|(name, v)| {
+            edit(&name, v.shape().to_vec())
+                .map(|shape| (name, TensorView::new(v.dtype(), shape, v.data()).unwrap()))
+        })
+        .collect();
+    std::fs::write(
+        dir.join("model.safetensors"),
+        safetensors::tensor::serialize(views, None).unwrap(),
+    )
+    .unwrap();
 }
 
 /// A fresh temp dir for one test's outputs.
@@ -61,6 +74,16 @@ pub fn temp_dir(tag: &str) -> PathBuf {
 }
 
 pub fn convert(model: &str, quant: &str, out: &Path) {
-    let (code, _, err) = webclip(&["convert", "--model", model, "--quant", quant, "-o", out.to_str().unwrap(), "--source", "tiny"]);
+    let (code, _, err) = webclip(&[
+        "convert",
+        "--model",
+        model,
+        "--quant",
+        quant,
+        "-o",
+        out.to_str().unwrap(),
+        "--source",
+        "tiny",
+    ]);
     assert_eq!(code, 0, "convert {model} to {quant}: {err}");
 }

@@ -67,7 +67,13 @@ fn strings(cases: &serde_json::Value, key: &str) -> Vec<String> {
 }
 
 /// Asserts each row's relative error and cosine; returns the worst relative error.
-fn assert_features(what: &str, got: &[Vec<f32>], want: &npy::Array, max_rel: f64, min_cos: f64) -> f64 {
+fn assert_features(
+    what: &str,
+    got: &[Vec<f32>],
+    want: &npy::Array,
+    max_rel: f64,
+    min_cos: f64,
+) -> f64 {
     let want = want.rows();
     assert_eq!(got.len(), want.len(), "{what}: row count");
     let mut worst = 0.0f64;
@@ -100,7 +106,13 @@ async fn check_fixture_with(fixture: &Fixture, gpu: &Gpu, family: KernelFamily) 
     let from_pixels = m.embed_pixels(&pixels.to_f32(), false).await.unwrap();
     let want = fixture.expected("image_features.npy");
     let max_rel = fixture.max_rel;
-    assert_features(&format!("{name} image features (pixel_values.npy)"), &from_pixels, &want, max_rel, 0.99999);
+    assert_features(
+        &format!("{name} image features (pixel_values.npy)"),
+        &from_pixels,
+        &want,
+        max_rel,
+        0.99999,
+    );
 
     // From the image files: decoding and preprocessing included. PNGs decode
     // identically to Pillow; the JPEG decoder differs by a few levels on a few
@@ -112,7 +124,13 @@ async fn check_fixture_with(fixture: &Fixture, gpu: &Gpu, family: KernelFamily) 
     for (i, n) in names.iter().enumerate() {
         let row = npy::Array { shape: vec![1, want.shape[1]], data: want.rows()[i].clone() };
         let jpeg = n.ends_with(".jpg");
-        assert_features(&format!("{name} image features ({n})"), &from_files[i..=i], &row, if jpeg { 1e-3 } else { max_rel }, 0.99999);
+        assert_features(
+            &format!("{name} image features ({n})"),
+            &from_files[i..=i],
+            &row,
+            if jpeg { 1e-3 } else { max_rel },
+            0.99999,
+        );
     }
 
     // Texts: ids exactly as transformers' tokenizer, features within tolerance.
@@ -122,7 +140,13 @@ async fn check_fixture_with(fixture: &Fixture, gpu: &Gpu, family: KernelFamily) 
     let want_ids: Vec<Vec<u32>> = serde_json::from_value(cases["input_ids"].clone()).unwrap();
     assert_eq!(ids, want_ids, "{name}: token ids");
     let text_features = m.embed_texts(&refs, false).await.unwrap();
-    assert_features(&format!("{name} text features"), &text_features, &fixture.expected("text_features.npy"), max_rel, 0.99999);
+    assert_features(
+        &format!("{name} text features"),
+        &text_features,
+        &fixture.expected("text_features.npy"),
+        max_rel,
+        0.99999,
+    );
 
     // Zero-shot probabilities over all texts, per image.
     let probs = fixture.expected("probs.npy").rows();
@@ -148,7 +172,13 @@ pub async fn check_classify(fixture: &Fixture, gpu: &Gpu) {
     let row = &fixture.expected("probs.npy").rows()[0][..3];
     let total: f64 = row.iter().sum();
     for (s, w) in scores.iter().zip(row) {
-        assert!((s.probability - w / total).abs() <= 2e-5, "{}: {} vs {}", s.label, s.probability, w / total);
+        assert!(
+            (s.probability - w / total).abs() <= 2e-5,
+            "{}: {} vs {}",
+            s.label,
+            s.probability,
+            w / total
+        );
     }
 
     // Through the prompt cache (as the browser worker classifies): the first call
@@ -208,14 +238,24 @@ pub async fn check_formats(fixture: &Fixture, gpu: &Gpu, q4_min_cos: f64) {
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let pixels = fixture.expected("pixel_values.npy").to_f32();
     let probs = fixture.expected("probs.npy").rows();
-    for (format, min_cos, keeps_top1) in [(WeightFormat::F16, 0.9999, true), (WeightFormat::Q8, 0.999, true), (WeightFormat::Q4, q4_min_cos, false)] {
+    for (format, min_cos, keeps_top1) in [
+        (WeightFormat::F16, 0.9999, true),
+        (WeightFormat::Q8, 0.999, true),
+        (WeightFormat::Q4, q4_min_cos, false),
+    ] {
         let name = format!("{} ({} weights)", fixture.name, format.name());
         let m = ClipModel::load(gpu, &fixture.files, None, Some(format)).await.unwrap();
         let images = m.embed_pixels(&pixels, false).await.unwrap();
         let text = m.embed_texts(&refs, false).await.unwrap();
-        let (image_cos, text_cos) = (min_cosine(&images, &fixture.expected("image_features.npy")), min_cosine(&text, &fixture.expected("text_features.npy")));
+        let (image_cos, text_cos) = (
+            min_cosine(&images, &fixture.expected("image_features.npy")),
+            min_cosine(&text, &fixture.expected("text_features.npy")),
+        );
         report!("{name}: smallest cosine to transformers' f32 features: images {image_cos:.7}, texts {text_cos:.7}");
-        assert!(image_cos >= min_cos && text_cos >= min_cos, "{name}: cosines {image_cos:.6} (images), {text_cos:.6} (texts), want >= {min_cos}");
+        assert!(
+            image_cos >= min_cos && text_cos >= min_cos,
+            "{name}: cosines {image_cos:.6} (images), {text_cos:.6} (texts), want >= {min_cos}"
+        );
         let (mut kept, mut same) = (0, 0);
         for (i, image) in images.iter().enumerate() {
             let got = scores::zero_shot(image, &text, 1, m.logit_scale);
@@ -223,13 +263,21 @@ pub async fn check_formats(fixture: &Fixture, gpu: &Gpu, q4_min_cos: f64) {
             sorted.sort_by(|a, b| b.total_cmp(a));
             same += (argmax(&got) == argmax(&probs[i])) as usize;
             if keeps_top1 && sorted[1] < 0.95 * sorted[0] {
-                assert_eq!(argmax(&got), argmax(&probs[i]), "{name}: image {i}'s top-1 text changed ({got:?} vs {:?})", probs[i]);
+                assert_eq!(
+                    argmax(&got),
+                    argmax(&probs[i]),
+                    "{name}: image {i}'s top-1 text changed ({got:?} vs {:?})",
+                    probs[i]
+                );
                 kept += 1;
             }
         }
         report!("{name}: top-1 text as transformers' for {same} of {} images", images.len());
         if keeps_top1 {
-            report!("{name}: top-1 unchanged for all {kept} of {} images without a near-tie", images.len());
+            report!(
+                "{name}: top-1 unchanged for all {kept} of {} images without a near-tie",
+                images.len()
+            );
         }
     }
 }
