@@ -8,6 +8,7 @@
 //! - `web` (wasm32 only): the wasm-bindgen API `www/worker.js` drives
 
 pub mod clock;
+pub mod engine;
 pub mod error;
 pub mod gpu;
 pub mod image;

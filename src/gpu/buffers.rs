@@ -2,6 +2,7 @@
 //! uniform buffers, how shapes reach the kernels.
 
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::Gpu;
 
@@ -16,24 +17,48 @@ use super::Gpu;
 pub struct GpuBuffer(std::sync::Arc<DestroyOnDrop>);
 
 #[derive(Debug)]
-pub struct DestroyOnDrop(wgpu::Buffer);
+pub struct DestroyOnDrop {
+    buffer: wgpu::Buffer,
+    live: std::sync::Arc<LiveBuffers>,
+}
+
+/// The buffers of one device that are not yet destroyed, counted by the
+/// crate itself (so the browser, whose WebGPU has no counters, can say what a
+/// page holds): every buffer it makes, storage, uniform and readback alike.
+#[derive(Debug, Default)]
+pub struct LiveBuffers {
+    buffers: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl LiveBuffers {
+    /// `(buffers, bytes)` alive now.
+    pub fn now(&self) -> (u64, u64) {
+        (self.buffers.load(Ordering::Relaxed), self.bytes.load(Ordering::Relaxed))
+    }
+}
 
 impl GpuBuffer {
-    pub fn new(buffer: wgpu::Buffer) -> GpuBuffer {
-        GpuBuffer(std::sync::Arc::new(DestroyOnDrop(buffer)))
+    /// Takes ownership of `buffer`, counted in `live` until destroyed.
+    pub fn new(live: &std::sync::Arc<LiveBuffers>, buffer: wgpu::Buffer) -> GpuBuffer {
+        live.buffers.fetch_add(1, Ordering::Relaxed);
+        live.bytes.fetch_add(buffer.size(), Ordering::Relaxed);
+        GpuBuffer(std::sync::Arc::new(DestroyOnDrop { buffer, live: live.clone() }))
     }
 }
 
 impl std::ops::Deref for GpuBuffer {
     type Target = wgpu::Buffer;
     fn deref(&self) -> &wgpu::Buffer {
-        &self.0 .0
+        &self.0.buffer
     }
 }
 
 impl Drop for DestroyOnDrop {
     fn drop(&mut self) {
-        self.0.destroy();
+        self.buffer.destroy();
+        self.live.buffers.fetch_sub(1, Ordering::Relaxed);
+        self.live.bytes.fetch_sub(self.buffer.size(), Ordering::Relaxed);
     }
 }
 
@@ -49,7 +74,7 @@ impl<T: bytemuck::Pod> Uniform<T> {
     pub fn new(gpu: &Gpu, label: &str, value: &T) -> Self {
         use wgpu::util::DeviceExt;
         let buffer =
-            GpuBuffer::new(gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            GpuBuffer::new(&gpu.live, gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some(label),
                 contents: bytemuck::bytes_of(value),
                 usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,

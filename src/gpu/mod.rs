@@ -10,7 +10,7 @@ pub mod random;
 #[cfg(target_arch = "wasm32")]
 mod subgroups;
 
-pub use buffers::{GpuBuffer, Uniform};
+pub use buffers::{GpuBuffer, LiveBuffers, Uniform};
 pub use kernel::{Kernel, Step, LINEAR_WORKGROUP};
 
 use crate::error::{Error, Result};
@@ -27,6 +27,11 @@ pub struct Gpu {
     allocated: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Why the device was lost, once it is (set by wgpu's callback).
     lost: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    /// Buffers made on this device and not yet destroyed.
+    live: std::sync::Arc<LiveBuffers>,
+    /// Held by a forward pass from its first input write to its submit
+    /// ([`Gpu::one_pass_at_a_time`]).
+    passes: std::sync::Arc<std::sync::Mutex<()>>,
     /// The device was opened with WebGPU's `subgroups` (browser only, see
     /// [`subgroups`]): kernels may use `enable subgroups;`.
     pub subgroups: bool,
@@ -83,6 +88,8 @@ impl Gpu {
             adapter: adapter.get_info(),
             allocated: Default::default(),
             lost,
+            live: Default::default(),
+            passes: Default::default(),
             subgroups,
         })
     }
@@ -124,6 +131,20 @@ impl Gpu {
             .then(|| (hal.buffers.read() as u64, hal.buffer_memory.read() as u64))
     }
 
+    /// Taken by a pass from its first input write to its submit: queued writes
+    /// land at the next submit, so two passes on this device (two models, two
+    /// threads) must not interleave there. On one thread (the web) that span
+    /// has no `.await` and the lock is never contended.
+    pub fn one_pass_at_a_time(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.passes.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// `(buffers, bytes)` this crate holds on the device now, by its own count
+    /// ([`LiveBuffers`]): what a page's `memoryUsage()` reports.
+    pub fn held_buffers(&self) -> (u64, u64) {
+        self.live.now()
+    }
+
     /// Largest number of bytes one storage binding may cover on this device.
     pub fn max_binding_bytes(&self) -> u64 {
         self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size)
@@ -152,7 +173,7 @@ impl Gpu {
             &padded[..]
         };
         self.count(contents.len() as u64);
-        GpuBuffer::new(self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        GpuBuffer::new(&self.live, self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(label),
             contents,
             usage: wgpu::BufferUsages::STORAGE
@@ -167,7 +188,7 @@ impl Gpu {
         let len: usize = parts.iter().map(|p| p.len()).sum();
         let size = (len.max(1).div_ceil(16) * 16) as u64;
         self.count(size);
-        let buffer = GpuBuffer::new(self.device.create_buffer(&wgpu::BufferDescriptor {
+        let buffer = GpuBuffer::new(&self.live, self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size,
             usage: wgpu::BufferUsages::STORAGE
@@ -188,7 +209,7 @@ impl Gpu {
     pub fn scratch(&self, label: &str, len: usize) -> GpuBuffer {
         let size = (len.max(1).div_ceil(4) * 16) as u64;
         self.count(size);
-        GpuBuffer::new(self.device.create_buffer(&wgpu::BufferDescriptor {
+        GpuBuffer::new(&self.live, self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size,
             usage: wgpu::BufferUsages::STORAGE
@@ -225,7 +246,7 @@ impl Gpu {
         len: usize,
     ) -> Readback {
         let size = (len * 4) as u64;
-        let staging = GpuBuffer::new(self.device.create_buffer(&wgpu::BufferDescriptor {
+        let staging = GpuBuffer::new(&self.live, self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
             size: size.max(4),
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,

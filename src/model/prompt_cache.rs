@@ -94,8 +94,9 @@ impl PromptCache {
         if !missing.is_empty() {
             let ids = model.tokenize(&missing)?;
             let encoded = model
-                .embed_ids_reporting(&ids, true, &|done| progress(done, missing.len()))
-                .await?;
+                .embed_ids_reporting(&ids, &|done| progress(done, missing.len()))
+                .await?
+                .unit();
             let fresh: HashMap<&str, Vec<f32>> = missing.iter().copied().zip(encoded).collect();
             for (prompt, slot) in prompts.iter().zip(&mut found) {
                 if slot.is_none() {

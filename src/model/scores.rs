@@ -109,18 +109,26 @@ pub fn cosines(image: &[f32], prompt_embeddings: &[Vec<f32>], per_label: usize) 
         .collect()
 }
 
-/// Probabilities over labels for one image: the softmax of [`cosines`] times
-/// `exp(logit_scale)`.
+/// One image's zero-shot answer, in label order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ZeroShot {
+    /// [`cosines`]: how well each label fits, on its own.
+    pub cosines: Vec<f64>,
+    /// The softmax of the cosines times `exp(logit_scale)`: sums to 1 over the labels.
+    pub probabilities: Vec<f64>,
+}
+
+/// Cosines and probabilities over labels for one image.
 pub fn zero_shot(
     image: &[f32],
     prompt_embeddings: &[Vec<f32>],
     per_label: usize,
     logit_scale: f32,
-) -> Vec<f64> {
+) -> ZeroShot {
     let scale = (logit_scale as f64).exp();
-    softmax(
-        &cosines(image, prompt_embeddings, per_label).iter().map(|c| scale * c).collect::<Vec<_>>(),
-    )
+    let cosines = cosines(image, prompt_embeddings, per_label);
+    let probabilities = softmax(&cosines.iter().map(|c| scale * c).collect::<Vec<_>>());
+    ZeroShot { cosines, probabilities }
 }
 
 pub fn softmax(logits: &[f64]) -> Vec<f64> {
@@ -182,7 +190,9 @@ mod tests {
     #[test]
     fn scores_by_hand() {
         // Image along x; label 0 along x, label 1 along y: logits (scale, 0).
-        let p = zero_shot(&[2.0, 0.0], &[vec![5.0, 0.0], vec![0.0, 3.0]], 1, (2.0f32).ln());
+        let answer = zero_shot(&[2.0, 0.0], &[vec![5.0, 0.0], vec![0.0, 3.0]], 1, (2.0f32).ln());
+        assert_eq!(answer.cosines, [1.0, 0.0]);
+        let p = answer.probabilities;
         let e = 2.0f64.exp();
         assert!(
             (p[0] - e / (e + 1.0)).abs() < 1e-7 && (p[1] - 1.0 / (e + 1.0)).abs() < 1e-7,
@@ -194,11 +204,12 @@ mod tests {
             &[vec![1.0, 0.0], vec![0.0, 4.0], vec![0.0, 1.0], vec![0.0, 2.0]],
             2,
             0.0,
-        );
+        )
+        .probabilities;
         let (a, b) = (std::f64::consts::FRAC_1_SQRT_2.exp(), 1.0);
         assert!((p[0] - a / (a + b)).abs() < 1e-7, "{p:?}");
         // One label: its probability is 1 whatever it is; its cosine (3, 4)·(1, 0) / 5 = 0.6 says how well it fits.
-        assert_eq!(zero_shot(&[1.0, 0.0], &[vec![3.0, 4.0]], 1, 4.6), vec![1.0]);
+        assert_eq!(zero_shot(&[1.0, 0.0], &[vec![3.0, 4.0]], 1, 4.6).probabilities, vec![1.0]);
         let c = cosines(&[1.0, 0.0], &[vec![3.0, 4.0], vec![0.0, -2.0]], 1);
         assert!((c[0] - 0.6).abs() < 1e-12 && c[1].abs() < 1e-12, "{c:?}");
     }

@@ -1,46 +1,37 @@
 //! The image tower (ViT): patches → class token + positions → `pre_layrnorm`
 //! → transformer → class token → `post_layernorm` → `visual_projection`.
 
+use crate::engine::{Engine, Epilogue, Linear, Mask, Rows};
 use crate::error::Result;
-use crate::gpu::{Gpu, Step, Uniform};
-use crate::ops::embeddings::{self, Im2colParams, VisionEmbeddingsParams};
-use crate::ops::layernorm::{self, LayerNormParams};
-use crate::ops::matmul::{self, Activation, MatmulParams};
-use crate::ops::Kernels;
 
 use super::config::VisionConfig;
-use super::encoder::{affine, Activations, Encoder, Head};
+use super::encoder::{affine, Activations, Encoder};
+use super::head::Head;
 use super::weights::Weights;
 
-pub struct VisionTower {
+pub struct VisionTower<E: Engine> {
     pub config: VisionConfig,
     pub max_batch: usize,
-    pixels: crate::gpu::GpuBuffer,
-    im2col_shape: Uniform<Im2colParams>,
-    patch_shape: Uniform<MatmulParams>,
-    embed_shape: Uniform<VisionEmbeddingsParams>,
-    ln_shape: Uniform<LayerNormParams>,
-    im2col: Step,
-    patch_matmul: Step,
-    embed: Step,
-    pre_layrnorm: Step,
-    encoder: Encoder,
-    pub head: Head,
-    _weights: Vec<crate::gpu::GpuBuffer>,
+    pixels: E::Tensor,
+    patches: E::Op,
+    patch_embedding: E::Op,
+    embeddings: E::Op,
+    pre_layrnorm: E::Op,
+    encoder: Encoder<E>,
+    pub head: Head<E>,
 }
 
-impl VisionTower {
-    /// Reads the tower's tensors from `w` and uploads them, a block at a time;
+impl<E: Engine> VisionTower<E> {
+    /// Reads the tower's tensors from `w` and binds them, a block at a time;
     /// `act` fits `max_batch` images (`Activations::new`).
     pub async fn new(
-        gpu: &Gpu,
-        k: &Kernels,
+        e: &E,
         c: &VisionConfig,
         w: &Weights<'_>,
         projection_dim: usize,
         max_batch: usize,
-        act: &Activations,
-    ) -> Result<VisionTower> {
+        act: &Activations<E>,
+    ) -> Result<VisionTower<E>> {
         let (d, t, p) = (c.tower.width, c.tokens(), c.patch_size);
         // In the file's order (sorted by name), so a streamed read never goes back.
         let class_embedding = w.get("vision_model.embeddings.class_embedding").await?;
@@ -48,119 +39,73 @@ impl VisionTower {
         let positions = w.get("vision_model.embeddings.position_embedding.weight").await?;
         let pre_layrnorm = affine(w, "vision_model.pre_layrnorm").await?;
         let patch_len = c.channels * p * p;
-        let pixels =
-            gpu.scratch("pixel values", max_batch * c.channels * c.image_size * c.image_size);
-        let patches = gpu.scratch("patches", max_batch * (t - 1) * patch_len);
-        let patch_embeds = gpu.scratch("patch embeddings", max_batch * (t - 1) * d);
-        let embedded = gpu.scratch("vision embeddings", max_batch * t * d);
         let stream = &act.stream;
-        let weights = gpu
+        let (patches, patch_matmul, embeddings, pre_layrnorm, pixels) = e
             .checked("uploading the vision embeddings", || {
-                vec![
-                    patch_embedding.upload(gpu, "patch_embedding.weight"),
-                    gpu.upload("class_embedding", &class_embedding),
-                    gpu.upload("position_embedding.weight", &positions),
-                    gpu.upload("pre_layrnorm.weight", &pre_layrnorm[0]),
-                    gpu.upload("pre_layrnorm.bias", &pre_layrnorm[1]),
-                ]
+                let pixels =
+                    e.scratch("pixel values", max_batch * c.channels * c.image_size * c.image_size);
+                let patches = e.scratch("patches", max_batch * (t - 1) * patch_len);
+                let patch_embeds = e.scratch("patch embeddings", max_batch * (t - 1) * d);
+                let embedded = e.scratch("vision embeddings", max_batch * t * d);
+                let weight = e.matrix("patch_embedding.weight", &patch_embedding);
+                let class = e.vector("class_embedding", &class_embedding);
+                let positions = e.vector("position_embedding.weight", &positions);
+                let ln = [
+                    e.vector("pre_layrnorm.weight", &pre_layrnorm[0]),
+                    e.vector("pre_layrnorm.bias", &pre_layrnorm[1]),
+                ];
+                (
+                    e.patches(&pixels, c.channels, c.image_size, p, &patches),
+                    e.linear(Linear {
+                        x: &patches,
+                        w: &weight,
+                        n: d,
+                        k: patch_len,
+                        epilogue: Epilogue::none(),
+                        y: &patch_embeds,
+                    }),
+                    e.vision_embeddings(&patch_embeds, &class, &positions, d, &embedded),
+                    e.layernorm(&embedded, [&ln[0], &ln[1]], d, c.tower.eps, stream),
+                    pixels,
+                )
             })
             .await?;
         drop(patch_embedding);
-        let encoder = Encoder::new(gpu, k, &c.tower, w, "vision_model.encoder", act, false).await?;
+        let encoder = Encoder::new(e, &c.tower, w, "vision_model.encoder", act, Mask::Full).await?;
         let head = Head::read(
-            gpu,
-            k,
+            e,
             w,
             stream,
-            "vision_model.post_layernorm",
-            "visual_projection.weight",
+            ["vision_model.post_layernorm", "visual_projection.weight"],
             &c.tower,
             projection_dim,
             max_batch,
         )
         .await?;
-        let im2col_shape =
-            Uniform::new(gpu, "im2col shape", &Im2colParams::new(0, c.channels, c.image_size, p));
-        let patch_shape = Uniform::new(
-            gpu,
-            "patch matmul shape",
-            &MatmulParams::new(0, d, patch_len, false, Activation::None, false),
-        );
-        let embed_shape =
-            Uniform::new(gpu, "vision embeddings shape", &VisionEmbeddingsParams::new(0, t, d));
-        let ln_shape =
-            Uniform::new(gpu, "pre_layrnorm shape", &LayerNormParams::new(0, d, c.tower.eps));
         Ok(VisionTower {
-            im2col: embeddings::bind_im2col(&k.im2col, gpu, &im2col_shape, &pixels, &patches),
-            patch_matmul: matmul::bind(
-                &k.matmul,
-                gpu,
-                &patch_shape,
-                &patches,
-                &weights[0],
-                None,
-                None,
-                &patch_embeds,
-            ),
-            embed: embeddings::bind_vision(
-                &k.vision_embeddings,
-                gpu,
-                &embed_shape,
-                &patch_embeds,
-                &weights[1],
-                &weights[2],
-                &embedded,
-            ),
-            pre_layrnorm: layernorm::bind(
-                &k.layernorm,
-                gpu,
-                &ln_shape,
-                &embedded,
-                &weights[3],
-                &weights[4],
-                stream,
-            ),
-            encoder,
-            head,
             config: c.clone(),
             max_batch,
             pixels,
-            im2col_shape,
-            patch_shape,
-            embed_shape,
-            ln_shape,
-            _weights: weights,
+            patches,
+            patch_embedding: patch_matmul,
+            embeddings,
+            pre_layrnorm,
+            encoder,
+            head,
         })
     }
 
-    /// Uploads `batch` images of pixel values (`batch × channels × size × size`, at most
-    /// `max_batch`) and records the whole tower into `pass`.
-    pub fn record(
-        &self,
-        gpu: &Gpu,
-        pass: &mut wgpu::ComputePass<'_>,
-        pixels: &[f32],
-        batch: usize,
-    ) {
-        let c = &self.config;
-        let (d, t) = (c.tower.width, c.tokens());
-        let patch_len = c.channels * c.patch_size * c.patch_size;
-        gpu.queue.write_buffer(&self.pixels, 0, bytemuck::cast_slice(pixels));
-        let im2col = Im2colParams::new(batch, c.channels, c.image_size, c.patch_size);
-        let patch =
-            MatmulParams::new(batch * (t - 1), d, patch_len, false, Activation::None, false);
-        let embed = VisionEmbeddingsParams::new(batch, t, d);
-        let ln = LayerNormParams::new(batch * t, d, c.tower.eps);
-        self.im2col_shape.write(gpu, &im2col);
-        self.patch_shape.write(gpu, &patch);
-        self.embed_shape.write(gpu, &embed);
-        self.ln_shape.write(gpu, &ln);
-        self.im2col.dispatch_over(pass, im2col.extent());
-        self.patch_matmul.dispatch_over(pass, patch.extent());
-        self.embed.dispatch_over(pass, embed.extent());
-        self.pre_layrnorm.dispatch_over(pass, ln.extent());
-        self.encoder.record(gpu, pass, batch, t);
+    /// Writes `batch` images of pixel values (`batch × channels × size × size`,
+    /// at most `max_batch`) and records the whole tower.
+    pub fn record(&self, e: &E, pass: &mut E::Pass<'_>, pixels: &[f32], batch: usize) {
+        let t = self.config.tokens();
+        e.write(pass, &self.pixels, pixels);
+        e.record(pass, &self.patches, Rows { batch, seq: t - 1 });
+        e.record(pass, &self.patch_embedding, Rows { batch, seq: t - 1 });
+        e.record(pass, &self.embeddings, Rows { batch, seq: t });
+        e.record(pass, &self.pre_layrnorm, Rows { batch, seq: t });
+        self.encoder.record(e, pass, Rows { batch, seq: t });
         let class_rows: Vec<u32> = (0..batch).map(|b| (b * t) as u32).collect();
-        self.head.record(gpu, pass, &class_rows);
+        self.head.record(e, pass, &class_rows);
     }
 }

@@ -8,6 +8,16 @@ use crate::gpu::{Gpu, Kernel, Step, Uniform};
 pub const MAX_SEQ: usize = 1024;
 pub const MAX_HEAD_DIM: usize = 256;
 
+/// Which keys a query sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mask {
+    /// Every key of its sequence (the vision tower).
+    Full,
+    /// Keys up to its own position (the text tower): padding after a text's
+    /// end never reaches the tokens before it.
+    Causal,
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct AttentionParams {
@@ -21,13 +31,13 @@ pub struct AttentionParams {
 }
 
 impl AttentionParams {
-    pub fn new(batch: usize, seq: usize, heads: usize, head_dim: usize, causal: bool) -> Self {
+    pub fn new(batch: usize, seq: usize, heads: usize, head_dim: usize, mask: Mask) -> Self {
         AttentionParams {
             batch: batch as u32,
             seq: seq as u32,
             heads: heads as u32,
             head_dim: head_dim as u32,
-            causal: causal as u32,
+            causal: (mask == Mask::Causal) as u32,
             scale: (1.0 / (head_dim as f64).sqrt()) as f32,
             _pad: [0; 2],
         }
@@ -110,7 +120,8 @@ mod tests {
             {
                 // Scores of a few units: the softmax is neither flat nor one-hot.
                 let qkv = random(batch * seq * 3 * heads * head_dim, 11, 1.5);
-                let params = AttentionParams::new(batch, seq, heads, head_dim, causal);
+                let mask = if causal { Mask::Causal } else { Mask::Full };
+                let params = AttentionParams::new(batch, seq, heads, head_dim, mask);
                 let n = batch * seq * heads * head_dim;
                 let want = reference(&qkv, batch, seq, heads, head_dim, causal);
                 for ks in kernels(&gpu).await {

@@ -12,9 +12,9 @@ use crate::clock::{now_ms, spread};
 use crate::error::Result;
 use crate::gpu::{random::random, Gpu, Step, Uniform};
 
-use super::attention::{self, AttentionParams};
+use super::attention::{self, AttentionParams, Mask};
 use super::layernorm::{self, LayerNormParams};
-use super::matmul::{self, Activation, MatmulParams};
+use super::matmul::{self, EpilogueFlags, MatmulParams};
 use super::{Kernels, PackedWeight, WeightFormat};
 
 /// One kernel on one shape.
@@ -110,7 +110,7 @@ pub async fn run(gpu: &Gpu, k: &Kernels, samples: usize, only: &str) -> Result<V
         kernel.contains(only) && (kernel == "matmul" || k.format == WeightFormat::F32)
     };
     for (what, m, n, kk) in MATMUL_SHAPES.into_iter().filter(|_| wanted("matmul")) {
-        let params = MatmulParams::new(m, n, kk, true, Activation::None, false);
+        let params = MatmulParams::new(m, n, kk, EpilogueFlags::BIAS);
         let y = gpu.scratch("y", m * n);
         let w = PackedWeight::pack(k.format, &random(n * kk, 2, 0.05), n, kk).upload(gpu, "w");
         let step = matmul::bind(
@@ -146,7 +146,8 @@ pub async fn run(gpu: &Gpu, k: &Kernels, samples: usize, only: &str) -> Result<V
     };
     for &(what, batch, seq, causal) in attention_shapes {
         let (heads, head_dim) = (12, 64);
-        let params = AttentionParams::new(batch, seq, heads, head_dim, causal);
+        let mask = if causal { Mask::Causal } else { Mask::Full };
+        let params = AttentionParams::new(batch, seq, heads, head_dim, mask);
         let o = gpu.scratch("o", batch * seq * heads * head_dim);
         let step = attention::bind(
             &k.attention,

@@ -182,7 +182,7 @@ pub fn bind_text(
 mod tests {
     use super::*;
     use crate::gpu::testing::{assert_close, poisoned, random};
-    use crate::ops::matmul::{self, Activation, MatmulParams};
+    use crate::ops::matmul::{self, EpilogueFlags, MatmulParams};
     use crate::ops::test_support::{all_kernels, kernels, run_once};
     use crate::ops::{PackedWeight, WeightFormat};
 
@@ -196,7 +196,7 @@ mod tests {
                 let ip = Im2colParams::new(batch, channels, size, patch);
                 let cols = channels * patch * patch;
                 let patches = gpu.scratch("patches", batch * grid * grid * cols);
-                let mp = MatmulParams::new(batch * grid * grid, width, cols, false, Activation::None, false);
+                let mp = MatmulParams::new(batch * grid * grid, width, cols, EpilogueFlags::NONE);
                 let want = reference_patch_conv(&pixels, &weight, batch, channels, size, patch, width);
                 let packed = PackedWeight::pack(WeightFormat::F32, &weight, width, cols).upload(&gpu, "w");
                 for ks in kernels(&gpu).await {

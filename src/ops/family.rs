@@ -8,7 +8,7 @@
 //!   extra copy: each invocation keeps its tile in named registers, reads
 //!   storage directly and never synchronises.
 //!
-//! The adapter's type picks the family; `--kernels` (CLI), `kernels` (JS load
+//! The adapter's type picks the family; `--family` (CLI), `kernels` (JS load
 //! option) or `WEBCLIP_KERNELS` (native environment, for tests) force one.
 
 use crate::error::{Error, Result};

@@ -90,6 +90,29 @@ impl RowLoader {
     }
 }
 
+/// What the matmul does after `X · Wᵀ`: `act(· + bias) + residual`, each part
+/// optional. The model names them through `engine::Epilogue`, which carries
+/// the bias and residual tensors themselves; this is what reaches the shader.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EpilogueFlags {
+    pub bias: bool,
+    pub act: Activation,
+    pub residual: bool,
+}
+
+impl EpilogueFlags {
+    /// `X · Wᵀ` alone (the patch embedding, the projections).
+    pub const NONE: EpilogueFlags =
+        EpilogueFlags { bias: false, act: Activation::None, residual: false };
+    /// `X · Wᵀ + bias`.
+    pub const BIAS: EpilogueFlags =
+        EpilogueFlags { bias: true, act: Activation::None, residual: false };
+
+    fn code(self) -> u32 {
+        self.bias as u32 | (self.residual as u32) << 1 | self.act.code() << 2
+    }
+}
+
 /// Shape and epilogue of one matmul call site (`Params` of both matmul shaders).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
@@ -101,9 +124,8 @@ pub struct MatmulParams {
 }
 
 impl MatmulParams {
-    pub fn new(m: usize, n: usize, k: usize, bias: bool, act: Activation, residual: bool) -> Self {
-        let flags = bias as u32 | (residual as u32) << 1 | act.code() << 2;
-        MatmulParams { m: m as u32, n: n as u32, k: k as u32, flags }
+    pub fn new(m: usize, n: usize, k: usize, epilogue: EpilogueFlags) -> Self {
+        MatmulParams { m: m as u32, n: n as u32, k: k as u32, flags: epilogue.code() }
     }
 
     /// Output columns and rows (the kernel says how many a workgroup covers).
@@ -169,7 +191,7 @@ mod tests {
         let w = random(n * k, 2, 0.5);
         let b = random(n, 3, 1.0);
         let r = random(m * n, 4, 1.0);
-        let params = MatmulParams::new(m, n, k, bias, act, residual);
+        let params = MatmulParams::new(m, n, k, EpilogueFlags { bias, act, residual });
         let (b_buf, r_buf, x_buf) = (gpu.upload("b", &b), gpu.upload("r", &r), gpu.upload("x", &x));
         for ks in all_kernels(gpu).await {
             // The reference multiplies by exactly the values the packed bytes stand for.

@@ -12,7 +12,7 @@ pub mod pooling;
 
 pub use family::{KernelFamily, RegisterTiles};
 pub use format::{PackedWeight, WeightFormat};
-pub use matmul::{Activation, RowLoader};
+pub use matmul::{Activation, EpilogueFlags, RowLoader};
 
 use crate::error::Result;
 use crate::gpu::{Gpu, Kernel, LINEAR_WORKGROUP};

@@ -11,18 +11,20 @@ fn main() {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
+mod bench;
+
+#[cfg(not(target_arch = "wasm32"))]
 mod cli {
     use std::path::{Path, PathBuf};
 
     use clap::{Args, Parser, Subcommand};
     use serde_json::json;
-    use webclip::gpu::Gpu;
     use webclip::image::{self, PreprocessConfig, RgbImage};
     use webclip::model::files::open_path;
-    use webclip::model::weights::TensorSource;
-    use webclip::model::{ClipModel, ModelFiles, ModelSource};
-    use webclip::ops::{KernelFamily, Kernels, WeightFormat};
+    use webclip::model::{ClipModel, KernelFamily, ModelFiles, ModelSource, Runtime, WeightFormat};
     use webclip::{npy, Error, Result};
+
+    use super::bench;
 
     #[derive(Parser)]
     #[command(
@@ -36,22 +38,22 @@ mod cli {
     }
 
     #[derive(Args)]
-    struct Common {
+    pub struct Common {
         /// Hugging Face CLIP directory (config.json, model.safetensors, tokenizer.json,
         /// preprocessor_config.json) or a webclip model file (`webclip convert`)
         #[arg(long)]
-        model: PathBuf,
+        pub model: PathBuf,
         /// Print JSON instead of a table
         #[arg(long)]
-        json: bool,
+        pub json: bool,
         #[command(flatten)]
-        family: FamilyArg,
+        pub family: FamilyArg,
         #[command(flatten)]
-        format: FormatArg,
+        pub format: FormatArg,
     }
 
     #[derive(Args)]
-    struct FormatArg {
+    pub struct FormatArg {
         /// How matrices live on the GPU: f32, f16, q8 (int8, a f16 scale per 32) or q4
         /// (4-bit, a f16 scale per 32); a Hugging Face checkpoint is converted while loading.
         /// Default: what a webclip model file stores, f32 for a checkpoint
@@ -61,13 +63,13 @@ mod cli {
 
     impl FormatArg {
         /// The format to load `source` in (`ModelSource::format`).
-        fn get(&self, source: &ModelSource) -> Result<WeightFormat> {
+        pub fn get(&self, source: &ModelSource) -> Result<WeightFormat> {
             source.format(self.weights.as_deref().map(WeightFormat::parse).transpose()?)
         }
     }
 
     #[derive(Args)]
-    struct FamilyArg {
+    pub struct FamilyArg {
         /// Kernel family: "tiled" (real GPUs) or "registers" (CPU-backed adapters such as
         /// lavapipe); default: by the adapter's type, or WEBCLIP_KERNELS
         #[arg(long)]
@@ -75,7 +77,7 @@ mod cli {
     }
 
     impl FamilyArg {
-        fn get(&self) -> Result<Option<KernelFamily>> {
+        pub fn get(&self) -> Result<Option<KernelFamily>> {
             self.family.as_deref().map(KernelFamily::parse).transpose()
         }
     }
@@ -129,7 +131,6 @@ mod cli {
             #[arg(long, default_value_t = 5)]
             runs: usize,
         },
-        /// GFLOP/s of each kernel family on ViT-B/32's shapes (no model needed)
         /// Converts a Hugging Face CLIP directory to one webclip model file: matrices in
         /// the chosen format, config, tokenizer and preprocessor in its header
         Convert {
@@ -148,6 +149,7 @@ mod cli {
             #[arg(long)]
             json: bool,
         },
+        /// GFLOP/s of each kernel family on ViT-B/32's shapes (no model needed)
         BenchKernels {
             #[command(flatten)]
             family: FamilyArg,
@@ -215,14 +217,14 @@ mod cli {
                                 ),
                             ));
                         }
-                        pollster::block_on(model.embed_pixels(&array.to_f32(), false))?
+                        pollster::block_on(model.embed_pixels(&array.to_f32()))?.raw()
                     }
                     None => {
                         let pictures = need(images, "image")?
                             .iter()
                             .map(|p| read_image(p))
                             .collect::<Result<Vec<_>>>()?;
-                        pollster::block_on(model.embed_images(&pictures, false))?
+                        pollster::block_on(model.embed_images(&pictures))?.raw()
                     }
                 };
                 print_rows("embeddings", &features, common.json);
@@ -233,7 +235,7 @@ mod cli {
                 let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
                 print_rows(
                     "embeddings",
-                    &pollster::block_on(model.embed_texts(&refs, false))?,
+                    &pollster::block_on(model.embed_texts(&refs))?.raw(),
                     common.json,
                 );
             }
@@ -279,7 +281,7 @@ mod cli {
                     println!("{}", json!({ "pixel_values": tensors }));
                 }
             }
-            Command::Bench { common, runs } => bench(&common, runs.max(1))?,
+            Command::Bench { common, runs } => bench::model(&common, runs.max(1))?,
             Command::Convert { model, quant, output, source, json } => {
                 let format = WeightFormat::parse(&quant)?;
                 let source = source.unwrap_or_else(|| {
@@ -302,109 +304,13 @@ mod cli {
             Command::BenchKernels { family, weights, samples, only, json } => {
                 let formats =
                     weights.split(',').map(WeightFormat::parse).collect::<Result<Vec<_>>>()?;
-                bench_kernels(family.get()?, &formats, samples.max(1), &only, json)?
+                bench::kernels(family.get()?, &formats, samples.max(1), &only, json)?
             }
         }
         Ok(())
     }
 
-    /// Median, min and max wall-clock milliseconds of `runs` runs of `f`, after one warm-up run.
-    fn timed(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<serde_json::Value> {
-        f()?;
-        let mut times = Vec::with_capacity(runs);
-        for _ in 0..runs {
-            let start = std::time::Instant::now();
-            f()?;
-            times.push(start.elapsed().as_secs_f64() * 1e3);
-        }
-        let (median, min, max) = webclip::clock::spread(&mut times);
-        Ok(json!({ "median_ms": median, "min_ms": min, "max_ms": max, "runs": runs }))
-    }
-
-    fn ms_since(start: std::time::Instant) -> f64 {
-        start.elapsed().as_secs_f64() * 1e3
-    }
-
-    fn bench(common: &Common, runs: usize) -> Result<()> {
-        let start = std::time::Instant::now();
-        let (file, texts) = open_path(&common.model)?;
-        let source = pollster::block_on(ModelSource::open(&file, texts))?;
-        let read_ms = ms_since(start);
-        let gpu = pollster::block_on(Gpu::new())?;
-        let family = KernelFamily::choose(&gpu, common.family.get()?)?;
-        let start = std::time::Instant::now();
-        let kernels = pollster::block_on(Kernels::new(&gpu, family, common.format.get(&source)?))?;
-        let compile_ms = ms_since(start);
-        let start = std::time::Instant::now();
-        let model = pollster::block_on(ClipModel::load_source(&gpu, &kernels, source))?;
-        let load_ms = ms_since(start);
-        let v = &model.config.vision;
-        // Any fixed, non-trivial input: timing does not depend on pixel values.
-        let one: Vec<f32> = (0..v.channels * v.image_size * v.image_size)
-            .map(|i| ((i % 255) as f32 / 127.0) - 1.0)
-            .collect();
-        let start = std::time::Instant::now();
-        pollster::block_on(model.embed_pixels(&one, false))?;
-        let first_image_ms = ms_since(start);
-        let eight = one.repeat(8);
-        let image = timed(runs, || pollster::block_on(model.embed_pixels(&one, false)).map(drop))?;
-        let batch8 = timed(runs.div_ceil(2), || {
-            pollster::block_on(model.embed_pixels(&eight, false)).map(drop)
-        })?;
-        let labels =
-            |n: usize| (0..n).map(|i| format!("a photo of a thing number {i}")).collect::<Vec<_>>();
-        let (four, hundred) = (labels(4), labels(100));
-        let text = |prompts: &[String]| {
-            let refs: Vec<&str> = prompts.iter().map(String::as_str).collect();
-            pollster::block_on(model.embed_texts(&refs, false)).map(drop)
-        };
-        let texts4 = timed(runs, || text(&four))?;
-        let texts100 = timed(runs.div_ceil(2), || text(&hundred))?;
-        let report = json!({
-            "adapter": gpu.adapter.name, "backend": format!("{:?}", gpu.adapter.backend), "family": family.name(), "weights": kernels.format.name(),
-            "read_files_ms": read_ms, "file_bytes": file.len(), "gpu_bytes": model.gpu_bytes, "compile_ms": compile_ms, "load_ms": load_ms, "first_image_ms": first_image_ms,
-            "image": image, "image_batch8": batch8, "texts4": texts4, "texts100": texts100,
-        });
-        print_json(&report, common.json);
-        Ok(())
-    }
-
-    fn bench_kernels(
-        family: Option<KernelFamily>,
-        formats: &[WeightFormat],
-        samples: usize,
-        only: &str,
-        as_json: bool,
-    ) -> Result<()> {
-        let gpu = pollster::block_on(Gpu::new())?;
-        let families = family.map_or(KernelFamily::ALL.to_vec(), |f| vec![f]);
-        let mut timings = Vec::new();
-        for family in families {
-            for &format in formats {
-                let kernels = pollster::block_on(Kernels::new(&gpu, family, format))?;
-                timings.extend(pollster::block_on(webclip::ops::bench::run(
-                    &gpu, &kernels, samples, only,
-                ))?);
-            }
-        }
-        if as_json {
-            println!(
-                "{}",
-                json!({ "adapter": gpu.adapter.name, "backend": format!("{:?}", gpu.adapter.backend), "kernels": timings })
-            );
-        } else {
-            println!("adapter: {} ({:?})", gpu.adapter.name, gpu.adapter.backend);
-            for t in timings {
-                println!(
-                    "{:<10} {:<10} {:<4} {:<52} {:>9.3} ms  {:>7.2} GFLOP/s",
-                    t.family, t.kernel, t.weights, t.shape, t.median_ms, t.gflops
-                );
-            }
-        }
-        Ok(())
-    }
-
-    fn print_json(value: &serde_json::Value, compact: bool) {
+    pub fn print_json(value: &serde_json::Value, compact: bool) {
         if compact {
             println!("{value}");
         } else {
@@ -429,14 +335,11 @@ mod cli {
 
     /// Streams the model from disk: the header is checked first, then each tensor is read and uploaded.
     fn load(common: &Common) -> Result<ClipModel> {
-        let family = common.family.get()?;
         let (file, texts) = open_path(&common.model)?;
         let source = pollster::block_on(ModelSource::open(&file, texts))?;
         let format = common.format.get(&source)?;
-        let gpu = pollster::block_on(Gpu::new())?;
-        let kernels =
-            pollster::block_on(Kernels::new(&gpu, KernelFamily::choose(&gpu, family)?, format))?;
-        pollster::block_on(ClipModel::load_source(&gpu, &kernels, source))
+        let runtime = pollster::block_on(Runtime::new(common.family.get()?))?;
+        pollster::block_on(runtime.load(source, Some(format)))
     }
 
     fn print_rows(key: &str, rows: &[Vec<f32>], as_json: bool) {

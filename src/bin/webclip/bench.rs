@@ -1,0 +1,107 @@
+//! `webclip bench` (a model's load stages and forward passes) and `webclip
+//! bench-kernels` (each kernel on ViT-B/32's shapes): medians of timed runs.
+
+use serde_json::json;
+use webclip::model::files::open_path;
+use webclip::model::weights::TensorSource;
+use webclip::model::{KernelFamily, ModelSource, Runtime, WeightFormat};
+use webclip::Result;
+
+use crate::cli::{print_json, Common};
+
+/// Median, min and max wall-clock milliseconds of `runs` runs of `f`, after one warm-up run.
+fn timed(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<serde_json::Value> {
+    f()?;
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let start = std::time::Instant::now();
+        f()?;
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    let (median, min, max) = webclip::clock::spread(&mut times);
+    Ok(json!({ "median_ms": median, "min_ms": min, "max_ms": max, "runs": runs }))
+}
+
+fn ms_since(start: std::time::Instant) -> f64 {
+    start.elapsed().as_secs_f64() * 1e3
+}
+
+/// `webclip bench`: one model's load stages, then warm forward passes.
+pub fn model(common: &Common, runs: usize) -> Result<()> {
+    let start = std::time::Instant::now();
+    let (file, texts) = open_path(&common.model)?;
+    let source = pollster::block_on(ModelSource::open(&file, texts))?;
+    let read_ms = ms_since(start);
+    let runtime = pollster::block_on(Runtime::new(common.family.get()?))?;
+    let format = common.format.get(&source)?;
+    let compile_ms = pollster::block_on(runtime.prepare(format))?;
+    let start = std::time::Instant::now();
+    let model = pollster::block_on(runtime.load(source, Some(format)))?;
+    let load_ms = ms_since(start);
+    let v = &model.config.vision;
+    // Any fixed, non-trivial input: timing does not depend on pixel values.
+    let one: Vec<f32> = (0..v.channels * v.image_size * v.image_size)
+        .map(|i| ((i % 255) as f32 / 127.0) - 1.0)
+        .collect();
+    let start = std::time::Instant::now();
+    pollster::block_on(model.embed_pixels(&one))?;
+    let first_image_ms = ms_since(start);
+    let eight = one.repeat(8);
+    let image = timed(runs, || pollster::block_on(model.embed_pixels(&one)).map(drop))?;
+    let batch8 = timed(runs.div_ceil(2), || {
+        pollster::block_on(model.embed_pixels(&eight)).map(drop)
+    })?;
+    let labels =
+        |n: usize| (0..n).map(|i| format!("a photo of a thing number {i}")).collect::<Vec<_>>();
+    let (four, hundred) = (labels(4), labels(100));
+    let text = |prompts: &[String]| {
+        let refs: Vec<&str> = prompts.iter().map(String::as_str).collect();
+        pollster::block_on(model.embed_texts(&refs)).map(drop)
+    };
+    let texts4 = timed(runs, || text(&four))?;
+    let texts100 = timed(runs.div_ceil(2), || text(&hundred))?;
+    let adapter = runtime.adapter();
+    let report = json!({
+        "adapter": adapter.name, "backend": adapter.backend, "family": runtime.family().name(), "weights": model.weights.name(),
+        "read_files_ms": read_ms, "file_bytes": file.len(), "gpu_bytes": model.gpu_bytes, "compile_ms": compile_ms, "load_ms": load_ms, "first_image_ms": first_image_ms,
+        "image": image, "image_batch8": batch8, "texts4": texts4, "texts100": texts100,
+    });
+    print_json(&report, common.json);
+    Ok(())
+}
+
+/// `webclip bench-kernels`: every kernel of `family` (default: both) for each of `formats`.
+pub fn kernels(
+    family: Option<KernelFamily>,
+    formats: &[WeightFormat],
+    samples: usize,
+    only: &str,
+    as_json: bool,
+) -> Result<()> {
+    let families = family.map_or(KernelFamily::ALL.to_vec(), |f| vec![f]);
+    let device = pollster::block_on(Runtime::new(Some(families[0])))?;
+    let mut timings = Vec::new();
+    for family in families {
+        let runtime = device.with_family(family)?;
+        for &format in formats {
+            timings.extend(pollster::block_on(runtime.bench_kernels(format, samples, only))?);
+        }
+    }
+    let adapter = device.adapter();
+    if as_json {
+        println!(
+            "{}",
+            json!({ "adapter": adapter.name, "backend": adapter.backend, "kernels": timings })
+        );
+    } else {
+        println!("adapter: {} ({})", adapter.name, adapter.backend);
+        for t in timings {
+            println!(
+                "{:<10} {:<10} {:<4} {:<52} {:>9.3} ms  {:>7.2} GFLOP/s",
+                t.family, t.kernel, t.weights, t.shape, t.median_ms, t.gflops
+            );
+        }
+    }
+    Ok(())
+}
+

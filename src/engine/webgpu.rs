@@ -1,0 +1,320 @@
+//! The WebGPU engine: tensors are storage buffers, an op is one of our WGSL
+//! kernels (`src/ops/`, `shaders/`) with its buffers bound once at load, and a
+//! pass is one compute pass, one submit and one readback.
+//!
+//! Each op owns a small uniform holding its shape for the pass (rows, widths,
+//! epilogue). It is written only when the pass's [`Rows`] differ from the last
+//! ones it was written with: a second image of the same batch size writes no
+//! uniform at all.
+
+use std::sync::{Mutex, PoisonError};
+
+use crate::error::Result;
+use crate::gpu::{Gpu, GpuBuffer, Step, Uniform};
+use crate::ops::attention::{self, AttentionParams};
+use crate::ops::embeddings::{self, Im2colParams, TableChunk, TextEmbeddingsParams};
+use crate::ops::embeddings::VisionEmbeddingsParams;
+use crate::ops::layernorm::{self, LayerNormParams};
+use crate::ops::matmul::{self, MatmulParams};
+use crate::ops::pooling::{self, RowsParams};
+use crate::ops::{EpilogueFlags, Kernels};
+
+use super::{Engine, Linear, Mask, PackedWeight, Rows, WeightFormat};
+
+pub use crate::ops::bench::KernelTiming;
+pub use crate::ops::KernelFamily;
+
+/// A device and the kernels of one family for one weight format. Cheap to
+/// clone: models loaded in the same format share one.
+#[derive(Clone)]
+pub struct GpuEngine {
+    gpu: Gpu,
+    kernels: Kernels,
+}
+
+impl GpuEngine {
+    /// Compiles the kernels of `family` for weights in `format` on `gpu`.
+    pub async fn compile(gpu: &Gpu, family: KernelFamily, format: WeightFormat) -> Result<GpuEngine> {
+        Ok(GpuEngine { gpu: gpu.clone(), kernels: Kernels::new(gpu, family, format).await? })
+    }
+
+    /// The kernel benchmark (`webclip bench-kernels`, `www/bench.html`) on
+    /// these kernels: `samples` timed runs per shape, the kernels whose name
+    /// contains `only`.
+    pub async fn bench(&self, samples: usize, only: &str) -> Result<Vec<KernelTiming>> {
+        crate::ops::bench::run(&self.gpu, &self.kernels, samples, only).await
+    }
+
+    pub fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+
+    pub fn kernels(&self) -> &Kernels {
+        &self.kernels
+    }
+
+    /// An op of `kernel`'s shape `P`, bound by `bind` to its uniform and buffers.
+    fn op<P: bytemuck::Pod>(&self, shape: Shape, bind: impl FnOnce(&Uniform<P>) -> Step) -> GpuOp {
+        let uniform = Uniform::new(&self.gpu, shape.label(), &P::zeroed());
+        GpuOp { step: bind(&uniform), uniform: uniform.buffer, shape, written: Mutex::new(None) }
+    }
+}
+
+/// A kernel with its buffers bound, and the fixed part of its shape.
+pub struct GpuOp {
+    step: Step,
+    uniform: GpuBuffer,
+    shape: Shape,
+    /// The rows `uniform` holds, once written.
+    written: Mutex<Option<Rows>>,
+}
+
+/// The sizes an op is bound with; with a pass's [`Rows`] they make its uniform.
+#[derive(Clone, Copy, Debug)]
+enum Shape {
+    Linear { n: usize, k: usize, epilogue: EpilogueFlags },
+    LayerNorm { cols: usize, eps: f64 },
+    Attention { heads: usize, head_dim: usize, mask: Mask },
+    Patches { channels: usize, image_size: usize, patch: usize },
+    VisionEmbeddings { width: usize },
+    TokenEmbeddings { width: usize, chunk: TableChunk },
+    GatherRows { width: usize },
+}
+
+impl Shape {
+    fn label(self) -> &'static str {
+        match self {
+            Shape::Linear { .. } => "matmul shape",
+            Shape::LayerNorm { .. } => "layernorm shape",
+            Shape::Attention { .. } => "attention shape",
+            Shape::Patches { .. } => "im2col shape",
+            Shape::VisionEmbeddings { .. } => "vision embeddings shape",
+            Shape::TokenEmbeddings { .. } => "text embeddings shape",
+            Shape::GatherRows { .. } => "pooled rows shape",
+        }
+    }
+
+    /// The uniform's bytes for `rows`, and the output items the kernel covers.
+    fn params(self, rows: Rows) -> (Vec<u8>, [u32; 3]) {
+        fn of<P: bytemuck::Pod>(params: P, extent: [u32; 3]) -> (Vec<u8>, [u32; 3]) {
+            (bytemuck::bytes_of(&params).to_vec(), extent)
+        }
+        let (batch, seq, count) = (rows.batch, rows.seq, rows.count());
+        match self {
+            Shape::Linear { n, k, epilogue } => {
+                let p = MatmulParams::new(count, n, k, epilogue);
+                of(p, p.extent())
+            }
+            Shape::LayerNorm { cols, eps } => {
+                let p = LayerNormParams::new(count, cols, eps);
+                of(p, p.extent())
+            }
+            Shape::Attention { heads, head_dim, mask } => {
+                let p = AttentionParams::new(batch, seq, heads, head_dim, mask);
+                of(p, p.extent())
+            }
+            Shape::Patches { channels, image_size, patch } => {
+                let p = Im2colParams::new(batch, channels, image_size, patch);
+                of(p, p.extent())
+            }
+            Shape::VisionEmbeddings { width } => {
+                let p = VisionEmbeddingsParams::new(batch, seq, width);
+                of(p, p.extent())
+            }
+            Shape::TokenEmbeddings { width, chunk } => {
+                let p = TextEmbeddingsParams::new(batch, seq, width, chunk);
+                of(p, p.extent())
+            }
+            Shape::GatherRows { width } => {
+                let p = RowsParams::new(count, width);
+                of(p, p.extent())
+            }
+        }
+    }
+}
+
+impl Engine for GpuEngine {
+    type Tensor = GpuBuffer;
+    type Op = GpuOp;
+    type Pass<'p> = wgpu::ComputePass<'p>;
+
+    fn format(&self) -> WeightFormat {
+        self.kernels.format
+    }
+
+    fn max_tensor_bytes(&self) -> u64 {
+        self.gpu.max_binding_bytes()
+    }
+
+    fn allocated_bytes(&self) -> u64 {
+        self.gpu.allocated_bytes()
+    }
+
+    async fn checked<T>(&self, what: &str, f: impl FnOnce() -> T) -> Result<T> {
+        self.gpu.checked(what, f).await
+    }
+
+    fn scratch(&self, label: &str, len: usize) -> GpuBuffer {
+        self.gpu.scratch(label, len)
+    }
+
+    fn vector(&self, label: &str, data: &[f32]) -> GpuBuffer {
+        self.gpu.upload(label, data)
+    }
+
+    fn matrix(&self, label: &str, weight: &PackedWeight) -> GpuBuffer {
+        weight.upload(&self.gpu, label)
+    }
+
+    fn linear(&self, l: Linear<'_, GpuBuffer>) -> GpuOp {
+        let e = &l.epilogue;
+        let epilogue =
+            EpilogueFlags { bias: e.bias.is_some(), act: e.act, residual: e.residual.is_some() };
+        let shape = Shape::Linear { n: l.n, k: l.k, epilogue };
+        self.op(shape, |u| {
+            matmul::bind(&self.kernels.matmul, &self.gpu, u, l.x, l.w, e.bias, e.residual, l.y)
+        })
+    }
+
+    fn layernorm(
+        &self,
+        x: &GpuBuffer,
+        [gamma, beta]: [&GpuBuffer; 2],
+        cols: usize,
+        eps: f64,
+        y: &GpuBuffer,
+    ) -> GpuOp {
+        self.op(Shape::LayerNorm { cols, eps }, |u| {
+            layernorm::bind(&self.kernels.layernorm, &self.gpu, u, x, gamma, beta, y)
+        })
+    }
+
+    fn attention(
+        &self,
+        qkv: &GpuBuffer,
+        heads: usize,
+        head_dim: usize,
+        mask: Mask,
+        out: &GpuBuffer,
+    ) -> GpuOp {
+        self.op(Shape::Attention { heads, head_dim, mask }, |u| {
+            attention::bind(&self.kernels.attention, &self.gpu, u, qkv, out)
+        })
+    }
+
+    fn patches(
+        &self,
+        pixels: &GpuBuffer,
+        channels: usize,
+        image_size: usize,
+        patch: usize,
+        out: &GpuBuffer,
+    ) -> GpuOp {
+        self.op(Shape::Patches { channels, image_size, patch }, |u| {
+            embeddings::bind_im2col(&self.kernels.im2col, &self.gpu, u, pixels, out)
+        })
+    }
+
+    fn vision_embeddings(
+        &self,
+        patch_embeds: &GpuBuffer,
+        class_embedding: &GpuBuffer,
+        positions: &GpuBuffer,
+        width: usize,
+        out: &GpuBuffer,
+    ) -> GpuOp {
+        self.op(Shape::VisionEmbeddings { width }, |u| {
+            let k = &self.kernels.vision_embeddings;
+            embeddings::bind_vision(k, &self.gpu, u, patch_embeds, class_embedding, positions, out)
+        })
+    }
+
+    /// One op per slice of the table that fits a storage binding (lavapipe
+    /// binds at most 128 MiB; ViT-L/14's f32 token table is 145 MiB).
+    fn token_embeddings(
+        &self,
+        ids: &GpuBuffer,
+        table: &PackedWeight,
+        positions: &GpuBuffer,
+        out: &GpuBuffer,
+    ) -> Vec<GpuOp> {
+        let (vocab, width) = (table.n, table.k);
+        let chunks =
+            embeddings::table_chunks(vocab, width, self.gpu.max_binding_bytes(), table.format);
+        chunks
+            .into_iter()
+            .map(|chunk| {
+                let label = "token_embedding.weight";
+                // One chunk is the whole table: no copy.
+                let rows = if chunk.count == vocab {
+                    table.upload(&self.gpu, label)
+                } else {
+                    table.slice_columns(chunk.first_id, chunk.count).upload(&self.gpu, label)
+                };
+                self.op(Shape::TokenEmbeddings { width, chunk }, |u| {
+                    let k = &self.kernels.text_embeddings;
+                    embeddings::bind_text(k, &self.gpu, u, ids, &rows, positions, out)
+                })
+            })
+            .collect()
+    }
+
+    fn gather_rows(
+        &self,
+        index: &GpuBuffer,
+        x: &GpuBuffer,
+        width: usize,
+        out: &GpuBuffer,
+    ) -> GpuOp {
+        self.op(Shape::GatherRows { width }, |u| {
+            pooling::bind_gather(&self.kernels.gather_rows, &self.gpu, u, index, x, out)
+        })
+    }
+
+    fn write<T: bytemuck::Pod>(
+        &self,
+        _pass: &mut wgpu::ComputePass<'_>,
+        tensor: &GpuBuffer,
+        data: &[T],
+    ) {
+        // Queued writes land before the submit that ends the pass.
+        self.gpu.queue.write_buffer(tensor, 0, bytemuck::cast_slice(data));
+    }
+
+    fn record(&self, pass: &mut wgpu::ComputePass<'_>, op: &GpuOp, rows: Rows) {
+        let (params, extent) = op.shape.params(rows);
+        let mut written = op.written.lock().unwrap_or_else(PoisonError::into_inner);
+        if *written != Some(rows) {
+            self.gpu.queue.write_buffer(&op.uniform, 0, &params);
+            *written = Some(rows);
+        }
+        op.step.dispatch_over(pass, extent);
+    }
+
+    /// One command encoder, one compute pass, one submit with the readback
+    /// copy. Inputs are written, recorded and submitted without an `.await` in
+    /// between and under the device's pass lock, so concurrent passes (two
+    /// widgets, two threads) cannot overwrite each other's inputs or shapes.
+    async fn run(
+        &self,
+        record: impl FnOnce(&mut wgpu::ComputePass<'_>),
+        out: &GpuBuffer,
+        len: usize,
+    ) -> Result<Vec<f32>> {
+        let pending = self
+            .gpu
+            .checked("running a forward pass", || {
+                let _one_at_a_time = self.gpu.one_pass_at_a_time();
+                let label = Some("clip forward");
+                let mut encoder =
+                    self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label });
+                record(&mut encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label,
+                    timestamp_writes: None,
+                }));
+                self.gpu.submit_with_readback(encoder, out, len)
+            })
+            .await?;
+        pending.read(&self.gpu).await
+    }
+}

@@ -1,0 +1,183 @@
+//! Both towers on one engine, and what the model asks of them: features of a
+//! batch of images or of texts. [`Forward`] hides the engine's type from
+//! [`super::ClipModel`], so a model is the same type whatever it runs on.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::engine::{Engine, WeightFormat};
+use crate::error::Result;
+
+use super::config::{ClipConfig, TowerConfig};
+use super::encoder::Activations;
+use super::text::TextTower;
+use super::vision::VisionTower;
+use super::weights::{self, Weights};
+
+/// Images, and text tokens, per forward pass at most; larger requests are
+/// split. Lower when the largest activation would not fit one storage binding.
+/// 616 tokens are 8 full-length texts, or 88 short labels of 7 tokens: a text
+/// pass is cut at its longest text, so short labels share one pass. The two
+/// towers share their activation buffers, sized by the larger need: for
+/// ViT-B/32 a batch of 8 images (25 MB) and 616 tokens (14 MB).
+const MAX_IMAGES_PER_PASS: usize = 8;
+const MAX_TEXT_ROWS_PER_PASS: usize = 8 * 77;
+
+/// Activation buffers (and the vision tower's inputs) get at most this share
+/// of the weights' own bytes (and at least room for one image and one
+/// full-length text): a small, quantized model gets smaller passes rather
+/// than buffers larger than a quarter of itself. Measured on ViT-B/32: GPU
+/// memory was 1.32x the q4 weights with passes of 8 images and 616 tokens
+/// (29 MB of buffers for 88 MB of weights).
+const ACTIVATION_SHARE: f64 = 0.15;
+
+/// Features of one pass, `rows × projection_dim` floats, on their way back.
+pub type Pending<'a> = Pin<Box<dyn Future<Output = Result<Vec<f32>>> + 'a>>;
+
+/// The forward passes of a loaded model, whatever engine runs them.
+pub trait Forward {
+    /// Images per pass at most.
+    fn max_images(&self) -> usize;
+    /// Text tokens per pass at most (at least one full-length text).
+    fn max_text_rows(&self) -> usize;
+    /// Checks token ids against the model before anything is written.
+    fn check_ids(&self, ids: &[Vec<u32>]) -> Result<()>;
+    /// Raw features of `batch` images of pixel values (at most `max_images`).
+    fn images<'a>(&'a self, pixels: &'a [f32], batch: usize) -> Pending<'a>;
+    /// Raw features of texts (checked; texts × longest ≤ `max_text_rows`).
+    fn texts<'a>(&'a self, ids: &'a [Vec<u32>]) -> Pending<'a>;
+}
+
+pub struct Towers<E: Engine> {
+    engine: E,
+    projection_dim: usize,
+    vision: VisionTower<E>,
+    text: TextTower<E>,
+}
+
+impl<E: Engine> Towers<E> {
+    /// Sizes the passes and the shared activations for `engine`, then reads
+    /// and binds both towers from `w`. In the file's order (tensors are
+    /// sorted by name): text, then vision. Text first also matters for
+    /// memory: its token table is the largest tensor, and taken while wasm
+    /// memory is still small, the vision layers later reuse its space (vision
+    /// first left the heap too fragmented for it: ViT-L/14 fp16 peaked at
+    /// 170 MB instead of 115 MB).
+    pub async fn load(engine: E, config: &ClipConfig, w: &Weights<'_>) -> Result<Towers<E>> {
+        let (v, t) = (&config.vision, &config.text);
+        let widest = |c: &TowerConfig| (3 * c.width).max(c.intermediate);
+        let (images, text_rows) = pass_sizes(config, engine.format());
+        let max_bytes = engine.max_tensor_bytes();
+        let max_images = batch_limit(max_bytes, images, v.tokens(), widest(&v.tower));
+        let max_text_rows =
+            batch_limit(max_bytes, text_rows, 1, widest(&t.tower)).max(t.max_positions);
+        let act = engine
+            .checked("allocating activations", || {
+                Activations::new(
+                    &engine,
+                    &[(max_images * v.tokens(), &v.tower), (max_text_rows, &t.tower)],
+                )
+            })
+            .await?;
+        let dim = config.projection_dim;
+        let text = TextTower::new(&engine, t, w, dim, max_text_rows, &act).await?;
+        let vision = VisionTower::new(&engine, v, w, dim, max_images, &act).await?;
+        Ok(Towers { engine, projection_dim: dim, vision, text })
+    }
+}
+
+impl<E: Engine> Towers<E> {
+    /// Bytes of memory the engine's device has allocated so far.
+    pub fn allocated_bytes(&self) -> u64 {
+        self.engine.allocated_bytes()
+    }
+}
+
+impl<E: Engine> Forward for Towers<E> {
+    fn max_images(&self) -> usize {
+        self.vision.max_batch
+    }
+
+    fn max_text_rows(&self) -> usize {
+        self.text.max_rows
+    }
+
+    fn check_ids(&self, ids: &[Vec<u32>]) -> Result<()> {
+        self.text.check_ids(ids)
+    }
+
+    fn images<'a>(&'a self, pixels: &'a [f32], batch: usize) -> Pending<'a> {
+        let (e, vision) = (&self.engine, &self.vision);
+        let record = move |pass: &mut E::Pass<'_>| vision.record(e, pass, pixels, batch);
+        Box::pin(e.run(record, &vision.head.features, batch * self.projection_dim))
+    }
+
+    fn texts<'a>(&'a self, ids: &'a [Vec<u32>]) -> Pending<'a> {
+        let (e, text) = (&self.engine, &self.text);
+        let record = move |pass: &mut E::Pass<'_>| text.record(e, pass, ids);
+        Box::pin(e.run(record, &text.head.features, ids.len() * self.projection_dim))
+    }
+}
+
+/// How many sequences of `rows_each` rows fit when the widest activation has
+/// `width` floats per row and a tensor holds at most `max_bytes`.
+fn batch_limit(max_bytes: u64, wanted: usize, rows_each: usize, width: usize) -> usize {
+    let per_item = (rows_each * width * 4) as u64;
+    ((max_bytes / per_item) as usize).clamp(1, wanted)
+}
+
+/// Images and text tokens per pass for `config` with weights in `format`: the
+/// most of each (8 images, 616 tokens) within [`ACTIVATION_SHARE`] of the weights.
+fn pass_sizes(config: &ClipConfig, format: WeightFormat) -> (usize, usize) {
+    let weights: usize = weights::expected(config)
+        .iter()
+        .map(|e| match e.kind {
+            weights::Kind::Matrix => {
+                let (n, k) = weights::matrix_dims(&e.shape);
+                format.layout(n, k).bytes()
+            }
+            weights::Kind::Small => 4 * e.shape.iter().product::<usize>(),
+        })
+        .sum();
+    let budget = (weights as f64 * ACTIVATION_SHARE) as usize;
+    // Floats per row of the shared activations: stream, other, normed, attention out, qkv, hidden.
+    let per_row = |c: &TowerConfig| 4 * (7 * c.width + c.intermediate);
+    let v = &config.vision;
+    let tokens = v.tokens();
+    let patch_len = v.channels * v.patch_size * v.patch_size;
+    // The vision tower's own inputs: pixels, patches, patch and token embeddings.
+    let vision_inputs = 4
+        * (v.channels * v.image_size * v.image_size
+            + (tokens - 1) * (patch_len + v.tower.width)
+            + tokens * v.tower.width);
+    let images =
+        (budget / (tokens * per_row(&v.tower) + vision_inputs)).clamp(1, MAX_IMAGES_PER_PASS);
+    // The towers share the activations; the vision inputs come on top of them.
+    let text_budget = budget.saturating_sub(images * vision_inputs);
+    let text_rows = (text_budget / per_row(&config.text.tower))
+        .clamp(config.text.max_positions, MAX_TEXT_ROWS_PER_PASS);
+    (images, text_rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pass_sizes;
+    use crate::engine::WeightFormat;
+    use crate::model::ClipConfig;
+
+    #[test]
+    fn passes_shrink_with_the_weights() {
+        // ViT-B/32: 150,994,944 weights in matrices and 282,369 floats (1,129,476 bytes) in
+        // small tensors. An image costs 50 rows x 4 x (7 x 768 + 3072) bytes of activations
+        // (1,689,600) plus 4 x (3 x 224² + 49 x (3072 + 768) + 50 x 768) of inputs (1,508,352);
+        // a text token 4 x (7 x 512 + 2048) = 22,528.
+        let b32 = ClipConfig::from_json("{}").unwrap();
+        // f32: a budget of 90.8 MB holds the most (8 images, 616 tokens).
+        assert_eq!(pass_sizes(&b32, WeightFormat::F32), (8, 616));
+        // q8: 1.0625 bytes per weight: 161,561,604 bytes, budget 24,234,240: 7 images, then
+        // (24,234,240 - 7 x 1,508,352) / 22,528 = 607 tokens.
+        assert_eq!(pass_sizes(&b32, WeightFormat::Q8), (7, 607));
+        // q4: 0.5625 bytes per weight: 86,064,132 bytes, budget 12,909,619: 4 images, 305 tokens.
+        assert_eq!(pass_sizes(&b32, WeightFormat::Q4), (4, 305));
+    }
+}
