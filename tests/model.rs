@@ -82,22 +82,19 @@ fn extra_fixture_matches_transformers() {
 #[test]
 fn a_thousand_labels_match_one_at_a_time() {
     let gpu = gpu();
-    let model = pollster::block_on(webclip::model::ClipModel::load(
-        &gpu,
-        &fixture("tiny-clip").files,
-        None,
-        None,
-    ))
+    let model = pollster::block_on(
+        common::runtime(&gpu, None).load_files(&fixture("tiny-clip").files, None),
+    )
     .unwrap();
     let words =
         ["cat", "rocket", "a very small robot", "the astronaut on the moon with a flag", "x"];
     let labels: Vec<String> =
         (0..1000).map(|i| format!("{} number {i}", words[i % words.len()])).collect();
     let refs: Vec<&str> = labels.iter().map(String::as_str).collect();
-    let all = pollster::block_on(model.embed_texts(&refs, false)).unwrap();
+    let all = pollster::block_on(model.embed_texts(&refs)).unwrap().raw();
     assert_eq!(all.len(), 1000);
     for i in [0, 1, 2, 3, 4, 353, 999] {
-        let alone = pollster::block_on(model.embed_texts(&refs[i..=i], false)).unwrap();
+        let alone = pollster::block_on(model.embed_texts(&refs[i..=i])).unwrap().raw();
         let diff = alone[0].iter().zip(&all[i]).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         // Same kernels, same rows: only the padding of the pass differs, which the causal mask hides.
         assert!(diff <= 1e-6, "label {i} ({}): differs by {diff:e} from its own pass", labels[i]);
@@ -110,8 +107,7 @@ fn a_thousand_labels_match_one_at_a_time() {
 #[test]
 fn a_load_records_the_model_file_convert_writes() {
     use webclip::model::weights::{ByteSink, FileSource};
-    use webclip::model::{ClipModel, ModelSource, ModelTexts, Record};
-    use webclip::ops::{KernelFamily, Kernels, WeightFormat};
+    use webclip::model::{KernelFamily, ModelSource, ModelTexts, Record, WeightFormat};
 
     struct Bytes(std::cell::RefCell<Vec<u8>>);
     impl ByteSink for Bytes {
@@ -138,8 +134,7 @@ fn a_load_records_the_model_file_convert_writes() {
         let converted = out.join(format!("{}.webclip", format.name()));
         webclip::model::convert::convert(&dir, format, &converted, "tiny-clip").unwrap();
         let expected = std::fs::read(&converted).unwrap();
-        let kernels =
-            pollster::block_on(Kernels::new(&gpu, KernelFamily::Registers, format)).unwrap();
+        let runtime = common::runtime(&gpu, Some(KernelFamily::Registers));
         for (what, path, texts) in [
             (
                 "checkpoint",
@@ -152,7 +147,7 @@ fn a_load_records_the_model_file_convert_writes() {
             let sink = Bytes(Default::default());
             let mut source = pollster::block_on(ModelSource::open(&file, texts)).unwrap();
             source.record = Some(Record { sink: &sink, source: "tiny-clip".into() });
-            pollster::block_on(ClipModel::load_source(&gpu, &kernels, source)).unwrap();
+            pollster::block_on(runtime.load(source, Some(format))).unwrap();
             let recorded = sink.0.into_inner();
             assert_eq!(recorded.len(), expected.len(), "{} from a {what}: length", format.name());
             assert!(
@@ -174,8 +169,7 @@ fn loading_reads_each_layer_at_once_and_no_byte_twice() {
     use std::future::Future;
     use std::pin::Pin;
     use webclip::model::weights::{expected, FileSource, TensorSource};
-    use webclip::model::{ClipConfig, ClipModel, ModelSource, ModelTexts};
-    use webclip::ops::{KernelFamily, Kernels, WeightFormat};
+    use webclip::model::{ClipConfig, KernelFamily, ModelSource, ModelTexts, WeightFormat};
 
     struct Counting {
         file: FileSource,
@@ -219,8 +213,7 @@ fn loading_reads_each_layer_at_once_and_no_byte_twice() {
         outside.iter().filter(|e| webclip::model::model_file::is_matrix(&e.name)).count();
     let file = std::env::temp_dir().join(format!("webclip-reads-{}.webclip", std::process::id()));
     webclip::model::convert::convert(&dir, WeightFormat::Q8, &file, "tiny-clip").unwrap();
-    let kernels =
-        pollster::block_on(Kernels::new(&gpu, KernelFamily::Registers, WeightFormat::Q8)).unwrap();
+    let runtime = common::runtime(&gpu, Some(KernelFamily::Registers));
     // Header: its length, then itself. A model file stores each matrix's scales as a tensor of their own.
     for (what, path, texts, reads) in [
         (
@@ -237,7 +230,7 @@ fn loading_reads_each_layer_at_once_and_no_byte_twice() {
             bytes: Cell::new(0),
         };
         let model = pollster::block_on(ModelSource::open(&source, texts)).unwrap();
-        pollster::block_on(ClipModel::load_source(&gpu, &kernels, model)).unwrap();
+        pollster::block_on(runtime.load(model, Some(WeightFormat::Q8))).unwrap();
         assert_eq!(source.reads.get(), reads, "{what}: reads");
         assert!(
             source.bytes.get() <= source.len().unwrap(),
@@ -271,14 +264,7 @@ fn demo_model_recognises_drawn_shapes() {
     let gpu = gpu();
     let source = pollster::block_on(webclip::model::ModelSource::open(&file, None)).unwrap();
     let format = source.format(None).unwrap();
-    let kernels = pollster::block_on(webclip::ops::Kernels::new(
-        &gpu,
-        webclip::ops::KernelFamily::choose(&gpu, None).unwrap(),
-        format,
-    ))
-    .unwrap();
-    let model =
-        pollster::block_on(webclip::model::ClipModel::load_source(&gpu, &kernels, source)).unwrap();
+    let model = pollster::block_on(common::runtime(&gpu, None).load(source, None)).unwrap();
     let templates = vec!["a photo of a {}".to_string()];
     let prompts = pollster::block_on(model.embed_prompts(&labels, &templates)).unwrap();
     let images = listing["images"].as_object().unwrap();
@@ -286,10 +272,10 @@ fn demo_model_recognises_drawn_shapes() {
         .keys()
         .map(|name| webclip::image::decode(&std::fs::read(set.join(name)).unwrap(), name).unwrap())
         .collect();
-    let embedded = pollster::block_on(model.embed_images(&pictures, true)).unwrap();
+    let embedded = pollster::block_on(model.embed_images(&pictures)).unwrap().unit();
     let mut wrong = Vec::new();
     for ((name, label), image) in images.iter().zip(&embedded) {
-        let probs = model.zero_shot(image, &prompts, &templates);
+        let probs = model.zero_shot(image, &prompts, &templates).probabilities;
         let best = (0..labels.len()).max_by(|&a, &b| probs[a].total_cmp(&probs[b])).unwrap();
         if labels[best] != label.as_str().unwrap() {
             wrong.push(format!("{name}: {} ({:.2})", labels[best], probs[best]));
@@ -326,8 +312,8 @@ fn a_lost_device_fails_clearly_and_a_new_one_works() {
     )
     .unwrap();
     let lost = pollster::block_on(Gpu::new()).unwrap();
-    let model = pollster::block_on(webclip::model::ClipModel::load(&lost, &tiny.files, None, None))
-        .unwrap();
+    let model =
+        pollster::block_on(common::runtime(&lost, None).load_files(&tiny.files, None)).unwrap();
     assert!(pollster::block_on(model.classify(&picture, &labels, &[])).is_ok());
     lost.destroy();
     let error = pollster::block_on(model.classify(&picture, &labels, &[])).unwrap_err().to_string();
@@ -346,8 +332,9 @@ fn a_lost_device_fails_clearly_and_a_new_one_works() {
 fn classifying_and_reloading_in_a_loop_keep_gpu_memory_flat() {
     let gpu = pollster::block_on(Gpu::new()).unwrap();
     let tiny = fixture("tiny-clip");
-    let model =
-        pollster::block_on(webclip::model::ClipModel::load(&gpu, &tiny.files, None, None)).unwrap();
+    let held_before = gpu.held_buffers();
+    let runtime = common::runtime(&gpu, None);
+    let model = pollster::block_on(runtime.load_files(&tiny.files, None)).unwrap();
     let picture = webclip::image::decode(
         &std::fs::read(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images/chelsea.png"),
@@ -361,13 +348,14 @@ fn classifying_and_reloading_in_a_loop_keep_gpu_memory_flat() {
         let labels: Vec<String> = (0..5).map(|j| format!("label {j} of run {i}")).collect();
         let (prompts, _) = pollster::block_on(cache.embed_prompts(&model, &labels, &[])).unwrap();
         let image =
-            pollster::block_on(model.embed_images(std::slice::from_ref(&picture), true)).unwrap();
-        let probs = model.zero_shot(&image[0], &prompts, &[]);
+            pollster::block_on(model.embed_images(std::slice::from_ref(&picture))).unwrap().unit();
+        let probs = model.zero_shot(&image[0], &prompts, &[]).probabilities;
         assert!((probs.iter().sum::<f64>() - 1.0).abs() < 1e-9);
     };
     run(0);
     gpu.device.poll(wgpu::PollType::wait_indefinitely()).unwrap();
     let start = gpu.live_buffers().expect("wgpu's counters natively");
+    let held = gpu.held_buffers();
     // WEBCLIP_ENDURANCE_RUNS=1000 for the figure in the closing note.
     let runs: usize =
         std::env::var("WEBCLIP_ENDURANCE_RUNS").ok().and_then(|n| n.parse().ok()).unwrap_or(200);
@@ -384,18 +372,18 @@ fn classifying_and_reloading_in_a_loop_keep_gpu_memory_flat() {
     let end = gpu.live_buffers().unwrap();
     println!("live buffers (count, bytes) after 1 run: {start:?}, after {runs}: {end:?}; prompt cache {} of 64; RSS {rss_start:?} -> {:?}", cache.len(), rss());
     assert_eq!(start, end, "buffers left behind by {} runs", runs - 1);
+    assert_eq!(gpu.held_buffers(), held, "the engine's own count, after {} runs", runs - 1);
     assert_eq!(cache.len(), 64, "the prompt cache keeps its bound");
     // Loading and dropping another model 20 times gives every buffer back.
     for _ in 0..20 {
-        let other = pollster::block_on(webclip::model::ClipModel::load(
-            &gpu,
-            &tiny.files,
-            None,
-            Some(webclip::ops::WeightFormat::Q4),
-        ))
-        .unwrap();
-        pollster::block_on(other.embed_texts(&["a cat"], true)).unwrap();
+        let q4 = Some(webclip::model::WeightFormat::Q4);
+        let other = pollster::block_on(runtime.load_files(&tiny.files, q4)).unwrap();
+        pollster::block_on(other.embed_texts(&["a cat"])).unwrap().unit();
     }
     gpu.device.poll(wgpu::PollType::wait_indefinitely()).unwrap();
     assert_eq!(gpu.live_buffers().unwrap(), end, "buffers left behind by 20 loads");
+    assert_eq!(gpu.held_buffers(), held, "the engine's own count, after 20 loads");
+    // Dropping the model gives back every buffer its load made, by both counts.
+    drop(model);
+    assert_eq!(gpu.held_buffers(), held_before, "the engine's own count, after dropping the model");
 }

@@ -12,8 +12,8 @@ use std::sync::{Mutex, PoisonError};
 use crate::error::Result;
 use crate::gpu::{Gpu, GpuBuffer, Step, Uniform};
 use crate::ops::attention::{self, AttentionParams};
-use crate::ops::embeddings::{self, Im2colParams, TableChunk, TextEmbeddingsParams};
 use crate::ops::embeddings::VisionEmbeddingsParams;
+use crate::ops::embeddings::{self, Im2colParams, TableChunk, TextEmbeddingsParams};
 use crate::ops::layernorm::{self, LayerNormParams};
 use crate::ops::matmul::{self, MatmulParams};
 use crate::ops::pooling::{self, RowsParams};
@@ -34,7 +34,11 @@ pub struct GpuEngine {
 
 impl GpuEngine {
     /// Compiles the kernels of `family` for weights in `format` on `gpu`.
-    pub async fn compile(gpu: &Gpu, family: KernelFamily, format: WeightFormat) -> Result<GpuEngine> {
+    pub async fn compile(
+        gpu: &Gpu,
+        family: KernelFamily,
+        format: WeightFormat,
+    ) -> Result<GpuEngine> {
         Ok(GpuEngine { gpu: gpu.clone(), kernels: Kernels::new(gpu, family, format).await? })
     }
 
@@ -306,8 +310,10 @@ impl Engine for GpuEngine {
             .checked("running a forward pass", || {
                 let _one_at_a_time = self.gpu.one_pass_at_a_time();
                 let label = Some("clip forward");
-                let mut encoder =
-                    self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label });
+                let mut encoder = self
+                    .gpu
+                    .device
+                    .create_command_encoder(&wgpu::CommandEncoderDescriptor { label });
                 record(&mut encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                     label,
                     timestamp_writes: None,

@@ -73,12 +73,14 @@ pub struct Uniform<T> {
 impl<T: bytemuck::Pod> Uniform<T> {
     pub fn new(gpu: &Gpu, label: &str, value: &T) -> Self {
         use wgpu::util::DeviceExt;
-        let buffer =
-            GpuBuffer::new(&gpu.live, gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        let buffer = GpuBuffer::new(
+            &gpu.live,
+            gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some(label),
                 contents: bytemuck::bytes_of(value),
                 usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            }));
+            }),
+        );
         Uniform { buffer, _value: PhantomData }
     }
 

@@ -173,13 +173,16 @@ impl Gpu {
             &padded[..]
         };
         self.count(contents.len() as u64);
-        GpuBuffer::new(&self.live, self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(label),
-            contents,
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_DST
-                | wgpu::BufferUsages::COPY_SRC,
-        }))
+        GpuBuffer::new(
+            &self.live,
+            self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_DST
+                    | wgpu::BufferUsages::COPY_SRC,
+            }),
+        )
     }
 
     /// A storage buffer holding `parts` one after another (each a whole number
@@ -188,14 +191,17 @@ impl Gpu {
         let len: usize = parts.iter().map(|p| p.len()).sum();
         let size = (len.max(1).div_ceil(16) * 16) as u64;
         self.count(size);
-        let buffer = GpuBuffer::new(&self.live, self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(label),
-            size,
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_DST
-                | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: false,
-        }));
+        let buffer = GpuBuffer::new(
+            &self.live,
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_DST
+                    | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            }),
+        );
         let mut offset = 0;
         for part in parts.iter().filter(|p| !p.is_empty()) {
             self.queue.write_buffer(&buffer, offset, part);
@@ -209,14 +215,17 @@ impl Gpu {
     pub fn scratch(&self, label: &str, len: usize) -> GpuBuffer {
         let size = (len.max(1).div_ceil(4) * 16) as u64;
         self.count(size);
-        GpuBuffer::new(&self.live, self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(label),
-            size,
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_DST
-                | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: false,
-        }))
+        GpuBuffer::new(
+            &self.live,
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_DST
+                    | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            }),
+        )
     }
 
     /// Copies the first `len` floats of `buffer` back to the CPU.
@@ -246,12 +255,15 @@ impl Gpu {
         len: usize,
     ) -> Readback {
         let size = (len * 4) as u64;
-        let staging = GpuBuffer::new(&self.live, self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size: size.max(4),
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        }));
+        let staging = GpuBuffer::new(
+            &self.live,
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("readback"),
+                size: size.max(4),
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }),
+        );
         encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, size);
         self.queue.submit([encoder.finish()]);
         Readback { staging, size }

@@ -152,9 +152,9 @@ impl LoadOptions {
         };
         let tokenizer = present("tokenizer")
             .map(|v| {
-                v.dyn_into::<js_sys::Uint8Array>().map(|a| a.to_vec()).map_err(|_| {
-                    JsError::new("loadModel: options.tokenizer must be a Uint8Array")
-                })
+                v.dyn_into::<js_sys::Uint8Array>()
+                    .map(|a| a.to_vec())
+                    .map_err(|_| JsError::new("loadModel: options.tokenizer must be a Uint8Array"))
             })
             .transpose()?;
         let texts = match (string("config")?, tokenizer, string("preprocessor")?) {

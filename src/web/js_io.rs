@@ -77,7 +77,6 @@ impl TensorSource for JsSource {
     }
 }
 
-
 /// Where a load writes the model file it records (the worker's cache).
 pub struct JsSink {
     object: Object,

@@ -53,4 +53,3 @@ fn js_message(e: &JsValue) -> String {
         .or_else(|| e.as_string())
         .unwrap_or_else(|| format!("{e:?}"))
 }
-

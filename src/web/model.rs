@@ -164,7 +164,6 @@ impl Model {
     }
 }
 
-
 impl Model {
     pub(super) fn new(inner: ClipModel, timings: Timings) -> Model {
         Model { inner, timings: Cell::new(timings), prompts: RefCell::default() }

@@ -14,7 +14,7 @@
 use webclip::gpu::Gpu;
 use webclip::image::RgbImage;
 use webclip::model::{scores, ClipModel, ModelFiles, PromptCache};
-use webclip::ops::{KernelFamily, WeightFormat};
+use webclip::model::{KernelFamily, Runtime, WeightFormat};
 use webclip::{image, npy};
 
 /// Prints a measurement: to stdout natively, to the test runner's log in the browser.
@@ -58,8 +58,13 @@ impl Fixture {
         serde_json::from_slice(&(self.read)("expected/cases.json")).unwrap()
     }
     async fn load(&self, gpu: &Gpu, family: KernelFamily) -> ClipModel {
-        ClipModel::load(gpu, &self.files, Some(family), Some(WeightFormat::F32)).await.unwrap()
+        runtime(gpu, Some(family)).load_files(&self.files, Some(WeightFormat::F32)).await.unwrap()
     }
+}
+
+/// A runtime on the test device: `family` forced, or the adapter's.
+pub fn runtime(gpu: &Gpu, family: Option<KernelFamily>) -> Runtime {
+    Runtime::on(gpu.clone(), family).unwrap()
 }
 
 fn strings(cases: &serde_json::Value, key: &str) -> Vec<String> {
@@ -103,7 +108,7 @@ async fn check_fixture_with(fixture: &Fixture, gpu: &Gpu, family: KernelFamily) 
 
     // The encoder alone, on transformers' own pixel values.
     let pixels = fixture.expected("pixel_values.npy");
-    let from_pixels = m.embed_pixels(&pixels.to_f32(), false).await.unwrap();
+    let from_pixels = m.embed_pixels(&pixels.to_f32()).await.unwrap().raw();
     let want = fixture.expected("image_features.npy");
     let max_rel = fixture.max_rel;
     assert_features(
@@ -120,7 +125,7 @@ async fn check_fixture_with(fixture: &Fixture, gpu: &Gpu, family: KernelFamily) 
     // so JPEG rows get a looser bound: 1e-3, measured up to 2.1e-4.
     let names = strings(&cases, "images");
     let pictures: Vec<_> = names.iter().map(|n| fixture.image(n)).collect();
-    let from_files = m.embed_images(&pictures, false).await.unwrap();
+    let from_files = m.embed_images(&pictures).await.unwrap().raw();
     for (i, n) in names.iter().enumerate() {
         let row = npy::Array { shape: vec![1, want.shape[1]], data: want.rows()[i].clone() };
         let jpeg = n.ends_with(".jpg");
@@ -139,7 +144,7 @@ async fn check_fixture_with(fixture: &Fixture, gpu: &Gpu, family: KernelFamily) 
     let ids = m.tokenize(&refs).unwrap();
     let want_ids: Vec<Vec<u32>> = serde_json::from_value(cases["input_ids"].clone()).unwrap();
     assert_eq!(ids, want_ids, "{name}: token ids");
-    let text_features = m.embed_texts(&refs, false).await.unwrap();
+    let text_features = m.embed_texts(&refs).await.unwrap().raw();
     assert_features(
         &format!("{name} text features"),
         &text_features,
@@ -152,7 +157,7 @@ async fn check_fixture_with(fixture: &Fixture, gpu: &Gpu, family: KernelFamily) 
     let probs = fixture.expected("probs.npy").rows();
     let mut worst = 0.0f64;
     for (i, image) in from_pixels.iter().enumerate() {
-        let got = scores::zero_shot(image, &text_features, 1, m.logit_scale);
+        let got = scores::zero_shot(image, &text_features, 1, m.logit_scale).probabilities;
         for (g, w) in got.iter().zip(&probs[i]) {
             worst = worst.max((g - w).abs());
         }
@@ -167,7 +172,8 @@ pub async fn check_classify(fixture: &Fixture, gpu: &Gpu) {
     let cases = fixture.cases();
     let labels = strings(&cases, "texts")[..3].to_vec();
     let picture = fixture.image(&strings(&cases, "images")[0]);
-    let model = fixture.load(gpu, KernelFamily::choose(gpu, None).unwrap()).await;
+    let model =
+        runtime(gpu, None).load_files(&fixture.files, Some(WeightFormat::F32)).await.unwrap();
     let scores = model.classify(&picture, &labels, &[]).await.unwrap();
     let row = &fixture.expected("probs.npy").rows()[0][..3];
     let total: f64 = row.iter().sum();
@@ -191,9 +197,9 @@ pub async fn check_classify(fixture: &Fixture, gpu: &Gpu) {
     let (second, encoded) = cache.embed_prompts(&model, &more, &[]).await.unwrap();
     assert_eq!(encoded, 1, "labels already encoded are not encoded again");
     assert_eq!(&second[..3], &first[..], "cached embeddings are returned unchanged");
-    let image = model.embed_images(std::slice::from_ref(&picture), true).await.unwrap();
+    let image = model.embed_images(std::slice::from_ref(&picture)).await.unwrap().unit();
     let cached = model.zero_shot(&image[0], &first, &[]);
-    for (s, c) in scores.iter().zip(&cached) {
+    for (s, c) in scores.iter().zip(&cached.probabilities) {
         assert!((s.probability - c).abs() <= 1e-12, "{}: cached {c} vs {}", s.label, s.probability);
     }
 }
@@ -244,9 +250,9 @@ pub async fn check_formats(fixture: &Fixture, gpu: &Gpu, q4_min_cos: f64) {
         (WeightFormat::Q4, q4_min_cos, false),
     ] {
         let name = format!("{} ({} weights)", fixture.name, format.name());
-        let m = ClipModel::load(gpu, &fixture.files, None, Some(format)).await.unwrap();
-        let images = m.embed_pixels(&pixels, false).await.unwrap();
-        let text = m.embed_texts(&refs, false).await.unwrap();
+        let m = runtime(gpu, None).load_files(&fixture.files, Some(format)).await.unwrap();
+        let images = m.embed_pixels(&pixels).await.unwrap().raw();
+        let text = m.embed_texts(&refs).await.unwrap().raw();
         let (image_cos, text_cos) = (
             min_cosine(&images, &fixture.expected("image_features.npy")),
             min_cosine(&text, &fixture.expected("text_features.npy")),
@@ -258,7 +264,7 @@ pub async fn check_formats(fixture: &Fixture, gpu: &Gpu, q4_min_cos: f64) {
         );
         let (mut kept, mut same) = (0, 0);
         for (i, image) in images.iter().enumerate() {
-            let got = scores::zero_shot(image, &text, 1, m.logit_scale);
+            let got = scores::zero_shot(image, &text, 1, m.logit_scale).probabilities;
             let mut sorted = probs[i].clone();
             sorted.sort_by(|a, b| b.total_cmp(a));
             same += (argmax(&got) == argmax(&probs[i])) as usize;

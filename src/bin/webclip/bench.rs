@@ -48,9 +48,8 @@ pub fn model(common: &Common, runs: usize) -> Result<()> {
     let first_image_ms = ms_since(start);
     let eight = one.repeat(8);
     let image = timed(runs, || pollster::block_on(model.embed_pixels(&one)).map(drop))?;
-    let batch8 = timed(runs.div_ceil(2), || {
-        pollster::block_on(model.embed_pixels(&eight)).map(drop)
-    })?;
+    let batch8 =
+        timed(runs.div_ceil(2), || pollster::block_on(model.embed_pixels(&eight)).map(drop))?;
     let labels =
         |n: usize| (0..n).map(|i| format!("a photo of a thing number {i}")).collect::<Vec<_>>();
     let (four, hundred) = (labels(4), labels(100));
@@ -104,4 +103,3 @@ pub fn kernels(
     }
     Ok(())
 }
-
