@@ -88,8 +88,8 @@ pub fn decode(bytes: &[u8], name: &str) -> Result<RgbImage> {
     if let Some(p) = &png {
         check_size(p.width, p.height).map_err(invalid)?;
     }
-    reader
-        .limits(limits::max_alloc(png.as_ref().map_or(METADATA_BUDGET, |p| alloc_budget(p.width, p.height))));
+    let budget = png.as_ref().map_or(METADATA_BUDGET, |p| alloc_budget(p.width, p.height));
+    reader.limits(limits::max_alloc(budget));
     let fail =
         |e: image::ImageError| Error::image(name, format!("could not decode {format:?}: {e}"));
     let mut decoder = reader.into_decoder().map_err(fail)?;

@@ -3,8 +3,8 @@
 //! matrices (q, k, v into one qkv; slices of the token table), dequantizes for the CPU
 //! references and uploads to the GPU. Where each format puts the numbers is in `layout`.
 
-use super::quantize::quantize_block;
 use super::layout::{Layout, WeightFormat, QUANT_BLOCK};
+use super::quantize::quantize_block;
 use crate::error::{Error, Result};
 
 /// One matrix in a [`WeightFormat`], in the layout the kernels read.
