@@ -23,10 +23,10 @@ pub(super) fn alloc_budget(width: u32, height: u32) -> u64 {
     u64::from(width) * u64::from(height) * 8 + METADATA_BUDGET
 }
 
-/// The `image` crate's limits with only `max_alloc` set, to `max_alloc` bytes.
-pub(super) fn max_alloc(max_alloc: u64) -> Limits {
+/// The `image` crate's limits with only `max_alloc` set, to `bytes`.
+pub(super) fn max_alloc(bytes: u64) -> Limits {
     let mut limits = Limits::no_limits();
-    limits.max_alloc = Some(max_alloc);
+    limits.max_alloc = Some(bytes);
     limits
 }
 

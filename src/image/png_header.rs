@@ -1,6 +1,7 @@
 //! What a PNG's header chunks say (size, bit depth, colour type, `tRNS`), read from the file
 //! itself: the `image` crate has expanded palettes, low bit depths and `tRNS` by the time
-//! `decode` sees the pixels, and Pillow's 8-bit conversion depends on them.
+//! `decode` sees the pixels, and Pillow's 8-bit conversion depends on them. The size also
+//! sets the png crate's memory budget before it opens the file.
 
 /// What the PNG header says, before the decoder expanded palette / low bit depths / tRNS.
 pub(super) struct PngHeader {
