@@ -25,47 +25,24 @@
 //!
 //! The `image` crate decodes the pixels (zune-jpeg for JPEG, so JPEG pixels differ from
 //! libjpeg-turbo's by a little; see the tests). PNG colour type and `tRNS` are read from
-//! the file header here because the crate has already expanded them by the time we see
-//! the pixels. EXIF orientation is applied, as transformers' `load_image` and browsers do.
+//! the file header (`png_header`) because the crate has already expanded them by the time
+//! we see the pixels. EXIF orientation is applied, as transformers' `load_image` and
+//! browsers do. The white composite itself is `composite`.
 //!
-//! Memory: a header claiming more than [`MAX_PIXELS`] is refused before any pixel is
-//! decoded, and each decoder may allocate no more than [`alloc_budget`] of the size its
-//! header gives, so a small file cannot make it reserve gigabytes.
+//! Memory: a header claiming more than [`MAX_PIXELS`](limits::MAX_PIXELS) is refused before
+//! any pixel is decoded, and each decoder may allocate no more than [`alloc_budget`] of the
+//! size its header gives, so a small file cannot make it reserve gigabytes (see `limits`).
 
 use std::io::Cursor;
 
-use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 
-use super::{gif_frame, RgbImage};
+use super::composite::over_white;
+use super::gif_frame;
+use super::limits::{self, alloc_budget, check_size, METADATA_BUDGET};
+use super::png_header::PngHeader;
+use super::rgb::RgbImage;
 use crate::error::{Error, Result};
-
-/// The most pixels a picture may have: where Pillow raises `DecompressionBombError`
-/// (twice `Image.MAX_IMAGE_PIXELS`); below it Pillow only warns.
-pub const MAX_PIXELS: u64 = 2 * 89_478_485;
-
-/// What a decoder may allocate beyond a picture's pixels, for its metadata (ICC profiles,
-/// EXIF, PNG text): Pillow's `PngImagePlugin.MAX_TEXT_MEMORY`.
-pub(super) const METADATA_BUDGET: u64 = 64 << 20;
-
-/// The most a decoder may allocate for a `width` x `height` picture: its pixels at the
-/// widest sample format any decoder gives (16-bit RGBA, 8 bytes) plus [`METADATA_BUDGET`].
-/// Handed to the decoders as `image::Limits::max_alloc` (the `gif` crate's memory limit),
-/// so a few bytes of header cannot make them allocate more than the picture needs.
-pub(super) fn alloc_budget(width: u32, height: u32) -> u64 {
-    u64::from(width) * u64::from(height) * 8 + METADATA_BUDGET
-}
-
-/// Refuses a picture with no pixels, or more than [`MAX_PIXELS`], from its header alone.
-pub(super) fn check_size(w: u32, h: u32) -> std::result::Result<(), String> {
-    let pixels = u64::from(w) * u64::from(h);
-    if pixels == 0 {
-        Err(format!("has no pixels ({w}x{h})"))
-    } else if pixels > MAX_PIXELS {
-        Err(format!("is {w}x{h} = {pixels} pixels, more than the {MAX_PIXELS} allowed (where Pillow refuses a decompression bomb)"))
-    } else {
-        Ok(())
-    }
-}
 
 /// Decodes PNG, JPEG, WebP, GIF (first frame) or BMP bytes into RGB, compositing any
 /// transparency onto white exactly as transformers' `CLIPImageProcessor` does with Pillow.
@@ -111,15 +88,15 @@ pub fn decode(bytes: &[u8], name: &str) -> Result<RgbImage> {
     if let Some(p) = &png {
         check_size(p.width, p.height).map_err(invalid)?;
     }
-    reader
-        .limits(limits(png.as_ref().map_or(METADATA_BUDGET, |p| alloc_budget(p.width, p.height))));
+    let budget = png.as_ref().map_or(METADATA_BUDGET, |p| alloc_budget(p.width, p.height));
+    reader.limits(limits::max_alloc(budget));
     let fail =
         |e: image::ImageError| Error::image(name, format!("could not decode {format:?}: {e}"));
     let mut decoder = reader.into_decoder().map_err(fail)?;
     // From the header, before a pixel is decoded: a few bytes may claim billions of pixels.
     let (w, h) = decoder.dimensions();
     check_size(w, h).map_err(invalid)?;
-    decoder.set_limits(limits(alloc_budget(w, h))).map_err(fail)?;
+    decoder.set_limits(limits::max_alloc(alloc_budget(w, h))).map_err(fail)?;
     // A broken EXIF block should not make an otherwise fine picture unusable.
     let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut img = DynamicImage::from_decoder(decoder).map_err(fail)?;
@@ -144,121 +121,6 @@ pub fn jpeg_size(bytes: &[u8], name: &str) -> Result<Option<(u32, u32)>> {
     let (w, h) = decoder.dimensions();
     check_size(w, h).map_err(|m| Error::image(name, m))?;
     Ok(Some((w, h)))
-}
-
-fn limits(max_alloc: u64) -> Limits {
-    let mut limits = Limits::no_limits();
-    limits.max_alloc = Some(max_alloc);
-    limits
-}
-
-/// Browser `ImageData` (straight, not premultiplied, RGBA8) -> RGB, compositing onto white
-/// with the same arithmetic as [`decode`].
-pub fn from_rgba(width: u32, height: u32, rgba: &[u8], name: &str) -> Result<RgbImage> {
-    if width == 0 || height == 0 {
-        return Err(Error::image(name, format!("has no pixels ({width}x{height})")));
-    }
-    let expected = width as u64 * height as u64 * 4;
-    if rgba.len() as u64 != expected {
-        return Err(Error::image(
-            name,
-            format!("{width}x{height} RGBA needs {expected} bytes, got {}", rgba.len()),
-        ));
-    }
-    let data = rgba.chunks_exact(4).flat_map(|p| over_white(p[0], p[1], p[2], p[3])).collect();
-    Ok(RgbImage { width, height, data })
-}
-
-/// Pillow's `alpha_composite(white, src)` for one pixel, then dropping alpha.
-///
-/// This is `libImaging/AlphaComposite.c` with an opaque white destination: 7 extra bits of
-/// precision and a rounded division by 255 done with shifts. Fully transparent pixels take
-/// the destination (white) whatever colour they carry; opaque pixels come out unchanged.
-#[inline]
-pub(crate) fn over_white(r: u8, g: u8, b: u8, a: u8) -> [u8; 3] {
-    const BITS: u32 = 7;
-    const DST: u32 = 255; // colour and alpha of the white background
-    if a == 0 {
-        return [255; 3];
-    }
-    let a = u32::from(a);
-    let blend = DST * (255 - a);
-    let outa255 = a * 255 + blend;
-    let coef1 = a * 255 * 255 * (1 << BITS) / outa255;
-    let coef2 = 255 * (1 << BITS) - coef1;
-    let mix = |c: u8| {
-        let t = u32::from(c) * coef1 + DST * coef2 + (0x80 << BITS);
-        (((t >> 8) + t) >> 8 >> BITS) as u8
-    };
-    [mix(r), mix(g), mix(b)]
-}
-
-/// What the PNG header says, before the decoder expanded palette / low bit depths / tRNS.
-struct PngHeader {
-    width: u32,
-    height: u32,
-    bit_depth: u8,
-    color_type: u8,
-    trns: Option<Vec<u8>>,
-}
-
-impl PngHeader {
-    /// Walks the chunks up to the first IDAT. `None` if the file is not shaped like a PNG
-    /// (the decoder has accepted it by then, so this only happens for oddities).
-    fn parse(bytes: &[u8]) -> Option<PngHeader> {
-        let mut pos = 8;
-        let mut header: Option<PngHeader> = None;
-        while pos + 8 <= bytes.len() {
-            let len = u32::from_be_bytes(bytes[pos..pos + 4].try_into().ok()?) as usize;
-            let kind = &bytes[pos + 4..pos + 8];
-            let data = bytes.get(pos + 8..(pos + 8).checked_add(len)?)?;
-            match kind {
-                b"IHDR" if data.len() >= 13 => {
-                    let be = |i: usize| {
-                        u32::from_be_bytes([data[i], data[i + 1], data[i + 2], data[i + 3]])
-                    };
-                    header = Some(PngHeader {
-                        width: be(0),
-                        height: be(4),
-                        bit_depth: data[8],
-                        color_type: data[9],
-                        trns: None,
-                    })
-                }
-                b"tRNS" => header.as_mut()?.trns = Some(data.to_vec()),
-                b"IDAT" | b"IEND" => break,
-                _ => {}
-            }
-            pos += 12 + len;
-        }
-        header
-    }
-
-    /// Pillow mode `I;16`: 16-bit grayscale, clamped (not scaled) to 8 bits.
-    fn is_gray16(&self) -> bool {
-        self.color_type == 0 && self.bit_depth == 16
-    }
-
-    /// The colour key (after Pillow's 8-bit conversion) whose pixels become transparent:
-    /// grayscale and RGB images only; palette tRNS is real alpha, handled by the decoder.
-    fn color_key(&self) -> Option<[u8; 3]> {
-        let t = self.trns.as_deref()?;
-        let sample = |i: usize| Some(u16::from_be_bytes([*t.get(2 * i)?, *t.get(2 * i + 1)?]));
-        match self.color_type {
-            0 => {
-                let v = sample(0)?;
-                // PngImagePlugin scales the key for 1-bit images (mode "1") only.
-                let v = if self.bit_depth == 1 { v.wrapping_mul(255) } else { v }; // only the low byte is compared
-                Some([(v & 0xff) as u8; 3])
-            }
-            2 => Some([
-                (sample(0)? & 0xff) as u8,
-                (sample(1)? & 0xff) as u8,
-                (sample(2)? & 0xff) as u8,
-            ]),
-            _ => None,
-        }
-    }
 }
 
 /// The decoder's pixels -> Pillow's 8-bit RGBA -> composited RGB.
@@ -456,21 +318,6 @@ mod tests {
     }
 
     #[test]
-    fn opaque_is_identity_and_transparent_is_white() {
-        for v in 0..=255u8 {
-            assert_eq!(over_white(v, 255 - v, v / 3, 255), [v, 255 - v, v / 3]);
-            assert_eq!(over_white(v, 255 - v, v / 3, 0), [255; 3]);
-        }
-    }
-
-    #[test]
-    fn half_alpha_blends_towards_white() {
-        // coef1 = 128 * 128 = 16384: 0 * 16384 + 255 * 16256 + 16384 -> 127.
-        assert_eq!(over_white(0, 0, 0, 128), [127; 3]);
-        assert_eq!(over_white(255, 255, 255, 128), [255; 3]);
-    }
-
-    #[test]
     fn garbage_and_empty_files_name_the_image() {
         for (bytes, want) in [
             (&b""[..], "empty"),
@@ -481,14 +328,5 @@ mod tests {
             let err = decode(bytes, "cat.png").unwrap_err().to_string();
             assert!(err.contains("cat.png") && err.contains(want), "{err}");
         }
-    }
-
-    #[test]
-    fn from_rgba_checks_its_input() {
-        assert!(from_rgba(0, 3, &[], "x").is_err());
-        let err = from_rgba(2, 2, &[0; 15], "frame").unwrap_err().to_string();
-        assert!(err.contains("frame") && err.contains("16 bytes"), "{err}");
-        let ok = from_rgba(2, 1, &[10, 20, 30, 255, 1, 2, 3, 0], "x").unwrap();
-        assert_eq!(ok.data, vec![10, 20, 30, 255, 255, 255]);
     }
 }

@@ -18,8 +18,9 @@
 use std::io::Cursor;
 use std::num::NonZeroU64;
 
-use super::decode::{alloc_budget, check_size, over_white, METADATA_BUDGET};
-use super::RgbImage;
+use super::composite::over_white;
+use super::limits::{alloc_budget, check_size, METADATA_BUDGET};
+use super::rgb::RgbImage;
 
 /// Decodes the first frame, composited onto white.
 pub(super) fn decode(bytes: &[u8]) -> Result<RgbImage, String> {

@@ -14,24 +14,28 @@
 //! Steps 2 and 3 are fused: only the part of the resized picture that survives the crop is
 //! computed (see [`resize`] for why that is exact).
 //!
+//! The files: `decode` (format sniffing and Pillow's per-mode conversion to RGB), with
+//! `png_header` (what the PNG header says before the decoder expands it) and `gif_frame`
+//! (a GIF's first frame on Pillow's canvas); `limits` (decompression-bomb size and decoder
+//! memory budgets); `composite` (transparency onto white); `resize`; `config` (the
+//! preprocessor JSON); `rgb` (the picture type).
+//!
 //! Expected outputs come from `tools/make_preprocess_fixtures.py`; `tests/preprocess.rs`
 //! compares against them.
 
+mod composite;
 mod config;
 mod decode;
 mod gif_frame;
+mod limits;
+mod png_header;
 pub mod resize;
+mod rgb;
 
+pub use composite::from_rgba;
 pub use config::{PreprocessConfig, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD};
-pub use decode::{decode, from_rgba, jpeg_size};
-
-/// A decoded picture: packed RGB8, row-major, `data.len() == width * height * 3`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RgbImage {
-    pub width: u32,
-    pub height: u32,
-    pub data: Vec<u8>,
-}
+pub use decode::{decode, jpeg_size};
+pub use rgb::RgbImage;
 
 /// transformers' `get_resize_output_image_size(..., default_to_square=False)`:
 /// `(width, height)` with the shorter side at `shortest_edge`.

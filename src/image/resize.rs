@@ -21,7 +21,7 @@
 
 use std::ops::Range;
 
-use super::RgbImage;
+use super::rgb::RgbImage;
 
 /// Pillow's `PRECISION_BITS`: 32 bits minus 8 for the result, minus 2 for the sign and for
 /// filters whose partial sums exceed 1.
