@@ -45,10 +45,11 @@
 struct Params { m: u32, n: u32, k: u32, flags: u32 }
 
 // Invocations per workgroup, along N, and rows per invocation: a multiple of 4 from 8 to 32
-// (the registry, `RegisterTiles`, sets both per adapter). Rows past ROWS are dead code once the
-// pipeline fixes ROWS, and compilers drop them with their accumulators.
-override WG: u32 = 64u;
-override ROWS: u32 = 8u;
+// (the registry, `RegisterTiles`, sets both per adapter, so neither has a default here: a
+// pipeline that forgot one fails to compile). Rows past ROWS are dead code once the pipeline
+// fixes ROWS, and compilers drop them with their accumulators.
+override WG: u32;
+override ROWS: u32;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;

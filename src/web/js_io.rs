@@ -102,7 +102,7 @@ impl ByteSink for JsSink {
     ) -> Pin<Box<dyn Future<Output = crate::Result<()>> + 'b>> {
         Box::pin(async move {
             let failed = |e: JsValue| {
-                crate::Error::Input(format!("writing the model file: {}", js_message(&e)))
+                crate::Error::file("the model cache", format!("writing failed: {}", js_message(&e)))
             };
             // A copy outside wasm memory: the sink may keep it past an await.
             let copy = js_sys::Uint8Array::from(bytes);
