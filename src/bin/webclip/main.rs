@@ -150,7 +150,8 @@ mod cli {
             json: bool,
         },
         /// GFLOP/s of each kernel family on ViT-B/32's shapes (no model needed)
-        BenchKernels {
+        #[command(name = "bench-kernels")]
+        KernelBench {
             #[command(flatten)]
             family: FamilyArg,
             /// Weight formats to time the matmul with, comma-separated (default: all)
@@ -301,7 +302,7 @@ mod cli {
                     );
                 }
             }
-            Command::BenchKernels { family, weights, samples, only, json } => {
+            Command::KernelBench { family, weights, samples, only, json } => {
                 let formats =
                     weights.split(',').map(WeightFormat::parse).collect::<Result<Vec<_>>>()?;
                 bench::kernels(family.get()?, &formats, samples.max(1), &only, json)?
