@@ -189,19 +189,7 @@ impl Gpu {
     /// of 4-byte words), written in place rather than joined first.
     pub fn upload_parts(&self, label: &str, parts: &[&[u8]]) -> GpuBuffer {
         let len: usize = parts.iter().map(|p| p.len()).sum();
-        let size = (len.max(1).div_ceil(16) * 16) as u64;
-        self.count(size);
-        let buffer = GpuBuffer::new(
-            &self.live,
-            self.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size,
-                usage: wgpu::BufferUsages::STORAGE
-                    | wgpu::BufferUsages::COPY_DST
-                    | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: false,
-            }),
-        );
+        let buffer = self.storage(label, (len.max(1).div_ceil(16) * 16) as u64);
         let mut offset = 0;
         for part in parts.iter().filter(|p| !p.is_empty()) {
             self.queue.write_buffer(&buffer, offset, part);
@@ -213,7 +201,11 @@ impl Gpu {
     /// An uninitialised storage buffer of `len` 32-bit elements, rounded up to
     /// whole vec4s.
     pub fn scratch(&self, label: &str, len: usize) -> GpuBuffer {
-        let size = (len.max(1).div_ceil(4) * 16) as u64;
+        self.storage(label, (len.max(1).div_ceil(4) * 16) as u64)
+    }
+
+    /// An uninitialised storage buffer of `size` bytes (a multiple of 16).
+    fn storage(&self, label: &str, size: u64) -> GpuBuffer {
         self.count(size);
         GpuBuffer::new(
             &self.live,
