@@ -12,6 +12,7 @@
 // shares one model on the GPU; dispose() releases it when the last user does.
 
 import { HUB, parseHubId } from './hub.js';
+import { OP } from './protocol.js';
 
 /** `{ ok: true }`, or `{ ok: false, reason }` with `reason` 'insecure', 'no-api' or 'no-adapter'. */
 export async function checkWebGPU() {
@@ -55,7 +56,7 @@ class WorkerClient {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const onAbort = () => {
-        this.worker.postMessage({ id: this.nextId++, op: 'cancel', loadId: id });
+        this.worker.postMessage({ id: this.nextId++, op: OP.CANCEL, loadId: id });
         this.pending.delete(id);
         reject(signal.reason);
       };
@@ -138,7 +139,7 @@ export class ClipModel {
         const listeners = new Set();
         const worker = client();
         const controller = new AbortController();
-        const promise = worker.call('load', { source: where, kernels, weights }, { onProgress: (p) => listeners.forEach((f) => f(p)), signal: controller.signal });
+        const promise = worker.call(OP.LOAD, { source: where, kernels, weights }, { onProgress: (p) => listeners.forEach((f) => f(p)), signal: controller.signal });
         entry = { promise, users: 0, listeners, worker, waiting: 0, cancel: () => controller.abort(new DOMException('the model load was cancelled', 'AbortError')) };
         cache.set(key, entry);
         promise.catch(() => cache.delete(key)); // a failed load may be retried
@@ -160,7 +161,7 @@ export class ClipModel {
         return new ClipModel(entry.worker, info, () => {
           if (--entry.users > 0) return;
           cache.delete(key);
-          entry.worker.call('dispose', { modelId: info.modelId });
+          entry.worker.call(OP.DISPOSE, { modelId: info.modelId });
         });
       } finally {
         leave();
@@ -183,8 +184,8 @@ export class ClipModel {
       picked = { files: named };
     }
     const worker = client();
-    const info = await worker.call('load', { source: picked, kernels, weights }, { onProgress, signal });
-    return new ClipModel(worker, info, () => worker.call('dispose', { modelId: info.modelId }));
+    const info = await worker.call(OP.LOAD, { source: picked, kernels, weights }, { onProgress, signal });
+    return new ClipModel(worker, info, () => worker.call(OP.DISPOSE, { modelId: info.modelId }));
   }
 
   constructor(worker, info, release) {
@@ -229,7 +230,7 @@ export class ClipModel {
    */
   async classify(image, labels, { template, onProgress } = {}) {
     const templates = templatesOf(template);
-    const result = await this.#call('classify', await imagePayload(image), { labels: [...labels], templates }, undefined, onProgress);
+    const result = await this.#call(OP.CLASSIFY, await imagePayload(image), { labels: [...labels], templates }, undefined, onProgress);
     return ranked(labels, result);
   }
 
@@ -240,25 +241,25 @@ export class ClipModel {
    * @param {Float32Array} embedding from `embedImage`
    */
   async scoreEmbedding(embedding, labels, { template, onProgress } = {}) {
-    const result = await this.#call('scoreEmbedding', null, { embedding: Float32Array.from(embedding), labels: [...labels], templates: templatesOf(template) }, [], onProgress);
+    const result = await this.#call(OP.SCORE_EMBEDDING, null, { embedding: Float32Array.from(embedding), labels: [...labels], templates: templatesOf(template) }, [], onProgress);
     return ranked(labels, result);
   }
 
   /** Projected image features (as `get_image_features`, not normalised). */
   async embedImage(image) {
-    return (await this.#call('embedImage', await imagePayload(image))).embedding;
+    return (await this.#call(OP.EMBED_IMAGE, await imagePayload(image))).embedding;
   }
 
   /** Projected features of several images, batched on the GPU: one `Float32Array` each. */
   async embedImages(images) {
     const payloads = await Promise.all(Array.from(images, imagePayload));
     const transfer = payloads.flatMap((p) => p.transfer ?? []);
-    return (await this.#call('embedImages', null, { images: payloads.map((p) => p.payload) }, transfer)).embeddings;
+    return (await this.#call(OP.EMBED_IMAGES, null, { images: payloads.map((p) => p.payload) }, transfer)).embeddings;
   }
 
   /** Projected text features, one `Float32Array` per text. */
   async embedText(texts) {
-    return (await this.#call('embedText', null, { texts: [texts].flat() })).embeddings;
+    return (await this.#call(OP.EMBED_TEXT, null, { texts: [texts].flat() })).embeddings;
   }
 
   /** Frees the GPU memory once every user of this model has disposed of it. */
@@ -283,7 +284,7 @@ export class ClipModel {
  *   weights?: 'f32' | 'f16' | 'q8' | 'q4' }} options `weights`: the matmul's weight format
  */
 export function benchKernels({ kernels, samples = 5, only = '', weights } = {}) {
-  return client().call('benchKernels', { kernels, samples, only, weights });
+  return client().call(OP.BENCH_KERNELS, { kernels, samples, only, weights });
 }
 
 /** Templates as the engine takes them: a list, without empty ones. */
@@ -304,7 +305,7 @@ const ranked = (labels, { probs, cosines, truncated }) =>
 export async function readPixels(image, { decoder } = {}) {
   if (!(image instanceof Blob)) throw new Error('readPixels takes a File or Blob of encoded image bytes');
   const { payload, transfer } = await imagePayload(image);
-  return client().call('pixels', { image: payload, decoder }, { transfer });
+  return client().call(OP.PIXELS, { image: payload, decoder }, { transfer });
 }
 
 /**
@@ -313,7 +314,7 @@ export async function readPixels(image, { decoder } = {}) {
  * a loop keeps all of them flat.
  */
 export function memoryUsage() {
-  return client().call('memory');
+  return client().call(OP.MEMORY);
 }
 
 /**
@@ -322,7 +323,7 @@ export function memoryUsage() {
  * on each model loads it again on a new device. For testing recovery.
  */
 export function simulateDeviceLoss() {
-  return client().call('simulateDeviceLoss');
+  return client().call(OP.SIMULATE_DEVICE_LOSS);
 }
 
 /**
@@ -330,12 +331,12 @@ export function simulateDeviceLoss() {
  * `[{ key, id, revision, commit, weights, bytes, savedAt }]`, newest first.
  */
 export function cachedModels() {
-  return client().call('cachedModels');
+  return client().call(OP.CACHED_MODELS);
 }
 
 /** Frees a cached model's storage (`key` from cachedModels()), or every one's; resolves to what remains. */
 export function forgetCachedModels(key) {
-  return client().call('forgetCached', { key });
+  return client().call(OP.FORGET_CACHED, { key });
 }
 
 /** `promise`, or its rejection with `signal`'s reason (calling `onAbort`) once `signal` aborts first. */
