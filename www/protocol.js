@@ -21,6 +21,8 @@ export const OP = Object.freeze({
   BENCH_KERNELS: 'benchKernels',
   /** `{ gpuBuffers, gpuBytes, wasmBytes, models }`. */
   MEMORY: 'memory',
+  /** Starts the WebGPU buffer census (tests and benchmarks): sent first, before any engine exists. */
+  COUNT_GPU_BUFFERS: 'countGpuBuffers',
   SIMULATE_DEVICE_LOSS: 'simulateDeviceLoss',
   CACHED_MODELS: 'cachedModels',
   FORGET_CACHED: 'forgetCached',

@@ -32,6 +32,7 @@ class WorkerClient {
     this.pending = new Map();
     this.nextId = 1;
     this.worker = startWorker();
+    workerStarted = true;
     this.worker.onmessage = ({ data }) => {
       const call = this.pending.get(data.id);
       if (!call) return;
@@ -47,6 +48,8 @@ class WorkerClient {
       const detail = event.message ? `: ${event.message}` : ' (is www/pkg built? run tools/build-web.sh)';
       this.fail(new Error(`the webclip worker failed${detail}`));
     };
+    // First of all messages, so the census sees every buffer (a failure shows on the next call).
+    if (countingGpuBuffers) this.call(OP.COUNT_GPU_BUFFERS).catch(() => {});
   }
 
   /** `signal` aborts a load: the worker is told to stop it, and the call rejects with the signal's reason. */
@@ -97,6 +100,9 @@ function startWorker() {
 
 let sharedClient;
 const client = () => (sharedClient ??= new WorkerClient());
+/** Whether a worker was ever started, and whether workers count GPU buffers (see `countGpuBuffers`). */
+let workerStarted = false;
+let countingGpuBuffers = false;
 
 /** Loaded models by what was asked (source, kernels, weights): { promise, users, listeners, waiting, worker }. */
 const cache = new Map();
@@ -310,11 +316,24 @@ export async function readPixels(image, { decoder } = {}) {
 
 /**
  * What the worker holds: `{ gpuBuffers, gpuBytes, wasmBytes, models }` (GPU
- * buffers counted from WebGPU itself; wasm memory only grows). Classifying in
- * a loop keeps all of them flat.
+ * buffers as the engine counts those it holds; wasm memory only grows), and
+ * `census: { buffers, bytes }`, WebGPU's own count, after `countGpuBuffers()`.
+ * Classifying in a loop keeps all of them flat.
  */
 export function memoryUsage() {
   return client().call(OP.MEMORY);
+}
+
+/**
+ * Counts every GPU buffer the worker makes, from WebGPU itself (it wraps
+ * `GPUDevice.createBuffer`: www/gpu-census.js), into `memoryUsage().census`.
+ * For tests and benchmarks; call it before anything else of webclip's (a
+ * buffer made before would go uncounted): once the worker has started, it throws.
+ */
+export function countGpuBuffers() {
+  if (countingGpuBuffers) return;
+  if (workerStarted) throw new Error("countGpuBuffers() must come before webclip's worker starts (before the first ClipModel.load or other webclip call): buffers made earlier would go uncounted");
+  countingGpuBuffers = true;
 }
 
 /**

@@ -12,8 +12,9 @@ import { decodeEncoded, imageBatcher, toImage, withImage } from './images.js';
 import { OP } from './protocol.js';
 import { modelSource } from './sources.js';
 
-countGpuBuffers();
 let wasmMemory;
+/** Whether the WebGPU buffer census runs in this worker (op COUNT_GPU_BUFFERS, tests and benchmarks). */
+let counting = false;
 
 /**
  * The models this worker holds, by id: `{ model, engine, spec }`. `model` is
@@ -89,10 +90,16 @@ const ops = {
     }
   },
 
-  /** Live GPU buffers and bytes (counted from WebGPU itself), wasm memory, models held. */
+  /** Live GPU buffers and their bytes (see `gpuMemory`), wasm memory, models held. */
   // Queued: the calls (and disposals) sent before it have finished.
   [OP.MEMORY]() {
-    return serial(() => ({ gpuBuffers: census.buffers, gpuBytes: census.bytes, wasmBytes: wasmMemoryBytes(), models: models.size }));
+    return serial(async () => ({ ...(await gpuMemory()), wasmBytes: wasmMemoryBytes(), models: models.size }));
+  },
+
+  // Sent by the page before anything else, so no buffer is made before it counts.
+  [OP.COUNT_GPU_BUFFERS]() {
+    countGpuBuffers();
+    counting = true;
   },
 
   /**
@@ -322,6 +329,28 @@ function engineLoadModel(eng, source, options) {
   if (eng.loadModel.length === 2) return eng.loadModel(source, options);
   const { config, tokenizer, preprocessor, weights, record } = options;
   return eng.loadModel(source, config, tokenizer, preprocessor, weights, record);
+}
+
+/**
+ * `{ gpuBuffers, gpuBytes }`: the GPU buffers every engine holds, by the
+ * engines' own count; with the census on, also `census: { buffers, bytes }`,
+ * WebGPU's (tests check that both stay flat). Runs in the queue.
+ */
+async function gpuMemory() {
+  const counted = counting ? { census: { buffers: census.buffers, bytes: census.bytes } } : {};
+  let gpuBuffers = 0;
+  let gpuBytes = 0;
+  for (const promise of engines.values()) {
+    const eng = await promise.catch(() => undefined);
+    if (!eng) continue;
+    // TODO(gpuMemory): delete this fallback once Engine has the wasm getter
+    // gpuMemory; until then only the census, when it runs, answers.
+    if (typeof eng.gpuMemory === 'undefined') return counting ? { gpuBuffers: census.buffers, gpuBytes: census.bytes, ...counted } : {};
+    const held = eng.gpuMemory;
+    gpuBuffers += held.buffers;
+    gpuBytes += held.bytes;
+  }
+  return { gpuBuffers, gpuBytes, ...counted };
 }
 
 /** Bytes of this worker's wasm linear memory. */
