@@ -1,9 +1,10 @@
 // The soak run, by hand: classifies in a loop in headless Chromium for a given
 // time (labels new every run, so the worker's label cache keeps evicting),
-// and prints, once a minute, the worker's GPU buffers and bytes (counted
-// from WebGPU), its wasm memory, the runs done and any error. Ends with a
-// JSON summary. The endurance test (tests/e2e/reliability.test.mjs) is the
-// short version that runs in CI.
+// and prints, once a minute, the worker's GPU buffers and bytes (as the
+// engine counts them, and as WebGPU does: the census is turned on), its wasm
+// memory, the runs done and any error. Ends with a JSON summary. The
+// endurance test (tests/e2e/reliability.test.mjs) is the short version that
+// runs in CI.
 //   node tools/soak.mjs [--minutes 60] [--model www/models/demo/model-q4.webclip]
 // Needs www/pkg (tools/build-web.sh), webclip-serve (cargo build --bin
 // webclip-serve) and playwright-core (tests/e2e: npm ci).
@@ -25,7 +26,8 @@ try {
   await page.exposeFunction('report', (line) => console.log(line));
   const summary = await page.evaluate(
     async ({ model, minutes }) => {
-      const { ClipModel, memoryUsage } = await import('/www/webclip.js');
+      const { ClipModel, countGpuBuffers, memoryUsage } = await import('/www/webclip.js');
+      countGpuBuffers(); // before the first load
       const clip = await ClipModel.load(model);
       const samples = await (await fetch('/www/models/demo/samples/labels.json')).json();
       const pictures = await Promise.all(Object.keys(samples.images).map(async (f) => (await fetch(`/www/models/demo/samples/${f}`)).blob()));

@@ -2,6 +2,7 @@
 // Everything runs in this tab; the image is only ever read locally.
 
 import { ClipModel, cachedModels, checkWebGPU, forgetCachedModels } from './webclip.js';
+import { parseLabels } from './labels.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -233,14 +234,6 @@ function wireDropAndPaste() {
   });
 }
 
-/** The typed labels, one per line: blank lines skipped, repeats kept once (and listed). */
-function currentLabels() {
-  const lines = $('labels').value.split('\n').map((l) => l.trim()).filter(Boolean);
-  const labels = [...new Set(lines)];
-  const repeated = [...new Set(lines.filter((l, i) => lines.indexOf(l) !== i))];
-  return { labels, repeated };
-}
-
 /** A label as notes quote it: at most 40 characters. */
 const quote = (label) => `“${label.length > 40 ? `${label.slice(0, 40)}…` : label}”`;
 
@@ -250,7 +243,7 @@ async function classify() {
     state.again = true;
     return;
   }
-  const { labels, repeated } = currentLabels();
+  const { labels, repeated } = parseLabels($('labels').value);
   if (!labels.length) return showError('Type at least one label, one per line.');
   state.classifying = true;
   $('results').dataset.state = 'running';

@@ -1,7 +1,10 @@
 // Counts the GPU buffers this worker holds and their bytes, from WebGPU
-// itself (wgpu's own counters do not run in the browser): the endurance test
-// and `memoryUsage()` read it to show that classifying in a loop leaves GPU
-// memory flat. A buffer counts until it is destroyed or garbage collected.
+// itself (wgpu's own counters do not run in the browser). Opt-in, for tests
+// and benchmarks (`countGpuBuffers()` in www/webclip.js, before the first
+// load): it patches WebGPU, so ordinary pages never run it. `memoryUsage()`
+// reports it as `census`, beside the engine's own count; the endurance test
+// checks that classifying in a loop leaves both flat. A buffer counts until
+// it is destroyed or garbage collected.
 
 const sizes = new WeakMap(); // live GPUBuffer -> bytes
 const collected = new FinalizationRegistry((size) => forget(size));

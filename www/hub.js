@@ -50,8 +50,9 @@ export class NetworkError extends Error {}
 /**
  * `{ commit, files }` of `id` at `revision`: the commit the revision resolves
  * to and the repo's file names. Throws NetworkError when the Hub is unreachable.
+ * `fetch`: the global one unless given (tests).
  */
-export async function repoInfo(hub, { id, revision }, signal) {
+export async function repoInfo(hub, { id, revision }, { signal, fetch = globalThis.fetch } = {}) {
   const url = `${hub}/api/models/${id}/revision/${encodeURIComponent(revision)}`;
   let response;
   try {

@@ -12,6 +12,7 @@
 // shares one model on the GPU; dispose() releases it when the last user does.
 
 import { HUB, parseHubId } from './hub.js';
+import { OP } from './protocol.js';
 
 /** `{ ok: true }`, or `{ ok: false, reason }` with `reason` 'insecure', 'no-api' or 'no-adapter'. */
 export async function checkWebGPU() {
@@ -31,6 +32,7 @@ class WorkerClient {
     this.pending = new Map();
     this.nextId = 1;
     this.worker = startWorker();
+    workerStarted = true;
     this.worker.onmessage = ({ data }) => {
       const call = this.pending.get(data.id);
       if (!call) return;
@@ -46,6 +48,8 @@ class WorkerClient {
       const detail = event.message ? `: ${event.message}` : ' (is www/pkg built? run tools/build-web.sh)';
       this.fail(new Error(`the webclip worker failed${detail}`));
     };
+    // First of all messages, so the census sees every buffer (a failure shows on the next call).
+    if (countingGpuBuffers) this.call(OP.COUNT_GPU_BUFFERS).catch(() => {});
   }
 
   /** `signal` aborts a load: the worker is told to stop it, and the call rejects with the signal's reason. */
@@ -55,7 +59,7 @@ class WorkerClient {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const onAbort = () => {
-        this.worker.postMessage({ id: this.nextId++, op: 'cancel', loadId: id });
+        this.worker.postMessage({ id: this.nextId++, op: OP.CANCEL, loadId: id });
         this.pending.delete(id);
         reject(signal.reason);
       };
@@ -96,6 +100,9 @@ function startWorker() {
 
 let sharedClient;
 const client = () => (sharedClient ??= new WorkerClient());
+/** Whether a worker was ever started, and whether workers count GPU buffers (see `countGpuBuffers`). */
+let workerStarted = false;
+let countingGpuBuffers = false;
 
 /** Loaded models by what was asked (source, kernels, weights): { promise, users, listeners, waiting, worker }. */
 const cache = new Map();
@@ -138,7 +145,7 @@ export class ClipModel {
         const listeners = new Set();
         const worker = client();
         const controller = new AbortController();
-        const promise = worker.call('load', { source: where, kernels, weights }, { onProgress: (p) => listeners.forEach((f) => f(p)), signal: controller.signal });
+        const promise = worker.call(OP.LOAD, { source: where, kernels, weights }, { onProgress: (p) => listeners.forEach((f) => f(p)), signal: controller.signal });
         entry = { promise, users: 0, listeners, worker, waiting: 0, cancel: () => controller.abort(new DOMException('the model load was cancelled', 'AbortError')) };
         cache.set(key, entry);
         promise.catch(() => cache.delete(key)); // a failed load may be retried
@@ -160,7 +167,7 @@ export class ClipModel {
         return new ClipModel(entry.worker, info, () => {
           if (--entry.users > 0) return;
           cache.delete(key);
-          entry.worker.call('dispose', { modelId: info.modelId });
+          entry.worker.call(OP.DISPOSE, { modelId: info.modelId });
         });
       } finally {
         leave();
@@ -183,8 +190,8 @@ export class ClipModel {
       picked = { files: named };
     }
     const worker = client();
-    const info = await worker.call('load', { source: picked, kernels, weights }, { onProgress, signal });
-    return new ClipModel(worker, info, () => worker.call('dispose', { modelId: info.modelId }));
+    const info = await worker.call(OP.LOAD, { source: picked, kernels, weights }, { onProgress, signal });
+    return new ClipModel(worker, info, () => worker.call(OP.DISPOSE, { modelId: info.modelId }));
   }
 
   constructor(worker, info, release) {
@@ -229,7 +236,7 @@ export class ClipModel {
    */
   async classify(image, labels, { template, onProgress } = {}) {
     const templates = templatesOf(template);
-    const result = await this.#call('classify', await imagePayload(image), { labels: [...labels], templates }, undefined, onProgress);
+    const result = await this.#call(OP.CLASSIFY, await imagePayload(image), { labels: [...labels], templates }, undefined, onProgress);
     return ranked(labels, result);
   }
 
@@ -240,25 +247,25 @@ export class ClipModel {
    * @param {Float32Array} embedding from `embedImage`
    */
   async scoreEmbedding(embedding, labels, { template, onProgress } = {}) {
-    const result = await this.#call('scoreEmbedding', null, { embedding: Float32Array.from(embedding), labels: [...labels], templates: templatesOf(template) }, [], onProgress);
+    const result = await this.#call(OP.SCORE_EMBEDDING, null, { embedding: Float32Array.from(embedding), labels: [...labels], templates: templatesOf(template) }, [], onProgress);
     return ranked(labels, result);
   }
 
   /** Projected image features (as `get_image_features`, not normalised). */
   async embedImage(image) {
-    return (await this.#call('embedImage', await imagePayload(image))).embedding;
+    return (await this.#call(OP.EMBED_IMAGE, await imagePayload(image))).embedding;
   }
 
   /** Projected features of several images, batched on the GPU: one `Float32Array` each. */
   async embedImages(images) {
     const payloads = await Promise.all(Array.from(images, imagePayload));
     const transfer = payloads.flatMap((p) => p.transfer ?? []);
-    return (await this.#call('embedImages', null, { images: payloads.map((p) => p.payload) }, transfer)).embeddings;
+    return (await this.#call(OP.EMBED_IMAGES, null, { images: payloads.map((p) => p.payload) }, transfer)).embeddings;
   }
 
   /** Projected text features, one `Float32Array` per text. */
   async embedText(texts) {
-    return (await this.#call('embedText', null, { texts: [texts].flat() })).embeddings;
+    return (await this.#call(OP.EMBED_TEXT, null, { texts: [texts].flat() })).embeddings;
   }
 
   /** Frees the GPU memory once every user of this model has disposed of it. */
@@ -283,7 +290,7 @@ export class ClipModel {
  *   weights?: 'f32' | 'f16' | 'q8' | 'q4' }} options `weights`: the matmul's weight format
  */
 export function benchKernels({ kernels, samples = 5, only = '', weights } = {}) {
-  return client().call('benchKernels', { kernels, samples, only, weights });
+  return client().call(OP.BENCH_KERNELS, { kernels, samples, only, weights });
 }
 
 /** Templates as the engine takes them: a list, without empty ones. */
@@ -304,16 +311,29 @@ const ranked = (labels, { probs, cosines, truncated }) =>
 export async function readPixels(image, { decoder } = {}) {
   if (!(image instanceof Blob)) throw new Error('readPixels takes a File or Blob of encoded image bytes');
   const { payload, transfer } = await imagePayload(image);
-  return client().call('pixels', { image: payload, decoder }, { transfer });
+  return client().call(OP.PIXELS, { image: payload, decoder }, { transfer });
 }
 
 /**
  * What the worker holds: `{ gpuBuffers, gpuBytes, wasmBytes, models }` (GPU
- * buffers counted from WebGPU itself; wasm memory only grows). Classifying in
- * a loop keeps all of them flat.
+ * buffers as the engine counts those it holds; wasm memory only grows), and
+ * `census: { buffers, bytes }`, WebGPU's own count, after `countGpuBuffers()`.
+ * Classifying in a loop keeps all of them flat.
  */
 export function memoryUsage() {
-  return client().call('memory');
+  return client().call(OP.MEMORY);
+}
+
+/**
+ * Counts every GPU buffer the worker makes, from WebGPU itself (it wraps
+ * `GPUDevice.createBuffer`: www/gpu-census.js), into `memoryUsage().census`.
+ * For tests and benchmarks; call it before anything else of webclip's (a
+ * buffer made before would go uncounted): once the worker has started, it throws.
+ */
+export function countGpuBuffers() {
+  if (countingGpuBuffers) return;
+  if (workerStarted) throw new Error("countGpuBuffers() must come before webclip's worker starts (before the first ClipModel.load or other webclip call): buffers made earlier would go uncounted");
+  countingGpuBuffers = true;
 }
 
 /**
@@ -322,7 +342,7 @@ export function memoryUsage() {
  * on each model loads it again on a new device. For testing recovery.
  */
 export function simulateDeviceLoss() {
-  return client().call('simulateDeviceLoss');
+  return client().call(OP.SIMULATE_DEVICE_LOSS);
 }
 
 /**
@@ -330,12 +350,12 @@ export function simulateDeviceLoss() {
  * `[{ key, id, revision, commit, weights, bytes, savedAt }]`, newest first.
  */
 export function cachedModels() {
-  return client().call('cachedModels');
+  return client().call(OP.CACHED_MODELS);
 }
 
 /** Frees a cached model's storage (`key` from cachedModels()), or every one's; resolves to what remains. */
 export function forgetCachedModels(key) {
-  return client().call('forgetCached', { key });
+  return client().call(OP.FORGET_CACHED, { key });
 }
 
 /** `promise`, or its rejection with `signal`'s reason (calling `onAbort`) once `signal` aborts first. */

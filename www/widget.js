@@ -6,11 +6,12 @@
 //
 // Attributes: `model` (a model file URL, a model directory URL or a Hub id;
 // default: the demo model next to this module), `labels` (separated by `;` or
-// new lines), `template`, `image` (optional fixed picture; readers may also
-// upload, drop or paste their own), `top` (bars shown, default 5), `editable`
-// (readers may change the labels). Changing one re-runs only what it affects:
-// labels and template re-score the stored image embedding (no image pass; the
-// worker caches label embeddings per model), an image re-embeds only the image.
+// new lines, as on the demo page: www/labels.js), `template`, `image`
+// (optional fixed picture; readers may also upload, drop or paste their own),
+// `top` (bars shown, default 5), `editable` (readers may change the labels).
+// Changing one re-runs only what it affects: labels and template re-score the
+// stored image embedding (no image pass; the worker caches label embeddings
+// per model), an image re-embeds only the image.
 //
 // Events (bubbling, composed): `clip-progress` (detail: { loaded, total, rate }),
 // `clip-ready`, `clip-result` (detail: [{ label, score, cosine }], highest
@@ -26,6 +27,7 @@
 // the viewport; a failing model shows its error inside the widget only.
 
 import { ClipModel } from './webclip.js';
+import { parseLabels } from './labels.js';
 
 const DEMO_MODEL = new URL('./models/demo/model-q4.webclip', import.meta.url).href;
 
@@ -194,7 +196,7 @@ export class ClipClassifier extends HTMLElement {
 
   #labels() {
     const text = this.hasAttribute('editable') && this.#ui.labels.value.trim() && this.#started ? this.#ui.labels.value : this.getAttribute('labels') ?? '';
-    return [...new Set(text.split(/[;\n]/).map((l) => l.trim()).filter(Boolean))];
+    return parseLabels(text).labels;
   }
 
   #emit(type, detail) {

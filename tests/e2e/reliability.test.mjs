@@ -17,6 +17,13 @@ before(async () => {
 after(() => server?.stop());
 
 const openPage = (t) => open(t, `${server.base}?model=tests/fixtures/tiny-clip/`, { webgpu: true });
+
+/** A page that loads nothing of its own (a blank origin), with the WebGPU buffer census on before any load. */
+async function openCensusPage(t) {
+  const opened = await open(t, `${server.base}README.md`, { webgpu: true });
+  await opened.page.evaluate(async () => (await import('/www/webclip.js')).countGpuBuffers());
+  return opened;
+}
 const cases = JSON.parse(readFileSync(join(fixture, 'expected/cases.json'), 'utf8'));
 const LABELS = cases.texts.slice(0, 3);
 
@@ -78,8 +85,7 @@ test('a device lost in the middle of a call fails it clearly; the next call load
 });
 
 test('GPU buffers and wasm memory stay flat over many calls and over loading and disposing', { timeout: 600_000 }, async (t) => {
-  const { page } = await openPage(t);
-  await waitForModel(page);
+  const { page } = await openCensusPage(t);
   const runs = Number(process.env.WEBCLIP_ENDURANCE_RUNS ?? 150);
   const got = await page.evaluate(async (runs) => {
     const { ClipModel, memoryUsage } = await import('/www/webclip.js');
@@ -109,9 +115,11 @@ test('GPU buffers and wasm memory stay flat over many calls and over loading and
     return { start, afterRuns, msPerRun, afterFirstLoad, afterLoads };
   }, runs);
   t.diagnostic(`${runs} runs, ${got.msPerRun.toFixed(0)} ms each: ${JSON.stringify(got.start)} -> ${JSON.stringify(got.afterRuns)}; 20 loads: ${JSON.stringify(got.afterFirstLoad)} -> ${JSON.stringify(got.afterLoads)}`);
-  for (const key of ['gpuBuffers', 'gpuBytes', 'wasmBytes', 'models']) {
-    assert.equal(got.afterRuns[key], got.start[key], `${key} after ${runs} runs`);
-    assert.equal(got.afterLoads[key], got.afterFirstLoad[key], `${key} after 20 loads and disposals`);
+  assert.ok(got.start.census.buffers > 0, 'the census counts the model\'s buffers');
+  const count = (m) => ({ ...m, censusBuffers: m.census.buffers, censusBytes: m.census.bytes });
+  for (const key of ['gpuBuffers', 'gpuBytes', 'censusBuffers', 'censusBytes', 'wasmBytes', 'models']) {
+    assert.equal(count(got.afterRuns)[key], count(got.start)[key], `${key} after ${runs} runs`);
+    assert.equal(count(got.afterLoads)[key], count(got.afterFirstLoad)[key], `${key} after 20 loads and disposals`);
   }
   assert.equal(got.afterLoads.models, got.start.models, 'every disposed model is gone from the worker');
 });
@@ -278,8 +286,7 @@ test('bad weights: the page, the JS API and a widget each name the file and what
 });
 
 test('calls from many callers at once are queued, never mixed; disposing during a call ends it cleanly', { timeout: 300_000 }, async (t) => {
-  const { page } = await openPage(t);
-  await waitForModel(page);
+  const { page } = await openCensusPage(t);
   const got = await page.evaluate(async () => {
     const { ClipModel, memoryUsage } = await import('/www/webclip.js');
     const pictures = await Promise.all(['chelsea.png', 'astronaut.png', 'rocket.jpg', 'coffee.png'].map(async (f) => (await fetch(`tests/fixtures/images/${f}`)).blob()));
@@ -313,4 +320,18 @@ test('calls from many callers at once are queued, never mixed; disposing during 
   assert.ok(got.after.gpuBytes < got.before.gpuBytes, `the disposed model's buffers are freed: ${got.before.gpuBytes} -> ${got.after.gpuBytes} bytes`);
   assert.equal(got.stillWorks, got.alone[0][0].label);
   t.diagnostic(`disposed during a call: ${got.ended}; GPU ${got.before.gpuBytes} -> ${got.after.gpuBytes} bytes`);
+});
+
+test('the buffer census is opt-in: refused once the worker runs, and memoryUsage answers without it', { timeout: 300_000 }, async (t) => {
+  const { page } = await openPage(t);
+  await waitForModel(page); // the page's own load started the worker, without the census
+  const got = await page.evaluate(async () => {
+    const { countGpuBuffers, memoryUsage } = await import('/www/webclip.js');
+    const refused = await Promise.resolve().then(countGpuBuffers).then(() => 'counting', (e) => e.message);
+    return { refused, memory: await memoryUsage() };
+  });
+  assert.match(got.refused, /^countGpuBuffers\(\) must come before webclip's worker starts/);
+  assert.equal(got.memory.census, undefined, 'no census on an ordinary page');
+  assert.equal(got.memory.models, 1);
+  assert.ok(got.memory.wasmBytes > 0, JSON.stringify(got.memory));
 });

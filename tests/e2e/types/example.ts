@@ -1,7 +1,7 @@
 // Compiled by `tsc --noEmit` (tests/e2e/types.test.mjs): the published types
 // (www/webclip.d.ts, www/widget.d.ts) against the way an author uses them.
 // Each @ts-expect-error must be an error, so types that are too loose fail too.
-import { ClipModel, cachedModels, checkWebGPU, forgetCachedModels, type Score } from '../../../www/webclip.js';
+import { ClipModel, cachedModels, checkWebGPU, countGpuBuffers, forgetCachedModels, memoryUsage, type Score } from '../../../www/webclip.js';
 import '../../../www/widget.js';
 
 export async function classifyPicked(file: File): Promise<string> {
@@ -25,6 +25,15 @@ export async function classifyPicked(file: File): Promise<string> {
   // @ts-expect-error: labels are strings
   await model.classify(file, [1, 2]);
   return `${scores[0].label}: ${scores[0].score.toFixed(2)}`;
+}
+
+// A test's census: on before the first load, read beside the engine's own count.
+export async function census(): Promise<number> {
+  countGpuBuffers();
+  const usage = await memoryUsage();
+  // @ts-expect-error: the census may be off
+  const buffers: number = usage.census.buffers;
+  return usage.gpuBytes + (usage.census?.bytes ?? 0) + buffers;
 }
 
 export function watch(): void {
