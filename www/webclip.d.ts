@@ -146,8 +146,7 @@ export declare function benchKernels(options?: { kernels?: KernelFamily; samples
 export declare function readPixels(image: Blob, options?: { decoder?: 'auto' | 'webclip' }): Promise<{ width: number; height: number; rgb: Uint8Array; decoder: 'browser' | 'webclip' }>;
 /** What the worker holds; classifying in a loop keeps it flat. */
 export interface MemoryUsage {
-  /** Live GPU buffers, as the engine counts those it holds. */
-  // TODO(gpuMemory): until Engine.gpuMemory exists, these two come from the census and are absent without it.
+  /** Live GPU buffers and their bytes, as the engine counts those it holds (weights, activations, shape uniforms, readbacks in flight). */
   gpuBuffers: number;
   gpuBytes: number;
   /** WebGPU's own count of the worker's buffers, after countGpuBuffers(). */

@@ -293,7 +293,7 @@ async function open({ source, kernels, weights }, progress, signal, { queued = f
     const options = { config: texts?.config, tokenizer: texts?.tokenizer, preprocessor: texts?.preprocessor, weights: from.weights, record: from.cache?.sink };
     const loadModel = () => {
       signal.throwIfAborted();
-      return engineLoadModel(eng, from.reader, options);
+      return eng.loadModel(from.reader, options);
     };
     model = await (queued ? loadModel() : serial(loadModel));
   } catch (e) {
@@ -322,15 +322,6 @@ async function adapterInfo() {
   return info ? { vendor: info.vendor, architecture: info.architecture } : {};
 }
 
-// TODO(loadModel options): delete this adapter once Engine.loadModel takes
-// (source, options), and call eng.loadModel(from.reader, options) in `open`.
-// Until then the wasm function takes the options one by one.
-function engineLoadModel(eng, source, options) {
-  if (eng.loadModel.length === 2) return eng.loadModel(source, options);
-  const { config, tokenizer, preprocessor, weights, record } = options;
-  return eng.loadModel(source, config, tokenizer, preprocessor, weights, record);
-}
-
 /**
  * `{ gpuBuffers, gpuBytes }`: the GPU buffers every engine holds, by the
  * engines' own count; with the census on, also `census: { buffers, bytes }`,
@@ -343,9 +334,6 @@ async function gpuMemory() {
   for (const promise of engines.values()) {
     const eng = await promise.catch(() => undefined);
     if (!eng) continue;
-    // TODO(gpuMemory): delete this fallback once Engine has the wasm getter
-    // gpuMemory; until then only the census, when it runs, answers.
-    if (typeof eng.gpuMemory === 'undefined') return counting ? { gpuBuffers: census.buffers, gpuBytes: census.bytes, ...counted } : {};
     const held = eng.gpuMemory;
     gpuBuffers += held.buffers;
     gpuBytes += held.bytes;

@@ -116,6 +116,11 @@ test('GPU buffers and wasm memory stay flat over many calls and over loading and
   }, runs);
   t.diagnostic(`${runs} runs, ${got.msPerRun.toFixed(0)} ms each: ${JSON.stringify(got.start)} -> ${JSON.stringify(got.afterRuns)}; 20 loads: ${JSON.stringify(got.afterFirstLoad)} -> ${JSON.stringify(got.afterLoads)}`);
   assert.ok(got.start.census.buffers > 0, 'the census counts the model\'s buffers');
+  // The engine's own count (Engine.gpuMemory) against WebGPU's (the census): every buffer
+  // the engine makes, uniforms and readbacks included, is one it counts.
+  for (const m of [got.start, got.afterRuns, got.afterLoads]) {
+    assert.deepEqual([m.gpuBuffers, m.gpuBytes], [m.census.buffers, m.census.bytes], JSON.stringify(m));
+  }
   const count = (m) => ({ ...m, censusBuffers: m.census.buffers, censusBytes: m.census.bytes });
   for (const key of ['gpuBuffers', 'gpuBytes', 'censusBuffers', 'censusBytes', 'wasmBytes', 'models']) {
     assert.equal(count(got.afterRuns)[key], count(got.start)[key], `${key} after ${runs} runs`);
@@ -334,4 +339,5 @@ test('the buffer census is opt-in: refused once the worker runs, and memoryUsage
   assert.equal(got.memory.census, undefined, 'no census on an ordinary page');
   assert.equal(got.memory.models, 1);
   assert.ok(got.memory.wasmBytes > 0, JSON.stringify(got.memory));
+  assert.ok(got.memory.gpuBuffers > 0 && got.memory.gpuBytes > 0, `the engine counts its buffers without the census: ${JSON.stringify(got.memory)}`);
 });
