@@ -1,4 +1,12 @@
 //! CLIP itself: configuration, weights, the two towers and zero-shot scores.
+//!
+//! Loading, each module using only those listed before it: `reader` (byte
+//! access: files, memory, sinks), `header` (the safetensors header), `schema`
+//! (every tensor a config implies), `texts` (a model's other files),
+//! `model_file` (the webclip one-file format), `table` (the check of stored
+//! tensors against the schema), `weights` (checked, streamed reads), `files`
+//! (a model source: weights, header, texts), `convert` (a load that writes a
+//! model file instead of uploading).
 
 mod clip;
 pub mod config;
@@ -6,10 +14,15 @@ pub mod config;
 pub mod convert;
 mod encoder;
 pub mod files;
+pub mod header;
 pub mod model_file;
 pub mod prompt_cache;
+pub mod reader;
+pub mod schema;
 pub mod scores;
+mod table;
 pub mod text;
+pub mod texts;
 pub mod vision;
 pub mod weights;
 
