@@ -2,7 +2,9 @@
 //! not care whether they came from disk, `fetch` or a browser cache. A webclip
 //! model file (`webclip convert`) is all four in one.
 
-use crate::error::{Error, Result};
+#[cfg(not(target_arch = "wasm32"))]
+use crate::error::Error;
+use crate::error::Result;
 use crate::ops::WeightFormat;
 
 use super::header::Header;

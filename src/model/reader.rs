@@ -7,18 +7,17 @@ use std::pin::Pin;
 
 use crate::error::{Error, Result};
 
+/// A read or write under way (the browser's are HTTP requests and `File` reads).
+pub type Reading<'b, T> = Pin<Box<dyn Future<Output = Result<T>> + 'b>>;
+
 /// Byte ranges of a weights file, read asynchronously.
 #[allow(clippy::len_without_is_empty)] // `len` may be unknown (None): emptiness is not a question it answers
 pub trait TensorSource {
     /// `len` bytes at `offset`; an error if the file ends before.
-    fn read(&self, offset: u64, len: usize) -> Pin<Box<dyn Future<Output = Result<Vec<u8>>> + '_>>;
+    fn read(&self, offset: u64, len: usize) -> Reading<'_, Vec<u8>>;
     /// `out.len()` bytes at `offset`, straight into `out` (so an f32 tensor is
     /// read into its own vector, with no second copy).
-    fn read_into<'b>(
-        &'b self,
-        offset: u64,
-        out: &'b mut [u8],
-    ) -> Pin<Box<dyn Future<Output = Result<()>> + 'b>> {
+    fn read_into<'b>(&'b self, offset: u64, out: &'b mut [u8]) -> Reading<'b, ()> {
         Box::pin(async move {
             out.copy_from_slice(&self.read(offset, out.len()).await?);
             Ok(())
@@ -53,14 +52,10 @@ impl BytesSource<'_> {
 }
 
 impl TensorSource for BytesSource<'_> {
-    fn read(&self, offset: u64, len: usize) -> Pin<Box<dyn Future<Output = Result<Vec<u8>>> + '_>> {
+    fn read(&self, offset: u64, len: usize) -> Reading<'_, Vec<u8>> {
         Box::pin(std::future::ready(self.range(offset, len).map(<[u8]>::to_vec)))
     }
-    fn read_into<'b>(
-        &'b self,
-        offset: u64,
-        out: &'b mut [u8],
-    ) -> Pin<Box<dyn Future<Output = Result<()>> + 'b>> {
+    fn read_into<'b>(&'b self, offset: u64, out: &'b mut [u8]) -> Reading<'b, ()> {
         Box::pin(std::future::ready(
             self.range(offset, out.len()).map(|bytes| out.copy_from_slice(bytes)),
         ))
@@ -101,16 +96,12 @@ impl FileSource {
 
 #[cfg(not(target_arch = "wasm32"))]
 impl TensorSource for FileSource {
-    fn read(&self, offset: u64, len: usize) -> Pin<Box<dyn Future<Output = Result<Vec<u8>>> + '_>> {
+    fn read(&self, offset: u64, len: usize) -> Reading<'_, Vec<u8>> {
         let mut bytes = vec![0; len];
         let done = self.read_exact_at(offset, &mut bytes).map(|()| bytes);
         Box::pin(std::future::ready(done))
     }
-    fn read_into<'b>(
-        &'b self,
-        offset: u64,
-        out: &'b mut [u8],
-    ) -> Pin<Box<dyn Future<Output = Result<()>> + 'b>> {
+    fn read_into<'b>(&'b self, offset: u64, out: &'b mut [u8]) -> Reading<'b, ()> {
         Box::pin(std::future::ready(self.read_exact_at(offset, out)))
     }
     fn len(&self) -> Option<u64> {
@@ -125,43 +116,45 @@ impl TensorSource for FileSource {
 /// weight format it loaded in): the browser caches a quantized download so.
 pub trait ByteSink {
     /// `bytes` at `offset` of the file; any order, each byte once.
-    fn write<'b>(
-        &'b self,
-        offset: u64,
-        bytes: &'b [u8],
-    ) -> Pin<Box<dyn Future<Output = Result<()>> + 'b>>;
+    fn write<'b>(&'b self, offset: u64, bytes: &'b [u8]) -> Reading<'b, ()>;
 }
 
 /// A file on disk written at offsets ([`ByteSink`]): `webclip convert` records
 /// its model file into one. Writes in file order are buffered.
 #[cfg(not(target_arch = "wasm32"))]
 pub struct FileSink {
-    /// The writer and the offset it is at.
-    file: std::sync::Mutex<(std::io::BufWriter<std::fs::File>, u64)>,
     name: String,
+    /// The writer, and the offset it is at.
+    writer: std::sync::Mutex<(std::io::BufWriter<std::fs::File>, u64)>,
 }
 
 #[cfg(not(target_arch = "wasm32"))]
 impl FileSink {
     pub fn create(path: &std::path::Path) -> Result<FileSink> {
-        let name = path.display().to_string();
-        let file = std::fs::File::create(path).map_err(|e| Error::file(&name, e))?;
-        let writer = std::io::BufWriter::with_capacity(1 << 20, file);
-        Ok(FileSink { file: std::sync::Mutex::new((writer, 0)), name })
+        match std::fs::File::create(path) {
+            Ok(file) => Ok(FileSink {
+                name: path.display().to_string(),
+                writer: std::sync::Mutex::new((
+                    std::io::BufWriter::with_capacity(1 << 20, file),
+                    0,
+                )),
+            }),
+            Err(e) => Err(Error::file(path.display(), e)),
+        }
     }
 
     /// Writes what is buffered; the file's length.
     pub fn finish(&self) -> Result<u64> {
         use std::io::Write;
-        let mut file = self.file.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut file = self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         file.0.flush().map_err(|e| Error::file(&self.name, e))?;
         file.0.get_ref().metadata().map(|m| m.len()).map_err(|e| Error::file(&self.name, e))
     }
 
     fn write_at(&self, offset: u64, bytes: &[u8]) -> Result<()> {
         use std::io::{Seek, SeekFrom, Write};
-        let mut file = self.file.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (writer, at) = &mut *file;
+        let mut guard = self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (writer, at) = &mut *guard;
         if *at != offset {
             writer.seek(SeekFrom::Start(offset)).map_err(|e| Error::file(&self.name, e))?;
         }
@@ -175,11 +168,7 @@ impl FileSink {
 
 #[cfg(not(target_arch = "wasm32"))]
 impl ByteSink for FileSink {
-    fn write<'b>(
-        &'b self,
-        offset: u64,
-        bytes: &'b [u8],
-    ) -> Pin<Box<dyn Future<Output = Result<()>> + 'b>> {
+    fn write<'b>(&'b self, offset: u64, bytes: &'b [u8]) -> Reading<'b, ()> {
         Box::pin(std::future::ready(self.write_at(offset, bytes)))
     }
 }

@@ -253,7 +253,7 @@ mod tests {
         let table = check(&[a.clone(), b.clone()], &config).unwrap();
         assert_eq!(table.expected.len(), schema::expected(&config).len());
         assert_eq!(table.tensors["logit_scale"].file, 1);
-        let err = check(&[a.clone()], &config).unwrap_err().to_string();
+        let err = check(std::slice::from_ref(&a), &config).unwrap_err().to_string();
         assert!(
             err.starts_with(
                 "tensor vision_model.embeddings.patch_embedding.weight: missing from shard0"
