@@ -23,6 +23,10 @@ pub enum Error {
     /// The caller asked for something impossible (no labels, empty batch, ...).
     #[error("{0}")]
     Input(String),
+    /// webclip broke one of its own rules (a planned file and what was written
+    /// disagree, a header it made does not serialize): a bug, not the input's fault.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// The GPU refused: no adapter, a limit too small, a failed readback.
     #[error("gpu: {0}")]
     Gpu(String),

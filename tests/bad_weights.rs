@@ -55,6 +55,16 @@ fn embed_text_error(model: &Path, needle: &str) {
     expect_error(&["embed-text", "--model", model.to_str().unwrap(), "a photo of a cat"], needle);
 }
 
+/// Loading and converting `model` both fail with `needle`: they share one check.
+fn load_and_convert_error(model: &Path, needle: &str) {
+    embed_text_error(model, needle);
+    let out = model.join("out.webclip");
+    expect_error(
+        &["convert", "--model", model.to_str().unwrap(), "-o", out.to_str().unwrap()],
+        needle,
+    );
+}
+
 #[test]
 fn empty_and_cut_off_files_say_so() {
     let dir = model_copy("cut");
@@ -134,7 +144,13 @@ fn wrong_dtype_and_extra_tensors_are_named() {
         vec![],
         |_| {},
     );
-    embed_text_error(&dir, "tensor text_model.final_layer_norm.weight: has dtype I32 in");
+    load_and_convert_error(
+        &dir,
+        &format!(
+            "tensor text_model.final_layer_norm.weight: has dtype I32 in {}; expected F32, F16, BF16",
+            weights.display()
+        ),
+    );
     // A third text layer that config.json (two layers) does not describe.
     std::fs::write(&weights, &original).unwrap();
     let extra = (
@@ -142,7 +158,14 @@ fn wrong_dtype_and_extra_tensors_are_named() {
         (Dtype::F32, vec![52], vec![0; 52 * 4]),
     );
     rewrite(&weights, |_, _| {}, vec![extra], |_| {});
-    embed_text_error(&dir, "tensor text_model.encoder.layers.2.mlp.fc1.bias: is in");
+    load_and_convert_error(
+        &dir,
+        &format!(
+            "tensor text_model.encoder.layers.2.mlp.fc1.bias: is in {} but not described by \
+             config.json",
+            weights.display()
+        ),
+    );
 }
 
 #[test]

@@ -11,6 +11,11 @@ use safetensors::SafeTensors;
 mod cli_support;
 use cli_support::*;
 
+/// A JSON file of the fixtures, parsed.
+fn fixture_json(rel: &str) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture(rel)).unwrap()).unwrap()
+}
+
 fn probs(json: &str) -> Vec<f64> {
     let v: serde_json::Value = serde_json::from_str(json).unwrap();
     v["probs"].as_array().unwrap().iter().map(|p| p.as_f64().unwrap()).collect()
@@ -34,6 +39,7 @@ fn classify_json_matches_transformers() {
     ]);
     assert_eq!(code, 0, "{err}");
     let got = probs(&out);
+    assert_eq!(got.len(), 3, "one probability per label: {got:?}");
     let want = webclip::npy::parse(
         &std::fs::read(fixture("tiny-clip/expected/probs.npy")).unwrap(),
         "probs.npy",
@@ -56,6 +62,7 @@ fn templates_change_the_prompts() {
         ["classify", "--json", "--model", &model, &image, "--label", "cat", "--label", "robot"];
     let plain = probs(&webclip(&base).1);
     let templated = probs(&webclip(&[&base[..], &["--template", "a photo of a {}"]].concat()).1);
+    assert_eq!((plain.len(), templated.len()), (2, 2), "one probability per label");
     let (code, tokens, _) = webclip(&["tokenize", "--json", "--model", &model, "a photo of a cat"]);
     assert_eq!(code, 0);
     assert!(tokens.contains("[49406,320,1125,539,320,2368,49407]"), "{tokens}");
@@ -85,6 +92,16 @@ fn embed_image_from_pixel_values_matches_transformers() {
     )
     .unwrap()
     .rows();
+    // One embedding per image of pixel_values.npy, projection_dim values each.
+    let images = webclip::npy::parse(
+        &std::fs::read(fixture("tiny-clip/expected/pixel_values.npy")).unwrap(),
+        "p",
+    )
+    .unwrap()
+    .shape[0];
+    let dim = fixture_json("tiny-clip/config.json")["projection_dim"].as_u64().unwrap() as usize;
+    assert_eq!((got.len(), want.len()), (images, images), "one embedding per image");
+    assert!(got.iter().all(|g| g.len() == dim), "every embedding has {dim} values");
     for (g, w) in got.iter().zip(&want) {
         let diff = g.iter().zip(w).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt();
         let norm = w.iter().map(|b| b * b).sum::<f64>().sqrt();
@@ -114,6 +131,10 @@ fn preprocess_prints_pixel_values() {
                 .flat_map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()))
         })
         .collect();
+    // 3 channels of the crop preprocessor_config.json asks for.
+    let crop = &fixture_json("tiny-clip/preprocessor_config.json")["crop_size"];
+    let (h, w) = (crop["height"].as_u64().unwrap(), crop["width"].as_u64().unwrap());
+    assert_eq!(got.len() as u64, 3 * h * w, "pixel values of one image");
     let want = webclip::npy::parse(
         &std::fs::read(fixture("tiny-clip/expected/pixel_values.npy")).unwrap(),
         "p",
@@ -351,15 +372,18 @@ fn bad_conversions_and_model_files_are_named() {
     let weights = truncated.join("model.safetensors");
     let bytes = std::fs::read(&weights).unwrap();
     std::fs::write(&weights, &bytes[..bytes.len() - 100]).unwrap();
+    // Converting and loading it are refused by the same check, before anything is read.
+    let message = format!(
+        "{}: is truncated: {} bytes, its header describes {}",
+        weights.display(),
+        bytes.len() - 100,
+        bytes.len()
+    );
     expect_error(
         &["convert", "--model", truncated.to_str().unwrap(), "-o", out.to_str().unwrap()],
-        "in a file of",
+        &message,
     );
-    // Loading it is refused before anything is read or uploaded.
-    expect_error(
-        &["embed-text", "--model", truncated.to_str().unwrap(), "hi"],
-        &format!("is truncated: {} bytes, its header describes {}", bytes.len() - 100, bytes.len()),
-    );
+    expect_error(&["embed-text", "--model", truncated.to_str().unwrap(), "hi"], &message);
     assert!(
         !out.exists() && !out.with_extension("partial").exists(),
         "a failed conversion leaves no file"

@@ -9,7 +9,7 @@ use image::{ImageBuffer, ImageFormat, Luma, Rgb, Rgba};
 use safetensors::tensor::TensorView;
 use safetensors::Dtype;
 use webclip::model::model_file::Plan;
-use webclip::model::weights::expected;
+use webclip::model::schema::expected;
 use webclip::model::{ClipConfig, ModelTexts};
 use webclip::ops::WeightFormat;
 

@@ -17,8 +17,11 @@ use std::task::{Context, Poll, Waker};
 
 use libfuzzer_sys::fuzz_target;
 use webclip::image::PreprocessConfig;
+use webclip::model::header;
 use webclip::model::model_file::{self, Plan};
-use webclip::model::weights::{self, BytesSource, Kind, Weights};
+use webclip::model::reader::BytesSource;
+use webclip::model::schema::{self, Kind};
+use webclip::model::weights::Weights;
 use webclip::model::{ClipConfig, ModelSource, ModelTexts};
 
 const TINY_CONFIG: &str = include_str!("../../tests/fixtures/tiny-clip/config.json");
@@ -45,15 +48,15 @@ fn load(bytes: &[u8], texts: Option<ModelTexts>) -> webclip::Result<()> {
     let w = Weights::check(source.weights, source.header, &config, format)?;
     // A browser load records what it loaded as a model file: its plan must read back as one.
     let plan = Plan::new(&source.texts, format, "fuzz")?;
-    let (_, metadata) = model_file::read_header(&plan.header, "plan").expect("a planned header reads back");
+    let (_, metadata) = header::parse(&plan.header, "plan").expect("a planned header reads back");
     assert_eq!(model_file::stored_format(&metadata, "plan").expect("a planned header's format"), Some(format));
-    for e in weights::expected(&config) {
+    for e in schema::expected(&config) {
         let values: usize = e.shape.iter().product();
         match e.kind {
             Kind::Small => assert_eq!(now(w.get(&e.name))?.len(), values, "{}", e.name),
             Kind::Matrix => {
                 let m = now(w.matrix(&e.name))?;
-                assert_eq!((m.n, m.k), weights::matrix_dims(&e.shape), "{}", e.name);
+                assert_eq!((m.n, m.k), schema::matrix_dims(&e.shape), "{}", e.name);
             }
         }
     }

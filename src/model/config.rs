@@ -6,6 +6,7 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 use crate::ops::attention;
 use crate::ops::Activation;
+use crate::tokenizer::{CONTEXT_LENGTH, VOCAB_SIZE};
 
 /// What the two transformer towers share.
 #[derive(Clone, Debug, PartialEq)]
@@ -59,7 +60,7 @@ pub struct ClipConfig {
 }
 
 /// The most layers a tower may have. Every tensor a config implies is listed
-/// ([`crate::model::weights::expected`]) before a file is checked against it,
+/// (`schema::expected`, which uses this module) before a file is checked against it,
 /// so a count no file could hold would take all memory first; real CLIP
 /// towers have 12 to 48 layers.
 pub const MAX_LAYERS: usize = 1000;
@@ -114,8 +115,8 @@ impl ClipConfig {
             },
             text: TextConfig {
                 tower: tower("text_config", &t, (512, 2048, 8, 12))?,
-                vocab_size: t.vocab_size.unwrap_or(49408),
-                max_positions: t.max_position_embeddings.unwrap_or(77),
+                vocab_size: t.vocab_size.unwrap_or(VOCAB_SIZE),
+                max_positions: t.max_position_embeddings.unwrap_or(CONTEXT_LENGTH),
             },
             projection_dim: raw.projection_dim.unwrap_or(512),
         };

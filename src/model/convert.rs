@@ -1,23 +1,23 @@
 //! `webclip convert`: a Hugging Face CLIP directory (fp32, fp16 or bf16; one
 //! `model.safetensors` or shards listed in `model.safetensors.index.json`) to
-//! one webclip model file (`model_file.rs`). It streams: each tensor is read,
-//! packed and written before the next is read, so at most one tensor (as f32,
-//! plus its packed copy) is in memory.
+//! one webclip model file (`model_file.rs`). It is a load without a GPU: the
+//! shards are checked by the same [`Weights`] checker a load uses (so a bad
+//! checkpoint gets the same message either way), then every tensor is read,
+//! packed and recorded as a load records it, one at a time (a matrix as f32
+//! 8 MB of rows at a time, plus its packed copy).
 
-use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use safetensors::Dtype;
-
 use crate::error::{Error, Result};
-use crate::ops::{PackedWeight, WeightFormat};
+use crate::ops::WeightFormat;
 
 use super::config::ClipConfig;
-use super::files::{ModelTexts, FILE_NAMES};
-use super::model_file::{is_matrix, Plan};
-use super::weights::{self, check_finite, matrix_dims, to_f32, FileSource, Header, TensorSource};
+use super::header::Header;
+use super::model_file::Plan;
+use super::reader::{ready, FileSink, FileSource, TensorSource};
+use super::schema::{expected, Kind};
+use super::texts::{ModelTexts, FILE_NAMES};
+use super::weights::Weights;
 
 /// What one conversion did.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -26,18 +26,9 @@ pub struct Conversion {
     pub tensors: usize,
     pub input_bytes: u64,
     pub output_bytes: u64,
-    /// The most bytes one source tensor took as f32: the converter's working set.
+    /// The most bytes one source tensor takes as f32 (a matrix is converted
+    /// a slice of rows at a time: the working set is at most 8 MB of it).
     pub largest_tensor_f32_bytes: usize,
-}
-
-/// One tensor of the source checkpoint: where its bytes are.
-struct Source {
-    dtype: Dtype,
-    shape: Vec<usize>,
-    shard: usize,
-    /// From the start of the shard file.
-    offset: u64,
-    len: usize,
 }
 
 /// The checkpoint's shard files: `model.safetensors`, or those the index names.
@@ -78,35 +69,6 @@ fn shard_paths(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files.into_iter().map(|f| dir.join(f)).collect())
 }
 
-/// Opens every shard, reads its header (only the header) and checks each tensor lies inside its file.
-fn index(paths: &[PathBuf]) -> Result<(Vec<FileSource>, BTreeMap<String, Source>, u64)> {
-    let (mut files, mut tensors, mut total) = (Vec::new(), BTreeMap::new(), 0);
-    for (shard, path) in paths.iter().enumerate() {
-        let file = FileSource::open(path)?;
-        let (source, file_len) = (file.name().to_string(), file.len().unwrap_or(0));
-        total += file_len;
-        // FileSource reads are synchronous: the future is ready at once.
-        let header = pollster::block_on(Header::read(&file))?;
-        if header.stored_format(&source)?.is_some() {
-            return Err(Error::file(&source, "is already a webclip model file"));
-        }
-        for (name, info) in header.metadata.tensors() {
-            let len = info.data_offsets.1.saturating_sub(info.data_offsets.0);
-            let expected = info.shape.iter().product::<usize>() * info.dtype.bitsize() / 8;
-            let offset = header.data_start + info.data_offsets.0 as u64;
-            if len != expected || header.data_start + info.data_offsets.1 as u64 > file_len {
-                return Err(Error::tensor(&name, format!("in {source}: {len} bytes at {:?} for {:?} {:?} in a file of {file_len} bytes", info.data_offsets, info.dtype, info.shape)));
-            }
-            tensors.insert(
-                name,
-                Source { dtype: info.dtype, shape: info.shape.clone(), shard, offset, len },
-            );
-        }
-        files.push(file);
-    }
-    Ok((files, tensors, total))
-}
-
 /// Converts the checkpoint in `dir` to a webclip model file at `out` (written
 /// beside it under a temporary name, then renamed: a failed conversion leaves
 /// no partial file). `source` is recorded as where it came from. Every tensor
@@ -115,66 +77,49 @@ pub fn convert(dir: &Path, format: WeightFormat, out: &Path, source: &str) -> Re
     let texts = ModelTexts::from_dir(dir)?;
     let plan = Plan::new(&texts, format, source)?;
     let config = ClipConfig::from_json(&texts.config)?;
-    let paths = shard_paths(dir)?;
-    let (shards, mut tensors, input_bytes) = index(&paths)?;
-    tensors.retain(|name, _| !name.ends_with("position_ids"));
-    let expected = weights::expected(&config);
-    for e in &expected {
-        let t = tensors
-            .get(&e.name)
-            .ok_or_else(|| Error::tensor(&e.name, format!("missing from {}", dir.display())))?;
-        // logit_scale: some exports store it as [1].
-        if t.shape != e.shape && !(e.name == "logit_scale" && t.shape == [1]) {
-            return Err(Error::tensor(
-                &e.name,
-                format!("has shape {:?}, config.json implies {:?}", t.shape, e.shape),
-            ));
+    let shards =
+        shard_paths(dir)?.iter().map(|p| FileSource::open(p)).collect::<Result<Vec<_>>>()?;
+    let mut files: Vec<(&dyn TensorSource, Header)> = Vec::new();
+    for shard in &shards {
+        // FileSource reads are synchronous: each future is ready at once.
+        let header = ready(Header::read(shard))?;
+        if header.stored_format(shard.name())?.is_some() {
+            return Err(Error::file(shard.name(), "is already a webclip model file"));
         }
+        files.push((shard, header));
     }
-    if let Some(extra) = tensors.keys().find(|name| !expected.iter().any(|e| &e.name == *name)) {
-        return Err(Error::tensor(extra, "is in the checkpoint but not described by config.json (wrong num_hidden_layers, or not a CLIP checkpoint?)"));
-    }
-
+    let weights = Weights::check_files(files, &config, format)?;
     let partial = out.with_extension("partial");
-    let written = (|| -> Result<Conversion> {
-        let fail = |e: std::io::Error| Error::file(partial.display(), e);
-        let mut w =
-            std::io::BufWriter::with_capacity(1 << 20, File::create(&partial).map_err(fail)?);
-        w.write_all(&plan.header).map_err(fail)?;
+    let written = FileSink::create(&partial).and_then(|sink| {
+        let planned = plan.len;
+        let weights = weights.recording(&sink, plan);
         let mut largest = 0;
-        // In file order: a matrix's scales follow its data, written with it.
-        for e in plan.names().filter_map(|name| expected.iter().find(|e| e.name == name)) {
-            let t = &tensors[&e.name];
-            let bytes = pollster::block_on(shards[t.shard].read(t.offset, t.len))?;
-            let values = to_f32(&e.name, t.dtype, &bytes)?;
-            drop(bytes);
-            check_finite(&e.name, &t.shape, 0, &values, shards[t.shard].name())?;
-            largest = largest.max(values.len() * 4);
-            if is_matrix(&e.name) {
-                let (n, k) = matrix_dims(&e.shape);
-                let packed = PackedWeight::pack(format, &values, n, k);
-                w.write_all(packed.data_bytes()).map_err(fail)?;
-                w.write_all(packed.scale_bytes()).map_err(fail)?;
-            } else {
-                w.write_all(bytemuck::cast_slice(&values)).map_err(fail)?;
+        // In file order: a matrix's scales follow its data, recorded with it.
+        let mut tensors = expected(&config);
+        tensors.sort_by(|a, b| a.name.cmp(&b.name));
+        for e in &tensors {
+            match e.kind {
+                Kind::Small => _ = ready(weights.get(&e.name))?,
+                Kind::Matrix => _ = ready(weights.matrix(&e.name))?,
             }
+            largest = largest.max(4 * e.shape.iter().product::<usize>());
         }
-        w.flush().map_err(fail)?;
-        let output_bytes = w.get_ref().metadata().map_err(fail)?.len();
-        if output_bytes != plan.len {
-            return Err(Error::file(
-                partial.display(),
-                format!("{output_bytes} bytes written, {} planned", plan.len),
-            ));
+        ready(weights.finish_recording())?;
+        let output_bytes = sink.finish()?;
+        if output_bytes != planned {
+            return Err(Error::Internal(format!(
+                "{}: {output_bytes} bytes written, {planned} planned",
+                partial.display()
+            )));
         }
         Ok(Conversion {
             weights: format.name(),
-            tensors: expected.len(),
-            input_bytes,
+            tensors: tensors.len(),
+            input_bytes: shards.iter().filter_map(|s| s.len()).sum(),
             output_bytes,
             largest_tensor_f32_bytes: largest,
         })
-    })();
+    });
     match written {
         Ok(done) => {
             std::fs::rename(&partial, out).map_err(|e| Error::file(out.display(), e))?;

@@ -2,62 +2,25 @@
 //! not care whether they came from disk, `fetch` or a browser cache. A webclip
 //! model file (`webclip convert`) is all four in one.
 
-use crate::error::{Error, Result};
+#[cfg(not(target_arch = "wasm32"))]
+use crate::error::Error;
+use crate::error::Result;
 use crate::ops::WeightFormat;
 
-use super::model_file;
-use super::weights::{ByteSink, Header, TensorSource};
-
-/// A model's files besides its weights.
-#[derive(Clone)]
-pub struct ModelTexts {
-    pub config: String,
-    pub tokenizer: Vec<u8>,
-    pub preprocessor: String,
-}
-
-/// `name` in the model directory `dir`; a missing file is named with what a directory holds.
+use super::header::Header;
 #[cfg(not(target_arch = "wasm32"))]
-fn read_in_dir(dir: &std::path::Path, name: &str) -> Result<Vec<u8>> {
-    if !dir.is_dir() {
-        return Err(Error::file(
-            dir.display(),
-            "not found (expected a Hugging Face CLIP model directory or a webclip model file)",
-        ));
-    }
-    let path = dir.join(name);
-    std::fs::read(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::file(
-            path.display(),
-            format!("missing (a CLIP model directory holds {})", FILE_NAMES.join(", ")),
-        ),
-        _ => Error::file(path.display(), e),
-    })
-}
+use super::reader::FileSource;
+use super::reader::{ByteSink, TensorSource};
+#[cfg(not(target_arch = "wasm32"))]
+use super::texts::read_in_dir;
 
-impl ModelTexts {
-    /// The three text files of a Hub-layout directory.
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn from_dir(dir: &std::path::Path) -> Result<ModelTexts> {
-        let text = |name: &str| {
-            String::from_utf8(read_in_dir(dir, name)?)
-                .map_err(|_| Error::file(dir.join(name).display(), "is not UTF-8 text"))
-        };
-        Ok(ModelTexts {
-            config: text(FILE_NAMES[0])?,
-            tokenizer: read_in_dir(dir, FILE_NAMES[2])?,
-            preprocessor: text(FILE_NAMES[3])?,
-        })
-    }
-}
+// Where these were defined before texts.rs.
+pub use super::texts::{ModelTexts, FILE_NAMES};
 
 /// Natively, where a model's weights are: the weights file, to read on demand,
 /// and a directory's other files (`None` for a webclip model file).
 #[cfg(not(target_arch = "wasm32"))]
-pub fn open_path(
-    path: &std::path::Path,
-) -> Result<(super::weights::FileSource, Option<ModelTexts>)> {
-    use super::weights::FileSource;
+pub fn open_path(path: &std::path::Path) -> Result<(FileSource, Option<ModelTexts>)> {
     if path.is_file() {
         return Ok((FileSource::open(path)?, None));
     }
@@ -98,7 +61,7 @@ impl<'a> ModelSource<'a> {
         let header = Header::read(weights).await?;
         let texts = match texts {
             Some(texts) => texts,
-            None => texts_of_model_file(&header.metadata, weights.name())?,
+            None => header.texts(weights.name())?,
         };
         Ok(ModelSource { weights, header, texts, record: None })
     }
@@ -117,28 +80,6 @@ impl<'a> ModelSource<'a> {
     }
 }
 
-/// A webclip model file's config, tokenizer and preprocessor, from its header.
-fn texts_of_model_file(
-    metadata: &safetensors::tensor::Metadata,
-    source: &str,
-) -> Result<ModelTexts> {
-    if model_file::stored_format(metadata, source)?.is_none() {
-        return Err(Error::file(source, "is a safetensors file but not a webclip model file (give the directory it came from, or run `webclip convert`)"));
-    }
-    let map = metadata.metadata().clone().unwrap_or_default();
-    let text = |key: &str| {
-        map.get(key).cloned().ok_or_else(|| {
-            Error::file(source, format!("webclip model file without {key} in its header"))
-        })
-    };
-    let [config, tokenizer, preprocessor] = model_file::EMBEDDED_FILES.map(text);
-    Ok(ModelTexts {
-        config: config?,
-        tokenizer: tokenizer?.into_bytes(),
-        preprocessor: preprocessor?,
-    })
-}
-
 /// `config.json`, `model.safetensors`, `tokenizer.json`, `preprocessor_config.json`.
 pub struct ModelFiles {
     pub config: String,
@@ -146,10 +87,6 @@ pub struct ModelFiles {
     pub tokenizer: Vec<u8>,
     pub preprocessor: String,
 }
-
-/// The file names a Hub CLIP directory uses, in `ModelFiles` field order.
-pub const FILE_NAMES: [&str; 4] =
-    ["config.json", "model.safetensors", "tokenizer.json", "preprocessor_config.json"];
 
 impl ModelFiles {
     pub fn texts(&self) -> ModelTexts {
@@ -169,10 +106,8 @@ impl ModelFiles {
             let file = path.join(name);
             return std::fs::read(&file).map_err(|e| Error::file(file.display(), e));
         }
-        let file = super::weights::FileSource::open(path)?;
-        // FileSource reads are synchronous: the future is ready at once.
-        let header = pollster::block_on(Header::read(&file))?;
-        let texts = texts_of_model_file(&header.metadata, file.name())?;
+        let file = FileSource::open(path)?;
+        let texts = super::reader::ready(ModelSource::open(&file, None))?.texts;
         Ok(match name {
             "config.json" => texts.config.into_bytes(),
             "tokenizer.json" => texts.tokenizer,
@@ -191,5 +126,28 @@ impl ModelFiles {
             tokenizer: texts.tokenizer,
             preprocessor: texts.preprocessor,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::config::ClipConfig;
+    use super::super::reader::{ready, BytesSource};
+    use super::*;
+
+    #[test]
+    fn a_model_file_claiming_absurdly_many_layers_is_refused_before_its_tensors_are_listed() {
+        // A 969-byte model file header (made for the safetensors_header fuzz target, which ran
+        // out of memory on it) whose config.json has 10^8 text layers.
+        let file = BytesSource {
+            bytes: include_bytes!("../../tests/fixtures/fuzz/layers-1e8.webclip"),
+            name: "m.webclip".into(),
+        };
+        let source = ready(ModelSource::open(&file, None)).unwrap();
+        let err = ClipConfig::from_json(&source.texts.config).unwrap_err().to_string();
+        assert!(
+            err.contains("num_hidden_layers is 100000000, more than the 1000 allowed"),
+            "{err}"
+        );
     }
 }

@@ -1,6 +1,14 @@
 //! CLIP itself: configuration, weights, the two towers and zero-shot scores,
 //! written once over [`crate::engine::Engine`]; [`Runtime`] is where a face
 //! loads a model.
+//!
+//! Loading, each module using only those listed before it: `reader` (byte
+//! access: files, memory, sinks), `header` (the safetensors header), `schema`
+//! (every tensor a config implies), `texts` (a model's other files),
+//! `model_file` (the webclip one-file format), `table` (the check of stored
+//! tensors against the schema), `weights` (checked, streamed reads), `files`
+//! (a model source: weights, header, texts), `convert` (a load that writes a
+//! model file instead of uploading).
 
 mod clip;
 pub mod config;
@@ -9,11 +17,16 @@ pub mod convert;
 mod encoder;
 pub mod files;
 mod head;
+pub mod header;
 pub mod model_file;
 pub mod prompt_cache;
+pub mod reader;
 mod runtime;
+pub mod schema;
 pub mod scores;
+mod table;
 pub mod text;
+pub mod texts;
 mod towers;
 pub mod vision;
 pub mod weights;

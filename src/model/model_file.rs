@@ -19,8 +19,12 @@ use crate::error::{Error, Result};
 use crate::ops::{PackedWeight, WeightFormat};
 
 use super::config::ClipConfig;
-use super::files::ModelTexts;
-use super::weights::{self, Kind};
+use super::header::{self, Header};
+use super::schema::{self, Kind};
+use super::texts::ModelTexts;
+
+/// Where [`is_matrix`] was defined before `schema.rs`.
+pub use super::schema::is_matrix;
 
 pub const FORMAT: &str = "webclip";
 pub const VERSION: &str = "1";
@@ -30,27 +34,6 @@ pub const KEY_WEIGHTS: &str = "webclip.weights";
 pub const KEY_SOURCE: &str = "webclip.source";
 /// Metadata keys holding whole files, named as the files they replace.
 pub const EMBEDDED_FILES: [&str; 3] = ["config.json", "tokenizer.json", "preprocessor_config.json"];
-
-/// Largest header accepted (safetensors' own limit): checked before it is read.
-pub const MAX_HEADER_BYTES: u64 = 100_000_000;
-
-/// The tensors the kernels multiply by, stored packed: every linear layer of
-/// both encoders, the patch embedding (as `[width, channels · patch²]`), both
-/// projections and the token table.
-pub fn is_matrix(name: &str) -> bool {
-    let in_layer = name.contains(".encoder.layers.");
-    (in_layer
-        && (name.ends_with("_proj.weight")
-            || name.ends_with(".mlp.fc1.weight")
-            || name.ends_with(".mlp.fc2.weight")))
-        || matches!(
-            name,
-            "vision_model.embeddings.patch_embedding.weight"
-                | "visual_projection.weight"
-                | "text_projection.weight"
-                | "text_model.embeddings.token_embedding.weight"
-        )
-}
 
 pub fn scales_name(name: &str) -> String {
     format!("{name}.scales")
@@ -74,88 +57,6 @@ pub fn packed_layout(
     (dtype, vec![l.data_rows, l.np, 4], (l.scale_rows > 0).then(|| vec![l.scale_rows, l.np]))
 }
 
-/// The header length a safetensors file starts with, checked against the
-/// limit and the file's length (when known) before the header is read.
-/// `prefix` is the file's first bytes (8 or more).
-pub fn header_length(prefix: &[u8], file_len: Option<u64>, source: &str) -> Result<u64> {
-    let n = u64::from_le_bytes(
-        prefix
-            .get(..8)
-            .ok_or_else(|| not_safetensors(prefix, source))?
-            .try_into()
-            .unwrap_or_default(),
-    );
-    let plausible = (2..=MAX_HEADER_BYTES).contains(&n);
-    if plausible && file_len.is_none_or(|len| n + 8 <= len) {
-        return Ok(n);
-    }
-    if let Some(what) = looks_like(prefix) {
-        return Err(Error::file(source, format!("is {what}, not a safetensors file")));
-    }
-    Err(match file_len {
-        Some(len) if plausible => Error::file(source, format!("is truncated: its header claims {n} bytes but the file has {len}")),
-        _ if n > MAX_HEADER_BYTES => Error::file(source, format!("not a safetensors file: its header claims {n} bytes, more than the {MAX_HEADER_BYTES} allowed")),
-        _ => Error::file(source, format!("not a safetensors file: its header claims {n} bytes")),
-    })
-}
-
-/// The error for a file too short to be safetensors (`bytes` is all of it).
-pub fn not_safetensors(bytes: &[u8], source: &str) -> Error {
-    match (bytes.len(), looks_like(bytes)) {
-        (0, _) => Error::file(source, "is empty (0 bytes), not a safetensors file"),
-        (_, Some(what)) => Error::file(source, format!("is {what}, not a safetensors file")),
-        (n, None) => Error::file(source, format!("not a safetensors file: only {n} bytes")),
-    }
-}
-
-/// What a file that is not safetensors most likely is, from its first bytes:
-/// what a web server or a Git checkout gives instead of the weights.
-fn looks_like(prefix: &[u8]) -> Option<&'static str> {
-    let text = prefix.strip_prefix(b"\xef\xbb\xbf").unwrap_or(prefix).trim_ascii_start();
-    let starts =
-        |s: &str| text.len() >= s.len() && text[..s.len()].eq_ignore_ascii_case(s.as_bytes());
-    Some(if starts("version https://git-lfs") {
-        "a Git LFS pointer (the repository was cloned without its large files: run `git lfs pull`)"
-    } else if starts("<") {
-        "an HTML page (a server's error or login page, not the weights file?)"
-    } else if starts("{") || starts("[") {
-        "JSON (a server's error message, not the weights file?)"
-    } else if prefix.starts_with(b"PK\x03\x04") {
-        "a zip archive (a PyTorch .bin checkpoint? run `webclip convert` on a safetensors checkpoint instead)"
-    } else if prefix.starts_with(b"\x1f\x8b") {
-        "gzip-compressed (decompress it first)"
-    } else {
-        return None;
-    })
-}
-
-/// A safetensors header read from the first bytes of a file: its length
-/// (counting the 8-byte size prefix) and contents. Offsets are not checked
-/// against a file length here (it may not have been read yet).
-pub fn read_header(bytes: &[u8], source: &str) -> Result<(usize, Metadata)> {
-    let bad = |why: String| Error::file(source, format!("not a safetensors file: {why}"));
-    let n = u64::from_le_bytes(
-        bytes
-            .get(..8)
-            .ok_or_else(|| bad(format!("{} bytes", bytes.len())))?
-            .try_into()
-            .unwrap_or_default(),
-    );
-    if n > MAX_HEADER_BYTES {
-        return Err(bad(format!(
-            "its header claims {n} bytes, more than the {MAX_HEADER_BYTES} allowed"
-        )));
-    }
-    let end = 8 + n as usize;
-    let header = bytes.get(8..end).ok_or_else(|| {
-        bad(format!("its header claims {n} bytes but the file has {}", bytes.len()))
-    })?;
-    let text = std::str::from_utf8(header).map_err(|_| bad("its header is not UTF-8".into()))?;
-    let metadata: Metadata =
-        serde_json::from_str(text).map_err(|e| bad(format!("its header is not valid: {e}")))?;
-    Ok((end, metadata))
-}
-
 /// What a header's metadata says about the file: `Some(format)` for a webclip
 /// file (after checking its version), `None` for a Hugging Face checkpoint.
 pub fn stored_format(metadata: &Metadata, source: &str) -> Result<Option<WeightFormat>> {
@@ -171,6 +72,36 @@ pub fn stored_format(metadata: &Metadata, source: &str) -> Result<Option<WeightF
         .get(KEY_WEIGHTS)
         .ok_or_else(|| Error::file(source, format!("webclip model file without {KEY_WEIGHTS}")))?;
     WeightFormat::parse(weights).map(Some).map_err(|e| Error::file(source, e))
+}
+
+impl Header {
+    /// `Some(format)` for a webclip model file, `None` for a checkpoint.
+    pub fn stored_format(&self, source: &str) -> Result<Option<WeightFormat>> {
+        stored_format(&self.metadata, source)
+    }
+
+    /// A webclip model file's config, tokenizer and preprocessor, from its header.
+    pub fn texts(&self, source: &str) -> Result<ModelTexts> {
+        if self.stored_format(source)?.is_none() {
+            return Err(Error::file(
+                source,
+                "is a safetensors file but not a webclip model file (give the directory it came \
+                 from, or run `webclip convert`)",
+            ));
+        }
+        let map = self.metadata.metadata().clone().unwrap_or_default();
+        let text = |key: &str| {
+            map.get(key).cloned().ok_or_else(|| {
+                Error::file(source, format!("webclip model file without {key} in its header"))
+            })
+        };
+        let [config, tokenizer, preprocessor] = EMBEDDED_FILES.map(text);
+        Ok(ModelTexts {
+            config: config?,
+            tokenizer: tokenizer?.into_bytes(),
+            preprocessor: preprocessor?,
+        })
+    }
 }
 
 /// A model file laid out before a byte of it is written: its header and
@@ -191,12 +122,12 @@ impl Plan {
     /// `source` is recorded as where it came from.
     pub fn new(texts: &ModelTexts, format: WeightFormat, source: &str) -> Result<Plan> {
         let config = ClipConfig::from_json(&texts.config)?;
-        let mut expected = weights::expected(&config);
+        let mut expected = schema::expected(&config);
         expected.sort_by(|a, b| a.name.cmp(&b.name));
         let mut layout = Vec::new();
         for e in expected {
             if e.kind == Kind::Matrix {
-                let (n, k) = weights::matrix_dims(&e.shape);
+                let (n, k) = schema::matrix_dims(&e.shape);
                 let (dtype, shape, scales) = packed_layout(format, n, k);
                 layout.push((e.name.clone(), dtype, shape));
                 if let Some(scales) = scales {
@@ -225,7 +156,7 @@ impl Plan {
         .map(|(k, v)| (k.to_string(), v))
         .collect();
 
-        let (header, offsets) = header(metadata, layout)?;
+        let (header, offsets) = header::write(metadata, layout)?;
         let start = header.len() as u64;
         let len = start + offsets.last().map_or(0, |(_, offset, len)| offset + *len as u64);
         let ranges =
@@ -245,32 +176,6 @@ impl Plan {
         names.sort();
         names.into_iter().map(|(_, n)| n)
     }
-}
-
-/// Each tensor's name, offset from the data's start, and length.
-type Offsets = Vec<(String, u64, usize)>;
-
-/// A safetensors header (8-byte length, then JSON with sorted keys) for
-/// tensors in the given order, and each one's offset from the data's start.
-fn header(
-    metadata: BTreeMap<String, String>,
-    tensors: Vec<(String, Dtype, Vec<usize>)>,
-) -> Result<(Vec<u8>, Offsets)> {
-    let mut map = serde_json::Map::new();
-    map.insert("__metadata__".into(), serde_json::json!(metadata));
-    let mut offsets = Vec::new();
-    let mut offset = 0;
-    for (name, dtype, shape) in tensors {
-        let len = shape.iter().product::<usize>() * dtype.bitsize() / 8;
-        map.insert(name.clone(), serde_json::json!({ "dtype": dtype, "shape": shape, "data_offsets": [offset, offset + len] }));
-        offsets.push((name, offset as u64, len));
-        offset += len;
-    }
-    let mut json =
-        serde_json::to_vec(&map).map_err(|e| Error::Input(format!("model file header: {e}")))?;
-    // Data starts 8-byte aligned, as safetensors' own writer does it.
-    json.resize(json.len().next_multiple_of(8), b' ');
-    Ok(([&(json.len() as u64).to_le_bytes()[..], &json].concat(), offsets))
 }
 
 impl PackedWeight {
@@ -307,26 +212,6 @@ mod tests {
     use crate::gpu::testing::random;
 
     #[test]
-    fn matrices_are_the_linear_layers_embeddings_and_projections() {
-        for name in [
-            "text_model.encoder.layers.3.self_attn.q_proj.weight",
-            "vision_model.encoder.layers.0.mlp.fc2.weight",
-            "visual_projection.weight",
-            "text_model.embeddings.token_embedding.weight",
-        ] {
-            assert!(is_matrix(name), "{name}");
-        }
-        for name in [
-            "text_model.encoder.layers.3.self_attn.q_proj.bias",
-            "vision_model.encoder.layers.0.layer_norm1.weight",
-            "vision_model.embeddings.position_embedding.weight",
-            "logit_scale",
-        ] {
-            assert!(!is_matrix(name), "{name}");
-        }
-    }
-
-    #[test]
     fn layout_sizes_match_the_packed_bytes() {
         let (n, k) = (10, 70);
         let w = random(n * k, 3, 1.0);
@@ -348,22 +233,12 @@ mod tests {
     }
 
     #[test]
-    fn headers_are_checked_before_use() {
-        let h = header(
-            [
-                (KEY_FORMAT.to_string(), FORMAT.to_string()),
-                (KEY_VERSION.to_string(), "9".to_string()),
-            ]
-            .into(),
-            vec![("a".into(), Dtype::F32, vec![2])],
-        )
-        .unwrap()
-        .0;
-        let (end, meta) = read_header(&h, "m").unwrap();
-        assert_eq!((end, end % 8), (h.len(), 0));
+    fn a_model_file_of_another_version_is_refused() {
+        let metadata = [(KEY_FORMAT, FORMAT), (KEY_VERSION, "9")]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into();
+        let (bytes, _) = header::write(metadata, vec![("a".into(), Dtype::F32, vec![2])]).unwrap();
+        let (_, meta) = header::parse(&bytes, "m").unwrap();
         assert!(stored_format(&meta, "m").unwrap_err().to_string().contains("version 9"));
-        let huge = [&(MAX_HEADER_BYTES + 1).to_le_bytes()[..], b"{}"].concat();
-        assert!(read_header(&huge, "m").unwrap_err().to_string().contains("more than"));
-        assert!(read_header(&h[..20], "m").unwrap_err().to_string().contains("claims"));
     }
 }

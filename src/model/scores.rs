@@ -42,8 +42,6 @@ pub fn check_inputs(labels: &[String], templates: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// The prompts to embed, label-major: `labels × templates` (the label itself when
-/// there is no template).
 /// The most prompts (labels × templates) one call encodes: the texts and
 /// their embeddings are held at once.
 pub const MAX_PROMPTS: usize = 20_000;
@@ -60,6 +58,8 @@ pub fn quoted(label: &str) -> String {
     }
 }
 
+/// The prompts to embed, label-major: `labels × templates` (the label itself when
+/// there is no template).
 pub fn prompts(labels: &[String], templates: &[String]) -> Vec<String> {
     labels
         .iter()

@@ -167,7 +167,7 @@ impl PackedWeight {
     pub fn concat_columns(parts: &[PackedWeight]) -> Result<PackedWeight> {
         let first = &parts[0];
         if let Some(bad) = parts.iter().find(|p| p.format != first.format || p.k != first.k) {
-            return Err(Error::Input(format!(
+            return Err(Error::Internal(format!(
                 "cannot place a {} {}x{} matrix beside a {} {}x{} one",
                 bad.format.name(),
                 bad.n,
