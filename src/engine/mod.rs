@@ -9,12 +9,17 @@
 //! The life of a model on an engine has two phases:
 //! - **load**: tensors are made ([`Engine::vector`], [`Engine::matrix`],
 //!   [`Engine::scratch`]) and every op of the pass is bound once to its
-//!   tensors ([`Engine::matmul`], [`Engine::layernorm`], ...), with its fixed
-//!   sizes (widths, heads, the epilogue);
+//!   tensors ([`Engine::linear`], [`Engine::layernorm`], ...), with its fixed
+//!   sizes (widths, heads, the epilogue), at the end of a [`Engine::Stage`]:
+//!   the ops that run in order over the same rows (a tower's blocks, its head);
 //! - **run**: [`Engine::run`] opens a pass; inside it the model writes its
-//!   inputs ([`Engine::write`]) and records the bound ops with what varies
-//!   per pass, the [`Rows`]; then the pass is submitted and `len` floats of
-//!   its output come back.
+//!   inputs ([`Engine::write`]) and records its stages with what varies per
+//!   pass, the [`Rows`]; then the pass is submitted and `len` floats of its
+//!   output come back.
+//!
+//! A stage is the unit of recording because its ops share their rows: an
+//! engine may share per-pass state among them (the GPU engine writes one
+//! shape uniform per distinct op shape of a stage, not one per op).
 
 pub mod webgpu;
 
@@ -88,14 +93,15 @@ pub struct Linear<'t, T> {
 /// What a forward pass runs on. The model is generic over it (see the module
 /// header for the two phases); nothing of wgpu or of a CPU leaks through.
 ///
-/// Every op an engine binds keeps its tensors alive for as long as it lives,
-/// so the model holds ops, not tensors it no longer names.
+/// Every op an engine binds keeps its tensors alive for as long as its stage
+/// lives, so the model holds stages, not tensors it no longer names.
 #[allow(async_fn_in_trait)] // used generically, never as `dyn`: no Send bound wanted
 pub trait Engine {
     /// Storage of floats (or packed weights, or `u32` ids) the ops read and write.
     type Tensor: Clone;
-    /// An op with its tensors bound, recorded into every pass that runs it.
-    type Op;
+    /// Ops with their tensors bound, run in order over the same [`Rows`];
+    /// recorded into every pass that runs them.
+    type Stage;
     /// A pass being recorded.
     type Pass<'p>;
 
@@ -121,68 +127,77 @@ pub trait Engine {
     /// A tensor holding a packed matrix, in [`Engine::format`].
     fn matrix(&self, label: &str, weight: &PackedWeight) -> Self::Tensor;
 
-    fn linear(&self, layer: Linear<'_, Self::Tensor>) -> Self::Op;
+    /// An empty stage; the binders below append to it.
+    fn stage(&self, label: &str) -> Self::Stage;
+
+    fn linear(&self, stage: &mut Self::Stage, layer: Linear<'_, Self::Tensor>);
     /// LayerNorm of `x`'s rows of `cols` values into `y`.
     fn layernorm(
         &self,
+        stage: &mut Self::Stage,
         x: &Self::Tensor,
         gamma_beta: [&Self::Tensor; 2],
         cols: usize,
         eps: f64,
         y: &Self::Tensor,
-    ) -> Self::Op;
+    );
     /// Multi-head attention over `qkv` rows (`q | k | v`, heads side by side
     /// in each) into `out`, per sequence of the pass.
     fn attention(
         &self,
+        stage: &mut Self::Stage,
         qkv: &Self::Tensor,
         heads: usize,
         head_dim: usize,
         mask: Mask,
         out: &Self::Tensor,
-    ) -> Self::Op;
+    );
     /// The patches of `channels × size × size` images, `patch × patch` each,
     /// as rows for the patch-embedding matmul.
     fn patches(
         &self,
+        stage: &mut Self::Stage,
         pixels: &Self::Tensor,
         channels: usize,
         image_size: usize,
         patch: usize,
         out: &Self::Tensor,
-    ) -> Self::Op;
+    );
     /// Class token then patch embeddings, plus positions, per image: rows of `width`.
     fn vision_embeddings(
         &self,
+        stage: &mut Self::Stage,
         patch_embeds: &Self::Tensor,
         class_embedding: &Self::Tensor,
         positions: &Self::Tensor,
         width: usize,
         out: &Self::Tensor,
-    ) -> Self::Op;
+    );
     /// Token rows of `table` (`[vocab, width]`, packed) plus positions. The
-    /// engine makes the table's tensors itself (a GPU may bind it in slices);
-    /// all of the returned ops are recorded, in order.
+    /// engine makes the table's tensors itself (a GPU may bind it in slices,
+    /// one op each).
     fn token_embeddings(
         &self,
+        stage: &mut Self::Stage,
         ids: &Self::Tensor,
         table: &PackedWeight,
         positions: &Self::Tensor,
         out: &Self::Tensor,
-    ) -> Vec<Self::Op>;
+    );
     /// Rows `index[i]` of `x` (rows of `width`) into `out`.
     fn gather_rows(
         &self,
+        stage: &mut Self::Stage,
         index: &Self::Tensor,
         x: &Self::Tensor,
         width: usize,
         out: &Self::Tensor,
-    ) -> Self::Op;
+    );
 
     /// Writes a pass's input into `tensor` (before the ops that read it run).
     fn write<T: bytemuck::Pod>(&self, pass: &mut Self::Pass<'_>, tensor: &Self::Tensor, data: &[T]);
-    /// Records `op` over `rows` into `pass`.
-    fn record(&self, pass: &mut Self::Pass<'_>, op: &Self::Op, rows: Rows);
+    /// Records `stage`'s ops over `rows` into `pass`.
+    fn record(&self, pass: &mut Self::Pass<'_>, stage: &Self::Stage, rows: Rows);
     /// One forward pass: `record` writes inputs and records ops, then the pass
     /// runs and the first `len` floats of `out` come back. Passes on one
     /// device never interleave, whoever runs them.

@@ -84,6 +84,11 @@ impl<T: bytemuck::Pod> Uniform<T> {
         Uniform { buffer, _value: PhantomData }
     }
 
+    /// The uniform `buffer` already is (one shared by several bind groups).
+    pub fn of(buffer: GpuBuffer) -> Self {
+        Uniform { buffer, _value: PhantomData }
+    }
+
     pub fn write(&self, gpu: &Gpu, value: &T) {
         gpu.queue.write_buffer(&self.buffer, 0, bytemuck::bytes_of(value));
     }

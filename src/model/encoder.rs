@@ -65,17 +65,6 @@ impl LayerWeights {
     }
 }
 
-/// One block's ops, in the order they run.
-struct Block<E: Engine> {
-    ln1: E::Op,
-    qkv: E::Op,
-    attn: E::Op,
-    out_proj: E::Op,
-    ln2: E::Op,
-    fc1: E::Op,
-    fc2: E::Op,
-}
-
 /// The activations of a forward pass, shared by both towers: passes run one
 /// at a time, so the vision and text towers can use the same memory. Each
 /// tensor fits the larger tower's need.
@@ -107,9 +96,10 @@ impl<E: Engine> Activations<E> {
     }
 }
 
-/// The stack of blocks of one tower, bound to the shared activations.
+/// The stack of blocks of one tower, bound to the shared activations: one
+/// stage, each block's ops in the order they run.
 pub struct Encoder<E: Engine> {
-    blocks: Vec<Block<E>>,
+    blocks: E::Stage,
 }
 
 impl<E: Engine> Encoder<E> {
@@ -127,7 +117,7 @@ impl<E: Engine> Encoder<E> {
     ) -> Result<Encoder<E>> {
         let Activations { stream, other, normed, qkv, attn, hidden } = act;
         let (d, f) = (config.width, config.intermediate);
-        let mut blocks = Vec::with_capacity(config.layers);
+        let mut blocks = e.stage(prefix);
         for i in 0..config.layers {
             let l = LayerWeights::read(w, prefix, i).await?;
             let bind = || {
@@ -144,45 +134,56 @@ impl<E: Engine> Encoder<E> {
                     (e.matrix("fc1.weight", &l.fc1.weight), v("fc1.bias", &l.fc1.bias));
                 let (fc2_w, fc2_b) =
                     (e.matrix("fc2.weight", &l.fc2.weight), v("fc2.bias", &l.fc2.bias));
-                Block {
-                    ln1: e.layernorm(stream, [&ln1[0], &ln1[1]], d, config.eps, normed),
-                    qkv: e.linear(Linear {
+                let s = &mut blocks;
+                e.layernorm(s, stream, [&ln1[0], &ln1[1]], d, config.eps, normed);
+                e.linear(
+                    s,
+                    Linear {
                         x: normed,
                         w: &qkv_w,
                         n: 3 * d,
                         k: d,
                         epilogue: Epilogue::bias(&qkv_b),
                         y: qkv,
-                    }),
-                    attn: e.attention(qkv, config.heads, config.head_dim(), mask, attn),
-                    out_proj: e.linear(Linear {
+                    },
+                );
+                e.attention(s, qkv, config.heads, config.head_dim(), mask, attn);
+                e.linear(
+                    s,
+                    Linear {
                         x: attn,
                         w: &out_w,
                         n: d,
                         k: d,
                         epilogue: Epilogue::bias(&out_b).plus(stream),
                         y: other,
-                    }),
-                    ln2: e.layernorm(other, [&ln2[0], &ln2[1]], d, config.eps, normed),
-                    fc1: e.linear(Linear {
+                    },
+                );
+                e.layernorm(s, other, [&ln2[0], &ln2[1]], d, config.eps, normed);
+                e.linear(
+                    s,
+                    Linear {
                         x: normed,
                         w: &fc1_w,
                         n: f,
                         k: d,
                         epilogue: Epilogue::bias(&fc1_b).then(config.act),
                         y: hidden,
-                    }),
-                    fc2: e.linear(Linear {
+                    },
+                );
+                e.linear(
+                    s,
+                    Linear {
                         x: hidden,
                         w: &fc2_w,
                         n: d,
                         k: f,
                         epilogue: Epilogue::bias(&fc2_b).plus(other),
                         y: stream,
-                    }),
-                }
+                    },
+                );
             };
-            blocks.push(e.checked(&format!("uploading {prefix}.layers.{i}"), bind).await?);
+            e.checked(&format!("uploading {prefix}.layers.{i}"), bind).await?;
         }
         w.prefetch("").await?; // drops the last layer's bytes
         Ok(Encoder { blocks })
@@ -190,10 +191,6 @@ impl<E: Engine> Encoder<E> {
 
     /// Records every block over `batch` sequences of `seq` tokens.
     pub fn record(&self, e: &E, pass: &mut E::Pass<'_>, rows: Rows) {
-        for b in &self.blocks {
-            for op in [&b.ln1, &b.qkv, &b.attn, &b.out_proj, &b.ln2, &b.fc1, &b.fc2] {
-                e.record(pass, op, rows);
-            }
-        }
+        e.record(pass, &self.blocks, rows);
     }
 }

@@ -12,9 +12,8 @@ use super::weights::Weights;
 pub struct Head<E: Engine> {
     index: E::Tensor,
     pub features: E::Tensor,
-    gather: E::Op,
-    layernorm: E::Op,
-    projection: E::Op,
+    /// gather → LayerNorm → projection.
+    ops: E::Stage,
 }
 
 impl<E: Engine> Head<E> {
@@ -40,26 +39,22 @@ impl<E: Engine> Head<E> {
             let features = e.scratch("features", max_rows * projection_dim);
             let gamma_beta = [e.vector("ln.weight", &ln[0]), e.vector("ln.bias", &ln[1])];
             let w = e.matrix("projection.weight", &projection);
-            Head {
-                gather: e.gather_rows(&index, stream, width, &pooled),
-                layernorm: e.layernorm(
-                    &pooled,
-                    [&gamma_beta[0], &gamma_beta[1]],
-                    width,
-                    tower.eps,
-                    &pooled_ln,
-                ),
-                projection: e.linear(Linear {
+            let mut ops = e.stage(projection_name);
+            e.gather_rows(&mut ops, &index, stream, width, &pooled);
+            let [gamma, beta] = &gamma_beta;
+            e.layernorm(&mut ops, &pooled, [gamma, beta], width, tower.eps, &pooled_ln);
+            e.linear(
+                &mut ops,
+                Linear {
                     x: &pooled_ln,
                     w: &w,
                     n: projection_dim,
                     k: width,
                     epilogue: Epilogue::none(),
                     y: &features,
-                }),
-                index,
-                features,
-            }
+                },
+            );
+            Head { index, features, ops }
         })
         .await
     }
@@ -68,9 +63,6 @@ impl<E: Engine> Head<E> {
     /// gather → LayerNorm → projection.
     pub fn record(&self, e: &E, pass: &mut E::Pass<'_>, pooled: &[u32]) {
         e.write(pass, &self.index, pooled);
-        let rows = Rows::flat(pooled.len());
-        for op in [&self.gather, &self.layernorm, &self.projection] {
-            e.record(pass, op, rows);
-        }
+        e.record(pass, &self.ops, Rows::flat(pooled.len()));
     }
 }

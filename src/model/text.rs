@@ -15,7 +15,7 @@ pub struct TextTower<E: Engine> {
     /// Tokens per pass, at least one full-length text.
     pub max_rows: usize,
     ids: E::Tensor,
-    embeddings: Vec<E::Op>,
+    embeddings: E::Stage,
     encoder: Encoder<E>,
     pub head: Head<E>,
 }
@@ -39,7 +39,8 @@ impl<E: Engine> TextTower<E> {
             .checked("uploading the token table", || {
                 let ids = e.scratch("token ids", max_rows);
                 let positions = e.vector("text position_embedding.weight", &positions);
-                let embeddings = e.token_embeddings(&ids, &table, &positions, &act.stream);
+                let mut embeddings = e.stage("text_model.embeddings");
+                e.token_embeddings(&mut embeddings, &ids, &table, &positions, &act.stream);
                 (ids, embeddings)
             })
             .await?;
@@ -91,9 +92,7 @@ impl<E: Engine> TextTower<E> {
         }
         e.write(pass, &self.ids, &flat);
         let rows = Rows { batch, seq };
-        for op in &self.embeddings {
-            e.record(pass, op, rows);
-        }
+        e.record(pass, &self.embeddings, rows);
         self.encoder.record(e, pass, rows);
         let pooled: Vec<u32> =
             ids.iter().enumerate().map(|(b, s)| (b * seq + eos_position(s)) as u32).collect();

@@ -13,10 +13,10 @@ pub struct VisionTower<E: Engine> {
     pub config: VisionConfig,
     pub max_batch: usize,
     pixels: E::Tensor,
-    patches: E::Op,
-    patch_embedding: E::Op,
-    embeddings: E::Op,
-    pre_layrnorm: E::Op,
+    /// Patches → patch embeddings, over the patches of each image.
+    patches: E::Stage,
+    /// Class token and positions → `pre_layrnorm`, over every token.
+    embeddings: E::Stage,
     encoder: Encoder<E>,
     pub head: Head<E>,
 }
@@ -40,7 +40,7 @@ impl<E: Engine> VisionTower<E> {
         let pre_layrnorm = affine(w, "vision_model.pre_layrnorm").await?;
         let patch_len = c.channels * p * p;
         let stream = &act.stream;
-        let (patches, patch_matmul, embeddings, pre_layrnorm, pixels) = e
+        let (patches, embeddings, pixels) = e
             .checked("uploading the vision embeddings", || {
                 let pixels =
                     e.scratch("pixel values", max_batch * c.channels * c.image_size * c.image_size);
@@ -54,20 +54,24 @@ impl<E: Engine> VisionTower<E> {
                     e.vector("pre_layrnorm.weight", &pre_layrnorm[0]),
                     e.vector("pre_layrnorm.bias", &pre_layrnorm[1]),
                 ];
-                (
-                    e.patches(&pixels, c.channels, c.image_size, p, &patches),
-                    e.linear(Linear {
+                let mut to_patches = e.stage("vision_model.embeddings.patch_embedding");
+                e.patches(&mut to_patches, &pixels, c.channels, c.image_size, p, &patches);
+                e.linear(
+                    &mut to_patches,
+                    Linear {
                         x: &patches,
                         w: &weight,
                         n: d,
                         k: patch_len,
                         epilogue: Epilogue::none(),
                         y: &patch_embeds,
-                    }),
-                    e.vision_embeddings(&patch_embeds, &class, &positions, d, &embedded),
-                    e.layernorm(&embedded, [&ln[0], &ln[1]], d, c.tower.eps, stream),
-                    pixels,
-                )
+                    },
+                );
+                let mut embeddings = e.stage("vision_model.embeddings");
+                let s = &mut embeddings;
+                e.vision_embeddings(s, &patch_embeds, &class, &positions, d, &embedded);
+                e.layernorm(s, &embedded, [&ln[0], &ln[1]], d, c.tower.eps, stream);
+                (to_patches, embeddings, pixels)
             })
             .await?;
         drop(patch_embedding);
@@ -82,17 +86,7 @@ impl<E: Engine> VisionTower<E> {
             max_batch,
         )
         .await?;
-        Ok(VisionTower {
-            config: c.clone(),
-            max_batch,
-            pixels,
-            patches,
-            patch_embedding: patch_matmul,
-            embeddings,
-            pre_layrnorm,
-            encoder,
-            head,
-        })
+        Ok(VisionTower { config: c.clone(), max_batch, pixels, patches, embeddings, encoder, head })
     }
 
     /// Writes `batch` images of pixel values (`batch × channels × size × size`,
@@ -101,9 +95,7 @@ impl<E: Engine> VisionTower<E> {
         let t = self.config.tokens();
         e.write(pass, &self.pixels, pixels);
         e.record(pass, &self.patches, Rows { batch, seq: t - 1 });
-        e.record(pass, &self.patch_embedding, Rows { batch, seq: t - 1 });
         e.record(pass, &self.embeddings, Rows { batch, seq: t });
-        e.record(pass, &self.pre_layrnorm, Rows { batch, seq: t });
         self.encoder.record(e, pass, Rows { batch, seq: t });
         let class_rows: Vec<u32> = (0..batch).map(|b| (b * t) as u32).collect();
         self.head.record(e, pass, &class_rows);
