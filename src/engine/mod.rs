@@ -21,6 +21,7 @@
 //! engine may share per-pass state among them (the GPU engine writes one
 //! shape uniform per distinct op shape of a stage, not one per op).
 
+pub mod cpu;
 pub mod webgpu;
 
 pub use crate::ops::attention::Mask;

@@ -42,6 +42,10 @@ impl Gpu {
     /// large models need large storage bindings, and the defaults (128 MiB) are
     /// only a floor.
     pub async fn new() -> Result<Gpu> {
+        #[cfg(target_arch = "wasm32")]
+        if !webgpu_exposed() {
+            return Err(Error::Gpu("this browser has no WebGPU".into()));
+        }
         let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
         desc.backends = if cfg!(target_arch = "wasm32") {
             wgpu::Backends::BROWSER_WEBGPU
@@ -325,3 +329,13 @@ impl Readback {
 
 #[cfg(test)]
 pub(crate) mod testing;
+
+/// Whether this browser context exposes WebGPU at all (`navigator.gpu`): wgpu's
+/// browser backend is not to be asked for an adapter where it does not.
+#[cfg(target_arch = "wasm32")]
+fn webgpu_exposed() -> bool {
+    let navigator = js_sys::Reflect::get(&js_sys::global(), &"navigator".into());
+    navigator
+        .and_then(|n| js_sys::Reflect::get(&n, &"gpu".into()))
+        .is_ok_and(|gpu| !gpu.is_undefined() && !gpu.is_null())
+}

@@ -37,5 +37,5 @@ pub use clip::{ClipModel, Features, Score};
 pub use config::ClipConfig;
 pub use files::{ModelFiles, ModelSource, ModelTexts, Record};
 pub use prompt_cache::PromptCache;
-pub use runtime::{Adapter, Runtime};
+pub use runtime::{Adapter, EngineChoice, Runtime};
 pub use scores::ZeroShot;

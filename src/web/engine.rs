@@ -9,10 +9,12 @@ use super::js_io::{JsSink, JsSource};
 use super::model::{Model, Timings};
 use super::{js_string, object};
 use crate::clock::now_ms as now;
-use crate::model::{KernelFamily, ModelSource, ModelTexts, Record, Runtime, WeightFormat};
+use crate::model::{EngineChoice, KernelFamily, ModelSource, ModelTexts, Record, Runtime};
+use crate::model::WeightFormat;
 
-/// The WebGPU device and the kernels of one family, compiled once per weight
-/// format and shared by every model loaded through it.
+/// Where models run: the CPU engine, or a WebGPU device and the kernels of one
+/// family, compiled once per weight format and shared by every model loaded
+/// through it.
 #[wasm_bindgen]
 pub struct Engine {
     runtime: Runtime,
@@ -20,22 +22,38 @@ pub struct Engine {
 
 #[wasm_bindgen]
 impl Engine {
-    /// Opens the adapter's device (with all of its limits) and compiles the
-    /// kernels of `family` ("tiled" or "registers"; by default the adapter's:
-    /// registers on a CPU-backed one) for f32 weights. Rejects with a message
-    /// when the browser has no WebGPU adapter.
-    pub async fn create(family: Option<String>) -> Result<Engine, JsError> {
+    /// Opens the engine `engine` names ("auto", the default: WebGPU on a
+    /// hardware adapter, else the CPU; "webgpu"; "cpu"). On WebGPU, opens the
+    /// adapter's device (with all of its limits) and compiles the kernels of
+    /// `family` ("tiled" or "registers"; by default the adapter's: registers on
+    /// a CPU-backed one) for f32 weights. "webgpu" rejects with a message when
+    /// the browser has no WebGPU adapter.
+    pub async fn create(family: Option<String>, engine: Option<String>) -> Result<Engine, JsError> {
         console_error_panic_hook::set_once();
         let forced = family.as_deref().map(KernelFamily::parse).transpose()?;
-        let runtime = Runtime::new(forced).await?;
+        let choice = engine.as_deref().map(EngineChoice::parse).transpose()?;
+        let runtime = Runtime::new(choice.unwrap_or(EngineChoice::Auto), forced).await?;
         runtime.prepare(WeightFormat::F32).await?;
         Ok(Engine { runtime })
     }
 
-    /// The kernel family in use: "tiled" or "registers".
+    /// The engine models run on: "webgpu" or "cpu".
     #[wasm_bindgen(getter)]
-    pub fn family(&self) -> String {
-        self.runtime.family().name().into()
+    pub fn engine(&self) -> String {
+        self.runtime.engine().name().into()
+    }
+
+    /// Where models run and why, in a reader's words: "WebGPU on ... (registers
+    /// kernels)", "CPU, 1 thread: this browser has no WebGPU".
+    #[wasm_bindgen(getter)]
+    pub fn description(&self) -> String {
+        self.runtime.description().into()
+    }
+
+    /// The kernel family in use on WebGPU ("tiled" or "registers"); undefined on the CPU.
+    #[wasm_bindgen(getter)]
+    pub fn family(&self) -> Option<String> {
+        self.runtime.family().map(|f| f.name().into())
     }
 
     /// The kernel benchmark (`webclip bench-kernels`) on this engine's family,
@@ -57,9 +75,10 @@ impl Engine {
     /// What wgpu knows of the adapter in a browser: `{ name, software,
     /// maxBindingBytes }` (`name` is often empty: browsers hide it).
     /// `maxBindingBytes` bounds the batch sizes and the largest model.
+    /// Undefined on the CPU engine.
     #[wasm_bindgen(getter)]
     pub fn adapter(&self) -> JsValue {
-        let a = self.runtime.adapter();
+        let Some(a) = self.runtime.adapter() else { return JsValue::UNDEFINED };
         object(&[
             ("name", a.name.as_str().into()),
             ("software", a.software.into()),
@@ -69,10 +88,11 @@ impl Engine {
 
     /// `{ buffers, bytes }`: the GPU buffers this engine's models hold now
     /// (weights, activations, shape uniforms, readbacks in flight), by the
-    /// engine's own count; a disposed model's are gone at once.
+    /// engine's own count; a disposed model's are gone at once. Undefined on
+    /// the CPU engine.
     #[wasm_bindgen(getter, js_name = gpuMemory)]
     pub fn gpu_memory(&self) -> JsValue {
-        let (buffers, bytes) = self.runtime.gpu_memory();
+        let Some((buffers, bytes)) = self.runtime.gpu_memory() else { return JsValue::UNDEFINED };
         object(&[("buffers", (buffers as f64).into()), ("bytes", (bytes as f64).into())])
     }
 

@@ -57,14 +57,44 @@ impl Fixture {
     fn cases(&self) -> serde_json::Value {
         serde_json::from_slice(&(self.read)("expected/cases.json")).unwrap()
     }
-    async fn load(&self, gpu: &Gpu, family: KernelFamily) -> ClipModel {
-        runtime(gpu, Some(family)).load_files(&self.files, Some(WeightFormat::F32)).await.unwrap()
+    async fn load(&self, gpu: &Gpu, on: On, format: WeightFormat) -> ClipModel {
+        on.runtime(gpu).load_files(&self.files, Some(format)).await.unwrap()
     }
 }
 
 /// A runtime on the test device: `family` forced, or the adapter's.
 pub fn runtime(gpu: &Gpu, family: Option<KernelFamily>) -> Runtime {
     Runtime::on(gpu.clone(), family).unwrap()
+}
+
+/// What a check runs on: each kernel family of the WebGPU engine, and the CPU engine.
+#[derive(Clone, Copy, Debug)]
+pub enum On {
+    /// A kernel family forced, or the adapter's.
+    WebGpu(Option<KernelFamily>),
+    Cpu,
+}
+
+impl On {
+    pub const ALL: [On; 3] =
+        [On::WebGpu(Some(KernelFamily::Tiled)), On::WebGpu(Some(KernelFamily::Registers)), On::Cpu];
+    /// The WebGPU engine with the adapter's own family, and the CPU engine.
+    pub const ENGINES: [On; 2] = [On::WebGpu(None), On::Cpu];
+
+    pub fn runtime(self, gpu: &Gpu) -> Runtime {
+        match self {
+            On::WebGpu(family) => runtime(gpu, family),
+            On::Cpu => Runtime::cpu("tests"),
+        }
+    }
+
+    pub fn name(self) -> String {
+        match self {
+            On::WebGpu(Some(family)) => format!("{} kernels", family.name()),
+            On::WebGpu(None) => "the adapter's kernels".into(),
+            On::Cpu => "cpu engine".into(),
+        }
+    }
 }
 
 fn strings(cases: &serde_json::Value, key: &str) -> Vec<String> {
@@ -95,16 +125,17 @@ fn assert_features(
 }
 
 /// Image features (from transformers' pixel values and from the image files),
-/// token ids, text features and zero-shot probabilities, with each kernel family.
+/// token ids, text features and zero-shot probabilities, with each kernel family
+/// and on the CPU engine.
 pub async fn check_fixture(fixture: &Fixture, gpu: &Gpu) {
-    for family in KernelFamily::ALL {
-        check_fixture_with(fixture, gpu, family).await;
+    for on in On::ALL {
+        check_fixture_with(fixture, gpu, on).await;
     }
 }
 
-async fn check_fixture_with(fixture: &Fixture, gpu: &Gpu, family: KernelFamily) {
-    let (name, cases) = (&format!("{} ({} kernels)", fixture.name, family.name()), fixture.cases());
-    let m = &fixture.load(gpu, family).await;
+async fn check_fixture_with(fixture: &Fixture, gpu: &Gpu, on: On) {
+    let (name, cases) = (&format!("{} ({})", fixture.name, on.name()), fixture.cases());
+    let m = &fixture.load(gpu, on, WeightFormat::F32).await;
 
     // The encoder alone, on transformers' own pixel values.
     let pixels = fixture.expected("pixel_values.npy");
@@ -169,11 +200,16 @@ async fn check_fixture_with(fixture: &Fixture, gpu: &Gpu, family: KernelFamily) 
 /// `ClipModel::classify` on the first image against the first three texts:
 /// transformers' probabilities over all texts, renormalised to those three.
 pub async fn check_classify(fixture: &Fixture, gpu: &Gpu) {
+    for on in On::ENGINES {
+        check_classify_on(fixture, gpu, on).await;
+    }
+}
+
+async fn check_classify_on(fixture: &Fixture, gpu: &Gpu, on: On) {
     let cases = fixture.cases();
     let labels = strings(&cases, "texts")[..3].to_vec();
     let picture = fixture.image(&strings(&cases, "images")[0]);
-    let model =
-        runtime(gpu, None).load_files(&fixture.files, Some(WeightFormat::F32)).await.unwrap();
+    let model = fixture.load(gpu, on, WeightFormat::F32).await;
     let scores = model.classify(&picture, &labels, &[]).await.unwrap();
     let row = &fixture.expected("probs.npy").rows()[0][..3];
     let total: f64 = row.iter().sum();
@@ -249,8 +285,9 @@ pub async fn check_formats(fixture: &Fixture, gpu: &Gpu, q4_min_cos: f64) {
         (WeightFormat::Q8, 0.999, true),
         (WeightFormat::Q4, q4_min_cos, false),
     ] {
-        let name = format!("{} ({} weights)", fixture.name, format.name());
-        let m = runtime(gpu, None).load_files(&fixture.files, Some(format)).await.unwrap();
+      for on in On::ENGINES {
+        let name = format!("{} ({} weights, {})", fixture.name, format.name(), on.name());
+        let m = fixture.load(gpu, on, format).await;
         let images = m.embed_pixels(&pixels).await.unwrap().raw();
         let text = m.embed_texts(&refs).await.unwrap().raw();
         let (image_cos, text_cos) = (
@@ -285,5 +322,6 @@ pub async fn check_formats(fixture: &Fixture, gpu: &Gpu, q4_min_cos: f64) {
                 images.len()
             );
         }
+      }
     }
 }

@@ -4,7 +4,7 @@
 use serde_json::json;
 use webclip::model::files::open_path;
 use webclip::model::weights::TensorSource;
-use webclip::model::{KernelFamily, ModelSource, Runtime, WeightFormat};
+use webclip::model::{EngineChoice, KernelFamily, ModelSource, Runtime, WeightFormat};
 use webclip::Result;
 
 use crate::cli::{print_json, Common};
@@ -32,7 +32,7 @@ pub fn model(common: &Common, runs: usize) -> Result<()> {
     let (file, texts) = open_path(&common.model)?;
     let source = pollster::block_on(ModelSource::open(&file, texts))?;
     let read_ms = ms_since(start);
-    let runtime = pollster::block_on(Runtime::new(common.family.get()?))?;
+    let runtime = common.runtime()?;
     let format = common.format.get(&source)?;
     let compile_ms = pollster::block_on(runtime.prepare(format))?;
     let start = std::time::Instant::now();
@@ -61,7 +61,9 @@ pub fn model(common: &Common, runs: usize) -> Result<()> {
     let texts100 = timed(runs.div_ceil(2), || text(&hundred))?;
     let adapter = runtime.adapter();
     let report = json!({
-        "adapter": adapter.name, "backend": adapter.backend, "family": runtime.family().name(), "weights": model.weights.name(),
+        "engine": runtime.engine().name(), "description": runtime.description(),
+        "adapter": adapter.as_ref().map(|a| &a.name), "backend": adapter.as_ref().map(|a| &a.backend),
+        "family": runtime.family().map(|f| f.name()), "weights": model.weights.name(),
         "read_files_ms": read_ms, "file_bytes": file.len(), "gpu_bytes": model.gpu_bytes, "compile_ms": compile_ms, "load_ms": load_ms, "first_image_ms": first_image_ms,
         "image": image, "image_batch8": batch8, "texts4": texts4, "texts100": texts100,
     });
@@ -78,7 +80,7 @@ pub fn kernels(
     as_json: bool,
 ) -> Result<()> {
     let families = family.map_or(KernelFamily::ALL.to_vec(), |f| vec![f]);
-    let device = pollster::block_on(Runtime::new(Some(families[0])))?;
+    let device = pollster::block_on(Runtime::new(EngineChoice::WebGpu, Some(families[0])))?;
     let mut timings = Vec::new();
     for family in families {
         let runtime = device.with_family(family)?;
@@ -86,7 +88,7 @@ pub fn kernels(
             timings.extend(pollster::block_on(runtime.bench_kernels(format, samples, only))?);
         }
     }
-    let adapter = device.adapter();
+    let adapter = device.adapter().expect("a WebGPU runtime has an adapter");
     if as_json {
         println!(
             "{}",

@@ -21,7 +21,8 @@ mod cli {
     use serde_json::json;
     use webclip::image::{self, PreprocessConfig, RgbImage};
     use webclip::model::files::open_path;
-    use webclip::model::{ClipModel, KernelFamily, ModelFiles, ModelSource, Runtime, WeightFormat};
+    use webclip::model::{ClipModel, EngineChoice, KernelFamily, ModelFiles, ModelSource, Runtime};
+    use webclip::model::WeightFormat;
     use webclip::{npy, Error, Result};
 
     use super::bench;
@@ -47,9 +48,36 @@ mod cli {
         #[arg(long)]
         pub json: bool,
         #[command(flatten)]
+        pub engine: EngineArg,
+        #[command(flatten)]
         pub family: FamilyArg,
         #[command(flatten)]
         pub format: FormatArg,
+    }
+
+    impl Common {
+        /// The runtime these options ask for.
+        pub fn runtime(&self) -> Result<Runtime> {
+            pollster::block_on(Runtime::new(self.engine.get()?, self.family.get()?))
+        }
+    }
+
+    #[derive(Args)]
+    pub struct EngineArg {
+        /// Where the model runs: "auto" (WebGPU on a hardware adapter, else the CPU),
+        /// "webgpu" or "cpu"; default: WEBCLIP_ENGINE, else auto. Forcing --family
+        /// asks auto for WebGPU
+        #[arg(long)]
+        engine: Option<String>,
+    }
+
+    impl EngineArg {
+        pub fn get(&self) -> Result<EngineChoice> {
+            match &self.engine {
+                Some(name) => EngineChoice::parse(name),
+                None => EngineChoice::from_env(),
+            }
+        }
     }
 
     #[derive(Args)]
@@ -339,8 +367,7 @@ mod cli {
         let (file, texts) = open_path(&common.model)?;
         let source = pollster::block_on(ModelSource::open(&file, texts))?;
         let format = common.format.get(&source)?;
-        let runtime = pollster::block_on(Runtime::new(common.family.get()?))?;
-        pollster::block_on(runtime.load(source, Some(format)))
+        pollster::block_on(common.runtime()?.load(source, Some(format)))
     }
 
     fn print_rows(key: &str, rows: &[Vec<f32>], as_json: bool) {

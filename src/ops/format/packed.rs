@@ -139,26 +139,32 @@ impl PackedWeight {
     /// The weights these bytes stand for, Hugging Face layout `[n, k]`: what the
     /// kernels compute with, so references use it.
     pub fn dequantize(&self) -> Vec<f32> {
+        let mut out = vec![0.0; self.n * self.k];
+        for (col, row) in out.chunks_exact_mut(self.k.max(1)).enumerate() {
+            self.column_into(col, row);
+        }
+        out
+    }
+
+    /// Column `col` (Hugging Face's row `col`: `k` values) into `out`, as the
+    /// kernels compute with it (a token's row of the embedding table).
+    pub fn column_into(&self, col: usize, out: &mut [f32]) {
         let (np, f) = (self.padded_n(), self.format);
         let wpc = f.words_per_column();
-        let value = |col: usize, i: usize| -> f32 {
+        for (i, out) in out.iter_mut().enumerate().take(self.k) {
             let r = i / f.k_per_row();
             let words = &self.data[(r * np + col) * wpc..][..wpc];
             let j = i % f.k_per_row();
             let scale = || half::f16::from_bits(self.scales[(i / QUANT_BLOCK) * np + col]).to_f32();
-            match f {
+            *out = match f {
                 WeightFormat::F32 => f32::from_bits(words[j]),
                 WeightFormat::F16 => {
                     half::f16::from_bits((words[j / 2] >> (16 * (j % 2))) as u16).to_f32()
                 }
                 WeightFormat::Q8 => ((words[0] >> (8 * j)) as u8 as i8) as f32 * scale(),
                 WeightFormat::Q4 => (((words[0] >> (4 * j)) & 15) as i32 - 8) as f32 * scale(),
-            }
-        };
-        (0..self.n)
-            .flat_map(|col| (0..self.k).map(move |i| (col, i)))
-            .map(|(col, i)| value(col, i))
-            .collect()
+            };
+        }
     }
 
     /// Columns of several matrices side by side (q, k and v into one qkv): same
