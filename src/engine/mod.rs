@@ -16,6 +16,7 @@
 //!   per pass, the [`Rows`]; then the pass is submitted and `len` floats of
 //!   its output come back.
 
+pub mod cpu;
 pub mod webgpu;
 
 pub use crate::ops::attention::Mask;
