@@ -1,0 +1,152 @@
+//! The wasm32 simd128 micro-kernels over 16-column panels (layouts: `panels.rs`).
+//!
+//! - f32: an `MR × 16` tile of `f32x4` accumulators (MR = 4: 16 accumulators, 4 weight
+//!   vectors and 1 splat; V8 maps them onto 16 xmm registers with a few spills, as
+//!   XNNPACK's 4x16 wasmsimd kernels do). Per k: four loads of the panel, MR splats of x,
+//!   4·MR multiply-adds (simd128 has no fused multiply-add: `mul` then `add`).
+//! - i8: per k pair, 32 panel bytes widen to four `i16x8` (4 columns × 2 k each); x's
+//!   quantized pair is one `i32x4.splat` of two i16; `i32x4.dot_i16x8_s` adds both
+//!   products per column into MR × 4 `i32x4` sums. After each 32-block the sums turn to
+//!   f32 and are scaled by that block's 16 column scales into f32 accumulators.
+//!   |sum| ≤ 32 · 32767 · 127 < 2³¹: no overflow.
+//!
+//! Panels are the outer loop and row blocks the inner one: a panel (48 KB at k = 768 for
+//! f32, 12 KB for i8) stays in L1/L2 while all of x's rows sweep it.
+
+use super::super::panels::{PanelValues, Panels, WASM_NR};
+use super::{quantize_rows, Epilogue};
+use crate::ops::format::QUANT_BLOCK;
+use core::arch::wasm32::*;
+
+pub(super) const NR: usize = WASM_NR;
+
+/// Rows per micro-kernel call.
+const MR: usize = 4;
+
+pub(super) fn matmul(x: &[f32], m: usize, w: &Panels, epilogue: &Epilogue, y: &mut [f32]) {
+    let (n, k, kp) = (w.n, w.k, w.kp);
+    let mut tile = [[0f32; NR]; MR];
+    match &w.values {
+        PanelValues::F32(values) => {
+            for p in 0..w.panels() {
+                let panel = &values[p * kp * NR..][..kp * NR];
+                let cols = NR.min(n - p * NR);
+                for r0 in (0..m).step_by(MR) {
+                    let rows = MR.min(m - r0);
+                    let x = &x[r0 * k..][..rows * k];
+                    // SAFETY: x holds `rows` rows of k, the panel kp ≥ k rows of 16.
+                    unsafe {
+                        match rows {
+                            4 => tile_f32::<4>(x, k, panel, &mut tile),
+                            3 => tile_f32::<3>(x, k, panel, &mut tile),
+                            2 => tile_f32::<2>(x, k, panel, &mut tile),
+                            _ => tile_f32::<1>(x, k, panel, &mut tile),
+                        }
+                    }
+                    for (i, acc) in tile[..rows].iter().enumerate() {
+                        epilogue.store(y, n, r0 + i, p * NR, &acc[..cols]);
+                    }
+                }
+            }
+        }
+        PanelValues::I8 { q, scales } => {
+            let (xq, xs) = quantize_rows(x, m, k, kp);
+            let blocks = kp / QUANT_BLOCK;
+            for p in 0..w.panels() {
+                let panel = &q[p * kp * NR..][..kp * NR];
+                let scales = &scales[p * blocks * NR..][..blocks * NR];
+                let cols = NR.min(n - p * NR);
+                for r0 in (0..m).step_by(MR) {
+                    let rows = MR.min(m - r0);
+                    let xq = &xq[r0 * kp..][..rows * kp];
+                    // SAFETY: xq holds `rows` rows of kp, the panel kp / 2 pairs of 32 bytes,
+                    // the scales kp / 32 rows of 16.
+                    unsafe {
+                        match rows {
+                            4 => tile_i8::<4>(xq, kp, panel, scales, &mut tile),
+                            3 => tile_i8::<3>(xq, kp, panel, scales, &mut tile),
+                            2 => tile_i8::<2>(xq, kp, panel, scales, &mut tile),
+                            _ => tile_i8::<1>(xq, kp, panel, scales, &mut tile),
+                        }
+                    }
+                    for (i, acc) in tile[..rows].iter_mut().enumerate() {
+                        for a in acc.iter_mut() {
+                            *a *= xs[r0 + i];
+                        }
+                        epilogue.store(y, n, r0 + i, p * NR, &acc[..cols]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `tile[r][j] = Σ_i x[r, i] · panel[i, j]` for R rows of x (row stride k).
+#[inline(always)]
+unsafe fn tile_f32<const R: usize>(x: &[f32], k: usize, panel: &[f32], tile: &mut [[f32; NR]; MR]) {
+    let mut acc = [[f32x4_splat(0.0); 4]; R];
+    let (xp, wp) = (x.as_ptr(), panel.as_ptr());
+    for i in 0..k {
+        let w = wp.add(i * NR) as *const v128;
+        let w = [v128_load(w), v128_load(w.add(1)), v128_load(w.add(2)), v128_load(w.add(3))];
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let xv = f32x4_splat(*xp.add(r * k + i));
+            for c in 0..4 {
+                acc[c] = f32x4_add(acc[c], f32x4_mul(xv, w[c]));
+            }
+        }
+    }
+    for (r, acc) in acc.iter().enumerate() {
+        let out = tile[r].as_mut_ptr() as *mut v128;
+        for (c, &a) in acc.iter().enumerate() {
+            v128_store(out.add(c), a);
+        }
+    }
+}
+
+/// `tile[r][j] = Σ_b scales[b, j] · Σ_{i in b} xq[r, i] · q[i, j]` (the x scale is the
+/// caller's) for R rows of xq (row stride kp).
+#[inline(always)]
+unsafe fn tile_i8<const R: usize>(
+    xq: &[i16],
+    kp: usize,
+    panel: &[i8],
+    scales: &[f32],
+    tile: &mut [[f32; NR]; MR],
+) {
+    let mut acc = [[f32x4_splat(0.0); 4]; R];
+    let (xp, wp, sp) = (xq.as_ptr(), panel.as_ptr(), scales.as_ptr());
+    for b in 0..kp / QUANT_BLOCK {
+        let mut sums = [[i32x4_splat(0); 4]; R];
+        for t in b * QUANT_BLOCK / 2..(b + 1) * QUANT_BLOCK / 2 {
+            let bytes = wp.add(t * 2 * NR) as *const v128;
+            let (lo, hi) = (v128_load(bytes), v128_load(bytes.add(1)));
+            let w = [
+                i16x8_extend_low_i8x16(lo),
+                i16x8_extend_high_i8x16(lo),
+                i16x8_extend_low_i8x16(hi),
+                i16x8_extend_high_i8x16(hi),
+            ];
+            for (r, sums) in sums.iter_mut().enumerate() {
+                let pair = (xp.add(r * kp + 2 * t) as *const i32).read_unaligned();
+                let xv = i32x4_splat(pair);
+                for c in 0..4 {
+                    sums[c] = i32x4_add(sums[c], i32x4_dot_i16x8(xv, w[c]));
+                }
+            }
+        }
+        let s = sp.add(b * NR) as *const v128;
+        let s = [v128_load(s), v128_load(s.add(1)), v128_load(s.add(2)), v128_load(s.add(3))];
+        for (acc, sums) in acc.iter_mut().zip(&sums) {
+            for c in 0..4 {
+                acc[c] = f32x4_add(acc[c], f32x4_mul(f32x4_convert_i32x4(sums[c]), s[c]));
+            }
+        }
+    }
+    for (r, acc) in acc.iter().enumerate() {
+        let out = tile[r].as_mut_ptr() as *mut v128;
+        for (c, &a) in acc.iter().enumerate() {
+            v128_store(out.add(c), a);
+        }
+    }
+}

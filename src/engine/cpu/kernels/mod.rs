@@ -1,0 +1,8 @@
+//! The CPU engine's compute kernels, pure functions over slices: weight panels
+//! ([`panels`]), the fused matmul ([`matmul`]), LayerNorm ([`norm`]),
+//! multi-head attention ([`attention`]) and the f32 activations ([`activation`]).
+//! Each file states its layout and blocking and carries its reference and tests.
+
+pub mod activation;
+pub mod matmul;
+pub mod panels;
