@@ -51,11 +51,9 @@ async function main() {
     $('model-url').dispatchEvent(new Event('input'));
   }
 
+  // Without WebGPU the model runs on the CPU engine: say so, and go on.
   const gpu = await checkWebGPU();
-  if (!gpu.ok) {
-    showNoWebGPU(gpu.reason);
-    return;
-  }
+  if (!gpu.ok) showNoWebGPU(gpu.reason);
   loadModel($('model-url').value.trim());
   showCached();
 }
@@ -76,6 +74,8 @@ async function loadModel(source) {
   try {
     const model = await ClipModel.load(source, {
       weights: $('model-weights').value || undefined,
+      // ?engine=cpu|webgpu forces an engine (tests, comparisons); default auto.
+      engine: params.get('engine') || undefined,
       // ?hub= and ?mirror= override the Hub's address and the page's mirror (tests, self-hosting).
       hub: params.get('hub') || undefined,
       mirror: params.get('mirror') || document.querySelector('meta[name="webclip-mirror"]')?.content || undefined,
@@ -85,16 +85,15 @@ async function loadModel(source) {
         if (total) progress.value = loaded / total;
         const speed = rate && !fromCache ? ` at ${mb(rate)}/s` : '';
         status.textContent = `${fromCache ? 'Reading the cached copy' : `Downloading ${file}`}: ${mb(loaded)}${total ? ` of ${mb(total)}` : ''}${speed}`;
-        if (total && loaded === total) status.textContent = 'Preparing the model on the GPU…';
+        if (total && loaded === total) status.textContent = 'Preparing the model…';
       },
     });
     state.model?.dispose();
     state.model = model;
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
-    const { name, vendor, architecture, software } = model.adapter;
-    const adapter = [vendor, architecture, name].filter(Boolean).join(' ') || 'an unnamed adapter';
-    const weights = `${model.weights} weights, ${mb(model.gpuBytes)} on the GPU`;
-    status.textContent = `Loaded ${what}${originNote(model.origin)} in ${seconds} s (${weights}; ${model.projectionDim}-d embeddings, ${model.imageSize} px images) on ${adapter}${software ? ' (software rendering: slow)' : ''}.`;
+    const weights = `${model.weights} weights, ${mb(model.gpuBytes)} of ${model.adapter ? 'GPU ' : ''}memory`;
+    status.textContent = `Loaded ${what}${originNote(model.origin)} in ${seconds} s (${weights}; ${model.projectionDim}-d embeddings, ${model.imageSize} px images) on ${runsOn(model)}.`;
+    status.dataset.engine = model.engine.name;
     status.dataset.state = 'ready';
     status.dataset.fromCache = String(model.origin.fromCache);
     showTimings(model.timings);
@@ -334,14 +333,24 @@ function clearError() {
 
 const mb = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
 
+/** Where `model` runs, for the status line: the adapter as the browser names it, or the CPU engine and why. */
+function runsOn(model) {
+  if (!model.adapter) return model.engine.description;
+  const { name, vendor, architecture, software } = model.adapter;
+  const adapter = [vendor, architecture, name].filter(Boolean).join(' ') || 'an unnamed adapter';
+  return `WebGPU on ${adapter}${software ? ' (software rendering: slow)' : ''}`;
+}
+
+/** Why there is no WebGPU, and how to turn it on; the model runs on the CPU meanwhile. */
 function showNoWebGPU(reason) {
   const notice = $('no-webgpu');
   const why = {
-    insecure: 'WebGPU only works on secure pages: open this page over https:// or from http://localhost (tools/demo.sh serves it on http://127.0.0.1:8080/).',
-    'no-api': 'This browser does not offer WebGPU (navigator.gpu is missing), so CLIP cannot run here.',
-    'no-adapter': 'This browser supports WebGPU but found no usable GPU adapter (WebGPU may be switched off, or the GPU blocklisted).',
+    insecure: 'WebGPU only works on secure pages (https:// or http://localhost), so CLIP runs on this computer\'s processor instead: slower, but it works.',
+    'no-api': 'This browser does not offer WebGPU, so CLIP runs on this computer\'s processor instead: slower, but it works.',
+    'no-adapter': 'This browser supports WebGPU but found no usable graphics adapter (it may be switched off, or the GPU blocklisted), so CLIP runs on the processor instead: slower, but it works.',
   }[reason];
-  notice.innerHTML = `<h2>WebGPU is not available</h2><p></p>
+  notice.innerHTML = `<h2>Running without WebGPU</h2><p></p>
+    <p>To use the graphics card:</p>
     <ul>
       <li><b>Chrome, Edge</b> (113 or later): on by default on Windows, macOS and ChromeOS. On Linux, open
         <code>chrome://flags/#enable-unsafe-webgpu</code>, enable it (and <code>#enable-vulkan</code> if offered), then relaunch.
@@ -352,8 +361,4 @@ function showNoWebGPU(reason) {
     </ul>`;
   notice.querySelector('p').textContent = why;
   notice.hidden = false;
-  $('model-status').textContent = 'No model loaded: WebGPU is needed.';
-  $('model-status').dataset.state = 'unsupported';
-  $('model-load').disabled = true;
-  $('model-files').disabled = true;
 }

@@ -1,6 +1,7 @@
 // Types of webclip's JavaScript API (www/webclip.js).
 
 export type KernelFamily = 'tiled' | 'registers';
+export type EngineName = 'webgpu' | 'cpu';
 export type WeightFormat = 'f32' | 'f16' | 'q8' | 'q4';
 
 export interface LoadProgress {
@@ -17,7 +18,9 @@ export interface LoadProgress {
 
 export interface LoadOptions {
   onProgress?: (progress: LoadProgress) => void;
-  /** Forces a kernel family; by default the adapter's type decides. */
+  /** Where the model runs: 'auto' (default: WebGPU on a hardware adapter, else the CPU), 'webgpu' or 'cpu'. */
+  engine?: 'auto' | EngineName;
+  /** Forces a WebGPU kernel family; by default the adapter's type decides. */
   kernels?: KernelFamily;
   /** How the matrices live on the GPU (a Hub id defaults to 'q8', a directory to 'f32'; a model file keeps its own). */
   weights?: WeightFormat;
@@ -91,8 +94,12 @@ export declare class ClipModel {
    * a CLIP directory URL (ending in `/`), a webclip model file URL, or picked files.
    */
   static load(source: string | URL | File[] | FileList, options?: LoadOptions): Promise<ClipModel>;
-  readonly adapter: Adapter;
-  readonly kernels: KernelFamily;
+  /** Where it runs and why ("CPU, 1 thread: this browser has no WebGPU"). */
+  readonly engine: { name: EngineName; description: string };
+  /** The WebGPU adapter; undefined on the CPU engine. */
+  readonly adapter?: Adapter;
+  /** The WebGPU kernel family; undefined on the CPU engine. */
+  readonly kernels?: KernelFamily;
   readonly weights: WeightFormat;
   readonly gpuBytes: number;
   readonly wasmBytes: number;

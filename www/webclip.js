@@ -104,7 +104,7 @@ const client = () => (sharedClient ??= new WorkerClient());
 let workerStarted = false;
 let countingGpuBuffers = false;
 
-/** Loaded models by what was asked (source, kernels, weights): { promise, users, listeners, waiting, worker }. */
+/** Loaded models by what was asked (source, engine, kernels, weights): { promise, users, listeners, waiting, worker }. */
 const cache = new Map();
 
 const MODEL_FILES = ['config.json', 'model.safetensors', 'tokenizer.json', 'preprocessor_config.json'];
@@ -118,9 +118,14 @@ export class ClipModel {
    *   file, ending in .webclip or .safetensors), or files the user picked: the
    *   four of a directory, or one model file
    * @param {{ onProgress?: (p: { loaded: number, total?: number, file: string, rate?: number, fromCache?: boolean }) => void,
-   *   kernels?: 'tiled' | 'registers', weights?: 'f32' | 'f16' | 'q8' | 'q4', signal?: AbortSignal,
+   *   engine?: 'auto' | 'webgpu' | 'cpu', kernels?: 'tiled' | 'registers',
+   *   weights?: 'f32' | 'f16' | 'q8' | 'q4', signal?: AbortSignal,
    *   hub?: string, mirror?: string }} options
-   *   `kernels` forces a kernel family: 'tiled' (built for GPUs) or 'registers'
+   *   `engine` says where the model runs: 'auto' (the default) takes WebGPU on
+   *   a hardware adapter and the CPU engine (WebAssembly) where the browser
+   *   has no WebGPU, no adapter, only a software one, or lost its GPU device
+   *   twice; 'webgpu' and 'cpu' force one (`model.engine` says which runs, and why).
+   *   `kernels` forces a WebGPU kernel family: 'tiled' (built for GPUs) or 'registers'
    *   (for CPU-backed adapters such as SwiftShader); by default the adapter's
    *   type decides. `weights` is how the matrices live on the GPU: a directory
    *   is quantized in the worker while loading (default 'f32'); a Hub model
@@ -133,19 +138,19 @@ export class ClipModel {
    *   its converted file: the next load of the same commit reads no weights
    *   from the network (`model.origin.fromCache`).
    */
-  static async load(source, { onProgress, kernels, weights, signal, hub, mirror } = {}) {
+  static async load(source, { onProgress, engine, kernels, weights, signal, hub, mirror } = {}) {
     if (typeof source === 'string' || source instanceof URL) {
       const hubModel = parseHubId(String(source));
       const base = globalThis.document?.baseURI ?? location.href;
       const where = hubModel ? { hub: { ...hubModel, hub: hub ?? HUB, mirror: mirror && withSlash(new URL(mirror, base).href) } } : modelUrl(source);
       const what = hubModel ? `hub ${where.hub.hub} ${hubModel.id}@${hubModel.revision} ${where.hub.mirror ?? ''}` : where.url ?? where.fileUrl;
-      const key = `${kernels ?? 'auto'} ${weights ?? 'stored'} ${what}`;
+      const key = `${engine ?? 'auto'} ${kernels ?? 'auto'} ${weights ?? 'stored'} ${what}`;
       let entry = cache.get(key);
       if (!entry) {
         const listeners = new Set();
         const worker = client();
         const controller = new AbortController();
-        const promise = worker.call(OP.LOAD, { source: where, kernels, weights }, { onProgress: (p) => listeners.forEach((f) => f(p)), signal: controller.signal });
+        const promise = worker.call(OP.LOAD, { source: where, engine, kernels, weights }, { onProgress: (p) => listeners.forEach((f) => f(p)), signal: controller.signal });
         entry = { promise, users: 0, listeners, worker, waiting: 0, cancel: () => controller.abort(new DOMException('the model load was cancelled', 'AbortError')) };
         cache.set(key, entry);
         promise.catch(() => cache.delete(key)); // a failed load may be retried
@@ -190,16 +195,19 @@ export class ClipModel {
       picked = { files: named };
     }
     const worker = client();
-    const info = await worker.call(OP.LOAD, { source: picked, kernels, weights }, { onProgress, signal });
+    const info = await worker.call(OP.LOAD, { source: picked, engine, kernels, weights }, { onProgress, signal });
     return new ClipModel(worker, info, () => worker.call(OP.DISPOSE, { modelId: info.modelId }));
   }
 
   constructor(worker, info, release) {
     this.worker = worker;
     this.modelId = info.modelId;
-    /** The WebGPU adapter: `{ name, vendor, architecture, software, maxBindingBytes }`. */
+    /** Where it runs and why: `{ name: 'webgpu' | 'cpu', description }`, e.g.
+     * "WebGPU on ... (tiled kernels)", "CPU, 1 thread: this browser has no WebGPU". */
+    this.engine = info.engine;
+    /** The WebGPU adapter: `{ name, vendor, architecture, software, maxBindingBytes }`; undefined on the CPU. */
     this.adapter = info.adapter;
-    /** The kernel family running it: 'tiled' or 'registers'. */
+    /** The kernel family running it on WebGPU: 'tiled' or 'registers'; undefined on the CPU. */
     this.kernels = info.kernels;
     /** How its matrices live on the GPU: 'f32', 'f16', 'q8' or 'q4'. */
     this.weights = info.weights;

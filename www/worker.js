@@ -1,5 +1,5 @@
-// The webclip worker: owns the WebGPU device, the compiled kernels and every
-// loaded model, so decoding, tokenizing and GPU waits never touch the page's
+// The webclip worker: owns the engine (the WebGPU device and its compiled
+// kernels, or the CPU engine) and every loaded model, so decoding, tokenizing and GPU waits never touch the page's
 // main thread. Spoken to only by www/webclip.js, in the messages of
 // www/protocol.js. This file holds the protocol's dispatch, the queue and the
 // handling of a lost device; model sources are www/sources.js (over
@@ -24,18 +24,26 @@ let counting = false;
 const models = new Map();
 let nextModelId = 1;
 
-// One engine per kernel family asked for ('auto': the adapter's), usually one
-// per worker: opening the device and compiling the kernels starts with the
-// first load and overlaps its download.
+// One engine per engine and kernel family asked for ('auto': WebGPU on a
+// hardware adapter, else the CPU; the adapter's family), usually one per
+// worker: opening the device and compiling the kernels starts with the first
+// load and overlaps its download.
 const engines = new Map();
-async function getEngine(kernels) {
+/** WebGPU devices lost so far: after two, 'auto' runs on the CPU. */
+let devicesLost = 0;
+async function getEngine(kernels, engine) {
   await dropLostEngines();
-  const key = kernels ?? 'auto';
+  let choice = engine ?? 'auto';
+  let reason;
+  if (choice === 'auto' && devicesLost >= 2) {
+    choice = 'cpu';
+    reason = `the GPU device was lost ${devicesLost} times`;
+  }
+  const key = `${choice} ${kernels ?? 'auto'}`;
   if (!engines.has(key)) {
     const engine = (async () => {
-      if (!navigator.gpu) throw new Error('WebGPU is not available in this browser (navigator.gpu is missing)');
       wasmMemory = (await init()).memory;
-      return Engine.create(kernels);
+      return Engine.create(kernels, choice, reason);
     })();
     // A failed device request may succeed on the next load.
     engine.catch(() => engines.delete(key));
@@ -62,11 +70,11 @@ const ops = {
   // then asks for one tensor's bytes at a time (HTTP Range requests, or
   // File.slice for picked and cached files), so the whole file is never in
   // wasm memory. A Hub model is also written to the cache as it loads.
-  async [OP.LOAD]({ source, kernels, weights }, progress, requestId) {
+  async [OP.LOAD]({ source, kernels, weights, engine }, progress, requestId) {
     const controller = new AbortController();
     loading.set(requestId, controller);
     try {
-      const spec = { source, kernels, weights };
+      const spec = { source, kernels, weights, engine };
       const { eng, model, origin } = await open(spec, progress, controller.signal).catch(async (e) => {
         throw await explainLoss(e);
       });
@@ -74,7 +82,8 @@ const ops = {
       models.set(id, { model, engine: eng, spec });
       return {
         modelId: id,
-        adapter: { ...eng.adapter, ...(await adapterInfo()) },
+        engine: { name: eng.engine, description: eng.description },
+        adapter: eng.adapter && { ...eng.adapter, ...(await adapterInfo()) },
         kernels: eng.family,
         weights: model.weights,
         gpuBytes: model.gpuBytes,
@@ -174,9 +183,9 @@ const ops = {
 
   // GFLOP/s of the kernels on this adapter (www/bench.html).
   async [OP.BENCH_KERNELS]({ kernels, samples, only, weights }) {
-    const eng = await getEngine(kernels);
+    const eng = await getEngine(kernels, 'webgpu');
     const timings = JSON.parse(await serial(() => eng.benchKernels(samples, only ?? '', weights)));
-    return { kernels: eng.family, adapter: { ...eng.adapter, ...(await adapterInfo()) }, timings };
+    return { kernels: eng.family, adapter: eng.adapter && { ...eng.adapter, ...(await adapterInfo()) }, timings };
   },
 
   [OP.EMBED_TEXT]({ modelId, texts }) {
@@ -268,6 +277,7 @@ async function dropLostEngines() {
     const eng = await promise.catch(() => undefined);
     if (!eng?.lost) continue;
     why ??= eng.lost;
+    devicesLost++;
     engines.delete(key);
     for (const entry of models.values()) {
       if (entry.engine !== eng) continue;
@@ -282,13 +292,13 @@ async function dropLostEngines() {
  * Streams a model in (see `load`): `{ eng, model, origin }`. `queued`: the
  * caller already runs in the queue (loading again after a device loss).
  */
-async function open({ source, kernels, weights }, progress, signal, { queued = false } = {}) {
+async function open({ source, kernels, weights, engine }, progress, signal, { queued = false } = {}) {
   const from = await modelSource(source, { weights, progress, signal });
   let eng, model;
   // Whatever fails from here on (the small files, the device, the weights), the cache keeps nothing.
   try {
     const texts = from.texts ?? (await from.readTexts?.());
-    eng = await getEngine(kernels);
+    eng = await getEngine(kernels, engine);
     // The engine's load options: each may be undefined (a model file holds its texts and format).
     const options = { config: texts?.config, tokenizer: texts?.tokenizer, preprocessor: texts?.preprocessor, weights: from.weights, record: from.cache?.sink };
     const loadModel = () => {
@@ -318,7 +328,7 @@ async function open({ source, kernels, weights }, progress, signal, { queued = f
  * for the default adapter, which is the one the engine gets.
  */
 async function adapterInfo() {
-  const info = (await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' }))?.info;
+  const info = (await navigator.gpu?.requestAdapter({ powerPreference: 'high-performance' }))?.info;
   return info ? { vendor: info.vendor, architecture: info.architecture } : {};
 }
 
@@ -333,8 +343,8 @@ async function gpuMemory() {
   let gpuBytes = 0;
   for (const promise of engines.values()) {
     const eng = await promise.catch(() => undefined);
-    if (!eng) continue;
-    const held = eng.gpuMemory;
+    const held = eng?.gpuMemory; // undefined on the CPU engine
+    if (!held) continue;
     gpuBuffers += held.buffers;
     gpuBytes += held.bytes;
   }

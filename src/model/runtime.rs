@@ -28,7 +28,8 @@ pub enum EngineChoice {
 }
 
 impl EngineChoice {
-    pub const ALL: [EngineChoice; 3] = [EngineChoice::Auto, EngineChoice::WebGpu, EngineChoice::Cpu];
+    pub const ALL: [EngineChoice; 3] =
+        [EngineChoice::Auto, EngineChoice::WebGpu, EngineChoice::Cpu];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -118,7 +119,10 @@ impl Runtime {
     pub fn cpu(why: &str) -> Runtime {
         let threads = CpuEngine::new(WeightFormat::F32).threads();
         let plural = if threads == 1 { "" } else { "s" };
-        Runtime { target: Target::Cpu, description: format!("CPU, {threads} thread{plural}: {why}") }
+        Runtime {
+            target: Target::Cpu,
+            description: format!("CPU, {threads} thread{plural}: {why}"),
+        }
     }
 
     /// A runtime on the same device with the kernels of `family` (to compare families).
@@ -143,7 +147,10 @@ impl Runtime {
     fn webgpu(&self) -> Result<&GpuTarget> {
         match &self.target {
             Target::WebGpu(t) => Ok(t),
-            Target::Cpu => Err(Error::Input(format!("no WebGPU device: models run on the {}", self.description))),
+            Target::Cpu => Err(Error::Input(format!(
+                "no WebGPU device: models run on the {}",
+                self.description
+            ))),
         }
     }
 

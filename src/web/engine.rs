@@ -9,8 +9,8 @@ use super::js_io::{JsSink, JsSource};
 use super::model::{Model, Timings};
 use super::{js_string, object};
 use crate::clock::now_ms as now;
-use crate::model::{EngineChoice, KernelFamily, ModelSource, ModelTexts, Record, Runtime};
 use crate::model::WeightFormat;
+use crate::model::{EngineChoice, KernelFamily, ModelSource, ModelTexts, Record, Runtime};
 
 /// Where models run: the CPU engine, or a WebGPU device and the kernels of one
 /// family, compiled once per weight format and shared by every model loaded

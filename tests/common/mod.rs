@@ -285,43 +285,43 @@ pub async fn check_formats(fixture: &Fixture, gpu: &Gpu, q4_min_cos: f64) {
         (WeightFormat::Q8, 0.999, true),
         (WeightFormat::Q4, q4_min_cos, false),
     ] {
-      for on in On::ENGINES {
-        let name = format!("{} ({} weights, {})", fixture.name, format.name(), on.name());
-        let m = fixture.load(gpu, on, format).await;
-        let images = m.embed_pixels(&pixels).await.unwrap().raw();
-        let text = m.embed_texts(&refs).await.unwrap().raw();
-        let (image_cos, text_cos) = (
-            min_cosine(&images, &fixture.expected("image_features.npy")),
-            min_cosine(&text, &fixture.expected("text_features.npy")),
-        );
-        report!("{name}: smallest cosine to transformers' f32 features: images {image_cos:.7}, texts {text_cos:.7}");
-        assert!(
-            image_cos >= min_cos && text_cos >= min_cos,
-            "{name}: cosines {image_cos:.6} (images), {text_cos:.6} (texts), want >= {min_cos}"
-        );
-        let (mut kept, mut same) = (0, 0);
-        for (i, image) in images.iter().enumerate() {
-            let got = scores::zero_shot(image, &text, 1, m.logit_scale).probabilities;
-            let mut sorted = probs[i].clone();
-            sorted.sort_by(|a, b| b.total_cmp(a));
-            same += (argmax(&got) == argmax(&probs[i])) as usize;
-            if keeps_top1 && sorted[1] < 0.95 * sorted[0] {
-                assert_eq!(
-                    argmax(&got),
-                    argmax(&probs[i]),
-                    "{name}: image {i}'s top-1 text changed ({got:?} vs {:?})",
-                    probs[i]
+        for on in On::ENGINES {
+            let name = format!("{} ({} weights, {})", fixture.name, format.name(), on.name());
+            let m = fixture.load(gpu, on, format).await;
+            let images = m.embed_pixels(&pixels).await.unwrap().raw();
+            let text = m.embed_texts(&refs).await.unwrap().raw();
+            let (image_cos, text_cos) = (
+                min_cosine(&images, &fixture.expected("image_features.npy")),
+                min_cosine(&text, &fixture.expected("text_features.npy")),
+            );
+            report!("{name}: smallest cosine to transformers' f32 features: images {image_cos:.7}, texts {text_cos:.7}");
+            assert!(
+                image_cos >= min_cos && text_cos >= min_cos,
+                "{name}: cosines {image_cos:.6} (images), {text_cos:.6} (texts), want >= {min_cos}"
+            );
+            let (mut kept, mut same) = (0, 0);
+            for (i, image) in images.iter().enumerate() {
+                let got = scores::zero_shot(image, &text, 1, m.logit_scale).probabilities;
+                let mut sorted = probs[i].clone();
+                sorted.sort_by(|a, b| b.total_cmp(a));
+                same += (argmax(&got) == argmax(&probs[i])) as usize;
+                if keeps_top1 && sorted[1] < 0.95 * sorted[0] {
+                    assert_eq!(
+                        argmax(&got),
+                        argmax(&probs[i]),
+                        "{name}: image {i}'s top-1 text changed ({got:?} vs {:?})",
+                        probs[i]
+                    );
+                    kept += 1;
+                }
+            }
+            report!("{name}: top-1 text as transformers' for {same} of {} images", images.len());
+            if keeps_top1 {
+                report!(
+                    "{name}: top-1 unchanged for all {kept} of {} images without a near-tie",
+                    images.len()
                 );
-                kept += 1;
             }
         }
-        report!("{name}: top-1 text as transformers' for {same} of {} images", images.len());
-        if keeps_top1 {
-            report!(
-                "{name}: top-1 unchanged for all {kept} of {} images without a near-tie",
-                images.len()
-            );
-        }
-      }
     }
 }

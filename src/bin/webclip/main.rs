@@ -21,8 +21,8 @@ mod cli {
     use serde_json::json;
     use webclip::image::{self, PreprocessConfig, RgbImage};
     use webclip::model::files::open_path;
-    use webclip::model::{ClipModel, EngineChoice, KernelFamily, ModelFiles, ModelSource, Runtime};
     use webclip::model::WeightFormat;
+    use webclip::model::{ClipModel, EngineChoice, KernelFamily, ModelFiles, ModelSource, Runtime};
     use webclip::{npy, Error, Result};
 
     use super::bench;

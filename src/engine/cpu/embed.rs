@@ -25,7 +25,8 @@ pub fn patches(
                 let row = rows.next().expect("out holds every patch");
                 for c in 0..channels {
                     for ky in 0..patch {
-                        let from = ((b * channels + c) * size + gy * patch + ky) * size + gx * patch;
+                        let from =
+                            ((b * channels + c) * size + gy * patch + ky) * size + gx * patch;
                         row[(c * patch + ky) * patch..][..patch]
                             .copy_from_slice(&pixels[from..][..patch]);
                     }
@@ -104,8 +105,11 @@ mod tests {
             let want = reference_patch_conv(&pixels, &weight, batch, channels, size, patch, width);
             for (r, row) in rows.chunks_exact(cols).enumerate() {
                 for o in 0..width {
-                    let got: f64 =
-                        row.iter().zip(&weight[o * cols..]).map(|(&a, &b)| a as f64 * b as f64).sum();
+                    let got: f64 = row
+                        .iter()
+                        .zip(&weight[o * cols..])
+                        .map(|(&a, &b)| a as f64 * b as f64)
+                        .sum();
                     // The same products in another order: f64 rounding only.
                     assert!((got - want[r * width + o]).abs() < 1e-12, "patch {r} output {o}");
                 }

@@ -21,9 +21,28 @@ pub(super) enum CpuOp {
         residual: Option<CpuTensor>,
         y: CpuTensor,
     },
-    LayerNorm { x: CpuTensor, gamma: CpuTensor, beta: CpuTensor, cols: usize, eps: f64, y: CpuTensor },
-    Attention { qkv: CpuTensor, heads: usize, head_dim: usize, mask: Mask, out: CpuTensor },
-    Patches { pixels: CpuTensor, channels: usize, image_size: usize, patch: usize, out: CpuTensor },
+    LayerNorm {
+        x: CpuTensor,
+        gamma: CpuTensor,
+        beta: CpuTensor,
+        cols: usize,
+        eps: f64,
+        y: CpuTensor,
+    },
+    Attention {
+        qkv: CpuTensor,
+        heads: usize,
+        head_dim: usize,
+        mask: Mask,
+        out: CpuTensor,
+    },
+    Patches {
+        pixels: CpuTensor,
+        channels: usize,
+        image_size: usize,
+        patch: usize,
+        out: CpuTensor,
+    },
     VisionEmbeddings {
         patch_embeds: CpuTensor,
         class: CpuTensor,
@@ -31,8 +50,18 @@ pub(super) enum CpuOp {
         width: usize,
         out: CpuTensor,
     },
-    TokenEmbeddings { ids: CpuTensor, table: Arc<PackedWeight>, positions: CpuTensor, out: CpuTensor },
-    GatherRows { index: CpuTensor, x: CpuTensor, width: usize, out: CpuTensor },
+    TokenEmbeddings {
+        ids: CpuTensor,
+        table: Arc<PackedWeight>,
+        positions: CpuTensor,
+        out: CpuTensor,
+    },
+    GatherRows {
+        index: CpuTensor,
+        x: CpuTensor,
+        width: usize,
+        out: CpuTensor,
+    },
 }
 
 /// `len` values of `tensor` from its start, or an internal error naming the op:
@@ -57,7 +86,8 @@ impl CpuOp {
         match self {
             CpuOp::Linear { x, w, bias, act, residual, y } => {
                 let w = w.panels();
-                let (bias, residual) = (bias.as_ref().map(|b| b.read()), residual.as_ref().map(|r| r.read()));
+                let (bias, residual) =
+                    (bias.as_ref().map(|b| b.read()), residual.as_ref().map(|r| r.read()));
                 let epilogue = matmul::Epilogue {
                     bias: match &bias {
                         Some(b) => Some(first(b, w.n, "linear bias")?),

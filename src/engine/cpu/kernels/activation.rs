@@ -53,7 +53,9 @@ mod tests {
         let mut worst = [0f64; 3];
         for i in -8000..=8000 {
             let v = i as f32 / 1000.0;
-            for (a, act) in [Activation::None, Activation::QuickGelu, Activation::Gelu].iter().enumerate() {
+            for (a, act) in
+                [Activation::None, Activation::QuickGelu, Activation::Gelu].iter().enumerate()
+            {
                 let want = act.apply(v as f64);
                 let err = (apply(*act, v) as f64 - want).abs() / (1.0 + want.abs());
                 worst[a] = worst[a].max(err);
