@@ -73,7 +73,7 @@ pub struct Runtime {
 }
 
 enum Target {
-    WebGpu(GpuTarget),
+    WebGpu(Box<GpuTarget>),
     Cpu,
 }
 
@@ -111,7 +111,7 @@ impl Runtime {
     pub fn on(gpu: Gpu, family: Option<KernelFamily>) -> Result<Runtime> {
         let family = KernelFamily::choose(&gpu, family)?;
         let description = format!("WebGPU on {} ({} kernels)", gpu.adapter.name, family.name());
-        let target = Target::WebGpu(GpuTarget { gpu, family, engines: Mutex::default() });
+        let target = Target::WebGpu(Box::new(GpuTarget { gpu, family, engines: Mutex::default() }));
         Ok(Runtime { target, description })
     }
 
