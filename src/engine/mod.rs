@@ -116,6 +116,17 @@ pub trait Engine {
     /// it measures what loading a model takes).
     fn allocated_bytes(&self) -> u64;
 
+    /// Bytes an `[n, k]` matrix takes as [`Engine::matrix`] makes it.
+    fn matrix_bytes(&self, n: usize, k: usize) -> u64 {
+        self.format().layout(n, k).bytes() as u64
+    }
+
+    /// Most bytes a model's tensors may take together, where the engine knows
+    /// it (wasm32's 4 GiB address space); checked before a load allocates.
+    fn memory_limit(&self) -> Option<u64> {
+        None
+    }
+
     /// Runs `f`, which makes tensors and binds ops, and turns a failure the
     /// hardware reports asynchronously (out of memory, a lost device) into an
     /// error naming `what`.

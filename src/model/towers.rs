@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::engine::{Engine, WeightFormat};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 use super::config::{ClipConfig, TowerConfig};
 use super::encoder::Activations;
@@ -64,6 +64,7 @@ impl<E: Engine> Towers<E> {
     /// first left the heap too fragmented for it: ViT-L/14 fp16 peaked at
     /// 170 MB instead of 115 MB).
     pub async fn load(engine: E, config: &ClipConfig, w: &Weights<'_>) -> Result<Towers<E>> {
+        check_fits(&engine, config)?;
         let (v, t) = (&config.vision, &config.text);
         let widest = |c: &TowerConfig| (3 * c.width).max(c.intermediate);
         let (images, text_rows) = pass_sizes(config, engine.format());
@@ -119,6 +120,41 @@ impl<E: Engine> Forward for Towers<E> {
     }
 }
 
+/// Bytes `engine` holds for `config`'s tensors (matrices as the engine packs
+/// them, the rest as f32), activations aside.
+fn tensor_bytes<E: Engine>(engine: &E, config: &ClipConfig) -> u64 {
+    weights::expected(config)
+        .iter()
+        .map(|e| match e.kind {
+            weights::Kind::Matrix => {
+                let (n, k) = weights::matrix_dims(&e.shape);
+                engine.matrix_bytes(n, k)
+            }
+            weights::Kind::Small => 4 * e.shape.iter().product::<usize>() as u64,
+        })
+        .sum()
+}
+
+/// Refuses, before anything is allocated, a model whose tensors would not fit
+/// the engine's memory (a CPU engine in wasm32's 4 GiB), saying how much it
+/// needs and what a smaller format would take.
+fn check_fits<E: Engine>(engine: &E, config: &ClipConfig) -> Result<()> {
+    let Some(limit) = engine.memory_limit() else { return Ok(()) };
+    let need = tensor_bytes(engine, config);
+    if need <= limit {
+        return Ok(());
+    }
+    let mb = |bytes: u64| bytes.div_ceil(1 << 20);
+    Err(Error::Input(format!(
+        "this model takes {} MB of memory with {} weights on the CPU engine, more than the {} MB \
+         a WebAssembly page may use: load it with q8 or q4 weights (about a third of f32's size \
+         or less), or on WebGPU",
+        mb(need),
+        engine.format().name(),
+        mb(limit)
+)))
+}
+
 /// How many sequences of `rows_each` rows fit when the widest activation has
 /// `width` floats per row and a tensor holds at most `max_bytes`.
 fn batch_limit(max_bytes: u64, wanted: usize, rows_each: usize, width: usize) -> usize {
@@ -161,9 +197,28 @@ fn pass_sizes(config: &ClipConfig, format: WeightFormat) -> (usize, usize) {
 
 #[cfg(test)]
 mod tests {
-    use super::pass_sizes;
+    use super::{check_fits, pass_sizes};
+    use crate::engine::cpu::CpuEngine;
     use crate::engine::WeightFormat;
     use crate::model::ClipConfig;
+
+    #[test]
+    fn a_model_too_big_for_the_engine_is_refused_with_its_size() {
+        let b32 = ClipConfig::from_json("{}").unwrap();
+        // f32 panels: 150,994,944 weights in matrices (every n a multiple of the 128-column
+        // panels natively, every k of 4) and 282,369 small floats, 4 bytes each: 605,109,252
+        // bytes, 577.1 MiB, said as 578. q8: 1.125 bytes a weight, 163 MiB.
+        let limit = 400 << 20;
+        let f32 = CpuEngine::new(WeightFormat::F32).with_memory_limit(limit);
+        let message = check_fits(&f32, &b32).unwrap_err().to_string();
+        assert!(
+            message.starts_with("this model takes 578 MB of memory with f32 weights on the CPU engine, more than the 400 MB"),
+            "{message}"
+        );
+        assert!(message.contains("load it with q8 or q4 weights"), "{message}");
+        let q8 = CpuEngine::new(WeightFormat::Q8).with_memory_limit(limit);
+        assert!(check_fits(&q8, &b32).is_ok());
+    }
 
     #[test]
     fn passes_shrink_with_the_weights() {

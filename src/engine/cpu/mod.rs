@@ -29,6 +29,8 @@ pub use tensor::CpuTensor;
 #[derive(Clone)]
 pub struct CpuEngine {
     format: WeightFormat,
+    /// See [`Engine::memory_limit`]: wasm32's, by default.
+    memory_limit: Option<u64>,
     shared: Arc<Shared>,
 }
 
@@ -57,9 +59,24 @@ pub struct CpuPass {
 /// a pass's largest activation is far smaller than any model's weights.
 const MAX_TENSOR_BYTES: u64 = 1 << 30;
 
+/// What a model's tensors may take together in wasm32's 4 GiB: the rest is
+/// for the wasm module, the tokenizer, a layer's bytes in flight while loading
+/// and the decoded pictures.
+#[cfg(target_arch = "wasm32")]
+const WASM_MODEL_BYTES: u64 = (4 << 30) - (512 << 20);
+
 impl CpuEngine {
     pub fn new(format: WeightFormat) -> CpuEngine {
-        CpuEngine { format, shared: Arc::default() }
+        #[cfg(target_arch = "wasm32")]
+        let memory_limit = Some(WASM_MODEL_BYTES);
+        #[cfg(not(target_arch = "wasm32"))]
+        let memory_limit = None;
+        CpuEngine { format, memory_limit, shared: Arc::default() }
+    }
+
+    /// An engine whose models' tensors may take at most `bytes` together.
+    pub fn with_memory_limit(self, bytes: u64) -> CpuEngine {
+        CpuEngine { memory_limit: Some(bytes), ..self }
     }
 
     /// Threads a pass runs on.
@@ -104,6 +121,14 @@ impl Engine for CpuEngine {
 
     fn allocated_bytes(&self) -> u64 {
         self.shared.allocated.load(Ordering::Relaxed)
+    }
+
+    fn matrix_bytes(&self, n: usize, k: usize) -> u64 {
+        kernels::panels::bytes_for(self.format, n, k)
+    }
+
+    fn memory_limit(&self) -> Option<u64> {
+        self.memory_limit
     }
 
     async fn checked<T>(&self, what: &str, f: impl FnOnce() -> T) -> Result<T> {

@@ -62,6 +62,15 @@ pub struct Panels {
     pub values: PanelValues,
 }
 
+/// Bytes [`Panels::new`] makes of an `[n, k]` matrix in `format` (see "Memory" above).
+pub fn bytes_for(format: WeightFormat, n: usize, k: usize) -> u64 {
+    let (columns, kp) = (n.div_ceil(NR) as u64 * NR as u64, format.layout(n, k).kp as u64);
+    match format {
+        WeightFormat::F32 | WeightFormat::F16 => 4 * columns * kp,
+        WeightFormat::Q8 | WeightFormat::Q4 => columns * kp + 4 * columns * kp / QUANT_BLOCK as u64,
+    }
+}
+
 impl Panels {
     /// Panels of the target's width [`NR`].
     pub fn new(w: &PackedWeight) -> Panels {
