@@ -4,9 +4,11 @@
 // report. `?auto=1&model=...&samples=...` runs it on load and sets
 // `window.benchReport` (how tools/ drive it headless). `?weights=f32,q8` picks
 // the weight formats timed (default all four; a model directory is quantized
-// to each while loading, a webclip model file keeps its own).
+// to each while loading, a webclip model file keeps its own). `?engines=cpu` (or
+// `webgpu,cpu`) picks the engines whose whole passes are timed (default: WebGPU
+// where the browser has it, else the CPU); kernels are timed on WebGPU only.
 
-import { ClipModel, benchKernels, checkWebGPU, isModelFileName } from './webclip.js';
+import { ClipModel, benchKernels, isModelFileName } from './webclip.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -15,7 +17,8 @@ const FAMILIES = (params.get('families') ?? 'registers,tiled').split(',');
 const FORMATS = (params.get('weights') ?? 'f32,f16,q8,q4').split(',');
 
 async function adapterReport() {
-  const adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
+  const adapter = await navigator.gpu?.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) return undefined;
   const info = adapter.info ?? {};
   const limits = {};
   for (const key in adapter.limits) limits[key] = adapter.limits[key];
@@ -39,10 +42,10 @@ async function timeRuns(samples, fn) {
   return { median_ms: median(times), min_ms: Math.min(...times), max_ms: Math.max(...times), runs: samples };
 }
 
-/** Whole passes on `url`'s model with one family and weight format: one image, a batch of 8, 4 labels. */
-async function modelBench(url, kernels, weights, samples, status) {
+/** Whole passes on `url`'s model on one engine (and WebGPU kernel family) and weight format: one image, a batch of 8, 4 labels. */
+async function modelBench(url, engine, kernels, weights, samples, status) {
   const start = performance.now();
-  const model = await ClipModel.load(url, { kernels, weights });
+  const model = await ClipModel.load(url, { engine, kernels, weights });
   const loadMs = performance.now() - start;
   try {
     const side = model.imageSize;
@@ -58,7 +61,7 @@ async function modelBench(url, kernels, weights, samples, status) {
     status(`${kernels}: texts`);
     const labels = ['a photo of a cat', 'a photo of a dog', 'a robot', 'wall-e'];
     const texts4 = await timeRuns(samples, () => model.embedText(labels));
-    return { kernels: model.kernels, weights: model.weights, gpu_bytes: model.gpuBytes, load_ms: loadMs, compile_ms: model.timings.compileMs, first_image_ms: firstImageMs, image, image_batch8: batch8, texts4 };
+    return { engine: model.engine.name, engine_description: model.engine.description, kernels: model.kernels, weights: model.weights, gpu_bytes: model.gpuBytes, load_ms: loadMs, compile_ms: model.timings.compileMs, first_image_ms: firstImageMs, image, image_batch8: batch8, texts4 };
   } finally {
     model.dispose();
   }
@@ -67,16 +70,20 @@ async function modelBench(url, kernels, weights, samples, status) {
 function format(report) {
   const lines = [`webclip benchmark, ${new Date().toISOString()}`, `browser: ${navigator.userAgent}`];
   const a = report.adapter;
-  lines.push(`adapter: vendor=${a.vendor} architecture=${a.architecture} device=${a.device} description=${a.description} fallback=${a.fallback}`);
-  lines.push(`features: ${a.features.join(' ')}`);
-  lines.push(`limits: ${Object.entries(a.limits).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  if (a) {
+    lines.push(`adapter: vendor=${a.vendor} architecture=${a.architecture} device=${a.device} description=${a.description} fallback=${a.fallback}`);
+    lines.push(`features: ${a.features.join(' ')}`);
+    lines.push(`limits: ${Object.entries(a.limits).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  } else {
+    lines.push('adapter: none (no WebGPU)');
+  }
   lines.push('', 'kernels (median ms, GFLOP/s):');
   for (const t of report.kernels) {
     lines.push(`  ${t.family.padEnd(10)} ${t.kernel.padEnd(10)} ${t.weights.padEnd(4)} ${t.shape.padEnd(52)} ${t.median_ms.toFixed(3).padStart(9)} ms ${t.gflops.toFixed(2).padStart(8)} GFLOP/s`);
   }
   for (const m of report.models) {
     const r = (x) => `${x.median_ms.toFixed(1)} ms (min ${x.min_ms.toFixed(1)}, max ${x.max_ms.toFixed(1)}, ${x.runs} runs)`;
-    lines.push('', `model, ${m.kernels} kernels, ${m.weights} weights (${(m.gpu_bytes / 1e6).toFixed(1)} MB on the GPU): load ${m.load_ms.toFixed(0)} ms (kernel compilation ${m.compile_ms.toFixed(0)} ms), first image ${m.first_image_ms.toFixed(0)} ms`);
+    lines.push('', `model on ${m.engine_description}, ${m.weights} weights (${(m.gpu_bytes / 1e6).toFixed(1)} MB): load ${m.load_ms.toFixed(0)} ms (kernel compilation ${m.compile_ms.toFixed(0)} ms), first image ${m.first_image_ms.toFixed(0)} ms`);
     lines.push(`  one image ${r(m.image)}; batch of 8 ${r(m.image_batch8)}; 4 labels ${r(m.texts4)}`);
   }
   lines.push('', JSON.stringify(report));
@@ -87,16 +94,21 @@ async function run({ model, samples }) {
   const status = (text) => { $('bench-status').textContent = text; };
   $('error').hidden = true;
   const report = { adapter: await adapterReport(), kernels: [], models: [] };
-  for (const kernels of FAMILIES) {
-    for (const weights of FORMATS) {
-      status(`${kernels} kernels, ${weights} weights…`);
-      report.kernels.push(...(await benchKernels({ kernels, samples, weights })).timings);
+  const engines = (params.get('engines') ?? (report.adapter ? 'webgpu' : 'cpu')).split(',');
+  if (engines.includes('webgpu') && !params.get('model-only')) {
+    for (const kernels of FAMILIES) {
+      for (const weights of FORMATS) {
+        status(`${kernels} kernels, ${weights} weights…`);
+        report.kernels.push(...(await benchKernels({ kernels, samples, weights })).timings);
+      }
     }
   }
   if (model) {
     const formats = isModelFileName(model) ? [undefined] : FORMATS;
-    for (const kernels of FAMILIES) {
-      for (const weights of formats) report.models.push(await modelBench(model, kernels, weights, samples, status));
+    for (const engine of engines) {
+      for (const kernels of engine === 'webgpu' ? FAMILIES : [undefined]) {
+        for (const weights of formats) report.models.push(await modelBench(model, engine, kernels, weights, samples, status));
+      }
     }
   }
   status('done');
@@ -123,10 +135,7 @@ $('bench-form').addEventListener('submit', async (event) => {
 });
 $('bench-copy').addEventListener('click', () => navigator.clipboard.writeText($('bench-report').value));
 
-const support = await checkWebGPU();
-if (!support.ok) {
-  fail(new Error(`WebGPU is not available here (${support.reason})`));
-} else if (params.get('auto')) {
+if (params.get('auto')) {
   if (params.get('model')) $('bench-model').value = params.get('model');
   if (params.get('samples')) $('bench-samples').value = params.get('samples');
   run({ model: params.get('model'), samples: Number(params.get('samples')) || 5 })
