@@ -44,6 +44,8 @@ export interface ClipClassifierAttributes {
   top?: string;
   /** Present: readers may edit the labels. */
   editable?: '' | boolean;
+  /** Forces where CLIP runs; default: WebGPU on a real GPU, else the CPU. */
+  engine?: 'webgpu' | 'cpu';
 }
 
 declare global {

@@ -212,6 +212,8 @@ export class ClipClassifier extends HTMLElement {
     progress.hidden = false;
     progress.removeAttribute('value');
     const loading = ClipModel.load(url, {
+      // An author may force one ('webgpu' or 'cpu'); by default WebGPU on a real GPU, else the CPU.
+      engine: this.getAttribute('engine') || undefined,
       onProgress: (p) => {
         if (p.total) progress.value = p.loaded / p.total;
         this.#emit('clip-progress', p);
@@ -225,8 +227,9 @@ export class ClipClassifier extends HTMLElement {
         previous?.then((m) => m.dispose(), () => {});
         progress.hidden = true;
         status.dataset.state = 'ready';
-        status.textContent = 'Choose or drop an image.';
-        this.#emit('clip-ready', { weights: model.weights, origin: model.origin });
+        status.dataset.engine = model.engine.name;
+        status.textContent = `Choose or drop an image (it stays on this device: CLIP runs on its ${model.engine.name === 'cpu' ? 'processor' : 'graphics card'}).`;
+        this.#emit('clip-ready', { weights: model.weights, origin: model.origin, engine: model.engine });
         const image = this.getAttribute('image');
         if (image) this.#setImageUrl(image);
       },
