@@ -5,6 +5,8 @@ import type { LoadProgress, ModelOrigin, Score, Timings, WeightFormat } from './
 export interface ClipReadyDetail {
   weights: WeightFormat;
   origin: ModelOrigin;
+  /** Where CLIP runs and why. */
+  engine: { name: 'webgpu' | 'cpu'; description: string };
 }
 
 export interface ClipErrorDetail {
