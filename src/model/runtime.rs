@@ -110,7 +110,11 @@ impl Runtime {
     /// A runtime on a device already open (tests share one).
     pub fn on(gpu: Gpu, family: Option<KernelFamily>) -> Result<Runtime> {
         let family = KernelFamily::choose(&gpu, family)?;
-        let description = format!("WebGPU on {} ({} kernels)", gpu.adapter.name, family.name());
+        let name = match gpu.adapter.name.as_str() {
+            "" => "an unnamed adapter", // browsers often hide it
+            name => name,
+        };
+        let description = format!("WebGPU on {name} ({} kernels)", family.name());
         let target = Target::WebGpu(Box::new(GpuTarget { gpu, family, engines: Mutex::default() }));
         Ok(Runtime { target, description })
     }
