@@ -21,37 +21,55 @@ fn probs(json: &str) -> Vec<f64> {
     v["probs"].as_array().unwrap().iter().map(|p| p.as_f64().unwrap()).collect()
 }
 
+/// On each engine (`auto` is the CPU engine where the only adapter is a software one).
 #[test]
 fn classify_json_matches_transformers() {
     let model = fixture("tiny-clip");
-    let (code, out, err) = webclip(&[
-        "classify",
-        "--json",
-        "--model",
-        &model,
-        &fixture("images/astronaut.png"),
-        "--label",
-        "a robot",
-        "--label",
-        "wall-e",
-        "--label",
-        "a photo of a cat",
-    ]);
-    assert_eq!(code, 0, "{err}");
-    let got = probs(&out);
-    assert_eq!(got.len(), 3, "one probability per label: {got:?}");
     let want = webclip::npy::parse(
         &std::fs::read(fixture("tiny-clip/expected/probs.npy")).unwrap(),
         "probs.npy",
     )
     .unwrap()
     .rows();
-    // astronaut.png is image 2 of cases.json; renormalise transformers' row to these three labels.
-    let row = &want[2][..3];
-    let total: f64 = row.iter().sum();
-    for (g, w) in got.iter().zip(row) {
-        assert!((g - w / total).abs() <= 1e-4, "{got:?} vs {row:?}");
+    for engine in ["auto", "webgpu", "cpu"] {
+        let (code, out, err) = webclip(&[
+            "classify",
+            "--json",
+            "--engine",
+            engine,
+            "--model",
+            &model,
+            &fixture("images/astronaut.png"),
+            "--label",
+            "a robot",
+            "--label",
+            "wall-e",
+            "--label",
+            "a photo of a cat",
+        ]);
+        assert_eq!(code, 0, "{engine}: {err}");
+        let got = probs(&out);
+        assert_eq!(got.len(), 3, "{engine}: one probability per label: {got:?}");
+        // astronaut.png is image 2 of cases.json; renormalise transformers' row to these labels.
+        let row = &want[2][..3];
+        let total: f64 = row.iter().sum();
+        for (g, w) in got.iter().zip(row) {
+            assert!((g - w / total).abs() <= 1e-4, "{engine}: {got:?} vs {row:?}");
+        }
     }
+    expect_error(
+        &[
+            "classify",
+            "--engine",
+            "tpu",
+            "--model",
+            &model,
+            &fixture("images/astronaut.png"),
+            "--label",
+            "a",
+        ],
+        "unknown engine \"tpu\" (expected auto, webgpu or cpu)",
+    );
 }
 
 #[test]

@@ -152,7 +152,7 @@ fn check_fits<E: Engine>(engine: &E, config: &ClipConfig) -> Result<()> {
         mb(need),
         engine.format().name(),
         mb(limit)
-)))
+    )))
 }
 
 /// How many sequences of `rows_each` rows fit when the widest activation has
