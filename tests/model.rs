@@ -387,3 +387,39 @@ fn classifying_and_reloading_in_a_loop_keep_gpu_memory_flat() {
     drop(model);
     assert_eq!(gpu.held_buffers(), held_before, "the engine's own count, after dropping the model");
 }
+
+/// `auto` runs on the CPU engine where the only adapter is a software one (lavapipe
+/// here) and on WebGPU where it is a real GPU; forcing a kernel family asks for WebGPU;
+/// `cpu` and `webgpu` are what they say. Each runtime's description says which and why.
+#[test]
+fn auto_picks_webgpu_on_a_real_gpu_and_the_cpu_over_a_software_one() {
+    use webclip::model::{EngineChoice, KernelFamily, Runtime};
+    let software = gpu().adapter.device_type == wgpu::DeviceType::Cpu;
+    let auto = pollster::block_on(Runtime::new(EngineChoice::Auto, None)).unwrap();
+    let description = auto.description().to_string();
+    if software {
+        assert_eq!(auto.engine(), EngineChoice::Cpu, "{description}");
+        assert!(
+            description.starts_with("CPU, ")
+                && description.contains("thread")
+                && description.ends_with(&format!(
+                    "the only WebGPU adapter is a software one ({})",
+                    gpu().adapter.name
+                )),
+            "{description}"
+        );
+        assert!(auto.adapter().is_none() && auto.family().is_none() && auto.gpu_memory().is_none());
+    } else {
+        assert_eq!(auto.engine(), EngineChoice::WebGpu, "{description}");
+    }
+    let forced = pollster::block_on(Runtime::new(EngineChoice::Auto, Some(KernelFamily::Tiled)));
+    let forced = forced.unwrap();
+    assert_eq!(forced.engine(), EngineChoice::WebGpu);
+    assert_eq!(forced.family(), Some(KernelFamily::Tiled));
+    assert!(forced.description().starts_with("WebGPU on "), "{}", forced.description());
+    let cpu = pollster::block_on(Runtime::new(EngineChoice::Cpu, None)).unwrap();
+    assert_eq!(cpu.engine(), EngineChoice::Cpu);
+    assert!(cpu.description().ends_with(": asked for"), "{}", cpu.description());
+    let webgpu = pollster::block_on(Runtime::new(EngineChoice::WebGpu, None)).unwrap();
+    assert_eq!(webgpu.engine(), EngineChoice::WebGpu);
+}
