@@ -159,7 +159,8 @@ pub fn matmul_portable(x: &[f32], m: usize, w: &Panels, epilogue: &Epilogue, y: 
                     for b in 0..blocks {
                         sums.fill(0);
                         for t in b * QUANT_BLOCK / 2..(b + 1) * QUANT_BLOCK / 2 {
-                            let (x0, x1) = (xq[r * kp + 2 * t] as i32, xq[r * kp + 2 * t + 1] as i32);
+                            let (x0, x1) =
+                                (xq[r * kp + 2 * t] as i32, xq[r * kp + 2 * t + 1] as i32);
                             let pair = &panel[t * 2 * nr..][..2 * nr];
                             for (j, s) in sums.iter_mut().enumerate() {
                                 *s += x0 * pair[2 * j] as i32 + x1 * pair[2 * j + 1] as i32;

@@ -4,5 +4,7 @@
 //! Each file states its layout and blocking and carries its reference and tests.
 
 pub mod activation;
+pub mod attention;
 pub mod matmul;
+pub mod norm;
 pub mod panels;

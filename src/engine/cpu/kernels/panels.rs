@@ -142,7 +142,9 @@ impl Panels {
                 let q = &q[p * kp * nr..][..kp * nr];
                 let blocks = kp / QUANT_BLOCK;
                 let scales = &scales[p * blocks * nr..][..blocks * nr];
-                for (pair, (src, dst)) in q.chunks_exact(2 * nr).zip(out.chunks_exact_mut(2 * nr)).enumerate() {
+                for (pair, (src, dst)) in
+                    q.chunks_exact(2 * nr).zip(out.chunks_exact_mut(2 * nr)).enumerate()
+                {
                     let s = &scales[(2 * pair / QUANT_BLOCK) * nr..][..nr];
                     let (even, odd) = dst.split_at_mut(nr);
                     for j in 0..nr {
@@ -178,7 +180,9 @@ fn four_floats(w: &PackedWeight, r: usize, np: usize, col: usize) -> [f32; 4] {
         std::array::from_fn(|t| f32::from_bits(words[t]))
     } else {
         let words = &w.data[(r * np + col) * 2..][..2];
-        std::array::from_fn(|t| half::f16::from_bits((words[t / 2] >> (16 * (t % 2))) as u16).to_f32())
+        std::array::from_fn(|t| {
+            half::f16::from_bits((words[t / 2] >> (16 * (t % 2))) as u16).to_f32()
+        })
     }
 }
 

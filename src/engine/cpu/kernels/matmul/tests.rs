@@ -51,7 +51,9 @@ fn check(
             _ => 1e-5 + 30.0 * 0.5 * (k as f64 / 3.0).sqrt() / 65536.0,
         };
         assert_close(
-            &format!("{name} {format:?} nr {nr} {m}x{n}x{k} bias={bias} {act:?} residual={residual}"),
+            &format!(
+                "{name} {format:?} nr {nr} {m}x{n}x{k} bias={bias} {act:?} residual={residual}"
+            ),
             &y,
             &want,
             atol,
@@ -64,8 +66,15 @@ fn check(
 
 /// Shapes whose m, n and k are not multiples of the blocking (4 rows, 16 or 128 columns,
 /// 32-blocks), and the ViT-B/32 MLP's k.
-const SHAPES: [(usize, usize, usize); 7] =
-    [(1, 1, 1), (5, 37, 70), (4, 16, 32), (9, 130, 45), (50, 33, 129), (3, 300, 1000), (7, 20, 3072)];
+const SHAPES: [(usize, usize, usize); 7] = [
+    (1, 1, 1),
+    (5, 37, 70),
+    (4, 16, 32),
+    (9, 130, 45),
+    (50, 33, 129),
+    (3, 300, 1000),
+    (7, 20, 3072),
+];
 
 fn paths() -> Vec<(&'static str, fn(&[f32], usize, &Panels, &Epilogue, &mut [f32]), usize)> {
     vec![
@@ -88,7 +97,10 @@ fn matmul_odd_shapes_every_format() {
                 worst[f] = worst[f].max(w[f]);
             }
         }
-        println!("{name} nr {nr}: max |err| f32 {:.1e} f16 {:.1e} q8 {:.1e} q4 {:.1e}", worst[0], worst[1], worst[2], worst[3]);
+        println!(
+            "{name} nr {nr}: max |err| f32 {:.1e} f16 {:.1e} q8 {:.1e} q4 {:.1e}",
+            worst[0], worst[1], worst[2], worst[3]
+        );
     }
 }
 
