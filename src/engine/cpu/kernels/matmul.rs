@@ -51,29 +51,46 @@ pub struct Epilogue<'a> {
     pub residual: Residual<'a>,
 }
 
-impl Epilogue<'_> {
+impl<'a> Epilogue<'a> {
     /// `y = x · Wᵀ`.
     pub const NONE: Epilogue<'static> =
         Epilogue { bias: None, act: Activation::None, residual: Residual::None };
 
-    /// Finishes columns `c0 .. c0 + acc.len()` of row `r` of `y` (rows of `n`) from their
-    /// sums `acc`: the fused epilogue of every path.
-    #[inline]
-    pub(crate) fn store(&self, y: &mut [f32], n: usize, r: usize, c0: usize, acc: &[f32]) {
-        self.store_segment(&mut y[r * n + c0..][..acc.len()], n, r, c0, acc)
+    /// `y = x · Wᵀ + bias`.
+    pub fn bias(bias: &'a [f32]) -> Epilogue<'a> {
+        Epilogue { bias: Some(bias), ..Epilogue::NONE }
     }
 
-    /// [`Epilogue::store`] into `out`, which is `y[r · n + c0 ..][..acc.len()]` itself.
+    /// Finishes columns `c0 .. c0 + acc.len()` of row `r` of `y` (rows of `n`) from their
+    /// sums `acc` (which it overwrites): the fused epilogue of every path.
     #[inline]
-    fn store_segment(&self, out: &mut [f32], n: usize, r: usize, c0: usize, acc: &[f32]) {
-        for (j, (o, &a)) in out.iter_mut().zip(acc).enumerate() {
-            let mut v = a + self.bias.map_or(0.0, |b| b[c0 + j]);
-            v = activation::apply(self.act, v);
-            *o = match self.residual {
-                Residual::None => v,
-                Residual::Rows(res) => v + res[r * n + c0 + j],
-                Residual::InPlace => v + *o,
-            };
+    pub(crate) fn store(&self, y: &mut [f32], n: usize, r: usize, c0: usize, acc: &mut [f32]) {
+        let len = acc.len();
+        self.store_segment(&mut y[r * n + c0..][..len], n, r, c0, acc)
+    }
+
+    /// [`Epilogue::store`] into `out`, which is `y[r · n + c0 ..][..acc.len()]` itself. One
+    /// pass per part, each a plain loop over the segment that vectorizes.
+    #[inline]
+    fn store_segment(&self, out: &mut [f32], n: usize, r: usize, c0: usize, acc: &mut [f32]) {
+        if let Some(bias) = self.bias {
+            for (a, &b) in acc.iter_mut().zip(&bias[c0..]) {
+                *a += b;
+            }
+        }
+        activation::apply_slice(self.act, acc);
+        match self.residual {
+            Residual::None => out.copy_from_slice(acc),
+            Residual::Rows(res) => {
+                for ((o, &a), &v) in out.iter_mut().zip(acc.iter()).zip(&res[r * n + c0..]) {
+                    *o = a + v;
+                }
+            }
+            Residual::InPlace => {
+                for (o, &a) in out.iter_mut().zip(acc.iter()) {
+                    *o += a;
+                }
+            }
         }
     }
 }
@@ -143,7 +160,7 @@ pub fn matmul_portable(x: &[f32], m: usize, w: &Panels, epilogue: &Epilogue, y: 
                             *a += xv * wv;
                         }
                     }
-                    epilogue.store(y, n, r, p * nr, &acc[..cols]);
+                    epilogue.store(y, n, r, p * nr, &mut acc[..cols]);
                 }
             }
         }
@@ -174,7 +191,7 @@ pub fn matmul_portable(x: &[f32], m: usize, w: &Panels, epilogue: &Epilogue, y: 
                     for a in acc.iter_mut() {
                         *a *= xs[r];
                     }
-                    epilogue.store(y, n, r, p * nr, &acc[..cols]);
+                    epilogue.store(y, n, r, p * nr, &mut acc[..cols]);
                 }
             }
         }
@@ -243,7 +260,7 @@ mod native {
                         1,
                     );
                 }
-                for (i, acc) in tile.chunks_exact(cols).enumerate() {
+                for (i, acc) in tile.chunks_exact_mut(cols).enumerate() {
                     let (r, c0) = (r0 + i, p * nr);
                     // SAFETY: in y (r < m, c0 + cols <= n); tasks own disjoint (row chunk,
                     // panel) blocks, so no two segments overlap.

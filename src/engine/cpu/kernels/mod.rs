@@ -8,3 +8,6 @@ pub mod attention;
 pub mod matmul;
 pub mod norm;
 pub mod panels;
+
+#[cfg(test)]
+mod bench;

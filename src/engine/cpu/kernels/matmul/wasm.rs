@@ -43,8 +43,8 @@ pub(super) fn matmul(x: &[f32], m: usize, w: &Panels, epilogue: &Epilogue, y: &m
                             _ => tile_f32::<1>(x, k, panel, &mut tile),
                         }
                     }
-                    for (i, acc) in tile[..rows].iter().enumerate() {
-                        epilogue.store(y, n, r0 + i, p * NR, &acc[..cols]);
+                    for (i, acc) in tile[..rows].iter_mut().enumerate() {
+                        epilogue.store(y, n, r0 + i, p * NR, &mut acc[..cols]);
                     }
                 }
             }
@@ -73,7 +73,7 @@ pub(super) fn matmul(x: &[f32], m: usize, w: &Panels, epilogue: &Epilogue, y: &m
                         for a in acc.iter_mut() {
                             *a *= xs[r0 + i];
                         }
-                        epilogue.store(y, n, r0 + i, p * NR, &acc[..cols]);
+                        epilogue.store(y, n, r0 + i, p * NR, &mut acc[..cols]);
                     }
                 }
             }
