@@ -4,8 +4,8 @@
 //! - native: `cargo test --release --lib engine::cpu::kernels::bench -- --ignored --nocapture`
 //! - wasm (Chromium): `tools/test-browser.sh --release engine::cpu::kernels::bench -- --include-ignored --nocapture`
 
-use super::matmul::{matmul, Epilogue};
-use super::panels::Panels;
+use super::matmul::{matmul, panel_width, Epilogue};
+use super::panels::{Panels, NATIVE_NR};
 use crate::clock::{now_ms, spread};
 use crate::gpu::random::random;
 use crate::ops::format::{PackedWeight, WeightFormat};
@@ -27,12 +27,19 @@ const LAYER: [(&str, usize, usize); 4] =
 fn bench(reps: usize) {
     let threads = if cfg!(target_arch = "wasm32") { 1 } else { rayon_threads() };
     report!("cpu matmul, {threads} thread(s), median of {reps}");
-    for format in [WeightFormat::F32, WeightFormat::Q8] {
+    // This CPU's path, and natively `matrixmultiply` (128-column panels) beside it.
+    let mut widths = vec![panel_width()];
+    if !cfg!(target_arch = "wasm32") && panel_width() != NATIVE_NR {
+        widths.push(NATIVE_NR);
+    }
+    for (nr, format) in
+        widths.into_iter().flat_map(|nr| [(nr, WeightFormat::F32), (nr, WeightFormat::Q8)])
+    {
         for m in [50, 100] {
             let mut layer_ms = 0.0;
             for (name, n, k) in LAYER {
                 let w = PackedWeight::pack(format, &random(n * k, 2, 0.05), n, k);
-                let panels = Panels::new(&w);
+                let panels = Panels::with_width(&w, nr);
                 let (x, bias) = (random(m * k, 1, 1.0), random(n, 3, 0.1));
                 let mut y = vec![0f32; m * n];
                 // The MLP's epilogue (bias, QuickGELU) on fc1, a bias elsewhere: as in the model.
@@ -49,7 +56,7 @@ fn bench(reps: usize) {
                 let (median, min, _) = spread(&mut times);
                 let gflop = 2.0 * (m * n * k) as f64 / 1e9;
                 report!(
-                    "{:>3} m {m:>3} {name} {n}x{k}: {:6.1} GFLOP/s (median {median:.2} ms, best {:.1} GFLOP/s)",
+                    "nr {nr:>3} {:>3} m {m:>3} {name} {n}x{k}: {:6.1} GFLOP/s (median {median:.2} ms, best {:.1} GFLOP/s)",
                     format.name(),
                     gflop / median * 1e3,
                     gflop / min * 1e3

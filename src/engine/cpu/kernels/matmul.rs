@@ -2,7 +2,7 @@
 //! fused into the store of each output tile: every linear layer of CLIP on the CPU. It
 //! computes what `ops::matmul`'s kernels compute (its f64 reference is ours).
 //!
-//! Three paths, one API ([`matmul`]):
+//! Four paths, one API ([`matmul`]):
 //! - **wasm32 + simd128** (`matmul/wasm.rs`): register-blocked micro-kernels over 16-column
 //!   panels, 4 rows × 16 columns of `f32x4` accumulators, panels outermost so one panel
 //!   (48 KB at k = 768) stays in cache while every row block sweeps it. The blocking is
@@ -12,23 +12,28 @@
 //!   i16, `i32x4.dot_i16x8_s` accumulates each 32-block in i32, which is then scaled by the
 //!   block's column scales into f32 accumulators (the row's x scale is applied once, at
 //!   the end).
-//! - **native** (x86_64, aarch64, ...): `matrixmultiply`'s sgemm on each 128-column panel,
-//!   panels × row chunks spread over all cores with rayon. Measured on this machine's 2
-//!   cores (m = 50 / 100, the ViT-B/32 shapes) it runs 76-80 / 100-105 GFLOP/s where the
-//!   `gemm` crate runs 59-62 / 70: we take `matrixmultiply`. Quantized panels are
-//!   dequantized to f32 **per panel, per task**, into a scratch buffer (384 KB at
-//!   k = 768), not at load: the panels stay at 1.125 bytes a weight (a q8 model
-//!   must fit where its f32 does not), and the dequantization is k · 128 multiplies
-//!   against 2 · m · k · 128 flops of product (1% at m = 50).
+//! - **x86_64 with AVX2 + FMA** (`matmul/x86.rs`, detected at run time): the same scheme in
+//!   256-bit vectors over 16-column panels, a 6 × 16 f32 tile, `vpmaddwd` for i8 panels;
+//!   panels × row chunks spread over all cores with rayon. No copy of the weights per call.
+//! - **other native CPUs** (aarch64, x86_64 without AVX2): `matrixmultiply`'s sgemm on each
+//!   128-column panel, panels × row chunks over rayon. Measured against the `gemm` crate on
+//!   this machine's 2 cores (m = 50 / 100, the ViT-B/32 shapes, whole matrices):
+//!   `matrixmultiply` 76-80 / 100-105 GFLOP/s, `gemm` 59-62 / 70, so `matrixmultiply`.
+//!   Quantized panels are dequantized to f32 **per panel, per task**, into a scratch buffer
+//!   (384 KB at k = 768), not at load: the panels stay at 1.125 bytes a weight (a q8 model
+//!   must fit where its f32 does not), and the dequantization is k · 128 multiplies against
+//!   2 · m · k · 128 flops of product (1% at m = 50).
 //! - **portable** ([`matmul_portable`]): plain loops, any panel width, the same integer
 //!   scheme as wasm for i8 panels. Used by no target in practice (wasm32 without simd128
 //!   only); tests run it as a second implementation of the wasm arithmetic natively.
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod wasm;
+#[cfg(target_arch = "x86_64")]
+mod x86;
 
 use super::activation;
-use super::panels::{PanelValues, Panels};
+use super::panels::{PanelValues, Panels, NATIVE_NR, WASM_NR};
 use crate::ops::format::QUANT_BLOCK;
 use crate::ops::matmul::Activation;
 
@@ -95,6 +100,20 @@ impl<'a> Epilogue<'a> {
     }
 }
 
+/// The panel width [`matmul`]'s fastest path on this CPU wants ([`Panels::new`] uses it):
+/// 16 for the wasm and AVX2 micro-kernels, 128 for `matrixmultiply` elsewhere.
+pub fn panel_width() -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if x86::available() {
+        return x86::NR;
+    }
+    if cfg!(target_arch = "wasm32") {
+        WASM_NR
+    } else {
+        NATIVE_NR
+    }
+}
+
 /// `y[m, n] = epilogue(x[m, k] · Wᵀ)` on the target's fastest path (see the module header).
 /// `w` is of the target's width ([`Panels::new`]); other widths take the portable path.
 pub fn matmul(x: &[f32], m: usize, w: &Panels, epilogue: &Epilogue, y: &mut [f32]) {
@@ -102,6 +121,10 @@ pub fn matmul(x: &[f32], m: usize, w: &Panels, epilogue: &Epilogue, y: &mut [f32
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     if w.nr == wasm::NR {
         return wasm::matmul(x, m, w, epilogue, y);
+    }
+    #[cfg(target_arch = "x86_64")]
+    if w.nr == x86::NR && x86::available() {
+        return x86::matmul(x, m, w, epilogue, y);
     }
     #[cfg(not(target_arch = "wasm32"))]
     return native::matmul(x, m, w, epilogue, y);
@@ -198,6 +221,23 @@ pub fn matmul_portable(x: &[f32], m: usize, w: &Panels, epilogue: &Epilogue, y: 
     }
 }
 
+/// y as a pointer rayon tasks share: each writes its own (row chunk, panel) block.
+#[cfg(not(target_arch = "wasm32"))]
+struct Out(*mut f32);
+// SAFETY: see the writes in `matmul`: disjoint segments per task.
+#[cfg(not(target_arch = "wasm32"))]
+unsafe impl Sync for Out {}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl Out {
+    /// `len` values at `at` (a method, so closures capture the whole `Out`, which is Sync).
+    /// SAFETY: in bounds of y, and no other live slice overlaps it.
+    #[allow(clippy::mut_from_ref)] // the point: disjoint writes from shared tasks
+    unsafe fn segment(&self, at: usize, len: usize) -> &mut [f32] {
+        std::slice::from_raw_parts_mut(self.0.add(at), len)
+    }
+}
+
 #[cfg(not(target_arch = "wasm32"))]
 mod native {
     use super::*;
@@ -206,20 +246,6 @@ mod native {
     /// Rows one task multiplies: every row at once for a single image (m = 50), several
     /// chunks when a batch's rows make enough work to share.
     const ROW_CHUNK: usize = 256;
-
-    /// y as a pointer rayon tasks share: each writes its own (row chunk, panel) block.
-    struct Out(*mut f32);
-    // SAFETY: see the writes in `matmul`: disjoint segments per task.
-    unsafe impl Sync for Out {}
-
-    impl Out {
-        /// `len` values at `at` (a method, so closures capture the whole `Out`, which is Sync).
-        /// SAFETY: in bounds of y, and no other live slice overlaps it.
-        #[allow(clippy::mut_from_ref)] // the point: disjoint writes from shared tasks
-        unsafe fn segment(&self, at: usize, len: usize) -> &mut [f32] {
-            std::slice::from_raw_parts_mut(self.0.add(at), len)
-        }
-    }
 
     pub(super) fn matmul(x: &[f32], m: usize, w: &Panels, epilogue: &Epilogue, y: &mut [f32]) {
         let (n, k, kp, nr) = (w.n, w.k, w.kp, w.nr);

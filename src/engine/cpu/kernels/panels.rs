@@ -13,9 +13,10 @@
 //!   pair, and one dot gives four columns' partial sums. One f32 scale per (32-block,
 //!   column): `[panel][kp / 32][nr]`.
 //!
-//! **Blocking.** `nr` is the micro-kernel's width: 16 on wasm32 (a 4 × 16 register tile of
-//! `f32x4`, the shape of XNNPACK's `4x16` wasmsimd f32 GEMMs and of MLAS' wasm SGEMM, which
-//! packs B in 16-column strips), [`NATIVE_NR`] natively, where each panel is one call of
+//! **Blocking.** `nr` is the micro-kernel's width (`matmul::panel_width`): 16 on wasm32 (a
+//! 4 × 16 register tile of `f32x4`, the shape of XNNPACK's `4x16` wasmsimd f32 GEMMs and of
+//! MLAS' wasm SGEMM, which packs B in 16-column strips) and on x86_64 with AVX2 + FMA (a
+//! 6 × 16 tile of `__m256`); [`NATIVE_NR`] on other CPUs, where each panel is one call of
 //! `matrixmultiply`'s sgemm (a strided `[kp, nr]` matrix) on one rayon task.
 //!
 //! **Memory.** f32 panels cost what the f32 matrix does. f16 is widened at load: **2x the
@@ -34,9 +35,6 @@ pub const WASM_NR: usize = 16;
 /// give 6 tasks for a 768-wide layer (balanced on 2 or 3 cores) and keep a dequantized q8
 /// panel (`kp · 128` f32: 384 KB at k = 768) within L2.
 pub const NATIVE_NR: usize = 128;
-
-/// The panel width the target's matmul path wants.
-pub const NR: usize = if cfg!(target_arch = "wasm32") { WASM_NR } else { NATIVE_NR };
 
 /// The numbers of a [`Panels`].
 #[derive(Clone, Debug, PartialEq)]
@@ -63,9 +61,9 @@ pub struct Panels {
 }
 
 impl Panels {
-    /// Panels of the target's width [`NR`].
+    /// Panels of the width this CPU's matmul wants ([`super::matmul::panel_width`]).
     pub fn new(w: &PackedWeight) -> Panels {
-        Panels::with_width(w, NR)
+        Panels::with_width(w, super::matmul::panel_width())
     }
 
     /// Panels of `nr` columns (even, so a k pair of i8 stays whole; tests use other widths).

@@ -1,7 +1,7 @@
 //! The matmul paths against the f64 reference, every weight format, odd shapes.
 
 use super::*;
-use crate::engine::cpu::kernels::panels::{Panels, NR, WASM_NR};
+use crate::engine::cpu::kernels::panels::{Panels, NATIVE_NR, WASM_NR};
 use crate::gpu::testing::{assert_close, random};
 use crate::ops::format::{PackedWeight, WeightFormat};
 
@@ -78,11 +78,13 @@ const SHAPES: [(usize, usize, usize); 7] = [
 
 fn paths() -> Vec<(&'static str, fn(&[f32], usize, &Panels, &Epilogue, &mut [f32]), usize)> {
     vec![
-        ("matmul", matmul as fn(&[f32], usize, &Panels, &Epilogue, &mut [f32]), NR),
+        // The width of this CPU's fastest path (wasm, AVX2: 16), and the others `matmul` takes
+        // (natively 128 always runs matrixmultiply; 6 takes the portable path on wasm).
+        ("matmul", matmul as fn(&[f32], usize, &Panels, &Epilogue, &mut [f32]), panel_width()),
+        ("matmul", matmul, NATIVE_NR),
+        ("matmul", matmul, 6),
         ("portable", matmul_portable, WASM_NR),
         ("portable", matmul_portable, 6),
-        // Another width through `matmul` (wasm: falls back to portable; native: sgemm).
-        ("matmul", matmul, 16),
     ]
 }
 
