@@ -5,7 +5,7 @@
 //! - wasm (Chromium): `tools/test-browser.sh --release engine::cpu::kernels::bench -- --include-ignored --nocapture`
 
 use super::matmul::{matmul, panel_width, Epilogue};
-use super::panels::{Panels, NATIVE_NR};
+use super::panels::{Panels, NATIVE_NR, WASM_NR};
 use crate::clock::{now_ms, spread};
 use crate::gpu::random::random;
 use crate::ops::format::{PackedWeight, WeightFormat};
@@ -27,14 +27,16 @@ const LAYER: [(&str, usize, usize); 4] =
 fn bench(reps: usize) {
     let threads = if cfg!(target_arch = "wasm32") { 1 } else { rayon_threads() };
     report!("cpu matmul, {threads} thread(s), median of {reps}");
-    // This CPU's path, and natively `matrixmultiply` (128-column panels) beside it.
-    let mut widths = vec![panel_width()];
-    if !cfg!(target_arch = "wasm32") && panel_width() != NATIVE_NR {
-        widths.push(NATIVE_NR);
+    // This CPU's path per format (`panel_width`), and natively the other width beside it.
+    let mut runs = vec![];
+    for format in [WeightFormat::F32, WeightFormat::Q8] {
+        runs.push((panel_width(format), format));
+        if !cfg!(target_arch = "wasm32") {
+            let other = if panel_width(format) == NATIVE_NR { WASM_NR } else { NATIVE_NR };
+            runs.push((other, format));
+        }
     }
-    for (nr, format) in
-        widths.into_iter().flat_map(|nr| [(nr, WeightFormat::F32), (nr, WeightFormat::Q8)])
-    {
+    for (nr, format) in runs {
         for m in [50, 100] {
             let mut layer_ms = 0.0;
             for (name, n, k) in LAYER {

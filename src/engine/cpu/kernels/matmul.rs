@@ -34,7 +34,7 @@ mod x86;
 
 use super::activation;
 use super::panels::{PanelValues, Panels, NATIVE_NR, WASM_NR};
-use crate::ops::format::QUANT_BLOCK;
+use crate::ops::format::{WeightFormat, QUANT_BLOCK};
 use crate::ops::matmul::Activation;
 
 /// What is added last, after the activation.
@@ -100,13 +100,18 @@ impl<'a> Epilogue<'a> {
     }
 }
 
-/// The panel width [`matmul`]'s fastest path on this CPU wants ([`Panels::new`] uses it):
-/// 16 for the wasm and AVX2 micro-kernels, 128 for `matrixmultiply` elsewhere.
-pub fn panel_width() -> usize {
+/// The panel width [`matmul`]'s fastest path on this CPU wants for weights of `format`
+/// ([`Panels::new`] uses it): 16 for the wasm micro-kernels, and for the AVX2 ones on q8 and
+/// q4; 128 for `matrixmultiply` elsewhere. Natively f32 (and f16) panels go to
+/// `matrixmultiply` even with AVX2: measured on this machine's 2 cores at m = 50 it runs
+/// 70-84 GFLOP/s where our 6 × 16 AVX2 tile runs 40-66 (`bench.rs`); for i8 panels the
+/// AVX2 kernel runs 62-90 against 48-56 for dequantizing into `matrixmultiply`.
+pub fn panel_width(format: WeightFormat) -> usize {
     #[cfg(target_arch = "x86_64")]
-    if x86::available() {
+    if x86::available() && matches!(format, WeightFormat::Q8 | WeightFormat::Q4) {
         return x86::NR;
     }
+    let _ = format;
     if cfg!(target_arch = "wasm32") {
         WASM_NR
     } else {

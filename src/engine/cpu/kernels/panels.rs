@@ -15,9 +15,10 @@
 //!
 //! **Blocking.** `nr` is the micro-kernel's width (`matmul::panel_width`): 16 on wasm32 (a
 //! 4 × 16 register tile of `f32x4`, the shape of XNNPACK's `4x16` wasmsimd f32 GEMMs and of
-//! MLAS' wasm SGEMM, which packs B in 16-column strips) and on x86_64 with AVX2 + FMA (a
-//! 6 × 16 tile of `__m256`); [`NATIVE_NR`] on other CPUs, where each panel is one call of
-//! `matrixmultiply`'s sgemm (a strided `[kp, nr]` matrix) on one rayon task.
+//! MLAS' wasm SGEMM, which packs B in 16-column strips), and for i8 panels on x86_64 with
+//! AVX2 + FMA (4 × 16 of `__m256i` sums); [`NATIVE_NR`] otherwise natively, where each
+//! panel is one call of `matrixmultiply`'s sgemm (a strided `[kp, nr]` matrix) on one rayon
+//! task.
 //!
 //! **Memory.** f32 panels cost what the f32 matrix does. f16 is widened at load: **2x the
 //! bytes of its f16 file** (the kernels then run the f32 path; no f16 arithmetic on wasm).
@@ -61,9 +62,10 @@ pub struct Panels {
 }
 
 impl Panels {
-    /// Panels of the width this CPU's matmul wants ([`super::matmul::panel_width`]).
+    /// Panels of the width this CPU's matmul wants for w's format
+    /// ([`super::matmul::panel_width`]).
     pub fn new(w: &PackedWeight) -> Panels {
-        Panels::with_width(w, super::matmul::panel_width())
+        Panels::with_width(w, super::matmul::panel_width(w.format))
     }
 
     /// Panels of `nr` columns (even, so a k pair of i8 stays whole; tests use other widths).

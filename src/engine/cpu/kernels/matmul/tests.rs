@@ -78,9 +78,9 @@ const SHAPES: [(usize, usize, usize); 7] = [
 
 fn paths() -> Vec<(&'static str, fn(&[f32], usize, &Panels, &Epilogue, &mut [f32]), usize)> {
     vec![
-        // The width of this CPU's fastest path (wasm, AVX2: 16), and the others `matmul` takes
-        // (natively 128 always runs matrixmultiply; 6 takes the portable path on wasm).
-        ("matmul", matmul as fn(&[f32], usize, &Panels, &Epilogue, &mut [f32]), panel_width()),
+        // Every width `matmul` takes: 16 (wasm; natively AVX2 where present), 128 (natively
+        // matrixmultiply), 6 (the portable path on wasm, matrixmultiply natively).
+        ("matmul", matmul as fn(&[f32], usize, &Panels, &Epilogue, &mut [f32]), WASM_NR),
         ("matmul", matmul, NATIVE_NR),
         ("matmul", matmul, 6),
         ("portable", matmul_portable, WASM_NR),
