@@ -244,7 +244,7 @@ mod tests {
         assert_eq!(bytes(WeightFormat::Q8), 1.125);
         assert_eq!(bytes(WeightFormat::Q4), 1.125);
         assert_eq!(bytes(WeightFormat::F16), 4.0);
-        // ViT-B/32's matrices: 151 M weights (both towers, token table included) at 1.125 B.
-        assert!(151e6 * 1.125 < 180e6);
+        // So ViT-B/32's matrices, 151 M weights (both towers, token table included), take
+        // 170 MB of q8 or q4 panels.
     }
 }

@@ -12,10 +12,9 @@ fn max_err(got: &[f32], want: &[f64]) -> f64 {
 
 /// Runs `path` on `(m, n, k)` with the given epilogue parts for every format; returns the
 /// worst error seen per format, after checking it against the tolerance.
-#[allow(clippy::type_complexity)]
 fn check(
     name: &str,
-    path: fn(&[f32], usize, &Panels, &Epilogue, &mut [f32]),
+    path: Path,
     nr: usize,
     (m, n, k): (usize, usize, usize),
     (bias, act, residual): (bool, Activation, u8),
@@ -76,11 +75,14 @@ const SHAPES: [(usize, usize, usize); 7] = [
     (7, 20, 3072),
 ];
 
-fn paths() -> Vec<(&'static str, fn(&[f32], usize, &Panels, &Epilogue, &mut [f32]), usize)> {
+/// A matmul implementation under test.
+type Path = fn(&[f32], usize, &Panels, &Epilogue, &mut [f32]);
+
+fn paths() -> Vec<(&'static str, Path, usize)> {
     vec![
         // Every width `matmul` takes: 16 (wasm; natively AVX2 where present), 128 (natively
         // matrixmultiply), 6 (the portable path on wasm, matrixmultiply natively).
-        ("matmul", matmul as fn(&[f32], usize, &Panels, &Epilogue, &mut [f32]), WASM_NR),
+        ("matmul", matmul as Path, WASM_NR),
         ("matmul", matmul, NATIVE_NR),
         ("matmul", matmul, 6),
         ("portable", matmul_portable, WASM_NR),
