@@ -103,9 +103,11 @@ impl<'a> Epilogue<'a> {
 /// The panel width [`matmul`]'s fastest path on this CPU wants for weights of `format`
 /// ([`Panels::new`] uses it): 16 for the wasm micro-kernels, and for the AVX2 ones on q8 and
 /// q4; 128 for `matrixmultiply` elsewhere. Natively f32 (and f16) panels go to
-/// `matrixmultiply` even with AVX2: measured on this machine's 2 cores at m = 50 it runs
-/// 70-84 GFLOP/s where our 6 × 16 AVX2 tile runs 40-66 (`bench.rs`); for i8 panels the
-/// AVX2 kernel runs 62-90 against 48-56 for dequantizing into `matrixmultiply`.
+/// `matrixmultiply` even with AVX2: measured on this machine's 2 cores (shared, so medians
+/// vary 2x) at m = 50 it runs 82-154 GFLOP/s (best of 30: 147-180) where our 6 × 16 AVX2
+/// tile runs 60-76 (best 62-77: it broadcasts from 6 unpacked rows of x, where
+/// `matrixmultiply` packs x too); for i8 panels the AVX2 kernel runs 75-98 against 54-60 for
+/// dequantizing into `matrixmultiply` (`bench.rs`).
 pub fn panel_width(format: WeightFormat) -> usize {
     #[cfg(target_arch = "x86_64")]
     if x86::available() && matches!(format, WeightFormat::Q8 | WeightFormat::Q4) {

@@ -24,6 +24,9 @@ pub(super) const NR: usize = WASM_NR;
 /// Rows one task multiplies (a whole image's 50 rows; batches are cut in chunks).
 const ROW_CHUNK: usize = 120;
 
+/// The k slab of the f32 kernel (MLAS' and matrixmultiply's KC is 256 too).
+const KC: usize = 256;
+
 pub(super) fn available() -> bool {
     is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
 }
@@ -42,28 +45,45 @@ pub(super) fn matmul(x: &[f32], m: usize, w: &Panels, epilogue: &Epilogue, y: &m
         let (chunk, p) = (task / panels, task % panels);
         let (r_begin, r_end) = (chunk * ROW_CHUNK, m.min((chunk + 1) * ROW_CHUNK));
         let cols = NR.min(n - p * NR);
+        if let PanelValues::F32(values) = &w.values {
+            let panel = &values[p * kp * NR..][..kp * NR];
+            let mut acc = vec![[0f32; NR]; r_end - r_begin];
+            // k in slabs of KC: a slab of the panel (16 KB) and of 6 rows of x (6 KB) stay
+            // in L1 while the row blocks sweep it (a whole panel at k = 768 is 48 KB).
+            for k0 in (0..k).step_by(KC) {
+                let kc = KC.min(k - k0);
+                for (b, acc) in acc.chunks_mut(6).enumerate() {
+                    let r0 = r_begin + 6 * b;
+                    let x = &x[r0 * k + k0..];
+                    let panel = &panel[k0 * NR..][..kc * NR];
+                    // SAFETY: AVX2 and FMA are present (the caller checked); x holds
+                    // acc.len() rows of k from k0 (the last one at least kc), the slab kc rows
+                    // of 16.
+                    unsafe {
+                        match acc.len() {
+                            6 => tile_f32::<6>(x, k, kc, panel, acc),
+                            5 => tile_f32::<5>(x, k, kc, panel, acc),
+                            4 => tile_f32::<4>(x, k, kc, panel, acc),
+                            3 => tile_f32::<3>(x, k, kc, panel, acc),
+                            2 => tile_f32::<2>(x, k, kc, panel, acc),
+                            _ => tile_f32::<1>(x, k, kc, panel, acc),
+                        }
+                    }
+                }
+            }
+            for (i, acc) in acc.iter_mut().enumerate() {
+                let (r, c0) = (r_begin + i, p * NR);
+                // SAFETY: as below.
+                let seg = unsafe { out.segment(r * n + c0, cols) };
+                epilogue.store_segment(seg, n, r, c0, &mut acc[..cols]);
+            }
+            return;
+        }
         let mut tile = [[0f32; NR]; 6];
         let mut r0 = r_begin;
         while r0 < r_end {
             let rows = match &w.values {
-                PanelValues::F32(values) => {
-                    let rows = 6.min(r_end - r0);
-                    let panel = &values[p * kp * NR..][..kp * NR];
-                    let x = &x[r0 * k..][..rows * k];
-                    // SAFETY: AVX2 and FMA are present (the caller checked); x holds `rows`
-                    // rows of k, the panel kp ≥ k rows of 16.
-                    unsafe {
-                        match rows {
-                            6 => tile_f32::<6>(x, k, panel, &mut tile),
-                            5 => tile_f32::<5>(x, k, panel, &mut tile),
-                            4 => tile_f32::<4>(x, k, panel, &mut tile),
-                            3 => tile_f32::<3>(x, k, panel, &mut tile),
-                            2 => tile_f32::<2>(x, k, panel, &mut tile),
-                            _ => tile_f32::<1>(x, k, panel, &mut tile),
-                        }
-                    }
-                    rows
-                }
+                PanelValues::F32(_) => unreachable!("f32 panels are done above"),
                 PanelValues::I8 { q, scales } => {
                     let (xq, xs) = quantized.as_ref().expect("quantized rows");
                     let rows = 4.min(r_end - r0);
@@ -101,12 +121,22 @@ pub(super) fn matmul(x: &[f32], m: usize, w: &Panels, epilogue: &Epilogue, y: &m
     });
 }
 
-/// `tile[r][j] = Σ_i x[r, i] · panel[i, j]` for R ≤ 6 rows of x (row stride k).
+/// `acc[r][j] += Σ_{i < kc} x[r, i] · slab[i, j]` for R ≤ 6 rows of x (row stride k).
 #[target_feature(enable = "avx2,fma")]
-unsafe fn tile_f32<const R: usize>(x: &[f32], k: usize, panel: &[f32], tile: &mut [[f32; NR]; 6]) {
+unsafe fn tile_f32<const R: usize>(
+    x: &[f32],
+    k: usize,
+    kc: usize,
+    slab: &[f32],
+    acc_rows: &mut [[f32; NR]],
+) {
+    let (xp, wp) = (x.as_ptr(), slab.as_ptr());
     let mut acc = [[_mm256_setzero_ps(); 2]; R];
-    let (xp, wp) = (x.as_ptr(), panel.as_ptr());
-    for i in 0..k {
+    for (r, acc) in acc.iter_mut().enumerate() {
+        acc[0] = _mm256_loadu_ps(acc_rows[r].as_ptr());
+        acc[1] = _mm256_loadu_ps(acc_rows[r].as_ptr().add(8));
+    }
+    for i in 0..kc {
         let w0 = _mm256_loadu_ps(wp.add(i * NR));
         let w1 = _mm256_loadu_ps(wp.add(i * NR + 8));
         for (r, acc) in acc.iter_mut().enumerate() {
@@ -116,8 +146,8 @@ unsafe fn tile_f32<const R: usize>(x: &[f32], k: usize, panel: &[f32], tile: &mu
         }
     }
     for (r, acc) in acc.iter().enumerate() {
-        _mm256_storeu_ps(tile[r].as_mut_ptr(), acc[0]);
-        _mm256_storeu_ps(tile[r].as_mut_ptr().add(8), acc[1]);
+        _mm256_storeu_ps(acc_rows[r].as_mut_ptr(), acc[0]);
+        _mm256_storeu_ps(acc_rows[r].as_mut_ptr().add(8), acc[1]);
     }
 }
 
