@@ -97,7 +97,7 @@ mod tests {
             }
         }
         // Measured 0, 8.9e-8 and 8.2e-8 (f32 rounding of exp and of the result); 1e-6 is 11x.
-        println!("activation errors (relative to 1 + |y|): {worst:?}");
+        report!("activation errors (relative to 1 + |y|): {worst:?}");
         assert!(worst.iter().all(|&e| e < 1e-6), "{worst:?}");
         // The slice form (QuickGELU through the polynomial exp) against the f64 reference.
         let mut worst_slice = 0f64;
@@ -109,7 +109,7 @@ mod tests {
             worst_slice = worst_slice.max((v as f64 - want).abs() / (1.0 + want.abs()));
         }
         // Measured 8.9e-8.
-        println!("QuickGELU slice error: {worst_slice:.1e}");
+        report!("QuickGELU slice error: {worst_slice:.1e}");
         assert!(worst_slice < 1e-6, "{worst_slice}");
         // exp itself, relative, over the range QuickGELU meets and past it.
         let mut worst_exp = 0f64;
@@ -119,7 +119,7 @@ mod tests {
             worst_exp = worst_exp.max((exp(x) as f64 - want).abs() / want);
         }
         // Measured 7.3e-8 (~1 ulp).
-        println!("exp relative error: {worst_exp:.1e}");
+        report!("exp relative error: {worst_exp:.1e}");
         assert!(worst_exp < 1e-6, "{worst_exp}");
     }
 }

@@ -11,15 +11,6 @@ use crate::gpu::random::random;
 use crate::ops::format::{PackedWeight, WeightFormat};
 use crate::ops::matmul::Activation;
 
-macro_rules! report {
-    ($($t:tt)*) => {{
-        #[cfg(target_arch = "wasm32")]
-        wasm_bindgen_test::console_log!($($t)*);
-        #[cfg(not(target_arch = "wasm32"))]
-        println!($($t)*);
-    }};
-}
-
 /// One ViT-B/32 layer's matmuls: name, n, k.
 const LAYER: [(&str, usize, usize); 4] =
     [("qkv", 2304, 768), ("out", 768, 768), ("fc1", 3072, 768), ("fc2", 768, 3072)];
@@ -65,7 +56,11 @@ fn bench(reps: usize) {
                 );
                 layer_ms += median;
             }
-            report!("{:>3} m {m:>3}: 12 layers' matmuls {:.1} ms", format.name(), 12.0 * layer_ms);
+            report!(
+                "nr {nr:>3} {:>3} m {m:>3}: 12 layers' matmuls {:.1} ms",
+                format.name(),
+                12.0 * layer_ms
+            );
         }
     }
 }

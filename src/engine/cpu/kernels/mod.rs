@@ -4,6 +4,17 @@
 //! f32 activations ([`activation`]).
 //! Each file states its layout and blocking and carries its reference and tests.
 
+/// `println!` natively, the browser console on wasm32 (where tests print nothing else).
+#[cfg(test)]
+macro_rules! report {
+    ($($t:tt)*) => {{
+        #[cfg(target_arch = "wasm32")]
+        wasm_bindgen_test::console_log!($($t)*);
+        #[cfg(not(target_arch = "wasm32"))]
+        println!($($t)*);
+    }};
+}
+
 pub mod activation;
 pub mod attention;
 pub mod im2col;

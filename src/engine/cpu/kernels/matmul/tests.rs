@@ -101,9 +101,12 @@ fn matmul_odd_shapes_every_format() {
                 worst[f] = worst[f].max(w[f]);
             }
         }
-        println!(
+        report!(
             "{name} nr {nr}: max |err| f32 {:.1e} f16 {:.1e} q8 {:.1e} q4 {:.1e}",
-            worst[0], worst[1], worst[2], worst[3]
+            worst[0],
+            worst[1],
+            worst[2],
+            worst[3]
         );
     }
 }
