@@ -4,7 +4,9 @@
 //! - native: `cargo test --release --lib engine::cpu::kernels::bench -- --ignored --nocapture`
 //! - wasm (Chromium): `tools/test-browser.sh --release engine::cpu::kernels::bench -- --include-ignored --nocapture`
 
+use super::attention::{attention, Mask};
 use super::matmul::{matmul, panel_width, Epilogue};
+use super::norm::layernorm;
 use super::panels::{Panels, NATIVE_NR, WASM_NR};
 use crate::clock::{now_ms, spread};
 use crate::gpu::random::random;
@@ -65,6 +67,38 @@ fn bench(reps: usize) {
     }
 }
 
+/// Milliseconds (median of `reps`) of `f`.
+fn time_ms(reps: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    let mut times: Vec<f64> = (0..reps)
+        .map(|_| {
+            let t = now_ms();
+            f();
+            now_ms() - t
+        })
+        .collect();
+    spread(&mut times).0
+}
+
+/// One ViT-B/32 image's other per-layer kernels: attention (50 rows, 12 heads of 64) and
+/// the two LayerNorms; and CLIP's text (77 tokens, 8 heads of 64, causal).
+fn bench_others(reps: usize) {
+    let (seq, heads, d) = (50, 12, 64);
+    let qkv = random(seq * 3 * heads * d, 1, 1.0);
+    let mut out = vec![0f32; seq * heads * d];
+    let ms = time_ms(reps, || attention(&qkv, (1, seq), (heads, d), Mask::Full, &mut out));
+    report!("attention 1x{seq} {heads}x{d} full: {ms:.3} ms (x12 layers: {:.1} ms)", 12.0 * ms);
+    let (seq, heads) = (77, 8);
+    let qkv = random(seq * 3 * heads * d, 1, 1.0);
+    let mut out = vec![0f32; seq * heads * d];
+    let ms = time_ms(reps, || attention(&qkv, (1, seq), (heads, d), Mask::Causal, &mut out));
+    report!("attention 1x{seq} {heads}x{d} causal: {ms:.3} ms");
+    let (x, g, b) = (random(50 * 768, 2, 1.0), random(768, 3, 1.0), random(768, 4, 1.0));
+    let mut y = vec![0f32; 50 * 768];
+    let ms = time_ms(reps, || layernorm(&x, &g, &b, 768, 1e-5, &mut y));
+    report!("layernorm 50x768: {ms:.3} ms (x25 per image: {:.2} ms)", 25.0 * ms);
+}
+
 #[cfg(not(target_arch = "wasm32"))]
 fn rayon_threads() -> usize {
     rayon::current_num_threads()
@@ -80,4 +114,5 @@ fn rayon_threads() -> usize {
 #[ignore = "a benchmark: run in release (see the module header)"]
 fn matmul_vit_b32_shapes() {
     bench(if cfg!(target_arch = "wasm32") { 10 } else { 30 });
+    bench_others(if cfg!(target_arch = "wasm32") { 20 } else { 50 });
 }

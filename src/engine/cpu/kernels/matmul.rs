@@ -105,8 +105,8 @@ impl<'a> Epilogue<'a> {
 /// q4; 128 for `matrixmultiply` elsewhere. Natively f32 (and f16) panels go to
 /// `matrixmultiply` even with AVX2: measured on this machine's 2 cores (shared, so medians
 /// vary 2x) at m = 50 it runs 82-154 GFLOP/s (best of 30: 147-180) where our 6 × 16 AVX2
-/// tile runs 60-76 (best 62-77: it broadcasts from 6 unpacked rows of x, where
-/// `matrixmultiply` packs x too); for i8 panels the AVX2 kernel runs 75-98 against 54-60 for
+/// tile runs 60-76 (best 62-77; likely because it broadcasts from 6 unpacked rows of x,
+/// where `matrixmultiply` packs x too); for i8 panels the AVX2 kernel runs 75-98 against 54-60 for
 /// dequantizing into `matrixmultiply` (`bench.rs`).
 pub fn panel_width(format: WeightFormat) -> usize {
     #[cfg(target_arch = "x86_64")]
