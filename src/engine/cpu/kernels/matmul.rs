@@ -103,11 +103,11 @@ impl<'a> Epilogue<'a> {
 /// The panel width [`matmul`]'s fastest path on this CPU wants for weights of `format`
 /// ([`Panels::new`] uses it): 16 for the wasm micro-kernels, and for the AVX2 ones on q8 and
 /// q4; 128 for `matrixmultiply` elsewhere. Natively f32 (and f16) panels go to
-/// `matrixmultiply` even with AVX2: measured on this machine's 2 cores (shared, so medians
-/// vary 2x) at m = 50 it runs 82-154 GFLOP/s (best of 30: 147-180) where our 6 × 16 AVX2
-/// tile runs 60-76 (best 62-77; likely because it broadcasts from 6 unpacked rows of x,
-/// where `matrixmultiply` packs x too); for i8 panels the AVX2 kernel runs 75-98 against 54-60 for
-/// dequantizing into `matrixmultiply` (`bench.rs`).
+/// `matrixmultiply` even with AVX2. Measured with `bench.rs` on this machine's 2 cores,
+/// shared with other jobs (so runs vary up to 2x; these are the calmer ones), ViT-B/32's
+/// 48 matmuls for one image (m = 50): f32 `matrixmultiply` 72-81 ms, our 6 × 16 AVX2 tile
+/// 67-75 ms (a tie), at m = 100 114-132 against 142 ms; q8 on the AVX2 i8 kernel 65-77 ms,
+/// dequantized into `matrixmultiply` 105-107 ms.
 pub fn panel_width(format: WeightFormat) -> usize {
     #[cfg(target_arch = "x86_64")]
     if x86::available() && matches!(format, WeightFormat::Q8 | WeightFormat::Q4) {
