@@ -1,40 +1,10 @@
-//! The CPU engine's gathers and copies around the matmuls: a ViT's patches
-//! (im2col), its class token and positions, text token rows and positions, and
-//! the rows a head pools. Memory-bound and small next to the matmuls (a
+//! The CPU engine's gathers and copies around the matmuls: a ViT's class token
+//! and positions, text token rows and positions, and the rows a head pools (its
+//! patches are `kernels/im2col.rs`). Memory-bound and small next to the matmuls (a
 //! ViT-B/32 image moves about 1 MB through them), so plain loops; the layouts
 //! are those of the WGSL kernels of `src/ops/embeddings.rs` and `pooling.rs`.
 
 use crate::ops::format::PackedWeight;
-
-/// The patches of `batch` images `[channels, size, size]` as rows of
-/// `channels × patch × patch` values in Hugging Face's conv-weight order
-/// (channel, then row, then column of the patch), patches row-major.
-pub fn patches(
-    pixels: &[f32],
-    batch: usize,
-    channels: usize,
-    size: usize,
-    patch: usize,
-    out: &mut [f32],
-) {
-    let grid = size / patch;
-    let mut rows = out.chunks_exact_mut(channels * patch * patch);
-    for b in 0..batch {
-        for gy in 0..grid {
-            for gx in 0..grid {
-                let row = rows.next().expect("out holds every patch");
-                for c in 0..channels {
-                    for ky in 0..patch {
-                        let from =
-                            ((b * channels + c) * size + gy * patch + ky) * size + gx * patch;
-                        row[(c * patch + ky) * patch..][..patch]
-                            .copy_from_slice(&pixels[from..][..patch]);
-                    }
-                }
-            }
-        }
-    }
-}
 
 /// Per image: the class embedding then its `tokens - 1` patch embeddings, each
 /// plus its position (rows of `width`).
@@ -90,32 +60,7 @@ pub fn gather_rows(index: &[u32], x: &[f32], width: usize, out: &mut [f32]) {
 mod tests {
     use super::*;
     use crate::gpu::testing::random;
-    use crate::ops::embeddings::reference_patch_conv;
     use crate::ops::format::WeightFormat;
-
-    #[test]
-    fn patches_times_the_flattened_kernel_are_the_convolution() {
-        for (batch, channels, size, patch, width) in [(1, 1, 1, 1, 1), (2, 3, 23, 7, 13)] {
-            let grid = size / patch;
-            let cols = channels * patch * patch;
-            let pixels = random(batch * channels * size * size, 21, 2.0);
-            let weight = random(width * cols, 22, 0.3);
-            let mut rows = vec![f32::NAN; batch * grid * grid * cols];
-            patches(&pixels, batch, channels, size, patch, &mut rows);
-            let want = reference_patch_conv(&pixels, &weight, batch, channels, size, patch, width);
-            for (r, row) in rows.chunks_exact(cols).enumerate() {
-                for o in 0..width {
-                    let got: f64 = row
-                        .iter()
-                        .zip(&weight[o * cols..])
-                        .map(|(&a, &b)| a as f64 * b as f64)
-                        .sum();
-                    // The same products in another order: f64 rounding only.
-                    assert!((got - want[r * width + o]).abs() < 1e-12, "patch {r} output {o}");
-                }
-            }
-        }
-    }
 
     #[test]
     fn vision_embeddings_put_the_class_token_first_and_add_positions() {

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::ops::format::PackedWeight;
 
 use super::embed;
-use super::kernels::{attention, matmul, norm};
+use super::kernels::{attention, im2col, matmul, norm};
 use super::tensor::CpuTensor;
 
 pub(super) enum CpuOp {
@@ -108,7 +108,7 @@ impl CpuOp {
                 let (x, gamma, beta, mut y) = (x.read(), gamma.read(), beta.read(), y.write());
                 let x = first(&x, count * cols, "layernorm input")?;
                 let y = first_mut(&mut y, count * cols, "layernorm")?;
-                norm::layernorm(x, *cols, &gamma, &beta, *eps, y);
+                norm::layernorm(x, &gamma[..*cols], &beta[..*cols], *cols, *eps as f32, y);
             }
             CpuOp::Attention { qkv, heads, head_dim, mask, out } => {
                 let width = heads * head_dim;
@@ -116,14 +116,14 @@ impl CpuOp {
                 let qkv = first(&qkv, count * 3 * width, "attention input")?;
                 let mut out = out.write();
                 let out = first_mut(&mut out, count * width, "attention")?;
-                attention::attention(qkv, batch, seq, *heads, *head_dim, *mask, out);
+                attention::attention(qkv, (batch, seq), (*heads, *head_dim), *mask, out);
             }
             CpuOp::Patches { pixels, channels, image_size, patch, out } => {
                 let pixels = pixels.read();
                 let pixels = first(&pixels, batch * channels * image_size * image_size, "pixels")?;
                 let mut out = out.write();
                 let out = first_mut(&mut out, count * channels * patch * patch, "patches")?;
-                embed::patches(pixels, batch, *channels, *image_size, *patch, out);
+                im2col::patches(pixels, (batch, *channels, *image_size), *patch, out);
             }
             CpuOp::VisionEmbeddings { patch_embeds, class, positions, width, out } => {
                 let p = patch_embeds.read();

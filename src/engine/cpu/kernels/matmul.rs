@@ -2,7 +2,7 @@
 //! fused into the store of each output tile: every linear layer of CLIP on the CPU. It
 //! computes what `ops::matmul`'s kernels compute (its f64 reference is ours).
 //!
-//! Three paths, one API ([`matmul`]):
+//! Four paths, one API ([`matmul`]):
 //! - **wasm32 + simd128** (`matmul/wasm.rs`): register-blocked micro-kernels over 16-column
 //!   panels, 4 rows × 16 columns of `f32x4` accumulators, panels outermost so one panel
 //!   (48 KB at k = 768) stays in cache while every row block sweeps it. The blocking is
@@ -12,24 +12,29 @@
 //!   i16, `i32x4.dot_i16x8_s` accumulates each 32-block in i32, which is then scaled by the
 //!   block's column scales into f32 accumulators (the row's x scale is applied once, at
 //!   the end).
-//! - **native** (x86_64, aarch64, ...): `matrixmultiply`'s sgemm on each 128-column panel,
-//!   panels × row chunks spread over all cores with rayon. Measured on this machine's 2
-//!   cores (m = 50 / 100, the ViT-B/32 shapes) it runs 76-80 / 100-105 GFLOP/s where the
-//!   `gemm` crate runs 59-62 / 70: we take `matrixmultiply`. Quantized panels are
-//!   dequantized to f32 **per panel, per task**, into a scratch buffer (384 KB at
-//!   k = 768), not at load: the panels stay at 1.125 bytes a weight (a q8 model
-//!   must fit where its f32 does not), and the dequantization is k · 128 multiplies
-//!   against 2 · m · k · 128 flops of product (1% at m = 50).
+//! - **x86_64 with AVX2 + FMA** (`matmul/x86.rs`, detected at run time): the same scheme in
+//!   256-bit vectors over 16-column panels, a 6 × 16 f32 tile, `vpmaddwd` for i8 panels;
+//!   panels × row chunks spread over all cores with rayon. No copy of the weights per call.
+//! - **other native CPUs** (aarch64, x86_64 without AVX2): `matrixmultiply`'s sgemm on each
+//!   128-column panel, panels × row chunks over rayon. Measured against the `gemm` crate on
+//!   this machine's 2 cores (m = 50 / 100, the ViT-B/32 shapes, whole matrices):
+//!   `matrixmultiply` 76-80 / 100-105 GFLOP/s, `gemm` 59-62 / 70, so `matrixmultiply`.
+//!   Quantized panels are dequantized to f32 **per panel, per task**, into a scratch buffer
+//!   (384 KB at k = 768), not at load: the panels stay at 1.125 bytes a weight (a q8 model
+//!   must fit where its f32 does not), and the dequantization is k · 128 multiplies against
+//!   2 · m · k · 128 flops of product (1% at m = 50).
 //! - **portable** ([`matmul_portable`]): plain loops, any panel width, the same integer
 //!   scheme as wasm for i8 panels. Used by no target in practice (wasm32 without simd128
 //!   only); tests run it as a second implementation of the wasm arithmetic natively.
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod wasm;
+#[cfg(target_arch = "x86_64")]
+mod x86;
 
 use super::activation;
-use super::panels::{PanelValues, Panels};
-use crate::ops::format::QUANT_BLOCK;
+use super::panels::{PanelValues, Panels, NATIVE_NR, WASM_NR};
+use crate::ops::format::{WeightFormat, QUANT_BLOCK};
 use crate::ops::matmul::Activation;
 
 /// What is added last, after the activation.
@@ -51,30 +56,68 @@ pub struct Epilogue<'a> {
     pub residual: Residual<'a>,
 }
 
-impl Epilogue<'_> {
+impl<'a> Epilogue<'a> {
     /// `y = x · Wᵀ`.
     pub const NONE: Epilogue<'static> =
         Epilogue { bias: None, act: Activation::None, residual: Residual::None };
 
-    /// Finishes columns `c0 .. c0 + acc.len()` of row `r` of `y` (rows of `n`) from their
-    /// sums `acc`: the fused epilogue of every path.
-    #[inline]
-    pub(crate) fn store(&self, y: &mut [f32], n: usize, r: usize, c0: usize, acc: &[f32]) {
-        self.store_segment(&mut y[r * n + c0..][..acc.len()], n, r, c0, acc)
+    /// `y = x · Wᵀ + bias`.
+    pub fn bias(bias: &'a [f32]) -> Epilogue<'a> {
+        Epilogue { bias: Some(bias), ..Epilogue::NONE }
     }
 
-    /// [`Epilogue::store`] into `out`, which is `y[r · n + c0 ..][..acc.len()]` itself.
+    /// Finishes columns `c0 .. c0 + acc.len()` of row `r` of `y` (rows of `n`) from their
+    /// sums `acc` (which it overwrites): the fused epilogue of every path.
     #[inline]
-    fn store_segment(&self, out: &mut [f32], n: usize, r: usize, c0: usize, acc: &[f32]) {
-        for (j, (o, &a)) in out.iter_mut().zip(acc).enumerate() {
-            let mut v = a + self.bias.map_or(0.0, |b| b[c0 + j]);
-            v = activation::apply(self.act, v);
-            *o = match self.residual {
-                Residual::None => v,
-                Residual::Rows(res) => v + res[r * n + c0 + j],
-                Residual::InPlace => v + *o,
-            };
+    pub(crate) fn store(&self, y: &mut [f32], n: usize, r: usize, c0: usize, acc: &mut [f32]) {
+        let len = acc.len();
+        self.store_segment(&mut y[r * n + c0..][..len], n, r, c0, acc)
+    }
+
+    /// [`Epilogue::store`] into `out`, which is `y[r · n + c0 ..][..acc.len()]` itself. One
+    /// pass per part, each a plain loop over the segment that vectorizes.
+    #[inline]
+    fn store_segment(&self, out: &mut [f32], n: usize, r: usize, c0: usize, acc: &mut [f32]) {
+        if let Some(bias) = self.bias {
+            for (a, &b) in acc.iter_mut().zip(&bias[c0..]) {
+                *a += b;
+            }
         }
+        activation::apply_slice(self.act, acc);
+        match self.residual {
+            Residual::None => out.copy_from_slice(acc),
+            Residual::Rows(res) => {
+                for ((o, &a), &v) in out.iter_mut().zip(acc.iter()).zip(&res[r * n + c0..]) {
+                    *o = a + v;
+                }
+            }
+            Residual::InPlace => {
+                for (o, &a) in out.iter_mut().zip(acc.iter()) {
+                    *o += a;
+                }
+            }
+        }
+    }
+}
+
+/// The panel width [`matmul`]'s fastest path on this CPU wants for weights of `format`
+/// ([`Panels::new`] uses it): 16 for the wasm micro-kernels, and for the AVX2 ones on q8 and
+/// q4; 128 for `matrixmultiply` elsewhere. Natively f32 (and f16) panels go to
+/// `matrixmultiply` even with AVX2. Measured with `bench.rs` on this machine's 2 cores,
+/// shared with other jobs (so runs vary up to 2x; these are the calmer ones), ViT-B/32's
+/// 48 matmuls for one image (m = 50): f32 `matrixmultiply` 72-81 ms, our 6 × 16 AVX2 tile
+/// 67-75 ms (a tie), at m = 100 114-132 against 142 ms; q8 on the AVX2 i8 kernel 65-77 ms,
+/// dequantized into `matrixmultiply` 105-107 ms.
+pub fn panel_width(format: WeightFormat) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if x86::available() && matches!(format, WeightFormat::Q8 | WeightFormat::Q4) {
+        return x86::NR;
+    }
+    let _ = format;
+    if cfg!(target_arch = "wasm32") {
+        WASM_NR
+    } else {
+        NATIVE_NR
     }
 }
 
@@ -85,6 +128,10 @@ pub fn matmul(x: &[f32], m: usize, w: &Panels, epilogue: &Epilogue, y: &mut [f32
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     if w.nr == wasm::NR {
         return wasm::matmul(x, m, w, epilogue, y);
+    }
+    #[cfg(target_arch = "x86_64")]
+    if w.nr == x86::NR && x86::available() {
+        return x86::matmul(x, m, w, epilogue, y);
     }
     #[cfg(not(target_arch = "wasm32"))]
     return native::matmul(x, m, w, epilogue, y);
@@ -143,7 +190,7 @@ pub fn matmul_portable(x: &[f32], m: usize, w: &Panels, epilogue: &Epilogue, y: 
                             *a += xv * wv;
                         }
                     }
-                    epilogue.store(y, n, r, p * nr, &acc[..cols]);
+                    epilogue.store(y, n, r, p * nr, &mut acc[..cols]);
                 }
             }
         }
@@ -174,10 +221,27 @@ pub fn matmul_portable(x: &[f32], m: usize, w: &Panels, epilogue: &Epilogue, y: 
                     for a in acc.iter_mut() {
                         *a *= xs[r];
                     }
-                    epilogue.store(y, n, r, p * nr, &acc[..cols]);
+                    epilogue.store(y, n, r, p * nr, &mut acc[..cols]);
                 }
             }
         }
+    }
+}
+
+/// y as a pointer rayon tasks share: each writes its own (row chunk, panel) block.
+#[cfg(not(target_arch = "wasm32"))]
+struct Out(*mut f32);
+// SAFETY: see the writes in `matmul`: disjoint segments per task.
+#[cfg(not(target_arch = "wasm32"))]
+unsafe impl Sync for Out {}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl Out {
+    /// `len` values at `at` (a method, so closures capture the whole `Out`, which is Sync).
+    /// SAFETY: in bounds of y, and no other live slice overlaps it.
+    #[allow(clippy::mut_from_ref)] // the point: disjoint writes from shared tasks
+    unsafe fn segment(&self, at: usize, len: usize) -> &mut [f32] {
+        std::slice::from_raw_parts_mut(self.0.add(at), len)
     }
 }
 
@@ -189,20 +253,6 @@ mod native {
     /// Rows one task multiplies: every row at once for a single image (m = 50), several
     /// chunks when a batch's rows make enough work to share.
     const ROW_CHUNK: usize = 256;
-
-    /// y as a pointer rayon tasks share: each writes its own (row chunk, panel) block.
-    struct Out(*mut f32);
-    // SAFETY: see the writes in `matmul`: disjoint segments per task.
-    unsafe impl Sync for Out {}
-
-    impl Out {
-        /// `len` values at `at` (a method, so closures capture the whole `Out`, which is Sync).
-        /// SAFETY: in bounds of y, and no other live slice overlaps it.
-        #[allow(clippy::mut_from_ref)] // the point: disjoint writes from shared tasks
-        unsafe fn segment(&self, at: usize, len: usize) -> &mut [f32] {
-            std::slice::from_raw_parts_mut(self.0.add(at), len)
-        }
-    }
 
     pub(super) fn matmul(x: &[f32], m: usize, w: &Panels, epilogue: &Epilogue, y: &mut [f32]) {
         let (n, k, kp, nr) = (w.n, w.k, w.kp, w.nr);
@@ -243,7 +293,7 @@ mod native {
                         1,
                     );
                 }
-                for (i, acc) in tile.chunks_exact(cols).enumerate() {
+                for (i, acc) in tile.chunks_exact_mut(cols).enumerate() {
                     let (r, c0) = (r0 + i, p * nr);
                     // SAFETY: in y (r < m, c0 + cols <= n); tasks own disjoint (row chunk,
                     // panel) blocks, so no two segments overlap.

@@ -1,7 +1,7 @@
 //! The matmul paths against the f64 reference, every weight format, odd shapes.
 
 use super::*;
-use crate::engine::cpu::kernels::panels::{Panels, NR, WASM_NR};
+use crate::engine::cpu::kernels::panels::{Panels, NATIVE_NR, WASM_NR};
 use crate::gpu::testing::{assert_close, random};
 use crate::ops::format::{PackedWeight, WeightFormat};
 
@@ -12,10 +12,9 @@ fn max_err(got: &[f32], want: &[f64]) -> f64 {
 
 /// Runs `path` on `(m, n, k)` with the given epilogue parts for every format; returns the
 /// worst error seen per format, after checking it against the tolerance.
-#[allow(clippy::type_complexity)]
 fn check(
     name: &str,
-    path: fn(&[f32], usize, &Panels, &Epilogue, &mut [f32]),
+    path: Path,
     nr: usize,
     (m, n, k): (usize, usize, usize),
     (bias, act, residual): (bool, Activation, u8),
@@ -76,13 +75,18 @@ const SHAPES: [(usize, usize, usize); 7] = [
     (7, 20, 3072),
 ];
 
-fn paths() -> Vec<(&'static str, fn(&[f32], usize, &Panels, &Epilogue, &mut [f32]), usize)> {
+/// A matmul implementation under test.
+type Path = fn(&[f32], usize, &Panels, &Epilogue, &mut [f32]);
+
+fn paths() -> Vec<(&'static str, Path, usize)> {
     vec![
-        ("matmul", matmul as fn(&[f32], usize, &Panels, &Epilogue, &mut [f32]), NR),
+        // Every width `matmul` takes: 16 (wasm; natively AVX2 where present), 128 (natively
+        // matrixmultiply), 6 (the portable path on wasm, matrixmultiply natively).
+        ("matmul", matmul as Path, WASM_NR),
+        ("matmul", matmul, NATIVE_NR),
+        ("matmul", matmul, 6),
         ("portable", matmul_portable, WASM_NR),
         ("portable", matmul_portable, 6),
-        // Another width through `matmul` (wasm: falls back to portable; native: sgemm).
-        ("matmul", matmul, 16),
     ]
 }
 
@@ -97,9 +101,12 @@ fn matmul_odd_shapes_every_format() {
                 worst[f] = worst[f].max(w[f]);
             }
         }
-        println!(
+        report!(
             "{name} nr {nr}: max |err| f32 {:.1e} f16 {:.1e} q8 {:.1e} q4 {:.1e}",
-            worst[0], worst[1], worst[2], worst[3]
+            worst[0],
+            worst[1],
+            worst[2],
+            worst[3]
         );
     }
 }

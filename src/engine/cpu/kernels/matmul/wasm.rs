@@ -10,8 +10,9 @@
 //!   f32 and are scaled by that block's 16 column scales into f32 accumulators.
 //!   |sum| ≤ 32 · 32767 · 127 < 2³¹: no overflow.
 //!
-//! Panels are the outer loop and row blocks the inner one: a panel (48 KB at k = 768 for
-//! f32, 12 KB for i8) stays in L1/L2 while all of x's rows sweep it.
+//! Panels are the outer loop and row blocks the inner one: an i8 panel (12 KB at k = 768)
+//! stays in L1 while all of x's rows sweep it; an f32 panel (48 KB) is swept in slabs of
+//! 256 k (16 KB), with the rows' accumulators kept in memory between slabs.
 
 use super::super::panels::{PanelValues, Panels, WASM_NR};
 use super::{quantize_rows, Epilogue};
@@ -23,29 +24,40 @@ pub(super) const NR: usize = WASM_NR;
 /// Rows per micro-kernel call.
 const MR: usize = 4;
 
+/// The k slab of the f32 kernel (as MLAS' and matrixmultiply's KC: 256).
+const KC: usize = 256;
+
 pub(super) fn matmul(x: &[f32], m: usize, w: &Panels, epilogue: &Epilogue, y: &mut [f32]) {
     let (n, k, kp) = (w.n, w.k, w.kp);
     let mut tile = [[0f32; NR]; MR];
     match &w.values {
         PanelValues::F32(values) => {
+            let mut acc = vec![[0f32; NR]; m];
             for p in 0..w.panels() {
                 let panel = &values[p * kp * NR..][..kp * NR];
                 let cols = NR.min(n - p * NR);
-                for r0 in (0..m).step_by(MR) {
-                    let rows = MR.min(m - r0);
-                    let x = &x[r0 * k..][..rows * k];
-                    // SAFETY: x holds `rows` rows of k, the panel kp ≥ k rows of 16.
-                    unsafe {
-                        match rows {
-                            4 => tile_f32::<4>(x, k, panel, &mut tile),
-                            3 => tile_f32::<3>(x, k, panel, &mut tile),
-                            2 => tile_f32::<2>(x, k, panel, &mut tile),
-                            _ => tile_f32::<1>(x, k, panel, &mut tile),
+                acc.fill([0.0; NR]);
+                // k in slabs of KC: a slab of the panel (16 KB) and of 4 rows of x (4 KB)
+                // stay in L1 while the row blocks sweep it (a whole panel at k = 768 is 48 KB).
+                for k0 in (0..k).step_by(KC) {
+                    let kc = KC.min(k - k0);
+                    let slab = &panel[k0 * NR..][..kc * NR];
+                    for (b, acc) in acc.chunks_mut(MR).enumerate() {
+                        let x = &x[(b * MR) * k + k0..];
+                        // SAFETY: x holds acc.len() rows of k from k0 (the last at least kc),
+                        // the slab kc rows of 16.
+                        unsafe {
+                            match acc.len() {
+                                4 => tile_f32::<4>(x, k, kc, slab, acc),
+                                3 => tile_f32::<3>(x, k, kc, slab, acc),
+                                2 => tile_f32::<2>(x, k, kc, slab, acc),
+                                _ => tile_f32::<1>(x, k, kc, slab, acc),
+                            }
                         }
                     }
-                    for (i, acc) in tile[..rows].iter().enumerate() {
-                        epilogue.store(y, n, r0 + i, p * NR, &acc[..cols]);
-                    }
+                }
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    epilogue.store(y, n, r, p * NR, &mut acc[..cols]);
                 }
             }
         }
@@ -73,7 +85,7 @@ pub(super) fn matmul(x: &[f32], m: usize, w: &Panels, epilogue: &Epilogue, y: &m
                         for a in acc.iter_mut() {
                             *a *= xs[r0 + i];
                         }
-                        epilogue.store(y, n, r0 + i, p * NR, &acc[..cols]);
+                        epilogue.store(y, n, r0 + i, p * NR, &mut acc[..cols]);
                     }
                 }
             }
@@ -81,12 +93,24 @@ pub(super) fn matmul(x: &[f32], m: usize, w: &Panels, epilogue: &Epilogue, y: &m
     }
 }
 
-/// `tile[r][j] = Σ_i x[r, i] · panel[i, j]` for R rows of x (row stride k).
+/// `acc[r][j] += Σ_{i < kc} x[r, i] · slab[i, j]` for R rows of x (row stride k).
 #[inline(always)]
-unsafe fn tile_f32<const R: usize>(x: &[f32], k: usize, panel: &[f32], tile: &mut [[f32; NR]; MR]) {
+unsafe fn tile_f32<const R: usize>(
+    x: &[f32],
+    k: usize,
+    kc: usize,
+    slab: &[f32],
+    acc_rows: &mut [[f32; NR]],
+) {
+    let (xp, wp) = (x.as_ptr(), slab.as_ptr());
     let mut acc = [[f32x4_splat(0.0); 4]; R];
-    let (xp, wp) = (x.as_ptr(), panel.as_ptr());
-    for i in 0..k {
+    for (r, acc) in acc.iter_mut().enumerate() {
+        let row = acc_rows[r].as_ptr() as *const v128;
+        for (c, a) in acc.iter_mut().enumerate() {
+            *a = v128_load(row.add(c));
+        }
+    }
+    for i in 0..kc {
         let w = wp.add(i * NR) as *const v128;
         let w = [v128_load(w), v128_load(w.add(1)), v128_load(w.add(2)), v128_load(w.add(3))];
         for (r, acc) in acc.iter_mut().enumerate() {
@@ -97,7 +121,7 @@ unsafe fn tile_f32<const R: usize>(x: &[f32], k: usize, panel: &[f32], tile: &mu
         }
     }
     for (r, acc) in acc.iter().enumerate() {
-        let out = tile[r].as_mut_ptr() as *mut v128;
+        let out = acc_rows[r].as_mut_ptr() as *mut v128;
         for (c, &a) in acc.iter().enumerate() {
             v128_store(out.add(c), a);
         }
