@@ -66,6 +66,16 @@ impl<'a> Epilogue<'a> {
         Epilogue { bias: Some(bias), ..Epilogue::NONE }
     }
 
+    /// The epilogue of rows `first .. first + rows` alone (a block of rows of a matmul
+    /// whose rows have `n` columns): its residual rows, if any, cut to match.
+    pub fn rows(&self, first: usize, rows: usize, n: usize) -> Epilogue<'a> {
+        let residual = match self.residual {
+            Residual::Rows(r) => Residual::Rows(&r[first * n..][..rows * n]),
+            other => other,
+        };
+        Epilogue { residual, ..*self }
+    }
+
     /// Finishes columns `c0 .. c0 + acc.len()` of row `r` of `y` (rows of `n`) from their
     /// sums `acc` (which it overwrites): the fused epilogue of every path.
     #[inline]

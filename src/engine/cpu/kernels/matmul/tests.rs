@@ -63,9 +63,9 @@ fn check(
     worst
 }
 
-/// Shapes whose m, n and k are not multiples of the blocking (4 rows, 16 or 128 columns,
-/// 32-blocks), and the ViT-B/32 MLP's k.
-const SHAPES: [(usize, usize, usize); 7] = [
+/// Shapes whose m, n and k are not multiples of the blocking (4 rows, 64-row blocks, 16 or
+/// 128 columns, 32-blocks), and the ViT-B/32 MLP's k.
+const SHAPES: [(usize, usize, usize); 8] = [
     (1, 1, 1),
     (5, 37, 70),
     (4, 16, 32),
@@ -73,6 +73,7 @@ const SHAPES: [(usize, usize, usize); 7] = [
     (50, 33, 129),
     (3, 300, 1000),
     (7, 20, 3072),
+    (131, 19, 40),
 ];
 
 /// A matmul implementation under test.
