@@ -115,6 +115,14 @@ for (const engine of ENGINES) {
     if (engine.runs === 'cpu') {
       assert.match(got.engine.description, /^CPU, \d+ threads?: .*no WebGPU/);
       assert.deepEqual([got.adapter, got.kernels], [undefined, undefined], 'no adapter nor kernels on the CPU');
+      // Auto's fallback after two device losses names its reason (www/worker.js gives it to Engine.create).
+      const fallback = await page.evaluate(async () => {
+        const { default: init, Engine } = await import('/www/pkg/webclip.js');
+        await init();
+        const engine = await Engine.create(undefined, 'cpu', 'the GPU device was lost 2 times');
+        return [engine.engine, engine.description];
+      });
+      assert.deepEqual([fallback[0], fallback[1].replace(/^CPU, \d+ threads?: /, '')], ['cpu', 'the GPU device was lost 2 times'], fallback[1]);
     } else {
       assert.match(got.engine.description, /^WebGPU on .* \((tiled|registers) kernels\)$/);
       assert.equal(typeof got.adapter.maxBindingBytes, 'number');
