@@ -1,12 +1,12 @@
 // Types of the <clip-classifier> element (www/widget.js).
 
-import type { LoadProgress, ModelOrigin, Score, Timings, WeightFormat } from './webclip.js';
+import type { EngineName, LoadProgress, ModelOrigin, Score, Timings, WeightFormat } from './webclip.js';
 
 export interface ClipReadyDetail {
   weights: WeightFormat;
   origin: ModelOrigin;
-  /** Where CLIP runs and why. */
-  engine: { name: 'webgpu' | 'cpu'; description: string };
+  /** Where the model runs, and why: as `ClipModel.engine`. */
+  engine: { name: EngineName; description: string };
 }
 
 export interface ClipErrorDetail {
@@ -36,6 +36,8 @@ export interface ClipClassifier {
 export interface ClipClassifierAttributes {
   /** A model file URL, a model directory URL or a Hub id; default: the bundled demo model. */
   model?: string;
+  /** 'auto' (default: WebGPU on a hardware adapter, else the CPU), 'webgpu' or 'cpu'. */
+  engine?: 'auto' | EngineName;
   /** Labels separated by `;` or new lines. */
   labels?: string;
   /** `'a photo of {}'`. */

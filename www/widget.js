@@ -5,7 +5,8 @@
 //                    labels="a robot; wall-e; a dog" template="a photo of {}"></clip-classifier>
 //
 // Attributes: `model` (a model file URL, a model directory URL or a Hub id;
-// default: the demo model next to this module), `labels` (separated by `;` or
+// default: the demo model next to this module), `engine` ('auto', 'webgpu' or
+// 'cpu', as ClipModel.load's option), `labels` (separated by `;` or
 // new lines, as on the demo page: www/labels.js), `template`, `image`
 // (optional fixed picture; readers may also upload, drop or paste their own),
 // `top` (bars shown, default 5), `editable` (readers may change the labels).
@@ -14,7 +15,7 @@
 // per model), an image re-embeds only the image.
 //
 // Events (bubbling, composed): `clip-progress` (detail: { loaded, total, rate }),
-// `clip-ready`, `clip-result` (detail: [{ label, score, cosine }], highest
+// `clip-ready` (detail: { weights, origin, engine }), `clip-result` (detail: [{ label, score, cosine }], highest
 // first), `clip-error` (detail: { message }).
 //
 // Styling: Shadow DOM, so no CSS leaks either way. Custom properties
@@ -79,7 +80,7 @@ function el(tag, { part, className, ...props } = {}, ...children) {
 }
 
 export class ClipClassifier extends HTMLElement {
-  static observedAttributes = ['model', 'labels', 'template', 'image', 'top', 'editable'];
+  static observedAttributes = ['model', 'engine', 'labels', 'template', 'image', 'top', 'editable'];
 
   #ui;
   #model; // Promise<ClipModel>
@@ -173,7 +174,7 @@ export class ClipClassifier extends HTMLElement {
     if (name === 'editable') this.#ui.editor.hidden = value === null;
     if (name === 'labels') this.#ui.labels.value = this.#labels().join('\n');
     if (!this.#started) return;
-    if (name === 'model') this.#loadModel();
+    if (name === 'model' || name === 'engine') this.#loadModel();
     else if (name === 'image') this.#setImageUrl(value);
     else if (name === 'labels' || name === 'template') this.#score();
     else if (name === 'top') this.#render();

@@ -27,12 +27,21 @@ impl Engine {
     /// adapter's device (with all of its limits) and compiles the kernels of
     /// `family` ("tiled" or "registers"; by default the adapter's: registers on
     /// a CPU-backed one) for f32 weights. "webgpu" rejects with a message when
-    /// the browser has no WebGPU adapter.
-    pub async fn create(family: Option<String>, engine: Option<String>) -> Result<Engine, JsError> {
+    /// the browser has no WebGPU adapter. `reason`, with "cpu", is why the CPU
+    /// was chosen (auto's fallback after device losses), said in `description`
+    /// instead of "asked for".
+    pub async fn create(
+        family: Option<String>,
+        engine: Option<String>,
+        reason: Option<String>,
+    ) -> Result<Engine, JsError> {
         console_error_panic_hook::set_once();
         let forced = family.as_deref().map(KernelFamily::parse).transpose()?;
         let choice = engine.as_deref().map(EngineChoice::parse).transpose()?;
-        let runtime = Runtime::new(choice.unwrap_or(EngineChoice::Auto), forced).await?;
+        let runtime = match (choice, reason) {
+            (Some(EngineChoice::Cpu), Some(reason)) => Runtime::cpu(&reason),
+            (choice, _) => Runtime::new(choice.unwrap_or(EngineChoice::Auto), forced).await?,
+        };
         runtime.prepare(WeightFormat::F32).await?;
         Ok(Engine { runtime })
     }

@@ -55,6 +55,17 @@ export function launchChromium({ webgpu = true } = {}) {
   });
 }
 
+/**
+ * The two engines a test runs on when its subject is both: WebGPU forced (on
+ * this machine's SwiftShader, which `auto` passes over), and a browser without
+ * WebGPU, where `auto` takes the CPU engine. `query` is the page's `?engine=`
+ * part, `engine` the JS API's option (undefined: auto).
+ */
+export const ENGINES = [
+  { name: 'webgpu', webgpu: true, engine: 'webgpu', query: '&engine=webgpu', runs: 'webgpu' },
+  { name: 'auto→cpu', webgpu: false, engine: undefined, query: '', runs: 'cpu' },
+];
+
 /** The value after `--name` on the command line (the tools' scripts), or `fallback`. */
 export function arg(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);

@@ -6,9 +6,10 @@ import '../../../www/widget.js';
 
 export async function classifyPicked(file: File): Promise<string> {
   const gpu = await checkWebGPU();
-  if (!gpu.ok) return `no WebGPU: ${gpu.reason}`;
+  if (!gpu.ok) console.log(`no WebGPU (${gpu.reason}): the CPU engine runs the model`);
   const controller = new AbortController();
   const model = await ClipModel.load('openai/clip-vit-base-patch32', {
+    engine: gpu.ok ? 'auto' : 'cpu',
     weights: 'q8',
     signal: controller.signal,
     onProgress: ({ loaded, total, rate }) => console.log(loaded, total ?? 0, rate ?? 0),
@@ -18,10 +19,16 @@ export async function classifyPicked(file: File): Promise<string> {
   const again = await model.scoreEmbedding(embedding, ['a dog']);
   const texts: Float32Array[] = await model.embedText('a robot');
   console.log(model.origin.fromCache, model.weights, model.gpuBytes, again[0].cosine, texts.length);
+  // The adapter and kernels exist on WebGPU only.
+  const where: string = model.engine.name === 'webgpu' ? `${model.adapter?.name} (${model.kernels})` : model.engine.description;
+  // @ts-expect-error: the adapter may be undefined (the CPU engine)
+  console.log(where, model.adapter.maxBindingBytes);
   for (const cached of await cachedModels()) await forgetCachedModels(cached.key);
   model.dispose();
   // @ts-expect-error: no such weight format
   await ClipModel.load('x/y', { weights: 'q3' });
+  // @ts-expect-error: no such engine
+  await ClipModel.load('x/y', { engine: 'gpu' });
   // @ts-expect-error: labels are strings
   await model.classify(file, [1, 2]);
   return `${scores[0].label}: ${scores[0].score.toFixed(2)}`;
@@ -39,11 +46,13 @@ export async function census(): Promise<number> {
 export function watch(): void {
   const widget = document.createElement('clip-classifier');
   widget.setAttribute('labels', 'a red circle; a blue square');
+  widget.setAttribute('engine', 'auto');
   widget.addEventListener('clip-result', (event) => {
     const best: string = event.detail[0].label;
     const cosine: number = event.detail[0].cosine;
     console.log(best, cosine, widget.results?.length);
   });
+  widget.addEventListener('clip-ready', (event) => console.log(event.detail.engine.name === 'cpu' ? event.detail.engine.description : event.detail.weights));
   widget.addEventListener('clip-error', (event) => console.error(event.detail.message));
   widget.addEventListener('clip-progress', (event) => console.log(event.detail.loaded));
   // @ts-expect-error: results are read-only
