@@ -1,7 +1,5 @@
 //! `Engine`: the wasm face of a [`Runtime`], one per page or worker.
 
-use std::cell::Cell;
-
 use js_sys::Object;
 use wasm_bindgen::prelude::*;
 
