@@ -48,8 +48,6 @@ export interface ClipClassifierAttributes {
   top?: string;
   /** Present: readers may edit the labels. */
   editable?: '' | boolean;
-  /** Forces where CLIP runs; default: WebGPU on a real GPU, else the CPU. */
-  engine?: 'webgpu' | 'cpu';
 }
 
 declare global {
