@@ -123,12 +123,18 @@ impl<E: Engine> Forward for Towers<E> {
 /// Bytes `engine` holds for `config`'s tensors (matrices as the engine packs
 /// them, the rest as f32), activations aside.
 fn tensor_bytes<E: Engine>(engine: &E, config: &ClipConfig) -> u64 {
+    weight_bytes(config, |n, k| engine.matrix_bytes(n, k))
+}
+
+/// Bytes of `config`'s tensors: each matrix as `matrix_bytes(n, k)` says, the
+/// rest as f32.
+fn weight_bytes(config: &ClipConfig, matrix_bytes: impl Fn(usize, usize) -> u64) -> u64 {
     weights::expected(config)
         .iter()
         .map(|e| match e.kind {
             weights::Kind::Matrix => {
                 let (n, k) = weights::matrix_dims(&e.shape);
-                engine.matrix_bytes(n, k)
+                matrix_bytes(n, k)
             }
             weights::Kind::Small => 4 * e.shape.iter().product::<usize>() as u64,
         })
@@ -165,16 +171,7 @@ fn batch_limit(max_bytes: u64, wanted: usize, rows_each: usize, width: usize) ->
 /// Images and text tokens per pass for `config` with weights in `format`: the
 /// most of each (8 images, 616 tokens) within [`ACTIVATION_SHARE`] of the weights.
 fn pass_sizes(config: &ClipConfig, format: WeightFormat) -> (usize, usize) {
-    let weights: usize = weights::expected(config)
-        .iter()
-        .map(|e| match e.kind {
-            weights::Kind::Matrix => {
-                let (n, k) = weights::matrix_dims(&e.shape);
-                format.layout(n, k).bytes()
-            }
-            weights::Kind::Small => 4 * e.shape.iter().product::<usize>(),
-        })
-        .sum();
+    let weights = weight_bytes(config, |n, k| format.layout(n, k).bytes() as u64) as usize;
     let budget = (weights as f64 * ACTIVATION_SHARE) as usize;
     // Floats per row of the shared activations: stream, other, normed, attention out, qkv, hidden.
     let per_row = |c: &TowerConfig| 4 * (7 * c.width + c.intermediate);
