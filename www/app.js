@@ -3,6 +3,7 @@
 
 import { ClipModel, cachedModels, checkWebGPU, forgetCachedModels } from './webclip.js';
 import { parseLabels } from './labels.js';
+import { forReaders } from './reader-errors.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -105,7 +106,7 @@ async function loadModel(source) {
     if (e.name === 'AbortError') {
       if (state.loading === loading) status.textContent += ' Loading was cancelled.';
     } else {
-      showError(`Could not load the model: ${e.message}`);
+      showFailure(e);
     }
   } finally {
     if (state.loading === loading) {
@@ -160,7 +161,7 @@ async function forget(key) {
   try {
     await forgetCachedModels(key);
   } catch (e) {
-    showError(`Could not free the cached model: ${e.message}`);
+    showFailure(e, 'Could not free the cached model.');
   }
   showCached();
 }
@@ -262,7 +263,7 @@ async function classify() {
     $('results').dataset.state = 'done';
   } catch (e) {
     $('results').dataset.state = 'error';
-    showError(e.message);
+    showFailure(e);
   } finally {
     progress.hidden = true;
     state.classifying = false;
@@ -321,14 +322,40 @@ function setBusy(busy) {
   $('classify').disabled = busy || !state.model;
 }
 
+/** A message of the page's own, already in plain words. */
 function showError(message) {
-  $('error').textContent = message;
-  $('error').hidden = false;
+  renderError(message, undefined, 'input');
+}
+
+/**
+ * A failure of the engine or the loader: a plain sentence (www/reader-errors.js),
+ * its technical detail behind a disclosure and in the console; `context` stands
+ * in for the generic sentence when the failure is of no known kind.
+ */
+function showFailure(e, context) {
+  const { kind, reader, detail } = forReaders(e);
+  console.warn(`webclip: ${detail}`);
+  renderError(kind === 'other' && context ? context : reader, detail, kind);
+}
+
+function renderError(sentence, detail, kind) {
+  const box = $('error');
+  box.replaceChildren(Object.assign(document.createElement('p'), { className: 'reader', textContent: sentence }));
+  if (detail) {
+    const summary = Object.assign(document.createElement('summary'), { textContent: 'Details' });
+    const code = Object.assign(document.createElement('code'), { textContent: detail });
+    const details = document.createElement('details');
+    details.append(summary, code);
+    box.append(details);
+  }
+  box.dataset.kind = kind;
+  box.hidden = false;
 }
 
 function clearError() {
   $('error').hidden = true;
-  $('error').textContent = '';
+  $('error').replaceChildren();
+  delete $('error').dataset.kind;
 }
 
 const mb = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;

@@ -10,7 +10,12 @@ export interface ClipReadyDetail {
 }
 
 export interface ClipErrorDetail {
+  /** The engine's or loader's message, for the page's author (file, tensor, size, limit). */
   message: string;
+  /** What kind of failure (www/reader-errors.js). */
+  kind: 'cancelled' | 'missing' | 'network' | 'memory' | 'picture' | 'engine' | 'model' | 'other';
+  /** The plain sentence the reader was shown. */
+  reader: string;
 }
 
 export declare class ClipClassifier extends HTMLElement {

@@ -16,19 +16,23 @@
 //
 // Events (bubbling, composed): `clip-progress` (detail: { loaded, total, rate }),
 // `clip-ready` (detail: { weights, origin, engine }), `clip-result` (detail: [{ label, score, cosine }], highest
-// first), `clip-error` (detail: { message }).
+// first), `clip-error` (detail: { message, kind, reader }: the engine's message for the
+// author, the kind of failure and the plain sentence the reader saw, www/reader-errors.js).
 //
 // Styling: Shadow DOM, so no CSS leaks either way. Custom properties
 // --clip-accent, --clip-fg, --clip-muted, --clip-bg, --clip-line, --clip-radius,
 // --clip-font; parts: container, image, upload, labels, results, bar, label,
-// fill, score, toggle, status, progress. Follows the page's light or dark scheme.
+// fill, score, toggle, status, detail, progress. Follows the page's light or dark scheme.
 //
 // Every widget on a page shares one worker, and one loaded model per model URL
 // (`ClipModel.load` shares them). A widget loads nothing until it comes near
-// the viewport; a failing model shows its error inside the widget only.
+// the viewport; a failing model shows its error inside the widget only, in plain
+// words with the technical detail behind a disclosure, and the widget keeps its
+// fixed picture and labels.
 
 import { ClipModel } from './webclip.js';
 import { parseLabels } from './labels.js';
+import { forReaders } from './reader-errors.js';
 
 const DEMO_MODEL = new URL('./models/demo/model-q4.webclip', import.meta.url).href;
 
@@ -49,6 +53,9 @@ img { max-width: 100%; max-height: 14rem; border-radius: calc(var(--radius) - 4p
 .upload:focus-visible, textarea:focus-visible, input:focus-visible { outline: 2px solid var(--accent); outline-offset: 2px; }
 .hint, .status { color: var(--muted); font-size: 0.85em; margin: 0; }
 .status[data-state="error"] { color: #c62828; }
+.detail { color: var(--muted); font-size: 0.8em; }
+.detail summary { cursor: pointer; }
+.detail code { display: block; margin-top: 0.3rem; overflow-wrap: anywhere; white-space: pre-wrap; }
 textarea { box-sizing: border-box; width: 100%; font: inherit; color: var(--fg); background: var(--bg); border: 1px solid var(--line); border-radius: 6px; padding: 0.4rem; }
 ol { list-style: none; margin: 0; padding: 0; display: grid; gap: 0.3rem; }
 li { display: grid; grid-template-columns: minmax(0, 9rem) 1fr 3.6rem; gap: 0.5rem; align-items: center; }
@@ -109,6 +116,8 @@ export class ClipClassifier extends HTMLElement {
     const toggle = el('label', { part: 'toggle', className: 'hint' }, cosine, ' show cosine similarity instead of probability');
     const progress = el('progress', { part: 'progress', hidden: true });
     const status = el('p', { part: 'status', className: 'status', textContent: 'Waiting to load…' });
+    const detailText = el('code');
+    const detail = el('details', { part: 'detail', className: 'detail', hidden: true }, el('summary', { textContent: 'Details for the page’s author' }), detailText);
     const container = el(
       'div',
       { part: 'container', className: 'container' },
@@ -118,10 +127,11 @@ export class ClipClassifier extends HTMLElement {
       toggle,
       progress,
       status,
+      detail,
       live,
     );
     root.append(container);
-    this.#ui = { container, file, upload, image, editor, labels, results, live, cosine, progress, status };
+    this.#ui = { container, file, upload, image, editor, labels, results, live, cosine, progress, status, detail, detailText };
 
     file.addEventListener('change', () => file.files[0] && this.#setImage(file.files[0]));
     upload.addEventListener('keydown', (e) => {
@@ -208,6 +218,7 @@ export class ClipClassifier extends HTMLElement {
     const { status, progress } = this.#ui;
     const url = this.getAttribute('model') || DEMO_MODEL;
     const previous = this.#model;
+    this.#ui.detail.hidden = true;
     status.dataset.state = 'loading';
     status.textContent = 'Loading the model…';
     progress.hidden = false;
@@ -234,7 +245,25 @@ export class ClipClassifier extends HTMLElement {
         const image = this.getAttribute('image');
         if (image) this.#setImageUrl(image);
       },
-      (e) => this.#fail(e),
+      (e) => {
+        if (this.#model !== loading) return;
+        this.#fail(e);
+        this.#showWithoutModel();
+      },
+    );
+  }
+
+  /** What the widget shows without a model: its fixed picture and its labels, unscored. */
+  #showWithoutModel() {
+    const image = this.getAttribute('image');
+    if (image) this.#showPreview(new URL(image, document.baseURI).href);
+    if (this.#scores) return; // an earlier model's results stay
+    this.#ui.results.replaceChildren(
+      ...this.#labels().map((label) => {
+        const item = el('li', { part: 'bar' }, el('span', { part: 'label', className: 'label', textContent: label }), el('span', { className: 'track' }), el('span', { part: 'score', className: 'score', textContent: '–' }));
+        item.dataset.label = label;
+        return item;
+      }),
     );
   }
 
@@ -292,6 +321,7 @@ export class ClipClassifier extends HTMLElement {
       this.#scores = scores;
       this.#timings = model.timings;
       status.dataset.state = 'done';
+      this.#ui.detail.hidden = true;
       const cut = scores.filter((s) => s.truncated).map((s) => `“${s.label.slice(0, 30)}${s.label.length > 30 ? '…' : ''}”`);
       status.textContent = [
         labels.length === 1 ? 'With one label the probability is always 1: the cosine says how well it fits.' : '',
@@ -328,11 +358,16 @@ export class ClipClassifier extends HTMLElement {
   }
 
   #fail(e) {
-    const { status, progress } = this.#ui;
+    const { status, progress, detail, detailText } = this.#ui;
+    const { kind, reader, detail: message } = forReaders(e);
     progress.hidden = true;
     status.dataset.state = 'error';
-    status.textContent = e.message;
-    this.#emit('clip-error', { message: e.message });
+    status.dataset.kind = kind;
+    status.textContent = reader;
+    detailText.textContent = message;
+    detail.hidden = false;
+    console.warn(`<clip-classifier${this.id ? ` id="${this.id}"` : ''}>: ${message}`);
+    this.#emit('clip-error', { message, kind, reader });
   }
 }
 

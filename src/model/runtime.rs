@@ -275,10 +275,12 @@ fn is_software(gpu: &Gpu) -> bool {
     gpu.adapter.device_type == wgpu::DeviceType::Cpu
 }
 
-/// Why `auto` runs on the CPU when opening WebGPU failed with `e`.
+/// Why `auto` runs on the CPU when opening WebGPU failed with `e`, in the words
+/// the page shows its reader: wgpu's parenthesised list of the backends it
+/// tried ("noop not requested, vulkan not requested, ...") is left out.
 fn no_webgpu(e: &Error) -> String {
     match e {
-        Error::Gpu(why) => why.clone(),
+        Error::Gpu(why) => why.split(" (").next().unwrap_or(why).to_string(),
         other => other.to_string(),
     }
 }

@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startStatic } from './hub-server.mjs';
-import { ENGINES, classify, convert, cosine, fixture, openPage as open, readNpy, root, targetDir, waitForModel } from './support.mjs';
+import { ENGINES, classify, convert, cosine, fixture, openPage as open, readNpy, root, shownError, targetDir, waitForModel } from './support.mjs';
 
 let server;
 
@@ -43,6 +43,7 @@ for (const engine of ENGINES) {
     const status = await page.textContent('#model-status');
     if (engine.runs === 'cpu') {
       assert.match(status, / on CPU, \d+ threads?: .+\.$/, status);
+      assert.doesNotMatch(status, /not requested/, 'wgpu\'s list of backends is not for readers');
       // Without WebGPU the page says so, and that the processor runs the model: no dead end.
       assert.equal(await page.isVisible('#no-webgpu'), true);
       assert.match(await page.textContent('#no-webgpu'), /^Running without WebGPU.*runs on the processor instead: slower, but it works\..*chrome:\/\/flags/s);
@@ -207,8 +208,10 @@ test('a bad model URL is reported on the page', { timeout: 300_000 }, async (t) 
   await page.fill('#model-url', 'tests/fixtures/no-such-model/');
   await page.click('#model-load');
   await page.waitForSelector('#error:not([hidden])');
-  const message = await page.textContent('#error');
-  assert.match(message, /no-such-model\/[a-z_]+\.json: HTTP 404 Not Found/);
+  const shown = await shownError(page);
+  assert.equal(shown.kind, 'missing', JSON.stringify(shown));
+  assert.match(shown.reader, /^The model was not found/);
+  assert.match(shown.detail, /no-such-model\/[a-z_]+\.json: HTTP 404 Not Found/);
   // The previous model stays usable and nothing typed is lost.
   assert.equal(await page.getAttribute('#model-status', 'data-state'), 'ready');
   assert.equal(await page.inputValue('#labels'), 'kept\nas typed');

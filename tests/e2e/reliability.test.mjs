@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { fixture, openPage as open, readNpy, root, startServer, waitForModel } from './support.mjs';
+import { fixture, openPage as open, readNpy, root, shownError, startServer, waitForModel } from './support.mjs';
 
 let server;
 before(async () => {
@@ -243,7 +243,8 @@ test('bad pictures: each named with what is wrong, the labels kept, the next pic
     await page.$eval('#results', (e) => (e.dataset.state = 'stale'));
     await page.setInputFiles('#image-file', file);
     await page.waitForSelector('#results[data-state="error"]', { state: 'attached', timeout: 60_000 });
-    assert.ok((await page.textContent('#error')).startsWith(message), `${file.name}: ${await page.textContent('#error')}`);
+    const shown = await shownError(page);
+    assert.ok(shown.kind === 'picture' && shown.detail.startsWith(message), `${file.name}: ${JSON.stringify(shown)}`);
     assert.equal(await page.inputValue('#labels'), LABELS.join('\n'));
   }
   // A 1x1 picture is a picture: CLIP sees one colour.
@@ -285,8 +286,8 @@ test('bad weights: the page, the JS API and a widget each name the file and what
     await page.fill('#model-url', url);
     await page.click('#model-load');
     await page.waitForSelector('#error:not([hidden])');
-    const shown = await page.textContent('#error');
-    assert.ok(shown.startsWith('Could not load the model: ') && shown.includes(message), shown);
+    const shown = await shownError(page);
+    assert.ok(shown.kind === 'model' && shown.detail.includes(message), JSON.stringify(shown));
     assert.equal(await page.getAttribute('#model-status', 'data-state'), 'ready', 'the previous model stays in use');
     assert.equal(await page.inputValue('#labels'), 'kept');
     await page.$eval('#error', (e) => (e.hidden = true));
@@ -298,9 +299,12 @@ test('bad weights: the page, the JS API and a widget each name the file and what
     const w = document.createElement('clip-classifier');
     w.setAttribute('model', url);
     document.body.prepend(w);
-    return new Promise((resolve) => w.addEventListener('clip-error', (e) => resolve([e.detail.message, w.shadowRoot.querySelector('[part="status"]').textContent])));
+    const root = w.shadowRoot;
+    return new Promise((resolve) => w.addEventListener('clip-error', (e) => resolve({ ...e.detail, status: root.querySelector('[part="status"]').textContent, detail: root.querySelector('[part="detail"] code').textContent })));
   }, nanModel);
-  assert.ok(widget.every((m) => m.includes('tensor text_projection.weight: holds NaN at [1, 1]')), JSON.stringify(widget));
+  // The reader gets the plain sentence, the author the message (event and disclosure).
+  assert.ok([widget.message, widget.detail].every((m) => m.includes('tensor text_projection.weight: holds NaN at [1, 1]')), JSON.stringify(widget));
+  assert.deepEqual([widget.kind, widget.status], ['model', widget.reader]);
 });
 
 test('calls from many callers at once are queued, never mixed; disposing during a call ends it cleanly', { timeout: 300_000 }, async (t) => {

@@ -101,6 +101,10 @@ export function readNpy(path) {
   return { shape, data };
 }
 
+/** The page's error box: `{ kind, reader, detail }` (www/app.js's showFailure, www/reader-errors.js). */
+export const shownError = (page) =>
+  page.$eval('#error', (e) => ({ kind: e.dataset.kind, reader: e.querySelector('.reader')?.textContent, detail: e.querySelector('code')?.textContent }));
+
 export async function waitForModel(page) {
   await page.waitForSelector('#model-status[data-state="ready"], #model-status[data-state="error"]', { timeout: 600_000 });
   const status = await page.textContent('#model-status');

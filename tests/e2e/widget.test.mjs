@@ -96,7 +96,9 @@ for (const engine of ENGINES) {
       document.getElementById('upload').after(w); // in view: widgets start near the viewport
     });
     await page.waitForFunction(() => window.events.some((e) => e.type === 'clip-error' && e.id === 'broken'), null, { timeout: 60_000 });
-    assert.match(await page.$eval('#broken', (w) => w.shadowRoot.querySelector('[part="status"]').textContent), /no-such-model\.webclip: HTTP 404/);
+    const broken = await page.$eval('#broken', (w) => ({ status: w.shadowRoot.querySelector('[part="status"]').textContent, detail: w.shadowRoot.querySelector('[part="detail"] code').textContent }));
+    assert.match(broken.status, /^The model was not found/);
+    assert.match(broken.detail, /no-such-model\.webclip: HTTP 404/);
     assert.equal(await page.$eval('#fixed', (w) => w.results[0].label), 'a yellow star');
 
     // Accessibility of the article with its widgets (axe-core checks inside shadow roots too).
