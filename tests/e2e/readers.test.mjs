@@ -2,8 +2,8 @@
 // without sideways scrolling, with and without WebGPU, before and after the
 // model loads; failures read as one plain sentence (www/reader-errors.js) with
 // the technical detail behind a disclosure, and a widget whose model fails
-// keeps its picture and labels. Screenshots go to target/e2e/ (the README's
-// copies are in docs/: `cp target/e2e/readers-*.png docs/`).
+// keeps its picture and labels. Screenshots of each go to target/e2e/ (kept in
+// docs/screenshots/ for the README: `cp target/e2e/readers-*.png docs/screenshots/`).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -59,7 +59,7 @@ for (const webgpu of [true, false]) {
       await page.setInputFiles('#image-file', join(root, 'www/models/demo/samples/00-large-red-circle-on-dark.png'));
       await page.waitForSelector('#results[data-state="done"]', { timeout: 120_000 });
       await assertFits(page, `page at ${width} px with results`);
-      await page.screenshot({ path: join(targetDir, `e2e/readers-page-${width}-${variant}.png`), fullPage: width < 1280 });
+      await page.screenshot({ path: join(targetDir, `e2e/readers-page-${width}-${variant}.png`), fullPage: width === 360 });
       await page.close();
     }
   });
@@ -73,6 +73,7 @@ for (const webgpu of [true, false]) {
       await assertFits(page, `article at ${width} px before the model`);
       await page.waitForFunction(() => document.getElementById('fixed').results, null, { timeout: 120_000 });
       await assertFits(page, `article at ${width} px with results`);
+      await page.screenshot({ path: join(targetDir, `e2e/readers-article-${width}-${variant}.png`) });
       await page.close();
     }
   });
