@@ -25,8 +25,13 @@ impl Drop for Server {
 }
 
 fn start() -> Server {
+    start_with(&[])
+}
+
+fn start_with(extra: &[&str]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_webclip-serve"))
         .args(["--port", "0", "--root", env!("CARGO_MANIFEST_DIR")])
+        .args(extra)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -45,6 +50,32 @@ fn get(port: u16, path: &str) -> Option<u16> {
     let mut response = Vec::new();
     stream.read_to_end(&mut response).ok()?;
     String::from_utf8_lossy(&response).split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The response head of `GET path`.
+fn head(port: u16, path: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    text.split("\r\n\r\n").next().unwrap().to_string()
+}
+
+#[test]
+fn pages_are_cross_origin_isolated_unless_asked_not_to_be() {
+    // COOP + COEP: what lets www/wasm.js run the threaded build (shared wasm memory).
+    let isolation =
+        ["Cross-Origin-Opener-Policy: same-origin", "Cross-Origin-Embedder-Policy: require-corp"];
+    let server = start();
+    let page = head(server.port, "/index.html");
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(isolation.iter().all(|h| page.lines().any(|l| l == *h)), "{page}");
+    let plain = start_with(&["--not-isolated"]);
+    let page = head(plain.port, "/index.html");
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(!page.contains("Cross-Origin-"), "{page}");
 }
 
 fn threads(server: &Server) -> usize {

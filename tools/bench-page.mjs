@@ -1,8 +1,9 @@
 // Runs www/bench.html in headless Chromium (SwiftShader WebGPU) and prints its
 // report: the browser's kernel and model benchmark, as users run it on their GPU.
 //   node tools/bench-page.mjs [--model /work/vitb32 | FILE.webclip] [--samples 5] [--families registers] [--weights f32,q8]
-//                             [--engines webgpu,cpu] [--no-webgpu]
-// `--no-webgpu` starts Chromium without WebGPU (the CPU engine's case); `--engines` as bench.html's.
+//                             [--engines webgpu,cpu] [--no-webgpu] [--not-isolated]
+// `--no-webgpu` starts Chromium without WebGPU (the CPU engine's case); `--engines` as bench.html's;
+// `--not-isolated` serves the page without COOP/COEP (one thread for the CPU engine, as in an article).
 // Needs www/pkg (tools/build-web.sh), the server (cargo build --bin webclip-serve)
 // and playwright-core (tests/e2e: npm ci).
 import { spawn } from 'node:child_process';
@@ -18,7 +19,7 @@ const weights = arg('weights', 'f32,f16,q8,q4');
 const engines = arg('engines', '');
 const webgpu = !process.argv.includes('--no-webgpu');
 const serveRoot = model ? '/' : root; // a model outside the repository needs a wider root
-const server = spawn(join(process.env.CARGO_TARGET_DIR ?? join(root, 'target'), 'debug/webclip-serve'), ['--port', '0', '--root', serveRoot], { stdio: ['ignore', 'pipe', 'inherit'] });
+const server = spawn(join(process.env.CARGO_TARGET_DIR ?? join(root, 'target'), 'debug/webclip-serve'), ['--port', '0', '--root', serveRoot, ...(process.argv.includes('--not-isolated') ? ['--not-isolated'] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
 const base = await new Promise((resolve, reject) => {
   server.stdout.on('data', (chunk) => {
     const match = /http:\/\/127\.0\.0\.1:\d+\//.exec(String(chunk));

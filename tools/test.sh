@@ -37,6 +37,13 @@ echo "== browser tests (wasm-bindgen-test, headless Chromium WebGPU)" >&2
 tools/test-browser.sh
 
 echo "== page tests (Playwright)" >&2
+# The threaded wasm build (www/pkg-threads/) needs a nightly with rust-src: added where
+# rustup has a nightly; without, build-web.sh skips it and tests/e2e/threads.test.mjs says so.
+if command -v rustup >/dev/null && rustup run nightly rustc --version >/dev/null 2>&1; then
+    rustup component add rust-src --toolchain nightly >/dev/null 2>&1 \
+        && rustup target add wasm32-unknown-unknown --toolchain nightly >/dev/null 2>&1 \
+        || echo "test: could not add rust-src / wasm32 to nightly: no threaded build" >&2
+fi
 tools/build-web.sh --dev
 cargo build --bin webclip-serve --bin webclip
 (cd tests/e2e && npm ci --no-audit --no-fund --silent)

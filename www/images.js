@@ -2,7 +2,7 @@
 // an ImageBitmap) to the engine's Image, through the decoder that gives
 // Pillow's pixels; and the batching of pictures that wait for the same model.
 
-import { Image } from './pkg/webclip.js';
+import { init } from './wasm.js';
 import { browserDecode, browserJpegIsExact } from './jpeg-check.js';
 
 /** Runs `use` on the picture as an engine Image, then frees its wasm memory. */
@@ -20,6 +20,7 @@ export async function withImage(image, use) {
  * does (see `decodeEncoded`); bitmaps are read back as RGBA.
  */
 export async function toImage(image) {
+  const { Image } = await init();
   switch (image.kind) {
     case 'encoded':
       return (await decodeEncoded(new Uint8Array(image.bytes), image.name)).picture;
@@ -51,6 +52,7 @@ export async function toImage(image) {
  * or with `decoder` 'webclip', through the Rust decoder.
  */
 export async function decodeEncoded(bytes, name, decoder = 'auto') {
+  const { Image } = await init();
   if (decoder !== 'webclip' && Image.jpegSize(bytes, name) && (await browserJpegIsExact())) {
     let pixels;
     try {

@@ -5,14 +5,13 @@
 // handling of a lost device; model sources are www/sources.js (over
 // www/readers.js), pictures www/images.js.
 
-import init, { Engine } from './pkg/webclip.js';
+import { init, memoryBytes } from './wasm.js';
 import * as store from './model-store.js';
 import { census, countGpuBuffers } from './gpu-census.js';
 import { decodeEncoded, imageBatcher, toImage, withImage } from './images.js';
 import { OP } from './protocol.js';
 import { modelSource } from './sources.js';
 
-let wasmMemory;
 /** Whether the WebGPU buffer census runs in this worker (op COUNT_GPU_BUFFERS, tests and benchmarks). */
 let counting = false;
 
@@ -42,7 +41,7 @@ async function getEngine(kernels, engine) {
   const key = `${choice} ${kernels ?? 'auto'}`;
   if (!engines.has(key)) {
     const engine = (async () => {
-      wasmMemory = (await init()).memory;
+      const { Engine } = await init();
       return Engine.create(kernels, choice, reason);
     })();
     // A failed device request may succeed on the next load.
@@ -88,7 +87,7 @@ const ops = {
         weights: model.weights,
         gpuBytes: model.gpuBytes,
         // Linear memory only grows: its size after loading is the load's peak.
-        wasmBytes: wasmMemoryBytes(),
+        wasmBytes: memoryBytes(),
         timings: model.timings,
         projectionDim: model.projectionDim,
         imageSize: model.imageSize,
@@ -102,7 +101,7 @@ const ops = {
   /** Live GPU buffers and their bytes (see `gpuMemory`), wasm memory, models held. */
   // Queued: the calls (and disposals) sent before it have finished.
   [OP.MEMORY]() {
-    return serial(async () => ({ ...(await gpuMemory()), wasmBytes: wasmMemoryBytes(), models: models.size }));
+    return serial(async () => ({ ...(await gpuMemory()), wasmBytes: memoryBytes(), models: models.size }));
   },
 
   // Sent by the page before anything else, so no buffer is made before it counts.
@@ -172,7 +171,6 @@ const ops = {
   // The pixels a picture decodes to, and which decoder gave them (tests).
   async [OP.PIXELS]({ image, decoder }) {
     const bytes = new Uint8Array(image.bytes);
-    await init(); // the wasm module, without a GPU device
     const { picture, decoder: used } = await decodeEncoded(bytes, image.name, decoder);
     try {
       return { width: picture.width, height: picture.height, rgb: picture.rgb, decoder: used };
@@ -349,11 +347,6 @@ async function gpuMemory() {
     gpuBytes += held.bytes;
   }
   return { gpuBuffers, gpuBytes, ...counted };
-}
-
-/** Bytes of this worker's wasm linear memory. */
-function wasmMemoryBytes() {
-  return wasmMemory?.buffer.byteLength;
 }
 
 self.onmessage = async ({ data: { id, op, ...args } }) => {

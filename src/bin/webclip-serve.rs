@@ -34,11 +34,15 @@ mod serve {
     /// A client silent (or not reading) this long is dropped.
     const IDLE: Duration = Duration::from_secs(30);
 
-    const USAGE: &str =
-        "usage: webclip-serve [--port N] [--root DIR]   (defaults: 8080, the current directory)";
+    const USAGE: &str = "usage: webclip-serve [--port N] [--root DIR] [--not-isolated]
+  (defaults: 8080, the current directory; --not-isolated leaves out COOP and COEP,
+  as on an article embedding the widget: one thread for the CPU engine)";
+
+    /// Whether responses carry [`ISOLATION`] (set once, from the command line).
+    static ISOLATED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
     pub fn main() {
-        let (port, root) = match parse_args(std::env::args().skip(1)) {
+        let (port, root, isolated) = match parse_args(std::env::args().skip(1)) {
             Ok(v) => v,
             Err(message) => {
                 eprintln!("webclip-serve: {message}\n{USAGE}");
@@ -49,6 +53,7 @@ mod serve {
             eprintln!("webclip-serve: {}: not a directory", root.display());
             std::process::exit(1);
         }
+        ISOLATED.store(isolated, Ordering::SeqCst);
         let root = Arc::new(root);
         let listener = match TcpListener::bind(("127.0.0.1", port)) {
             Ok(l) => l,
@@ -108,8 +113,8 @@ mod serve {
         let _ = stream.read(&mut [0; 8192]);
     }
 
-    fn parse_args(mut args: impl Iterator<Item = String>) -> Result<(u16, PathBuf), String> {
-        let (mut port, mut root) = (8080, PathBuf::from("."));
+    fn parse_args(mut args: impl Iterator<Item = String>) -> Result<(u16, PathBuf, bool), String> {
+        let (mut port, mut root, mut isolated) = (8080, PathBuf::from("."), true);
         while let Some(flag) = args.next() {
             let mut value = || args.next().ok_or(format!("{flag} needs a value"));
             match flag.as_str() {
@@ -117,6 +122,7 @@ mod serve {
                     port = value()?.parse().map_err(|_| format!("{flag} takes a port number"))?
                 }
                 "--root" => root = PathBuf::from(value()?),
+                "--not-isolated" => isolated = false,
                 "-h" | "--help" => {
                     println!("{USAGE}");
                     std::process::exit(0);
@@ -124,7 +130,7 @@ mod serve {
                 other => return Err(format!("unknown argument {other}")),
             }
         }
-        Ok((port, root))
+        Ok((port, root, isolated))
     }
 
     /// Serves requests on one connection until the client closes it.
@@ -266,6 +272,10 @@ mod serve {
         }
     }
 
+    /// The headers that make a page cross-origin isolated (`crossOriginIsolated`).
+    const ISOLATION: &str =
+        "Cross-Origin-Opener-Policy: same-origin\r\nCross-Origin-Embedder-Policy: require-corp\r\n";
+
     /// The file, or with `Range: bytes=a-b` (one range, as the model loader
     /// asks) that slice of it as a 206.
     fn respond_file(
@@ -293,8 +303,11 @@ mod serve {
             }
         };
         // `no-cache`: the page and the wasm change on every build; revalidating
-        // is cheap on loopback.
-        write!(out, "HTTP/1.1 {status}\r\nContent-Type: {}\r\nContent-Length: {count}\r\n{content_range}Accept-Ranges: bytes\r\nCache-Control: no-cache\r\n\r\n", content_type(path))?;
+        // is cheap on loopback. COOP + COEP make the page cross-origin isolated,
+        // so the engine may share memory between workers (`www/wasm.js`: the
+        // threaded build); the Hub answers with CORS, which COEP accepts.
+        let isolation = if ISOLATED.load(Ordering::Relaxed) { ISOLATION } else { "" };
+        write!(out, "HTTP/1.1 {status}\r\nContent-Type: {}\r\nContent-Length: {count}\r\n{content_range}Accept-Ranges: bytes\r\nCache-Control: no-cache\r\n{isolation}\r\n", content_type(path))?;
         if !head {
             file.seek(SeekFrom::Start(start))?;
             io::copy(&mut file.take(count), out)?;

@@ -22,6 +22,17 @@ mod model;
 pub use engine::Engine;
 pub use image::Image;
 pub use model::Model;
+/// `initThreadPool(n)`: the threaded build's rayon pool on `n` web workers sharing this
+/// module's memory (`www/wasm.js` calls it where the page is cross-origin isolated).
+#[cfg(feature = "threads")]
+pub use wasm_bindgen_rayon::init_thread_pool;
+
+/// Bytes of wasm memory in use (grown so far): the worker's memory report, the same
+/// whether the memory is the module's own or imported and shared (threaded build).
+#[wasm_bindgen(js_name = wasmMemoryBytes)]
+pub fn wasm_memory_bytes() -> f64 {
+    (core::arch::wasm32::memory_size(0) * 65536) as f64
+}
 
 use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;

@@ -32,7 +32,7 @@ function sendFile(req, res, file, extra, faults = []) {
   let length = statSync(file).size;
   if (faults.includes('truncated')) length = Math.floor(length * 0.6);
   const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
-  const types = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.mjs': 'text/javascript', '.json': 'application/json', '.wasm': 'application/wasm', '.png': 'image/png', '.css': 'text/css' };
+  const types = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.mjs': 'text/javascript', '.json': 'application/json', '.wasm': 'application/wasm', '.png': 'image/png', '.css': 'text/css', '.md': 'text/plain; charset=utf-8' };
   const headers = { ...extra, 'Accept-Ranges': 'bytes', 'Content-Type': types[extname(file)] ?? 'application/octet-stream' };
   let [status, start, end] = [200, 0, length - 1];
   if (range && !faults.includes('no-range')) {
@@ -68,9 +68,12 @@ function sendFile(req, res, file, extra, faults = []) {
 /**
  * A plain static server for `root` on a free port, logging every request
  * (`requests`: { path, range }): for tests that count what a page fetches,
- * its workers included. `htmlHeaders` go with every HTML page (a CSP).
+ * its workers included. `htmlHeaders` go with every HTML page (a CSP);
+ * `isolated` adds COOP and COEP to every response.
  */
-export async function startStatic(root, { htmlHeaders = {} } = {}) {
+export async function startStatic(root, { htmlHeaders = {}, isolated = false } = {}) {
+  // COOP + COEP on every response: pages are cross-origin isolated (the threaded engine build).
+  const isolation = isolated ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } : {};
   const requests = [];
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
@@ -92,7 +95,7 @@ export async function startStatic(root, { htmlHeaders = {} } = {}) {
     }
     // CORS as a CDN sends it: the package may be used from another origin.
     const extra = file.endsWith('.html') ? htmlHeaders : {};
-    sendFile(req, res, file, { 'Cache-Control': 'no-store', 'Access-Control-Allow-Origin': '*', 'Access-Control-Expose-Headers': 'Content-Range, Content-Length', ...extra });
+    sendFile(req, res, file, { 'Cache-Control': 'no-store', 'Access-Control-Allow-Origin': '*', 'Access-Control-Expose-Headers': 'Content-Range, Content-Length', ...isolation, ...extra });
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {

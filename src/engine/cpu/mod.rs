@@ -79,12 +79,10 @@ impl CpuEngine {
         CpuEngine { memory_limit: Some(bytes), ..self }
     }
 
-    /// Threads a pass runs on.
+    /// Threads a pass runs on: rayon's pool (in the browser, 1 unless the threaded build
+    /// started workers: `www/wasm.js`).
     pub fn threads(&self) -> usize {
-        #[cfg(not(target_arch = "wasm32"))]
-        return rayon::current_num_threads();
-        #[cfg(target_arch = "wasm32")]
-        1
+        rayon::current_num_threads()
     }
 
     /// `len` zeros, counted; a failed allocation is kept for [`Engine::checked`]

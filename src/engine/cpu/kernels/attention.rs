@@ -28,19 +28,18 @@ pub fn attention(
     assert_eq!(qkv.len(), batch * seq * 3 * width, "attention: qkv of {}", qkv.len());
     assert_eq!(out.len(), batch * seq * width, "attention: out of {}", out.len());
     let shape = Shape { seq, heads, head_dim, causal: mask == Mask::Causal };
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use rayon::prelude::*;
-        out.par_chunks_mut(width)
-            .enumerate()
-            .for_each_init(Vec::new, |scores, (row, o)| shape.row(qkv, row, scores, o));
-    }
-    #[cfg(target_arch = "wasm32")]
-    {
+    // One row per task on rayon's threads; on one thread (the browser's one-thread build)
+    // a plain loop, which skips rayon's fallback (see `matmul/wasm.rs`).
+    if rayon::current_num_threads() == 1 {
         let mut scores = Vec::new();
         for (row, o) in out.chunks_mut(width).enumerate() {
             shape.row(qkv, row, &mut scores, o);
         }
+    } else {
+        use rayon::prelude::*;
+        out.par_chunks_mut(width)
+            .enumerate()
+            .for_each_init(Vec::new, |scores, (row, o)| shape.row(qkv, row, scores, o));
     }
 }
 

@@ -18,7 +18,7 @@ const LAYER: [(&str, usize, usize); 4] =
     [("qkv", 2304, 768), ("out", 768, 768), ("fc1", 3072, 768), ("fc2", 768, 3072)];
 
 fn bench(reps: usize) {
-    let threads = if cfg!(target_arch = "wasm32") { 1 } else { rayon_threads() };
+    let threads = rayon::current_num_threads();
     report!("cpu matmul, {threads} thread(s), median of {reps}");
     // This CPU's path per format (`panel_width`), and natively the other width beside it.
     let mut runs = vec![];
@@ -97,16 +97,6 @@ fn bench_others(reps: usize) {
     let mut y = vec![0f32; 50 * 768];
     let ms = time_ms(reps, || layernorm(&x, &g, &b, 768, 1e-5, &mut y));
     report!("layernorm 50x768: {ms:.3} ms (x25 per image: {:.2} ms)", 25.0 * ms);
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-fn rayon_threads() -> usize {
-    rayon::current_num_threads()
-}
-
-#[cfg(target_arch = "wasm32")]
-fn rayon_threads() -> usize {
-    1
 }
 
 #[cfg_attr(not(target_arch = "wasm32"), test)]

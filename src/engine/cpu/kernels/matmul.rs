@@ -239,13 +239,10 @@ pub fn matmul_portable(x: &[f32], m: usize, w: &Panels, epilogue: &Epilogue, y: 
 }
 
 /// y as a pointer rayon tasks share: each writes its own (row chunk, panel) block.
-#[cfg(not(target_arch = "wasm32"))]
 struct Out(*mut f32);
-// SAFETY: see the writes in `matmul`: disjoint segments per task.
-#[cfg(not(target_arch = "wasm32"))]
+// SAFETY: see the writes in the paths' `matmul`s: disjoint segments per task.
 unsafe impl Sync for Out {}
 
-#[cfg(not(target_arch = "wasm32"))]
 impl Out {
     /// `len` values at `at` (a method, so closures capture the whole `Out`, which is Sync).
     /// SAFETY: in bounds of y, and no other live slice overlaps it.
