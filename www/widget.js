@@ -86,6 +86,19 @@ function el(tag, { part, className, ...props } = {}, ...children) {
   return e;
 }
 
+/** One result row: the label, a bar filled to `fraction` (none when unscored) and the score's text. */
+function bar(label, fraction, text) {
+  const track = el('span', { className: 'track' });
+  if (fraction !== undefined) {
+    const fill = el('span', { part: 'fill', className: 'fill' });
+    fill.style.width = `${Math.max(0, fraction) * 100}%`;
+    track.append(fill);
+  }
+  const item = el('li', { part: 'bar' }, el('span', { part: 'label', className: 'label', textContent: label }), track, el('span', { part: 'score', className: 'score', textContent: text }));
+  item.dataset.label = label;
+  return item;
+}
+
 export class ClipClassifier extends HTMLElement {
   static observedAttributes = ['model', 'engine', 'labels', 'template', 'image', 'top', 'editable'];
 
@@ -258,13 +271,7 @@ export class ClipClassifier extends HTMLElement {
     const image = this.getAttribute('image');
     if (image) this.#showPreview(new URL(image, document.baseURI).href);
     if (this.#scores) return; // an earlier model's results stay
-    this.#ui.results.replaceChildren(
-      ...this.#labels().map((label) => {
-        const item = el('li', { part: 'bar' }, el('span', { part: 'label', className: 'label', textContent: label }), el('span', { className: 'track' }), el('span', { part: 'score', className: 'score', textContent: '–' }));
-        item.dataset.label = label;
-        return item;
-      }),
-    );
+    this.#ui.results.replaceChildren(...this.#labels().map((label) => bar(label, undefined, '–')));
   }
 
   #setImageUrl(url) {
@@ -341,19 +348,7 @@ export class ClipClassifier extends HTMLElement {
     const top = Math.max(1, Number(this.getAttribute('top')) || 5);
     const raw = this.#ui.cosine.checked;
     this.#ui.results.replaceChildren(
-      ...scores.slice(0, top).map(({ label, score, cosine }) => {
-        const fill = el('span', { part: 'fill', className: 'fill' });
-        fill.style.width = `${Math.max(0, raw ? cosine : score) * 100}%`;
-        const item = el(
-          'li',
-          { part: 'bar' },
-          el('span', { part: 'label', className: 'label', textContent: label }),
-          el('span', { className: 'track' }, fill),
-          el('span', { part: 'score', className: 'score', textContent: raw ? cosine.toFixed(3) : `${(score * 100).toFixed(1)}%` }),
-        );
-        item.dataset.label = label;
-        return item;
-      }),
+      ...scores.slice(0, top).map(({ label, score, cosine }) => bar(label, raw ? cosine : score, raw ? cosine.toFixed(3) : `${(score * 100).toFixed(1)}%`)),
     );
   }
 

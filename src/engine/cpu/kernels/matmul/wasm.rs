@@ -19,8 +19,8 @@
 //!
 //! Threads (the threaded build, `www/wasm.js`): the panels are split into one contiguous
 //! group per rayon thread, each task sweeping all rows over its group (its own columns of
-//! y, so tasks never write the same value). Without threads rayon runs the one group on
-//! the calling thread: the same loops as before.
+//! y, so tasks never write the same value). On one thread the one group is a plain call,
+//! not a rayon task (see `matmul`).
 
 use super::super::panels::{PanelValues, Panels, WASM_NR};
 use super::{quantize_rows, Epilogue, Out};
