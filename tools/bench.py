@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Native half of BENCHMARKS.md: webclip on this machine's wgpu adapter against
-transformers' CLIPModel on PyTorch (CPU, fp32, eager), same checkpoint, same run;
-and webclip's kernels against numpy's sgemm (OpenBLAS) on the same shapes.
+"""Native half of BENCHMARKS.md: webclip on this machine's wgpu adapter and on its
+CPU engine against transformers' CLIPModel on PyTorch (CPU, fp32, eager), same
+checkpoint, same run; and webclip's kernels (both engines) against numpy's sgemm
+(OpenBLAS) on the same shapes.
 
 Usage: python3 tools/bench.py MODEL_DIR [--runs N] [--out tools/out/bench-native.json]
 
@@ -89,16 +90,21 @@ def main():
     args = ap.parse_args()
 
     subprocess.run(["cargo", "build", "--release", "--bin", "webclip"], cwd=ROOT, check=True)
-    kernels = webclip("bench-kernels", "--samples", str(args.runs))
-    ours = webclip("bench", "--model", args.model, "--runs", str(args.runs))
+    kernels = webclip("bench-kernels", "--engine", "webgpu", "--samples", str(args.runs))
+    cpu_kernels = webclip("bench-kernels", "--engine", "cpu", "--samples", str(args.runs))
+    ours = webclip("bench", "--engine", "webgpu", "--model", args.model, "--runs", str(args.runs))
+    # The CPU engine on the checkpoint as it is (f32) and quantized while loading (q8).
+    cpu = {w: webclip("bench", "--engine", "cpu", "--weights", w, "--model", args.model, "--runs", str(args.runs)) for w in ("f32", "q8")}
     theirs = torch_side(args.model, args.runs)
     shapes = [tuple(t["dims"]) for t in kernels["kernels"] if t["kernel"] == "matmul" and t["family"] == "registers"]
     report = {
         "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "python": platform.python_version()},
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "numpy": np.__version__},
         "webclip": ours,
+        "webclip_cpu": cpu,
         "torch_cpu": theirs,
         "kernels": kernels,
+        "cpu_kernels": cpu_kernels,
         "sgemm": sgemm(shapes, args.runs),
     }
     pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@
 use std::sync::{Mutex, PoisonError};
 
 use crate::clock::now_ms;
+use crate::engine::cpu::kernels::bench::kernel_timings as cpu_kernel_timings;
 use crate::engine::cpu::CpuEngine;
 use crate::engine::webgpu::{GpuEngine, KernelFamily, KernelTiming};
 use crate::engine::{Engine, WeightFormat};
@@ -235,14 +236,18 @@ impl Runtime {
         self.load(ModelSource::open(&bytes, Some(files.texts())).await?, weights).await
     }
 
-    /// The kernel benchmark on this runtime's family for weights in `format`.
+    /// The kernel benchmark for weights in `format`: on WebGPU this runtime's family, on
+    /// the CPU the engine's own kernels on its threads.
     pub async fn bench_kernels(
         &self,
         format: WeightFormat,
         samples: usize,
         only: &str,
     ) -> Result<Vec<KernelTiming>> {
-        self.webgpu()?.engine(format).await?.0.bench(samples, only).await
+        match &self.target {
+            Target::WebGpu(t) => t.engine(format).await?.0.bench(samples, only).await,
+            Target::Cpu => Ok(cpu_kernel_timings(format, samples, only)),
+        }
     }
 }
 

@@ -1,9 +1,15 @@
 #!/usr/bin/env node
 // webclip vs transformers.js on the same CLIP model, in the same headless
-// Chromium, on the same WebGPU adapter (developer machines only).
+// Chromium (developer machines only), in two sections:
+// - gpu: both on the same WebGPU adapter (webclip's engine forced to 'webgpu');
+// - cpu: a browser without WebGPU, transformers.js' WASM configurations against
+//   webclip's CPU engine (engine 'auto', as a page gets it), once per thread
+//   count: 1 on a page that is not cross-origin isolated (as an article that
+//   embeds the widget), N on an isolated one (both told to use N threads).
 //
 //   cd tools/bench-browser && npm ci --ignore-scripts
 //   node bench.mjs [--only webclip|transformers] [--configs webgpu-fp32,webgpu-q8,webgpu-q4,wasm-fp32,wasm-q8]
+//                  [--sections gpu,cpu] [--cpu-threads 1,2]
 //                  [--model /work/vitb32] [--onnx /work/vitb32-onnx] [--out ../out/bench-browser.json]
 //                  [--quick] [--budget-s 20] [--webclip-budget-s 60] [--min-runs 3] [--max-runs 10]
 //                  [--max-call-s 300] [--threads N] [--ort-log 0-4] [--verbose]
@@ -30,8 +36,10 @@ const root = resolve(here, '../..');
 const ALL_CONFIGS = ['webgpu-fp32', 'webgpu-q8', 'webgpu-q4', 'wasm-fp32', 'wasm-q8'];
 const CHROMIUM_ARGS = [
   '--headless=new', '--no-sandbox', '--disable-dev-shm-usage', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run', '--enable-unsafe-webgpu',
+  '--disable-component-update', '--disable-sync', '--no-first-run',
 ];
+// Without it headless Chromium has no WebGPU: the CPU section's browser.
+const WEBGPU_ARG = '--enable-unsafe-webgpu';
 
 function parseArgs(argv) {
   const o = {
@@ -39,6 +47,7 @@ function parseArgs(argv) {
     out: join(root, 'tools/out/bench-browser.json'), chromium: process.env.CHROMIUM ?? '/usr/bin/chromium',
     budgetS: 20, webclipBudgetS: 60, minRuns: 3, maxRuns: 10, maxCallS: 300, threads: null, ortLogSeverity: null,
     configTimeoutS: 3600, verbose: false, quick: false, webclipWeights: ['f32', 'f16', 'q8', 'q4'], webclipFiles: null,
+    sections: ['gpu', 'cpu'], cpuThreads: [1, 2],
   };
   const num = (v, name) => {
     const n = Number(v);
@@ -58,6 +67,8 @@ function parseArgs(argv) {
       case '--onnx': o.onnx = resolve(next()); break;
       case '--webclip-weights': o.webclipWeights = next().split(',').map((s) => s.trim()).filter(Boolean); break;
       case '--webclip-files': o.webclipFiles = resolve(next()); break;
+      case '--sections': o.sections = next().split(',').map((s) => s.trim()).filter(Boolean); break;
+      case '--cpu-threads': o.cpuThreads = next().split(',').map((s) => num(s, a)).filter((n) => n >= 1); break;
       case '--out': o.out = resolve(next()); break;
       case '--chromium': o.chromium = next(); break;
       case '--budget-s': o.budgetS = num(next(), a); break;
@@ -82,6 +93,7 @@ function parseArgs(argv) {
   for (const w of o.webclipWeights) if (!['f32', 'f16', 'q8', 'q4'].includes(w)) throw new Error(`unknown webclip weights ${w}`);
   if (o.only && !['webclip', 'transformers'].includes(o.only)) throw new Error('--only takes webclip or transformers');
   for (const c of o.configs) if (!ALL_CONFIGS.includes(c)) throw new Error(`unknown config ${c}; known: ${ALL_CONFIGS.join(', ')}`);
+  for (const s of o.sections) if (!['gpu', 'cpu'].includes(s)) throw new Error(`unknown section ${s}; known: gpu, cpu`);
   if (o.quick) {
     // development runs: a couple of timed runs per measurement
     o.budgetS = Math.min(o.budgetS, 3);
@@ -93,8 +105,9 @@ function parseArgs(argv) {
 }
 
 // ---------------------------------------------------------------------------
-// Static server: COOP/COEP (cross-origin isolated, so onnxruntime-web may use
-// wasm threads), no caching, byte counts per request for the download sizes.
+// Static server: COOP/COEP while `server.isolated` (cross-origin isolated, so
+// onnxruntime-web and webclip may use wasm threads), no caching, byte counts per
+// request for the download sizes.
 
 const TYPES = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.mjs': 'text/javascript',
@@ -104,6 +117,11 @@ const TYPES = {
 
 function startServer(mounts, log) {
   const server = createServer((req, res) => {
+    const isolation = server.isolated ? {
+      'Cross-Origin-Opener-Policy': 'same-origin',
+      'Cross-Origin-Embedder-Policy': 'require-corp',
+      'Cross-Origin-Resource-Policy': 'same-origin',
+    } : {};
     const url = new URL(req.url, 'http://x');
     let path;
     try {
@@ -118,12 +136,7 @@ function startServer(mounts, log) {
       const candidate = normalize(join(base, path.slice(mount.length)));
       if (candidate === base || candidate.startsWith(base + sep)) file = candidate;
     }
-    const headers = {
-      'Cross-Origin-Opener-Policy': 'same-origin',
-      'Cross-Origin-Embedder-Policy': 'require-corp',
-      'Cross-Origin-Resource-Policy': 'same-origin',
-      'Cache-Control': 'no-store',
-    };
+    const headers = { ...isolation, 'Cache-Control': 'no-store' };
     let stat = null;
     try {
       stat = file && statSync(file);
@@ -144,6 +157,7 @@ function startServer(mounts, log) {
     if (req.method === 'HEAD') return res.end();
     createReadStream(file).pipe(res);
   });
+  server.isolated = true;
   return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok(server)));
 }
 
@@ -167,8 +181,9 @@ function pkgVersion(name) {
   return JSON.parse(readFileSync(join(here, 'node_modules', name, 'package.json'), 'utf8')).version;
 }
 
-async function withBrowser(o, fn) {
-  const browser = await chromium.launch({ executablePath: o.chromium, headless: false, args: CHROMIUM_ARGS });
+async function withBrowser(o, fn, { webgpu = true } = {}) {
+  const args = webgpu ? [...CHROMIUM_ARGS, WEBGPU_ARG] : CHROMIUM_ARGS;
+  const browser = await chromium.launch({ executablePath: o.chromium, headless: false, args });
   try {
     return await fn(browser);
   } finally {
@@ -249,22 +264,36 @@ function markdown(report) {
   if (report.webclip?.adapter) lines.push(`webclip's adapter (wgpu): ${JSON.stringify(report.webclip.adapter)}`);
   lines.push(`transformers.js ${m.versions.transformers_js}, onnxruntime-web ${m.versions.onnxruntime_web} (wasm threads: ${m.ort_wasm_threads ?? '?'}, crossOriginIsolated: ${m.cross_origin_isolated}); webclip ${m.webclip.commit?.slice(0, 10) ?? '?'}${m.webclip.src_dirty ? ' + uncommitted src' : ''}`);
   lines.push(`Host: ${m.host.cpus} x ${m.host.cpu_model}, ${m.host.platform}; ${m.started} — total ${(m.total_s / 60).toFixed(1)} min`);
-  lines.push('');
-  lines.push('| side / config | download (model) | load | first image | first 4 texts | cold total | warm image, batch 1 (median (min–max), n) | batch 8 | 4 texts | 100 texts | agreement with transformers (float64) |');
-  lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  const header = (first) => [
+    `| ${first} | download (model) | load | first image | first 4 texts | cold total | warm image, batch 1 (median (min–max), n) | batch 8 | 4 texts | 100 texts | agreement with transformers (float64) |`,
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  const line = (name, r) => {
+    if (r.error && !r.cold) return `| ${name} | ${mb(r.download?.model_bytes)} | error: ${r.error.split('\n')[0].slice(0, 120)} |  |  |  |  |  |  |  |  |`;
+    const b8 = r.image_b8?.images_per_s ? `${r.image_b8.images_per_s.toFixed(2)} img/s (${ms(r.image_b8.median_ms)}/batch, n=${r.image_b8.n})` : timing(r.image_b8);
+    return `| ${name} | ${mb(r.download?.model_bytes)} | ${ms(r.cold?.load_ms)} | ${ms(r.cold?.first_image_ms)} | ${ms(r.cold?.first_text4_ms)} | ${ms(r.cold?.total_ms)} | ${timing(r.image_b1)} | ${b8} | ${timing(r.text4)} | ${timing(r.text100)} | ${agreementCell(r.agreement)} |`;
+  };
   const rows = [...Object.entries(report.transformers ?? {}).map(([k, v]) => [`transformers.js ${k}`, v]),
     ...(report.webclip ? [['webclip (WebGPU, fp32)', report.webclip]] : []),
     ...Object.entries(report.webclip_formats ?? {}).map(([w, r]) => [`webclip (WebGPU, ${w} model file)`, r])];
-  for (const [name, r] of rows) {
-    if (r.error && !r.cold) {
-      lines.push(`| ${name} | ${mb(r.download?.model_bytes)} | error: ${r.error.split('\n')[0].slice(0, 120)} |  |  |  |  |  |  |  |  |`);
-      continue;
-    }
-    const b8 = r.image_b8?.images_per_s ? `${r.image_b8.images_per_s.toFixed(2)} img/s (${ms(r.image_b8.median_ms)}/batch, n=${r.image_b8.n})` : timing(r.image_b8);
-    lines.push(`| ${name} | ${mb(r.download?.model_bytes)} | ${ms(r.cold?.load_ms)} | ${ms(r.cold?.first_image_ms)} | ${ms(r.cold?.first_text4_ms)} | ${ms(r.cold?.total_ms)} | ${timing(r.image_b1)} | ${b8} | ${timing(r.text4)} | ${timing(r.text100)} | ${agreementCell(r.agreement)} |`);
+  if (rows.length) lines.push('', ...header('side / config'), ...rows.map(([name, r]) => line(name, r)));
+  const cpuRows = [];
+  for (const [threads, c] of Object.entries(report.cpu ?? {})) {
+    const where = `${threads} thread${threads === '1' ? '' : 's'}, ${c.isolated ? 'isolated page' : 'page not isolated'}`;
+    cpuRows.push(...Object.entries(c.transformers).map(([k, v]) => [`transformers.js ${k}, ${where}`, v]));
+    cpuRows.push(...Object.entries(c.webclip).map(([w, v]) => [`webclip CPU, ${w === 'f32' ? 'fp32 checkpoint' : `${w} model file`}, ${where}`, v]));
   }
+  if (cpuRows.length) {
+    lines.push('', 'Without WebGPU (Chromium started without `--enable-unsafe-webgpu`): transformers.js\' WASM backend and webclip\'s CPU engine (`engine: \'auto\'`, what a page gets by default):', '');
+    lines.push(...header('side / config, threads'), ...cpuRows.map(([name, r]) => line(name, r)));
+    const engines = [...new Set(cpuRows.filter(([n]) => n.startsWith('webclip')).map(([, r]) => r.engine?.description).filter(Boolean))];
+    if (engines.length) lines.push('', `webclip's model.engine: ${engines.map((e) => `"${e}"`).join('; ')}`);
+    const mem = cpuRows.filter(([n, r]) => n.startsWith('webclip') && r.wasm_bytes).map(([n, r]) => `${n.replace(/^webclip CPU, /, '')}: ${mb(r.wasm_bytes)}`);
+    if (mem.length) lines.push('', `webclip's wasm memory after loading (the load's peak; it never shrinks): ${mem.join('; ')}`);
+  }
+  rows.push(...cpuRows);
   const notes = [];
-  const tjs = Object.entries(report.transformers ?? {}).filter(([, r]) => r.agreement);
+  const tjs = rows.filter(([name, r]) => name.startsWith('transformers.js') && r.agreement).map(([name, r]) => [name.replace(/^transformers\.js /, ''), r]);
   for (const [name, r] of rows) {
     if (r.error) notes.push(`- ${name}: ${r.error.split('\n')[0]}`);
     for (const n of r.notes ?? []) notes.push(`- ${name}: ${n}`);
@@ -304,6 +333,7 @@ async function main() {
   }
   if (sides.includes('webclip')) {
     need.push([join(root, 'www/pkg/webclip_bg.wasm'), 'tools/build-web.sh']);
+    if (o.sections.includes('cpu') && o.cpuThreads.some((t) => t > 1)) need.push([join(root, 'www/pkg-threads/webclip_bg.wasm'), 'tools/build-web.sh (with a nightly that has rust-src)']);
     for (const w of o.webclipWeights.filter((w) => w !== 'f32')) need.push([join(o.webclipFiles, `model-${w}.webclip`), `webclip convert --model ${o.model} --quant ${w} -o ${join(o.webclipFiles, `model-${w}.webclip`)}`]);
   }
   for (const [path, how] of need) if (!existsSync(path)) throw new Error(`${path} is missing: run ${how}`);
@@ -360,50 +390,71 @@ async function main() {
     writeFileSync(o.out, JSON.stringify(report, null, 2) + '\n');
   };
 
-  if (sides.includes('transformers')) {
-    report.transformers = {};
-    for (const cfg of o.configs) {
-      const [device, dtype] = cfg.split('-');
-      console.log(`transformers.js ${cfg}`);
-      const t0 = Date.now();
-      let result;
-      try {
-        result = await withBrowser(o, async (browser) => {
-          const page = await openPage(browser, base, o);
-          return withTimeout(page.evaluate(([d, t, p]) => window.bench.transformers(d, t, p), [device, dtype, pageOpts(o.budgetS)]), o.configTimeoutS, cfg);
-        });
-      } catch (e) {
-        result = { error: String(e.message ?? e) };
+  // One configuration in a fresh browser: its result, the bytes it downloaded, its wall time.
+  const runOne = async (label, call, { webgpu, isolated }) => {
+    console.log(label);
+    server.isolated = isolated;
+    const t0 = Date.now();
+    let result;
+    try {
+      result = await withBrowser(o, async (browser) => {
+        const page = await openPage(browser, base, o);
+        return withTimeout(call(page), o.configTimeoutS, label);
+      }, { webgpu });
+    } catch (e) {
+      result = { error: String(e.message ?? e) };
+    }
+    result.download = downloads(log.filter((e) => e.t >= t0));
+    result.wall_s = (Date.now() - t0) / 1000;
+    console.log(`  -> ${result.error ? `error: ${result.error.split('\n')[0]}` : 'done'} (${result.wall_s.toFixed(0)} s)`);
+    return result;
+  };
+  const tjsCall = (device, dtype, threads, budgetS) => (page) =>
+    page.evaluate(([d, t, p]) => window.bench.transformers(d, t, p), [device, dtype, { ...pageOpts(budgetS), threads }]);
+  const webclipCall = (weights, engine) => (page) =>
+    page.evaluate(([p, w, e]) => window.bench.webclip(p, w, e), [pageOpts(o.webclipBudgetS), weights, engine]);
+
+  // GPU section: both on the browser's WebGPU adapter, on an isolated page.
+  if (o.sections.includes('gpu')) {
+    if (sides.includes('transformers')) {
+      report.transformers = {};
+      for (const cfg of o.configs.filter((c) => c.startsWith('webgpu'))) {
+        const [device, dtype] = cfg.split('-');
+        report.transformers[cfg] = await runOne(`transformers.js ${cfg}`, tjsCall(device, dtype, o.threads, o.budgetS), { webgpu: true, isolated: true });
+        save();
       }
-      result.download = downloads(log.filter((e) => e.t >= t0));
-      result.wall_s = (Date.now() - t0) / 1000;
-      report.transformers[cfg] = result;
-      console.log(`  -> ${result.error ? `error: ${result.error.split('\n')[0]}` : 'done'} (${result.wall_s.toFixed(0)} s)`);
-      save();
+    }
+    // One row per weight format: f32 from the checkpoint, the others from their model files.
+    if (sides.includes('webclip')) {
+      report.webclip_formats = {};
+      for (const weights of o.webclipWeights) {
+        const result = await runOne(`webclip ${weights} (webgpu)`, webclipCall(weights, 'webgpu'), { webgpu: true, isolated: true });
+        if (weights === 'f32') report.webclip = result;
+        else report.webclip_formats[weights] = result;
+        save();
+      }
     }
   }
 
-  // One row per weight format: f32 from the checkpoint, the others from their model files.
-  if (sides.includes('webclip')) {
-    report.webclip_formats = {};
-    for (const weights of o.webclipWeights) {
-      console.log(`webclip ${weights}`);
-      const t0 = Date.now();
-      let result;
-      try {
-        result = await withBrowser(o, async (browser) => {
-          const page = await openPage(browser, base, o);
-          return withTimeout(page.evaluate(([p, w]) => window.bench.webclip(p, w), [pageOpts(o.webclipBudgetS), weights]), o.configTimeoutS, `webclip ${weights}`);
-        });
-      } catch (e) {
-        result = { error: String(e.message ?? e) };
+  // CPU section: a browser without WebGPU; 1 thread on a page that is not isolated.
+  if (o.sections.includes('cpu')) {
+    report.cpu = {};
+    for (const threads of o.cpuThreads) {
+      const isolated = threads > 1;
+      const section = (report.cpu[threads] = { isolated, transformers: {}, webclip: {} });
+      if (sides.includes('transformers')) {
+        for (const cfg of o.configs.filter((c) => c.startsWith('wasm'))) {
+          const [device, dtype] = cfg.split('-');
+          section.transformers[cfg] = await runOne(`transformers.js ${cfg}, ${threads} thread(s)`, tjsCall(device, dtype, threads, o.budgetS), { webgpu: false, isolated });
+          save();
+        }
       }
-      result.download = downloads(log.filter((e) => e.t >= t0));
-      result.wall_s = (Date.now() - t0) / 1000;
-      if (weights === 'f32') report.webclip = result;
-      else report.webclip_formats[weights] = result;
-      console.log(`  -> ${result.error ? `error: ${result.error.split('\n')[0]}` : 'done'} (${result.wall_s.toFixed(0)} s)`);
-      save();
+      if (sides.includes('webclip')) {
+        for (const weights of o.webclipWeights) {
+          section.webclip[weights] = await runOne(`webclip ${weights} (auto: CPU), ${isolated ? 'isolated' : 'not isolated'}`, webclipCall(weights, 'auto'), { webgpu: false, isolated });
+          save();
+        }
+      }
     }
   }
 
@@ -413,7 +464,8 @@ async function main() {
   console.log(markdown(report));
   console.log('');
   console.log(`wrote ${o.out}`);
-  const failed = [...Object.values(report.transformers ?? {}), ...(report.webclip ? [report.webclip] : []), ...Object.values(report.webclip_formats ?? {})].some((r) => r.error);
+  const cpuRows = Object.values(report.cpu ?? {}).flatMap((c) => [...Object.values(c.transformers), ...Object.values(c.webclip)]);
+  const failed = [...Object.values(report.transformers ?? {}), ...(report.webclip ? [report.webclip] : []), ...Object.values(report.webclip_formats ?? {}), ...cpuRows].some((r) => r.error);
   process.exit(failed ? 1 : 0);
 }
 

@@ -182,8 +182,7 @@ async function info() {
   } catch (e) {
     out.adapter = { error: String(e.message ?? e) };
   }
-  // onnxruntime-web's default thread count, as transformers.js leaves it
-  out.ort_wasm_threads = Math.min(4, Math.ceil((navigator.hardwareConcurrency || 1) / 2));
+  out.ort_wasm_threads = info_threads();
   return out;
 }
 
@@ -299,7 +298,7 @@ async function transformers(device, dtype, opts) {
   result.text100 = await measure('100 texts', () => embedTexts(CIFAR100), { ...m, warmup: true, estimateMs: 30 * (result.text4.median_ms ?? 0) });
 
   result.ort = {
-    wasm_threads: env.backends.onnx.wasm.numThreads,
+    wasm_threads: env.backends.onnx.wasm.numThreads ?? info_threads(),
     wasm_proxy: env.backends.onnx.wasm.proxy,
     cross_origin_isolated: globalThis.crossOriginIsolated,
   };
@@ -307,21 +306,30 @@ async function transformers(device, dtype, opts) {
   return result;
 }
 
+/** onnxruntime-web's default thread count, as transformers.js leaves it. */
+function info_threads() {
+  return Math.min(4, Math.ceil((navigator.hardwareConcurrency || 1) / 2));
+}
+
 function ref_logit_scale(ref) {
   return ref.logit_scale ?? Math.log(100);
 }
 
-/** webclip on `weights`: 'f32' loads the checkpoint directory, the others their converted model file. */
-async function webclip(opts, weights = 'f32') {
-  const result = { notes: [], weights };
+/**
+ * webclip on `weights` ('f32' loads the checkpoint directory, the others their converted
+ * model file) and `engine` ('webgpu', 'cpu' or 'auto', as ClipModel.load takes it).
+ */
+async function webclip(opts, weights = 'f32', engine = 'auto') {
+  const result = { notes: [], weights, engine_asked: engine };
   const { ClipModel } = await import('/repo/www/webclip.js');
   const { ref, chelsea } = await prepare();
   const labels4 = ref.texts.slice(0, 4);
 
-  log('webclip: loading');
+  log(`webclip ${weights} (engine ${engine}): loading`);
   const t0 = now();
-  const model = await ClipModel.load(weights === 'f32' ? WEBCLIP_MODEL : `${WEBCLIP_FILES}model-${weights}.webclip`);
+  const model = await ClipModel.load(weights === 'f32' ? WEBCLIP_MODEL : `${WEBCLIP_FILES}model-${weights}.webclip`, { engine });
   const t1 = now();
+  result.engine = model.engine;
   result.adapter = model.adapter;
   result.load_timings = model.timings;
   result.gpu_bytes = model.gpuBytes;
@@ -347,12 +355,12 @@ async function webclip(opts, weights = 'f32') {
   log(`agreement: image rel ${a.image.rel_err.toExponential(2)}; text rel ${a.text.rel_err.toExponential(2)}; ${a.passed ? 'ok' : 'FAIL'}`);
 
   const m = { budgetMs: opts.budgetMs, minRuns: opts.minRuns, maxRuns: opts.maxRuns, maxCallMs: opts.maxCallMs };
-  const engine = [];
+  const engineMs = [];
   result.image_b1 = await measure('image, batch 1', async () => {
     await model.embedImage(chelsea);
-    engine.push(model.timings?.imageMs);
+    engineMs.push(model.timings?.imageMs);
   }, m);
-  if (engine.every((x) => typeof x === 'number')) result.image_b1.engine_image_median_ms = median(engine);
+  if (engineMs.every((x) => typeof x === "number")) result.image_b1.engine_image_median_ms = median(engineMs);
   const eight = Array(8).fill(chelsea);
   result.image_b8 = await measure('image, batch 8', () => model.embedImages(eight), { ...m, estimateMs: 8 * (result.image_b1.median_ms ?? 0) });
   if (result.image_b8.median_ms) result.image_b8.images_per_s = 8000 / result.image_b8.median_ms;

@@ -71,8 +71,10 @@ pub fn model(common: &Common, runs: usize) -> Result<()> {
     Ok(())
 }
 
-/// `webclip bench-kernels`: every kernel of `family` (default: both) for each of `formats`.
+/// `webclip bench-kernels`: on WebGPU every kernel of `family` (default: both), on the
+/// CPU the engine's kernels, for each of `formats`.
 pub fn kernels(
+    engine: EngineChoice,
     family: Option<KernelFamily>,
     formats: &[WeightFormat],
     samples: usize,
@@ -80,22 +82,29 @@ pub fn kernels(
     as_json: bool,
 ) -> Result<()> {
     let families = family.map_or(KernelFamily::ALL.to_vec(), |f| vec![f]);
-    let device = pollster::block_on(Runtime::new(EngineChoice::WebGpu, Some(families[0])))?;
+    let first = pollster::block_on(Runtime::new(engine, family))?;
+    let (name, backend) = match first.adapter() {
+        Some(a) => (a.name, a.backend),
+        None => (first.description().to_string(), "cpu".to_string()),
+    };
+    let engine = first.engine().name();
+    let runtimes = match first.engine() {
+        EngineChoice::Cpu => vec![first],
+        _ => families.iter().map(|&f| first.with_family(f)).collect::<Result<Vec<_>>>()?,
+    };
     let mut timings = Vec::new();
-    for family in families {
-        let runtime = device.with_family(family)?;
+    for runtime in &runtimes {
         for &format in formats {
             timings.extend(pollster::block_on(runtime.bench_kernels(format, samples, only))?);
         }
     }
-    let adapter = device.adapter().expect("a WebGPU runtime has an adapter");
     if as_json {
         println!(
             "{}",
-            json!({ "adapter": adapter.name, "backend": adapter.backend, "kernels": timings })
+            json!({ "engine": engine, "adapter": name, "backend": backend, "kernels": timings })
         );
     } else {
-        println!("adapter: {} ({})", adapter.name, adapter.backend);
+        println!("{engine}: {name} ({backend})");
         for t in timings {
             println!(
                 "{:<10} {:<10} {:<4} {:<52} {:>9.3} ms  {:>7.2} GFLOP/s",

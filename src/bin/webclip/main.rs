@@ -177,9 +177,12 @@ mod cli {
             #[arg(long)]
             json: bool,
         },
-        /// GFLOP/s of each kernel family on ViT-B/32's shapes (no model needed)
+        /// GFLOP/s of each kernel family on ViT-B/32's shapes (no model needed): on WebGPU
+        /// both families unless --family names one; with --engine cpu the CPU engine's kernels
         #[command(name = "bench-kernels")]
         KernelBench {
+            #[command(flatten)]
+            engine: EngineArg,
             #[command(flatten)]
             family: FamilyArg,
             /// Weight formats to time the matmul with, comma-separated (default: all)
@@ -330,10 +333,10 @@ mod cli {
                     );
                 }
             }
-            Command::KernelBench { family, weights, samples, only, json } => {
+            Command::KernelBench { engine, family, weights, samples, only, json } => {
                 let formats =
                     weights.split(',').map(WeightFormat::parse).collect::<Result<Vec<_>>>()?;
-                bench::kernels(family.get()?, &formats, samples.max(1), &only, json)?
+                bench::kernels(engine.get()?, family.get()?, &formats, samples.max(1), &only, json)?
             }
         }
         Ok(())

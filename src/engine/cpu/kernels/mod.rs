@@ -22,5 +22,4 @@ pub mod matmul;
 pub mod norm;
 pub mod panels;
 
-#[cfg(test)]
-mod bench;
+pub mod bench;
