@@ -7,6 +7,11 @@ import { forReaders } from './reader-errors.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
+// Where Hub models come from is the page's own configuration, never the address
+// bar's: a link that named a mirror could fill this browser's cache with its
+// own weights under a real model's name (www/provenance.js).
+const meta = (name) => document.querySelector(`meta[name="${name}"]`)?.content || undefined;
+const HUB_CONFIG = { hub: meta('webclip-hub'), mirror: meta('webclip-mirror') };
 
 const state = {
   model: undefined,
@@ -46,6 +51,7 @@ async function main() {
   });
 
   showSamples();
+  warnIgnoredParams();
   // ?model= picks the first model (tests use the tiny fixture).
   if (params.get('model')) {
     $('model-url').value = params.get('model');
@@ -77,9 +83,8 @@ async function loadModel(source) {
       weights: $('model-weights').value || undefined,
       // ?engine=cpu|webgpu forces an engine (tests, comparisons); default auto.
       engine: params.get('engine') || undefined,
-      // ?hub= and ?mirror= override the Hub's address and the page's mirror (tests, self-hosting).
-      hub: params.get('hub') || undefined,
-      mirror: params.get('mirror') || document.querySelector('meta[name="webclip-mirror"]')?.content || undefined,
+      // <meta name="webclip-hub"> and <meta name="webclip-mirror">: the Hub's address and the page's mirror.
+      ...HUB_CONFIG,
       signal: loading.signal,
       onProgress({ loaded, total, file, rate, fromCache }) {
         if (!/\.(safetensors|webclip)$/.test(file)) return;
@@ -119,12 +124,27 @@ async function loadModel(source) {
 }
 
 /** Where a loaded model came from, for the status line. */
-function originNote({ kind, fromCache, offline, commit, bytes, cachedBytes, cacheError }) {
+function originNote({ kind, fromCache, offline, commit, bytes, cachedBytes, cacheError, source, mirrorSkipped }) {
   if (kind !== 'hub') return '';
   const version = commit ? ` at ${commit.slice(0, 7)}` : '';
   if (fromCache) return `${version} from this browser's cache (${mb(bytes)})${offline ? ', offline: the Hub could not be reached' : ''}`;
-  if (cachedBytes) return `${version} from the Hub, kept for next time (${mb(cachedBytes)})`;
-  return `${version} from the Hub${cacheError ? ` (not kept: ${cacheError})` : ''}`;
+  const from = source?.kind === 'mirror' ? "this site's copy" : 'the Hub';
+  const skipped = mirrorSkipped ? ` (this site's copy was not used: ${mirrorSkipped})` : '';
+  if (cachedBytes) return `${version} from ${from}, kept for next time (${mb(cachedBytes)})${skipped}`;
+  return `${version} from ${from}${cacheError ? ` (not kept: ${cacheError})` : ''}${skipped}`;
+}
+
+/** A link's ?hub= or ?mirror= is not obeyed (see HUB_CONFIG): say so where the reader sees it. */
+function warnIgnoredParams() {
+  const asked = ['hub', 'mirror'].filter((p) => params.has(p));
+  if (!asked.length) return;
+  const notice = document.createElement('p');
+  notice.className = 'notice';
+  notice.id = 'ignored-params';
+  notice.setAttribute('role', 'status');
+  notice.textContent = `This link asks for models from another server (${asked.map((p) => `?${p}=`).join(', ')}). The page ignores that: only the page itself chooses where models come from.`;
+  $('error').before(notice);
+  console.warn(`webclip: ignored ${asked.map((p) => `?${p}=${params.get(p)}`).join(' ')}`);
 }
 
 /** The models kept in this browser, each with its size and a button to forget it. */

@@ -9,6 +9,8 @@
 // cache entry. Resolve URLs of large files redirect to a CDN on another
 // origin; both send CORS headers, including Content-Range.
 
+import { LIMITS, bodyBytes } from './readers.js';
+
 export const HUB = 'https://huggingface.co';
 
 /** A converted webclip file in a repo (or under a mirror), per weight format. */
@@ -62,7 +64,13 @@ export async function repoInfo(hub, { id, revision }, { signal, fetch = globalTh
     throw new NetworkError(`${id}: the Hub (${hub}) could not be reached (${e.message}); check the network connection`);
   }
   if (!response.ok) throw new Error(hubStatusMessage(`${id}@${revision}`, response));
-  const info = await response.json();
+  let info;
+  try {
+    info = JSON.parse(new TextDecoder().decode(await bodyBytes(url, response, signal, LIMITS.hubApi, "a Hub model description's limit")));
+  } catch (e) {
+    if (signal?.aborted) throw signal.reason;
+    throw e instanceof SyntaxError ? new Error(`${url}: not a Hub model description (${e.message})`) : e;
+  }
   if (typeof info.sha !== 'string' || !Array.isArray(info.siblings)) throw new Error(`${url}: not a Hub model description (no sha or siblings)`);
   return { commit: info.sha, files: info.siblings.map((s) => s.rfilename) };
 }

@@ -43,7 +43,7 @@ async function removeFiles(dir, name) {
 
 /**
  * Every complete entry, newest first: `{ key, hub, id, revision, commit,
- * weights, bytes, savedAt }`. Entries whose model file is missing or of the
+ * weights, source, bytes, savedAt }`. Entries whose model file is missing or of the
  * wrong length are removed on the way.
  */
 export async function list() {
@@ -92,7 +92,7 @@ export async function clear() {
 }
 
 /**
- * Starts writing the entry `{ hub, id, revision, commit, weights }`:
+ * Starts writing the entry `{ hub, id, revision, commit, weights, source }`:
  * `{ sink, commit(bytes), abort(), failure }`. `sink.write(offset, bytes)`
  * never throws: the first failure (a full disk, a quota) is kept in `failure`
  * and the load goes on uncached. `commit()`, called once the engine has
@@ -131,7 +131,8 @@ export async function begin(entry) {
         access.flush();
         const bytes = access.getSize();
         close();
-        const description = { hub: entry.hub, id: entry.id, revision: entry.revision, commit: entry.commit, weights: entry.weights, bytes, savedAt: Date.now() };
+        // `source`: what this is a copy of ({ kind: 'mirror' | 'repo file' | 'checkpoint', url }).
+        const description = { hub: entry.hub, id: entry.id, revision: entry.revision, commit: entry.commit, weights: entry.weights, source: entry.source, bytes, savedAt: Date.now() };
         const json = await (await dir.getFileHandle(`${name}.json`, { create: true })).createSyncAccessHandle();
         json.truncate(0);
         json.write(new TextEncoder().encode(JSON.stringify(description)), { at: 0 });

@@ -11,7 +11,8 @@
 
 import { HUB, NetworkError, convertedFileName, hubStatusMessage, pickFiles, repoInfo, resolveUrl } from './hub.js';
 import * as modelStore from './model-store.js';
-import { fetchBytes, fileReader, rangeReader } from './readers.js';
+import { fileMetadata, provenanceMismatch } from './provenance.js';
+import { LIMITS, fetchBytes, fileReader, rangeReader } from './readers.js';
 
 /**
  * The source of `source` as `ClipModel.load` sends it (`{ hub }`, `{ url }`,
@@ -35,23 +36,33 @@ export function localSource(source, { weights, progress = () => {}, signal, fetc
     ? rangeReader(new URL('model.safetensors', source.url), streamed)
     : fileReader(source.files.find((f) => f.name === 'model.safetensors'), streamed);
   const read = source.url
-    ? (name) => fetchBytes(new URL(name, source.url), { signal, fetch })
-    : (name) => source.files.find((f) => f.name === name).arrayBuffer().then((b) => new Uint8Array(b));
+    ? (name) => fetchBytes(new URL(name, source.url), { signal, fetch, limit: LIMITS[name] })
+    : (name) => pickedBytes(source.files.find((f) => f.name === name), LIMITS[name]);
   return { reader, readTexts: () => readTexts(read, progress), weights, origin };
+}
+
+/** A picked file's bytes, refused unread above `limit`. */
+async function pickedBytes(file, limit) {
+  if (file.size > limit) throw new Error(`${file.name}: ${file.size} bytes, more than the ${limit} such a file may be`);
+  return new Uint8Array(await file.arrayBuffer());
 }
 
 /**
  * A Hub model (`hub.js`): from the cache when it holds this id's commit in
- * this weight format (or, offline, any commit of the revision); else from a
- * mirror of converted files, the repo's converted file, or its checkpoint
- * quantized while loading, recorded into the cache as it loads.
+ * this weight format (or, offline, any commit of the revision); else from the
+ * page's mirror when its file was converted from this very commit
+ * (provenance.js), the repo's converted file, or its checkpoint quantized
+ * while loading, recorded into the cache as it loads with where it came from.
+ * A mirror that fails (unreachable, an error, an out-of-date file) is skipped
+ * for the Hub, and `origin.mirrorSkipped` says why; one without the model
+ * (404) is skipped silently.
  */
 export async function hubSource({ id, revision, hub = HUB, mirror }, { weights = 'q8', progress = () => {}, signal, fetch, store = modelStore } = {}) {
   const query = { hub, id, revision, weights };
   const fromCache = ({ entry, file }, offline) => ({
     reader: fileReader(file, { progress, signal, fromCache: true }),
     weights: entry.weights,
-    origin: { kind: 'hub', id, revision, commit: entry.commit, fromCache: true, offline, bytes: file.size },
+    origin: { kind: 'hub', id, revision, commit: entry.commit, fromCache: true, offline, bytes: file.size, ...(entry.source ? { source: entry.source } : {}) },
   });
   let info;
   try {
@@ -67,31 +78,51 @@ export async function hubSource({ id, revision, hub = HUB, mirror }, { weights =
 
   const origin = { kind: 'hub', id, revision, commit: info.commit, fromCache: false };
   const http = { progress, signal, fetch, describe: (what, response) => hubStatusMessage(what, response) };
-  let cache;
-  try {
-    cache = await store.begin(entry);
-  } catch (e) {
-    origin.cacheError = e.message;
+  let found;
+  if (mirror) {
+    found = await fromMirror(mirror, entry, { progress, signal, fetch });
+    if (found.skipped) origin.mirrorSkipped = found.skipped;
   }
-  try {
-    if (mirror) {
-      const reader = rangeReader(new URL(`${id}/${convertedFileName(weights)}`, mirror), { progress, signal, fetch });
-      // The first read fetches the header's block; a mirror without this model answers 404.
-      const found = await reader.read(0, 8).then(() => true, (e) => (e.status === 404 ? false : Promise.reject(e)));
-      if (found) return { reader, weights, cache, origin: { ...origin, file: reader.url } };
-    }
+  if (!found?.reader) {
     const pick = pickFiles({ id, files: info.files }, weights);
     const base = resolveUrl(hub, id, info.commit, '');
     if (pick.converted) {
-      const reader = rangeReader(new URL(pick.converted, base), http);
-      return { reader, weights, cache, origin: { ...origin, file: reader.url } };
+      found = { reader: rangeReader(new URL(pick.converted, base), http), source: 'repo file' };
+    } else {
+      const texts = await readTexts((name) => fetchBytes(new URL(name, base), { ...http, limit: LIMITS[name] }), progress);
+      found = { reader: rangeReader(new URL(pick.checkpoint, base), http), texts, source: 'checkpoint' };
+      origin.quantizedHere = true;
     }
-    const texts = await readTexts((name) => fetchBytes(new URL(name, base), http), progress);
-    const reader = rangeReader(new URL(pick.checkpoint, base), http);
-    return { reader, texts, weights, cache, origin: { ...origin, file: reader.url, quantizedHere: true } };
+  }
+  const { reader, texts, source } = found;
+  // The cache entry names what it holds a copy of: the mirror's, the repo's file, or the checkpoint.
+  origin.file = reader.url;
+  origin.source = { kind: source, url: reader.url };
+  let cache;
+  try {
+    cache = await store.begin({ ...entry, source: origin.source });
   } catch (e) {
-    await cache?.abort();
-    throw e;
+    origin.cacheError = e.message;
+  }
+  return { reader, ...(texts ? { texts } : {}), weights, cache, origin };
+}
+
+/**
+ * The page's mirror's converted file for `entry` when it names `entry`'s id
+ * and commit as its source: `{ reader, source: 'mirror' }`; else `{ skipped }`
+ * with why (undefined for a mirror that simply has no such file).
+ */
+async function fromMirror(mirror, entry, { progress, signal, fetch }) {
+  let reader;
+  try {
+    reader = rangeReader(new URL(`${entry.id}/${convertedFileName(entry.weights)}`, mirror), { progress, signal, fetch });
+    const mismatch = provenanceMismatch(await fileMetadata(reader), entry);
+    if (!mismatch) return { reader, source: 'mirror' };
+    return { skipped: `${reader.url}: ${mismatch}` };
+  } catch (e) {
+    if (signal?.aborted) throw signal.reason;
+    if (e.status === 404) return { skipped: undefined };
+    return { skipped: e.message };
   }
 }
 

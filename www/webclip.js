@@ -87,15 +87,58 @@ class WorkerClient {
 /**
  * The module worker (./worker.js). A worker cannot be started from another
  * origin (webclip served from a CDN): then a same-origin `blob:` module that
- * imports it stands in, which needs `worker-src blob:` in a page's
- * Content-Security-Policy. Self-hosted, no `blob:` is used.
+ * imports it stands in, which needs `worker-src blob: <webclip's origin>` in a
+ * page's Content-Security-Policy (a module worker's imports are checked against it); its URL is revoked once the worker has run (not
+ * before: the browser reads it after the constructor returns). Self-hosted, no
+ * `blob:` is used. A page that enforces Trusted Types
+ * (`require-trusted-types-for 'script'`) must allow the policy `webclip`
+ * (`trusted-types webclip`), which vouches for these URLs only.
  */
 function startWorker() {
   const url = new URL('./worker.js', import.meta.url);
-  // Written out as bundlers (Vite, webpack 5) recognise it, so they bundle the worker.
-  if (url.origin === location.origin) return new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  if (url.origin === location.origin) {
+    // Written out as bundlers (Vite, webpack 5) recognise it, so they bundle the worker.
+    try {
+      return new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+    } catch (e) {
+      // Trusted Types enforced: a plain URL is refused (and reported); the policy's is not.
+      if (!(e instanceof TypeError) || !/TrustedScriptURL/.test(e.message)) throw e;
+      return new Worker(trustedWorkerUrl(url.href, { required: true }), { type: 'module' });
+    }
+  }
   const wrapper = URL.createObjectURL(new Blob([`import ${JSON.stringify(url.href)};`], { type: 'text/javascript' }));
-  return new Worker(wrapper, { type: 'module' });
+  const worker = new Worker(trustedWorkerUrl(wrapper, { required: false }), { type: 'module' });
+  const revoke = () => URL.revokeObjectURL(wrapper);
+  worker.addEventListener('message', revoke, { once: true });
+  worker.addEventListener('error', revoke, { once: true });
+  return worker;
+}
+
+let workerPolicy;
+/** The URLs the policy vouches for: the worker's, and each blob: wrapper made for it. */
+const workerUrls = new Set();
+
+/**
+ * `href` as a TrustedScriptURL of the `webclip` policy where the browser has
+ * Trusted Types, else as it is. A page whose `trusted-types` directive does not
+ * allow the policy gets `href` as it is, or, when it is `required` (a plain URL
+ * was already refused), an error saying what to allow.
+ */
+function trustedWorkerUrl(href, { required }) {
+  if (!globalThis.trustedTypes?.createPolicy) return href;
+  workerUrls.add(href);
+  try {
+    workerPolicy ??= trustedTypes.createPolicy('webclip', {
+      createScriptURL(u) {
+        if (!workerUrls.has(u)) throw new TypeError(`webclip's Trusted Types policy vouches only for its own worker, not ${u}`);
+        return u;
+      },
+    });
+  } catch (e) {
+    if (!required) return href;
+    throw new Error(`this page enforces Trusted Types: allow webclip's policy (add \`webclip\` to the page's \`trusted-types\` directive) so it may start its worker (${e.message})`);
+  }
+  return workerPolicy.createScriptURL(href);
 }
 
 let sharedClient;

@@ -9,7 +9,11 @@
 //
 // Repos: { id: { dir, files?: { name: path }, sha, faults? } } where faults are
 // 'no-range' (answers 200 with the whole body), 'truncated' (serves the weights
-// cut to 60%, consistently: a short file), 'slow' (sends 64 KB every 50 ms).
+// cut to 60%, consistently: a short file), 'slow' (sends 64 KB every 50 ms),
+// and a hostile or broken server's: 'shifted' (a 206 from 64 bytes past where
+// asked, and its Content-Range says so), 'oversend' (a 206 with the asked span's
+// Content-Range and no Content-Length whose body goes on past it), 'changes'
+// (the file is replaced between any two requests: its ETag alternates).
 // An id that is not listed gets the Hub's anonymous answer for it: 401 with
 // X-Error-Code RepoNotFound. Every request is logged in `requests`.
 // startStatic() is a plain static server with the same Range handling and a request log.
@@ -35,8 +39,10 @@ function sendFile(req, res, file, extra, faults = []) {
   const types = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.mjs': 'text/javascript', '.json': 'application/json', '.wasm': 'application/wasm', '.png': 'image/png', '.css': 'text/css', '.md': 'text/plain; charset=utf-8' };
   const headers = { ...extra, 'Accept-Ranges': 'bytes', 'Content-Type': types[extname(file)] ?? 'application/octet-stream' };
   let [status, start, end] = [200, 0, length - 1];
-  if (range && !faults.includes('no-range')) {
-    start = Number(range[1]);
+  // If-Range (a browser revalidating the part it cached) with another version than this one: the whole file, as RFC 9110 says.
+  const stale = req.headers['if-range'] !== undefined && req.headers['if-range'] !== extra.ETag;
+  if (range && !faults.includes('no-range') && !stale) {
+    start = Number(range[1]) + (faults.includes('shifted') ? 64 : 0);
     end = Math.min(range[2] ? Number(range[2]) : length - 1, length - 1);
     if (start >= length) {
       res.writeHead(416, { ...headers, 'Content-Range': `bytes */${length}` });
@@ -49,6 +55,14 @@ function sendFile(req, res, file, extra, faults = []) {
   const fd = openSync(file, 'r');
   readSync(fd, bytes, 0, bytes.length, start);
   closeSync(fd);
+  if (faults.includes('oversend') && status === 206) {
+    // Chunked: the body is the span, then 64 KB more every 5 ms, for as long as the client reads.
+    res.writeHead(status, headers);
+    res.write(bytes);
+    const timer = setInterval(() => (res.destroyed ? clearInterval(timer) : res.write(Buffer.alloc(65536, 7))), 5);
+    res.on('close', () => clearInterval(timer));
+    return;
+  }
   headers['Content-Length'] = String(bytes.length);
   res.writeHead(status, headers);
   if (!faults.includes('slow')) return res.end(bytes);
@@ -179,7 +193,9 @@ export async function startHub(repos) {
       res.writeHead(404, CORS);
       return res.end();
     }
-    sendFile(req, res, file, { ...CORS, ETag: `"${repo.sha}"` }, repo.faults ?? []);
+    // 'changes': the file is replaced between any two requests (its ETag alternates).
+    const version = repo.faults?.includes('changes') ? `-v${(repo.served = (repo.served ?? 0) + 1) % 2 ? 1 : 2}` : '';
+    sendFile(req, res, file, { ...CORS, ETag: `"${repo.sha}${version}"` }, repo.faults ?? []);
   }
 
   return {

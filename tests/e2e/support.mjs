@@ -73,10 +73,18 @@ export function arg(name, fallback) {
 }
 
 /** A fresh browser on `url`: `{ browser, context, page, problems }` (console errors and page errors). */
-export async function openPage(t, url, { webgpu }) {
+export async function openPage(t, url, { webgpu, meta = {} }) {
   const browser = await launchChromium({ webgpu });
   t.after(() => browser.close());
   const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+  // `meta`: <meta name content> tags added to the page's own HTML, as a site configures it.
+  if (Object.keys(meta).length) {
+    const tags = Object.entries(meta).map(([name, content]) => `<meta name="${name}" content="${content}">`).join('');
+    await context.route((u) => u.href.split('?')[0] === url.split('?')[0], async (route) => {
+      const response = await route.fetch();
+      route.fulfill({ response, body: (await response.text()).replace('<head>', `<head>${tags}`) });
+    });
+  }
   const page = await context.newPage();
   const problems = [];
   page.on('pageerror', (e) => problems.push(e.message));
