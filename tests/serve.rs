@@ -132,3 +132,70 @@ fn endless_headers_end_the_request() {
     let _ = stream.read_to_string(&mut response);
     assert!(response.starts_with("HTTP/1.1 431 "), "{response}");
 }
+
+#[test]
+fn a_request_head_sent_a_byte_at_a_time_is_cut_off() {
+    let server = start();
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let head = format!("GET /README.md HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nX-Slow: {}\r\n\r\n", server.port, "s".repeat(40));
+    let start = std::time::Instant::now();
+    // A byte every 300 ms: each read is quick, the head as a whole is not
+    // (HEAD_DEADLINE in src/bin/webclip-serve.rs: 5 s).
+    let mut sent = 0;
+    for byte in head.bytes() {
+        if stream.write_all(&[byte]).is_err() {
+            break;
+        }
+        sent += 1;
+        std::thread::sleep(Duration::from_millis(300));
+        if start.elapsed() > Duration::from_secs(9) {
+            break;
+        }
+    }
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut response = Vec::new();
+    // Closed (an end of stream, or a reset if a byte was still unread), not still open (a timeout).
+    let read = stream.read_to_end(&mut response);
+    let elapsed = start.elapsed();
+    assert!(
+        !matches!(&read, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
+        "still open after {elapsed:?}"
+    );
+    assert!(response.is_empty(), "cut off unanswered, not served: {:?}", String::from_utf8_lossy(&response));
+    assert!(sent < head.len(), "the server closed before the head was complete ({sent} of {} bytes)", head.len());
+    assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+    // A normal request still works.
+    assert_eq!(get(server.port, "/README.md"), Some(200));
+}
+
+#[test]
+fn out_of_file_descriptors_the_accept_loop_waits_instead_of_spinning() {
+    // 24 descriptors: the flood below exhausts them, so accept() fails until some close.
+    let binary = env!("CARGO_BIN_EXE_webclip-serve");
+    let mut child = Command::new("sh")
+        .args(["-c", &format!("ulimit -n 24 && exec \"{binary}\" --port 0 --root \"{}\"", env!("CARGO_MANIFEST_DIR"))])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let port: u16 = line.trim().rsplit(':').next().unwrap().trim_end_matches('/').parse().unwrap();
+    let server = Server { child, port };
+    let idle: Vec<TcpStream> = (0..60).filter_map(|_| TcpStream::connect(("127.0.0.1", port)).ok()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let cpu = |pid: u32| -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
+        // utime and stime (fields 14 and 15 of stat; 12 and 13 after the name), in clock ticks.
+        (fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap()) / 100.0
+    };
+    let before = cpu(server.child.id());
+    std::thread::sleep(Duration::from_secs(2));
+    let used = cpu(server.child.id()) - before;
+    assert!(used < 0.5, "the server used {used:.2} s of CPU in 2 s while out of descriptors");
+    drop(idle);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(get(port, "/README.md"), Some(200), "it serves again once descriptors are free");
+}
+

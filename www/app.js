@@ -1,7 +1,7 @@
 // The demo page: pick a model and an image, type labels, see CLIP's scores.
 // Everything runs in this tab; the image is only ever read locally.
 
-import { ClipModel, cachedModels, checkWebGPU, forgetCachedModels } from './webclip.js';
+import { ClipModel, cachedModels, checkImage, checkWebGPU, forgetCachedModels } from './webclip.js';
 import { parseLabels } from './labels.js';
 import { forReaders } from './reader-errors.js';
 
@@ -17,6 +17,7 @@ const state = {
   model: undefined,
   image: undefined, // the File or Blob the user gave
   previewUrl: undefined,
+  pictureTurn: 0, // the latest picture given: an older one's late check is dropped
   classifying: false,
   loading: undefined, // the AbortController of the load in progress
   again: false, // inputs changed while classifying: run once more after
@@ -186,9 +187,22 @@ async function forget(key) {
   showCached();
 }
 
-function setImage(file) {
+async function setImage(file) {
   if (!file) return;
   if (file.type && !file.type.startsWith('image/')) return showError(`${file.name} is not an image (${file.type}).`);
+  // Its header first: a decompression bomb is refused before the browser's decoder previews it.
+  const turn = ++state.pictureTurn;
+  try {
+    await checkImage(file);
+  } catch (e) {
+    if (turn !== state.pictureTurn) return;
+    state.image = undefined;
+    $('preview').hidden = true;
+    $('preview').removeAttribute('src');
+    $('results').dataset.state = 'error';
+    return showFailure(e);
+  }
+  if (turn !== state.pictureTurn) return;
   state.image = file;
   if (state.previewUrl) URL.revokeObjectURL(state.previewUrl);
   state.previewUrl = URL.createObjectURL(file);

@@ -90,6 +90,14 @@ function format(report) {
   return lines.join('\n');
 }
 
+/** Timed runs per measurement: a whole number from 1 to 100 (a link's `?samples=1e9` would run for days). */
+const MAX_SAMPLES = 100;
+function samplesOf(value) {
+  const n = Number(value || 5);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_SAMPLES) throw new Error(`samples: ${JSON.stringify(String(value))} is not a whole number from 1 to ${MAX_SAMPLES}`);
+  return n;
+}
+
 async function run({ model, samples }) {
   const status = (text) => { $('bench-status').textContent = text; };
   $('error').hidden = true;
@@ -126,7 +134,7 @@ $('bench-form').addEventListener('submit', async (event) => {
   event.preventDefault();
   $('bench-run').disabled = true;
   try {
-    await run({ model: $('bench-model').value.trim(), samples: Number($('bench-samples').value) || 5 });
+    await run({ model: $('bench-model').value.trim(), samples: samplesOf($('bench-samples').value) });
   } catch (e) {
     fail(e);
   } finally {
@@ -138,7 +146,8 @@ $('bench-copy').addEventListener('click', () => navigator.clipboard.writeText($(
 if (params.get('auto')) {
   if (params.get('model')) $('bench-model').value = params.get('model');
   if (params.get('samples')) $('bench-samples').value = params.get('samples');
-  run({ model: params.get('model'), samples: Number(params.get('samples')) || 5 })
+  Promise.resolve()
+    .then(() => run({ model: params.get('model'), samples: samplesOf(params.get('samples')) }))
     .then((report) => { window.benchReport = report; })
     .catch(fail);
 }

@@ -63,6 +63,30 @@ export async function list() {
   return entries.sort((a, b) => b.savedAt - a.savedAt);
 }
 
+/**
+ * Removes the model files left without their description (a tab closed or a
+ * worker ended mid-load): never listed, they would hold their space forever.
+ * A file another tab is writing now is locked (its access handle) and stays.
+ * Returns the names removed. Run once as a worker starts.
+ */
+export async function sweep() {
+  if (!navigator.storage?.getDirectory) return [];
+  const dir = await directory();
+  const names = [];
+  for await (const [file] of dir.entries()) names.push(file);
+  const removed = [];
+  for (const file of names.filter((f) => f.endsWith('.webclip'))) {
+    if (names.includes(`${file.slice(0, -'.webclip'.length)}.json`)) continue;
+    try {
+      await dir.removeEntry(file);
+      removed.push(file);
+    } catch {
+      // Being written by another tab's load: its own to finish or abort.
+    }
+  }
+  return removed;
+}
+
 /** The model file (a File) of the entry matching `query`'s key, if complete. */
 export async function open(query) {
   const dir = await directory();

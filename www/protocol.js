@@ -16,6 +16,8 @@ export const OP = Object.freeze({
   EMBED_IMAGE: 'embedImage',
   EMBED_IMAGES: 'embedImages',
   EMBED_TEXT: 'embedText',
+  /** `[width, height]` of encoded picture bytes from their header, after the checks decoding makes first. */
+  CHECK_IMAGE: 'checkImage',
   /** The pixels a picture decodes to, and which decoder gave them. */
   PIXELS: 'pixels',
   BENCH_KERNELS: 'benchKernels',
@@ -24,6 +26,8 @@ export const OP = Object.freeze({
   /** Starts the WebGPU buffer census (tests and benchmarks): sent first, before any engine exists. */
   COUNT_GPU_BUFFERS: 'countGpuBuffers',
   SIMULATE_DEVICE_LOSS: 'simulateDeviceLoss',
+  /** Traps in wasm, as a panic or an out-of-memory would: tests of the worker's restart. */
+  SIMULATE_CRASH: 'simulateCrash',
   CACHED_MODELS: 'cachedModels',
   FORGET_CACHED: 'forgetCached',
 });

@@ -49,6 +49,10 @@ export interface ModelOrigin {
   cacheError?: string;
   /** A checkpoint quantized in the worker while loading. */
   quantizedHere?: boolean;
+  /** What a Hub model's bytes are a copy of: the page's mirror's converted file, the repo's, or its checkpoint. */
+  source?: { kind: 'mirror' | 'repo file' | 'checkpoint'; url: string };
+  /** Why the page's mirror was not used (out of date, unreachable, failing); absent when it was, or had no such file. */
+  mirrorSkipped?: string;
 }
 
 export interface Adapter {
@@ -167,4 +171,8 @@ export declare function memoryUsage(): Promise<MemoryUsage>;
 export declare function countGpuBuffers(): void;
 /** Destroys the worker's GPU device as a driver reset would: the running call fails, the next one loads its model again. For tests. */
 export declare function simulateDeviceLoss(): Promise<void>;
+/** Traps in the worker's wasm as a crash would: the running call fails, a fresh worker takes over, each model loads again on its next call. For tests. */
+export declare function simulateCrash(): Promise<void>;
+/** A picture's size from its header, after the checks made before decoding (format, at most 178,956,970 pixels); throws naming what is wrong. Ask it before showing a reader's picture. */
+export declare function checkImage(image: Blob): Promise<{ width: number; height: number }>;
 export declare function isModelFileName(name: string): boolean;

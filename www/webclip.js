@@ -40,6 +40,8 @@ class WorkerClient {
       this.pending.delete(data.id);
       if ('error' in data) call.reject(new Error(data.error));
       else call.resolve(data.result);
+      // The others running fail with it, and the next call starts a fresh worker.
+      if (data.crashed) this.fail(new Error(data.error));
     };
     // Fires when the module itself fails to load (for instance www/pkg was
     // never built); pending calls would otherwise wait forever.
@@ -73,7 +75,12 @@ class WorkerClient {
     });
   }
 
+  /**
+   * Ends this worker: every pending call rejects with `error`; the next call on
+   * the page starts a fresh worker, where each model loads again (`ClipModel#call`).
+   */
   fail(error) {
+    if (this.broken) return;
     this.broken = error;
     for (const call of this.pending.values()) call.reject(error);
     this.pending.clear();
@@ -212,11 +219,12 @@ export class ClipModel {
           if (entry.waiting === 0) entry.cancel();
         });
         entry.users++;
+        const reopen = () => ClipModel.load(source, { engine, kernels, weights, hub, mirror });
         return new ClipModel(entry.worker, info, () => {
           if (--entry.users > 0) return;
-          cache.delete(key);
-          entry.worker.call(OP.DISPOSE, { modelId: info.modelId });
-        });
+          if (cache.get(key) === entry) cache.delete(key);
+          entry.worker.call(OP.DISPOSE, { modelId: info.modelId }).catch(() => {});
+        }, reopen);
       } finally {
         leave();
         entry.listeners.delete(onProgress);
@@ -239,10 +247,15 @@ export class ClipModel {
     }
     const worker = client();
     const info = await worker.call(OP.LOAD, { source: picked, engine, kernels, weights }, { onProgress, signal });
-    return new ClipModel(worker, info, () => worker.call(OP.DISPOSE, { modelId: info.modelId }));
+    const reopen = () => ClipModel.load(files, { engine, kernels, weights });
+    return new ClipModel(worker, info, () => worker.call(OP.DISPOSE, { modelId: info.modelId }).catch(() => {}), reopen);
   }
 
-  constructor(worker, info, release) {
+  /** Loads the same model again (on a fresh worker, after a crash): a new ClipModel. */
+  #reopen;
+
+  constructor(worker, info, release, reopen) {
+    this.#reopen = reopen;
     this.worker = worker;
     this.modelId = info.modelId;
     /** Where it runs and why: `{ name: 'webgpu' | 'cpu', description }`, e.g.
@@ -328,9 +341,23 @@ export class ClipModel {
 
   async #call(op, image, args = {}, transfer = image?.transfer ?? [], onProgress = undefined) {
     if (!this.release) throw new Error('this model was disposed');
+    // Its worker crashed since (a trap, out of memory): load it again on a fresh one first.
+    if (this.worker.broken) await this.#adopt(await this.#reopen());
     const result = await this.worker.call(op, { modelId: this.modelId, image: image?.payload, ...args }, { transfer, onProgress });
     this.timings = result.timings;
     return result;
+  }
+
+  /** Takes over `fresh`'s worker, model and release (it was loaded only for this one). */
+  async #adopt(fresh) {
+    if (!this.release) {
+      fresh.dispose(); // disposed while it reloaded
+      throw new Error('this model was disposed');
+    }
+    this.worker = fresh.worker;
+    this.modelId = fresh.modelId;
+    this.release = fresh.release;
+    fresh.release = undefined;
   }
 }
 
@@ -394,6 +421,29 @@ export function countGpuBuffers() {
  */
 export function simulateDeviceLoss() {
   return client().call(OP.SIMULATE_DEVICE_LOSS);
+}
+
+/**
+ * `{ width, height }` of a picture (a File or Blob) from its header, after the
+ * checks the engine makes before decoding it: a format it reads (PNG, JPEG,
+ * WebP, GIF, BMP), at least one pixel and at most 178,956,970. Ask it before
+ * showing a reader's picture with `<img>`, so a decompression bomb meets this
+ * check, not the browser's decoder. Throws naming the file and what is wrong.
+ * @param {Blob} image
+ */
+export async function checkImage(image) {
+  const bytes = await image.arrayBuffer();
+  const [width, height] = await client().call(OP.CHECK_IMAGE, { bytes, name: image.name ?? 'blob' }, { transfer: [bytes] });
+  return { width, height };
+}
+
+/**
+ * Traps in the worker's wasm, as a panic or running out of wasm memory would:
+ * the call running fails naming it, the worker is replaced, and each model
+ * loads again on its next call. For testing recovery.
+ */
+export function simulateCrash() {
+  return client().call(OP.SIMULATE_CRASH);
 }
 
 /**

@@ -30,7 +30,7 @@
 // words with the technical detail behind a disclosure, and the widget keeps its
 // fixed picture and labels.
 
-import { ClipModel } from './webclip.js';
+import { ClipModel, checkImage } from './webclip.js';
 import { parseLabels } from './labels.js';
 import { forReaders } from './reader-errors.js';
 
@@ -103,13 +103,15 @@ export class ClipClassifier extends HTMLElement {
   static observedAttributes = ['model', 'engine', 'labels', 'template', 'image', 'top', 'editable'];
 
   #ui;
-  #model; // Promise<ClipModel>
+  #model; // Promise<ClipModel> of the latest load
+  #current; // the ClipModel in use: disposed when a later load ends (either way) or the widget leaves the page
   #embedding; // Promise<Float32Array> of the current picture
   #blob; // Promise<Blob> of the current picture, to embed again after a failed pass
   #previewUrl;
   #started = false;
   #observer;
   #run = 0; // the latest scoring; older results are dropped
+  #pictureTurn = 0; // the latest picture given: an older one's late check is dropped
   #scores;
   #timings;
 
@@ -190,6 +192,16 @@ export class ClipClassifier extends HTMLElement {
 
   disconnectedCallback() {
     this.#observer?.disconnect();
+    // Removed from the page, not just moved (a move reconnects at once): free the model.
+    // A load still in flight disposes of its model when it ends (it is no longer the latest).
+    setTimeout(() => {
+      if (this.isConnected) return;
+      this.#current?.dispose();
+      this.#current = undefined;
+      this.#model = undefined;
+      this.#embedding = undefined;
+      this.#started = false;
+    });
   }
 
   attributeChangedCallback(name, old, value) {
@@ -230,7 +242,6 @@ export class ClipClassifier extends HTMLElement {
   #loadModel() {
     const { status, progress } = this.#ui;
     const url = this.getAttribute('model') || DEMO_MODEL;
-    const previous = this.#model;
     this.#ui.detail.hidden = true;
     status.dataset.state = 'loading';
     status.textContent = 'Loading the model…';
@@ -249,7 +260,8 @@ export class ClipClassifier extends HTMLElement {
     loading.then(
       (model) => {
         if (this.#model !== loading) return model.dispose();
-        previous?.then((m) => m.dispose(), () => {});
+        this.#current?.dispose();
+        this.#current = model;
         progress.hidden = true;
         status.dataset.state = 'ready';
         status.dataset.engine = model.engine.name;
@@ -260,6 +272,8 @@ export class ClipClassifier extends HTMLElement {
       },
       (e) => {
         if (this.#model !== loading) return;
+        this.#current?.dispose();
+        this.#current = undefined;
         this.#fail(e);
         this.#showWithoutModel();
       },
@@ -284,8 +298,17 @@ export class ClipClassifier extends HTMLElement {
     }));
   }
 
-  #setImage(file) {
+  async #setImage(file) {
     if (file.type && !file.type.startsWith('image/')) return this.#fail(new Error(`${file.name} is not an image (${file.type})`));
+    // Its header first: a decompression bomb is refused before the browser's decoder previews it.
+    const turn = ++this.#pictureTurn;
+    try {
+      await checkImage(file);
+    } catch (e) {
+      if (turn === this.#pictureTurn) this.#fail(e);
+      return;
+    }
+    if (turn !== this.#pictureTurn) return;
     if (this.#previewUrl) URL.revokeObjectURL(this.#previewUrl);
     this.#previewUrl = URL.createObjectURL(file);
     this.#showPreview(this.#previewUrl);

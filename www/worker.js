@@ -61,6 +61,9 @@ function serial(task) {
   return run;
 }
 
+// Model files an earlier worker left half-written are removed first (before this one writes any).
+const swept = store.sweep().catch(() => []);
+
 /** Loads in progress, by request id: their AbortControllers (op CANCEL). */
 const loading = new Map();
 
@@ -77,6 +80,11 @@ const ops = {
       const { eng, model, origin } = await open(spec, progress, controller.signal).catch(async (e) => {
         throw await explainLoss(e);
       });
+      // Cancelled while it finished: the page drops the reply, so nothing could ever dispose it.
+      if (controller.signal.aborted) {
+        model.free();
+        throw controller.signal.reason;
+      }
       const id = nextModelId++;
       models.set(id, { model, engine: eng, spec });
       return {
@@ -118,13 +126,19 @@ const ops = {
     for (const engine of engines.values()) (await engine.catch(() => undefined))?.destroyDevice();
   },
 
+  /** Traps in wasm now (not queued: a call running now is cut short with the worker). */
+  async [OP.SIMULATE_CRASH]() {
+    (await init()).trapForTests();
+  },
+
   /** Stops the load sent as request `loadId` (its promise rejects; nothing is cached). */
   [OP.CANCEL]({ loadId }) {
     loading.get(loadId)?.abort(new Error('loading was cancelled'));
   },
 
   /** The models kept for the next visit: `[{ key, id, revision, commit, weights, bytes, savedAt }]`. */
-  [OP.CACHED_MODELS]() {
+  async [OP.CACHED_MODELS]() {
+    await swept;
     return store.list();
   },
 
@@ -135,9 +149,11 @@ const ops = {
     return store.list();
   },
 
+  // Decoded in its turn in the queue: a dozen callers at once never hold a dozen
+  // decoded pictures (up to 537 MB of RGB each) in wasm memory.
   [OP.CLASSIFY]({ modelId, image, labels, templates }, progress) {
-    return withImage(image, (picture) =>
-      onModel(modelId, async (model) => ({ ...(await model.classify(picture, labels, templates, labelPasses(progress))), timings: model.timings })),
+    return onModel(modelId, (model) =>
+      withImage(image, async (picture) => ({ ...(await model.classify(picture, labels, templates, labelPasses(progress))), timings: model.timings })),
     );
   },
 
@@ -148,27 +164,40 @@ const ops = {
 
   // Images that wait for the engine together (several widgets, one model) go
   // through the vision tower as one batch.
+  // At most MAX_PICTURES_IN_FLIGHT are decoded and waiting at once (a batch's worth).
   async [OP.EMBED_IMAGE]({ modelId, image }) {
-    return joinImageBatch(modelId, await toImage(image));
+    const release = await pictureSlots.acquire();
+    try {
+      return await joinImageBatch(modelId, await toImage(image));
+    } finally {
+      release();
+    }
   },
 
   // The pictures move into the engine (wasm-bindgen takes them by value),
   // which frees them; those that never get there are freed here.
+  // Decoded in its turn in the queue, as CLASSIFY.
   async [OP.EMBED_IMAGES]({ modelId, images }) {
-    const pictures = [];
-    let moved = false;
-    try {
-      for (const image of images) pictures.push(await toImage(image));
-      return await onModel(modelId, async (model) => {
+    return onModel(modelId, async (model) => {
+      const pictures = [];
+      let moved = false;
+      try {
+        for (const image of images) pictures.push(await toImage(image));
         moved = true;
         return { embeddings: await model.embedImages(pictures), timings: model.timings };
-      });
-    } finally {
-      if (!moved) pictures.forEach((p) => p.free());
-    }
+      } finally {
+        if (!moved) pictures.forEach((p) => p.free());
+      }
+    });
   },
 
   // The pixels a picture decodes to, and which decoder gave them (tests).
+  // Not queued: a header, read in microseconds, while a pass may run.
+  async [OP.CHECK_IMAGE]({ bytes, name }) {
+    const { Image } = await init();
+    return Array.from(Image.headerSize(new Uint8Array(bytes), name));
+  },
+
   async [OP.PIXELS]({ image, decoder }) {
     const bytes = new Uint8Array(image.bytes);
     const { picture, decoder: used } = await decodeEncoded(bytes, image.name, decoder);
@@ -201,6 +230,24 @@ const ops = {
 
 /** The engine's callback after each text pass, reported as `{ stage: 'labels', done, total }`. */
 const labelPasses = (progress) => (done, total) => progress({ stage: 'labels', done, total });
+
+/** Pictures decoded for EMBED_IMAGE and not yet through their pass: a batch's worth. */
+const MAX_PICTURES_IN_FLIGHT = 8;
+const pictureSlots = slots(MAX_PICTURES_IN_FLIGHT);
+
+/** A counting semaphore: `acquire()` resolves to a `release` once one of `n` slots is free. */
+function slots(n) {
+  let free = n;
+  const waiting = [];
+  const release = () => {
+    const next = waiting.shift();
+    if (next) next(release);
+    else free++;
+  };
+  return {
+    acquire: () => (free > 0 ? (free--, Promise.resolve(release)) : new Promise((resolve) => waiting.push(resolve))),
+  };
+}
 
 /**
  * `{ embedding, timings }` of a picture, computed in one pass with every other
@@ -291,6 +338,7 @@ async function dropLostEngines() {
  * caller already runs in the queue (loading again after a device loss).
  */
 async function open({ source, kernels, weights, engine }, progress, signal, { queued = false } = {}) {
+  await swept; // never racing the sweep with a file of this load's
   const from = await modelSource(source, { weights, progress, signal });
   let eng, model;
   // Whatever fails from here on (the small files, the device, the weights), the cache keeps nothing.
@@ -355,10 +403,12 @@ self.onmessage = async ({ data: { id, op, ...args } }) => {
     const result = await ops[op](args, progress, id);
     self.postMessage({ id, result });
   } catch (e) {
-    // wasm-bindgen's JsError arrives as an Error; a panic as a RuntimeError.
-    self.postMessage({ id, error: e instanceof Error ? e.message : String(e) });
-    // After a trap the wasm instance's state is undefined: end this worker (its
-    // error event makes the page's client fail over to a fresh one).
-    if (e instanceof WebAssembly.RuntimeError) setTimeout(() => { throw e; });
+    // wasm-bindgen's JsError arrives as an Error; a panic, a trap or running out of
+    // wasm memory as a RuntimeError (or a RangeError for memory).
+    const crashed = e instanceof WebAssembly.RuntimeError || (e instanceof RangeError && /memory/i.test(e.message));
+    const message = e instanceof Error ? e.message : String(e);
+    self.postMessage({ id, error: crashed ? `the engine crashed (${message}); it restarts, and each model loads again on its next call` : message, crashed });
+    // After a trap the wasm instance's state is undefined: the page's client
+    // ends this worker and starts a fresh one (`crashed`).
   }
 };

@@ -24,7 +24,7 @@ mod serve {
     use std::path::{Component, Path, PathBuf};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
 
     /// Connections served at once, each on its own thread. The page and a test
     /// open a dozen; beyond this many, new ones get a 503 and are closed.
@@ -33,6 +33,13 @@ mod serve {
     const MAX_HEADER_LINES: usize = 100;
     /// A client silent (or not reading) this long is dropped.
     const IDLE: Duration = Duration::from_secs(30);
+    /// A request's head (its line and headers) must arrive whole this soon after its
+    /// first byte: a browser's takes milliseconds; one byte every 29 s would hold a
+    /// connection, and with 64 of them the server, for as long as the sender likes.
+    pub const HEAD_DEADLINE: Duration = Duration::from_secs(5);
+    /// A failed accept (out of file descriptors, say) is retried after this pause:
+    /// retrying at once would spin a core until a connection closes.
+    const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
     const USAGE: &str = "usage: webclip-serve [--port N] [--root DIR] [--not-isolated]
   (defaults: 8080, the current directory; --not-isolated leaves out COOP and COEP,
@@ -67,7 +74,15 @@ mod serve {
         let shown = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
         println!("serving {} on http://127.0.0.1:{port}/", shown.display());
         let open = Arc::new(AtomicUsize::new(0));
-        for mut stream in listener.incoming().flatten() {
+        for stream in listener.incoming() {
+            let mut stream = match stream {
+                Ok(stream) => stream,
+                Err(e) => {
+                    eprintln!("webclip-serve: accept failed ({e}); retrying shortly");
+                    std::thread::sleep(ACCEPT_BACKOFF);
+                    continue;
+                }
+            };
             if open.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
                 open.fetch_sub(1, Ordering::SeqCst);
                 busy(&mut stream);
@@ -150,6 +165,21 @@ mod serve {
             };
         let allowed_hosts = [format!("127.0.0.1:{port}"), format!("localhost:{port}")];
         loop {
+            // Idle between requests (keep-alive) up to IDLE; from the first byte on, the
+            // whole head within HEAD_DEADLINE.
+            reader.get_ref().set_read_timeout(Some(IDLE))?;
+            if reader.fill_buf()?.is_empty() {
+                return Ok(());
+            }
+            let deadline = Instant::now() + HEAD_DEADLINE;
+            let read_line = |reader: &mut BufReader<TcpStream>, line: &mut String| {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, "request head too slow"));
+                }
+                reader.get_ref().set_read_timeout(Some(left))?;
+                read_line(reader, line)
+            };
             let mut request_line = String::new();
             if read_line(&mut reader, &mut request_line)? == 0 {
                 return Ok(());

@@ -48,36 +48,7 @@ use crate::error::{Error, Result};
 /// transparency onto white exactly as transformers' `CLIPImageProcessor` does with Pillow.
 /// `name` is only used in error messages.
 pub fn decode(bytes: &[u8], name: &str) -> Result<RgbImage> {
-    if bytes.is_empty() {
-        return Err(Error::image(name, "the file is empty"));
-    }
-    let mut reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| Error::image(name, format!("could not read: {e}")))?;
-    let format = match reader.format() {
-        Some(
-            f @ (ImageFormat::Png
-            | ImageFormat::Jpeg
-            | ImageFormat::WebP
-            | ImageFormat::Gif
-            | ImageFormat::Bmp),
-        ) => f,
-        Some(other) => {
-            return Err(Error::image(
-                name,
-                format!("{other:?} images are not supported (use PNG, JPEG, WebP, GIF or BMP)"),
-            ))
-        }
-        None => {
-            return Err(Error::image(
-                name,
-                format!(
-                    "not a PNG, JPEG, WebP, GIF or BMP file (starts with {})",
-                    hex_prefix(bytes)
-                ),
-            ))
-        }
-    };
+    let (mut reader, format) = open(bytes, name)?;
     let invalid = |m: String| Error::image(name, m);
     if format == ImageFormat::Gif {
         return gif_frame::decode(bytes).map_err(invalid);
@@ -104,6 +75,67 @@ pub fn decode(bytes: &[u8], name: &str) -> Result<RgbImage> {
     to_rgb(img, png.as_ref()).map_err(invalid)
 }
 
+/// A reader of `bytes` and their format, when it is one we decode.
+fn open<'a>(bytes: &'a [u8], name: &str) -> Result<(ImageReader<Cursor<&'a [u8]>>, ImageFormat)> {
+    if bytes.is_empty() {
+        return Err(Error::image(name, "the file is empty"));
+    }
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| Error::image(name, format!("could not read: {e}")))?;
+    let format = match reader.format() {
+        Some(
+            f @ (ImageFormat::Png
+            | ImageFormat::Jpeg
+            | ImageFormat::WebP
+            | ImageFormat::Gif
+            | ImageFormat::Bmp),
+        ) => f,
+        Some(other) => {
+            return Err(Error::image(
+                name,
+                format!("{other:?} images are not supported (use PNG, JPEG, WebP, GIF or BMP)"),
+            ))
+        }
+        None => {
+            return Err(Error::image(
+                name,
+                format!(
+                    "not a PNG, JPEG, WebP, GIF or BMP file (starts with {})",
+                    hex_prefix(bytes)
+                ),
+            ))
+        }
+    };
+    Ok((reader, format))
+}
+
+/// `(width, height)` from the header of PNG, JPEG, WebP, GIF or BMP bytes, after the
+/// checks [`decode`] makes before any pixel is decoded (a format we decode, at least one
+/// pixel, at most [`MAX_PIXELS`](limits::MAX_PIXELS)). The page asks it before the
+/// browser's own decoder shows the picture: a decompression bomb is refused first.
+/// Headers only: a PNG's IHDR, a GIF's screen grown to its first frame (as Pillow and
+/// [`decode`] size it), the others' decoder headers under the metadata budget.
+pub fn header_size(bytes: &[u8], name: &str) -> Result<(u32, u32)> {
+    let (mut reader, format) = open(bytes, name)?;
+    let invalid = |m: &str| Error::image(name, m);
+    let (w, h) = match format {
+        ImageFormat::Png => PngHeader::parse(bytes)
+            .map(|p| (p.width, p.height))
+            .ok_or_else(|| invalid("could not decode Png: no valid IHDR header"))?,
+        ImageFormat::Gif => gif_frame::size(bytes).map_err(|m| Error::image(name, m))?,
+        _ => {
+            reader.limits(limits::max_alloc(METADATA_BUDGET));
+            reader
+                .into_decoder()
+                .map_err(|e| Error::image(name, format!("could not decode {format:?}: {e}")))?
+                .dimensions()
+        }
+    };
+    check_size(w, h).map_err(|m| Error::image(name, m))?;
+    Ok((w, h))
+}
+
 /// For JPEG bytes, their size after the same header checks [`decode`] makes
 /// (so a decompression bomb is refused before any decoder runs); `None` for
 /// any other format. The browser decodes JPEG itself where that is proven
@@ -115,12 +147,7 @@ pub fn jpeg_size(bytes: &[u8], name: &str) -> Result<Option<(u32, u32)>> {
     if reader.format() != Some(ImageFormat::Jpeg) {
         return Ok(None);
     }
-    let decoder = reader
-        .into_decoder()
-        .map_err(|e| Error::image(name, format!("could not decode Jpeg: {e}")))?;
-    let (w, h) = decoder.dimensions();
-    check_size(w, h).map_err(|m| Error::image(name, m))?;
-    Ok(Some((w, h)))
+    header_size(bytes, name).map(Some)
 }
 
 /// The decoder's pixels -> Pillow's 8-bit RGBA -> composited RGB.
@@ -230,6 +257,25 @@ mod tests {
         assert!(!err.contains("more than"), "{err}");
     }
 
+    /// What the page checks before a preview is the size the decoder then gives, for every
+    /// picture of the fixtures (each format, EXIF rotations, animations, odd PNGs).
+    #[test]
+    fn header_size_is_the_decoded_size_before_rotation() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/images");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let bytes = std::fs::read(&path).unwrap();
+            let Ok(img) = decode(&bytes, &name) else { continue };
+            let (w, h) = header_size(&bytes, &name).unwrap();
+            // EXIF orientations 5-8 swap the sides after decoding.
+            assert!((w, h) == (img.width, img.height) || (h, w) == (img.width, img.height), "{name}");
+            checked += 1;
+        }
+        assert!(checked >= 5, "{checked} pictures");
+    }
+
     /// Headers of the other formats claiming more than MAX_PIXELS, a few dozen bytes each.
     #[test]
     fn every_format_refuses_a_bomb_from_its_header() {
@@ -285,6 +331,8 @@ mod tests {
                     && err.contains("more than the 178956970 allowed"),
                 "{err}"
             );
+            // The check the page makes before the browser shows a picture refuses the same.
+            assert_eq!(header_size(&bytes, name).unwrap_err().to_string(), err, "{name}");
             // The check that guards the browser's own JPEG decoder refuses the same.
             match jpeg_size(&bytes, name) {
                 Err(e) => assert_eq!(e.to_string(), err),

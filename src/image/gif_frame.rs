@@ -19,42 +19,56 @@ use std::io::Cursor;
 use std::num::NonZeroU64;
 
 use super::composite::over_white;
+use std::borrow::Cow;
+
 use super::limits::{alloc_budget, check_size, METADATA_BUDGET};
 use super::rgb::RgbImage;
 
+fn fail(e: gif::DecodingError) -> String {
+    format!("could not decode Gif: {e}")
+}
+
+/// The gif crate refuses a frame without a colour table, which Pillow reads as grayscale
+/// (gray = index): a gray-ramp global table gives exactly that.
+fn with_color_table(bytes: &[u8]) -> Cow<'_, [u8]> {
+    if bytes.len() >= 13 && bytes[10] & 0x80 == 0 {
+        Cow::Owned(
+            [
+                &bytes[..10],
+                &[bytes[10] & 0x70 | 0x87],
+                &bytes[11..13],
+                &(0..=255u8).flat_map(|i| [i; 3]).collect::<Vec<_>>(),
+                &bytes[13..],
+            ]
+            .concat(),
+        )
+    } else {
+        Cow::Borrowed(bytes)
+    }
+}
+
+/// The picture's size as Pillow sees it (the logical screen, grown to hold the first
+/// frame) and that frame's offset, from the headers only (room for metadata such as
+/// ICC and XMP, not for pixels).
+fn canvas(bytes: &[u8]) -> Result<((u32, u32), u32, u32), String> {
+    let mut dec = open(bytes, METADATA_BUDGET).map_err(fail)?;
+    let screen = (u32::from(dec.width()), u32::from(dec.height()));
+    let f = dec.next_frame_info().map_err(fail)?.ok_or("could not decode Gif: it has no frame")?;
+    let (left, top) = (u32::from(f.left), u32::from(f.top));
+    Ok(((screen.0.max(left + u32::from(f.width)), screen.1.max(top + u32::from(f.height))), left, top))
+}
+
+/// [`canvas`]'s size, checked as [`decode`] checks it before any pixel.
+pub(super) fn size(bytes: &[u8]) -> Result<(u32, u32), String> {
+    let (size, _, _) = canvas(&with_color_table(bytes))?;
+    check_size(size.0, size.1)?;
+    Ok(size)
+}
+
 /// Decodes the first frame, composited onto white.
 pub(super) fn decode(bytes: &[u8]) -> Result<RgbImage, String> {
-    let fail = |e: gif::DecodingError| format!("could not decode Gif: {e}");
-    // The gif crate refuses a frame without a colour table, which Pillow reads as grayscale
-    // (gray = index): a gray-ramp global table gives exactly that.
-    let patched;
-    let bytes = if bytes.len() >= 13 && bytes[10] & 0x80 == 0 {
-        patched = [
-            &bytes[..10],
-            &[bytes[10] & 0x70 | 0x87],
-            &bytes[11..13],
-            &(0..=255u8).flat_map(|i| [i; 3]).collect::<Vec<_>>(),
-            &bytes[13..],
-        ]
-        .concat();
-        &patched[..]
-    } else {
-        bytes
-    };
-
-    // First the headers only, with room for metadata (ICC, XMP) but not for pixels.
-    let (canvas, left, top) = {
-        let mut dec = open(bytes, METADATA_BUDGET).map_err(fail)?;
-        let screen = (u32::from(dec.width()), u32::from(dec.height()));
-        let f =
-            dec.next_frame_info().map_err(fail)?.ok_or("could not decode Gif: it has no frame")?;
-        let (left, top) = (u32::from(f.left), u32::from(f.top));
-        (
-            (screen.0.max(left + u32::from(f.width)), screen.1.max(top + u32::from(f.height))),
-            left,
-            top,
-        )
-    };
+    let bytes = &*with_color_table(bytes);
+    let (canvas, left, top) = canvas(bytes)?;
     check_size(canvas.0, canvas.1)?;
 
     let mut dec = open(bytes, alloc_budget(canvas.0, canvas.1)).map_err(fail)?;

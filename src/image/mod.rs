@@ -34,7 +34,7 @@ mod rgb;
 
 pub use composite::from_rgba;
 pub use config::{PreprocessConfig, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD};
-pub use decode::{decode, jpeg_size};
+pub use decode::{decode, header_size, jpeg_size};
 pub use rgb::RgbImage;
 
 /// transformers' `get_resize_output_image_size(..., default_to_square=False)`:

@@ -171,6 +171,8 @@ impl ClipModel {
     }
 
     pub async fn embed_texts(&self, texts: &[&str]) -> Result<Features> {
+        // The limits labels have: as many texts at once, each as long ([`scores::check_texts`]).
+        scores::check_texts(texts)?;
         self.embed_ids(&self.tokenize(texts)?).await
     }
 

@@ -42,6 +42,26 @@ pub fn check_inputs(labels: &[String], templates: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// Checks texts to embed as they are (`embed_texts`): at most [`MAX_PROMPTS`], each at
+/// most [`MAX_TEXT_BYTES`], as labels are.
+pub fn check_texts(texts: &[&str]) -> Result<()> {
+    if texts.len() > MAX_PROMPTS {
+        return Err(Error::Input(format!(
+            "{} texts are more than the {MAX_PROMPTS} allowed at once",
+            texts.len()
+        )));
+    }
+    if let Some((i, t)) = texts.iter().enumerate().find(|(_, t)| t.len() > MAX_TEXT_BYTES) {
+        return Err(Error::Input(format!(
+            "text {} ({}) is {} bytes long, more than the {MAX_TEXT_BYTES} allowed (CLIP reads only its first 75 tokens)",
+            i + 1,
+            quoted(t),
+            t.len()
+        )));
+    }
+    Ok(())
+}
+
 /// The most prompts (labels × templates) one call encodes: the texts and
 /// their embeddings are held at once.
 pub const MAX_PROMPTS: usize = 20_000;
@@ -181,6 +201,12 @@ mod tests {
             .to_string()
             .contains("20001 labels × 1 templates make more than the 20000 prompts"));
         assert!(check_inputs(&many[..MAX_PROMPTS], &[]).is_ok());
+        let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+        let e = check_texts(&refs).unwrap_err().to_string();
+        assert!(e.contains("20001 texts") && e.contains("20000"), "{e}");
+        assert!(check_texts(&refs[..MAX_PROMPTS]).is_ok());
+        let e = check_texts(&["a", &long]).unwrap_err().to_string();
+        assert!(e.contains("text 2") && e.contains("65537 bytes"), "{e}");
         assert!(check_inputs(&s(&["a"]), &s(&["photo"]))
             .unwrap_err()
             .to_string()

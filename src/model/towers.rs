@@ -171,8 +171,11 @@ fn batch_limit(max_bytes: u64, wanted: usize, rows_each: usize, width: usize) ->
 /// Images and text tokens per pass for `config` with weights in `format`: the
 /// most of each (8 images, 616 tokens) within [`ACTIVATION_SHARE`] of the weights.
 fn pass_sizes(config: &ClipConfig, format: WeightFormat) -> (usize, usize) {
-    let weights = weight_bytes(config, |n, k| format.layout(n, k).bytes() as u64) as usize;
-    let budget = (weights as f64 * ACTIVATION_SHARE) as usize;
+    // In f64, not usize: on wasm32 a large model's bytes do not fit a usize (`as` would
+    // wrap them to a small number); a float-to-int `as` saturates. Such a model is
+    // refused by `check_fits` anyway.
+    let weights = weight_bytes(config, |n, k| format.layout(n, k).bytes() as u64) as f64;
+    let budget = (weights * ACTIVATION_SHARE) as usize;
     // Floats per row of the shared activations: stream, other, normed, attention out, qkv, hidden.
     let per_row = |c: &TowerConfig| 4 * (7 * c.width + c.intermediate);
     let v = &config.vision;

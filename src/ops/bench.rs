@@ -36,6 +36,33 @@ pub struct KernelTiming {
     pub samples: usize,
 }
 
+impl KernelTiming {
+    /// `family`'s `kernel` on `weights` and `shape` (e.g. "vision fc1 (50x768 by 768x3072)",
+    /// its `dims` and `flops`), from the `(median, min, max)` milliseconds of `samples` runs.
+    pub fn new(
+        (family, kernel, weights): (&'static str, &'static str, WeightFormat),
+        (shape, dims, flops): (String, Vec<usize>, f64),
+        (median_ms, min_ms, max_ms): (f64, f64, f64),
+        samples: usize,
+    ) -> KernelTiming {
+        // Only matmul reads weights; the others say f32.
+        let weights = if kernel == "matmul" { weights } else { WeightFormat::F32 };
+        KernelTiming {
+            family,
+            kernel,
+            weights: weights.name(),
+            shape,
+            dims,
+            flops,
+            median_ms,
+            min_ms,
+            max_ms,
+            gflops: flops / median_ms / 1e6,
+            samples,
+        }
+    }
+}
+
 /// ViT-B/32's matmul shapes (m, n, k): one image is 50 tokens, a batch of 8 is 400, four
 /// short labels about 4 × 7 rows (the issue asks for 4 × 512 by 512 × 1536).
 pub const MATMUL_SHAPES: [(&str, usize, usize, usize); 5] = [
@@ -79,26 +106,11 @@ async fn time(
 fn timing(
     k: &Kernels,
     kernel: &'static str,
-    shape: String,
-    dims: Vec<usize>,
-    flops: f64,
-    (median_ms, min_ms, max_ms): (f64, f64, f64),
+    shape: (String, Vec<usize>, f64),
+    times: (f64, f64, f64),
     samples: usize,
 ) -> KernelTiming {
-    let weights = if kernel == "matmul" { k.format.name() } else { WeightFormat::F32.name() };
-    KernelTiming {
-        family: k.family.name(),
-        kernel,
-        weights,
-        shape,
-        dims,
-        flops,
-        median_ms,
-        min_ms,
-        max_ms,
-        gflops: flops / median_ms / 1e6,
-        samples,
-    }
+    KernelTiming::new((k.family.name(), kernel, k.format), shape, times, samples)
 }
 
 /// Times matmul (every shape of [`MATMUL_SHAPES`]) of `k`'s family and weight
@@ -128,9 +140,7 @@ pub async fn run(gpu: &Gpu, k: &Kernels, samples: usize, only: &str) -> Result<V
         out.push(timing(
             k,
             "matmul",
-            format!("{what} ({m}x{kk} by {kk}x{n})"),
-            vec![m, n, kk],
-            flops,
+            (format!("{what} ({m}x{kk} by {kk}x{n})"), vec![m, n, kk], flops),
             t,
             samples,
         ));
@@ -162,9 +172,7 @@ pub async fn run(gpu: &Gpu, k: &Kernels, samples: usize, only: &str) -> Result<V
         out.push(timing(
             k,
             "attention",
-            format!("{what} ({heads} heads of {head_dim})"),
-            vec![batch, seq, heads, head_dim],
-            flops,
+            (format!("{what} ({heads} heads of {head_dim})"), vec![batch, seq, heads, head_dim], flops),
             t,
             samples,
         ));
@@ -190,9 +198,7 @@ pub async fn run(gpu: &Gpu, k: &Kernels, samples: usize, only: &str) -> Result<V
         out.push(timing(
             k,
             "layernorm",
-            format!("{what} ({rows}x{cols})"),
-            vec![rows, cols],
-            8.0 * (rows * cols) as f64,
+            (format!("{what} ({rows}x{cols})"), vec![rows, cols], 8.0 * (rows * cols) as f64),
             t,
             samples,
         ));

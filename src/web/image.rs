@@ -39,6 +39,15 @@ impl Image {
         Ok(image::jpeg_size(bytes, name)?.map(|(w, h)| vec![w, h]))
     }
 
+    /// `[width, height]` of PNG, JPEG, WebP, GIF or BMP bytes from their header, after
+    /// the checks `decode` makes before any pixel (a decompression bomb throws here):
+    /// the page asks it before it lets the browser show the picture.
+    #[wasm_bindgen(js_name = headerSize)]
+    pub fn header_size(bytes: &[u8], name: &str) -> Result<Vec<u32>, JsError> {
+        let (w, h) = image::header_size(bytes, name)?;
+        Ok(vec![w, h])
+    }
+
     /// The decoded pixels, packed RGB8 (tests compare them with Pillow's).
     #[wasm_bindgen(getter)]
     pub fn rgb(&self) -> Vec<u8> {

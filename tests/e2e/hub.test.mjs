@@ -131,6 +131,20 @@ test('a Hub id is quantized in the worker, cached, and a reload reads no weights
   const left = await page.evaluate(async () => (await import('/www/webclip.js')).forgetCachedModels());
   assert.deepEqual(left, []);
   assert.deepEqual(await cachedFiles(page), {});
+
+  // A model file left without its description (a tab closed mid-load) is removed when a worker starts.
+  await page.evaluate(async () => {
+    const root = await navigator.storage.getDirectory();
+    const dir = await root.getDirectoryHandle('webclip-models', { create: true });
+    const file = await (await dir.getFileHandle('test_tiny-q8-0badf00d.webclip', { create: true })).createWritable();
+    await file.write(new Uint8Array(1000));
+    await file.close();
+  });
+  assert.deepEqual(Object.keys(await cachedFiles(page)), ['test_tiny-q8-0badf00d.webclip']);
+  await page.reload();
+  await waitForModel(page);
+  assert.deepEqual(await page.evaluate(async () => (await import('/www/webclip.js')).cachedModels()), []);
+  assert.deepEqual(await cachedFiles(page), {}, 'the orphan is gone');
   assert.deepEqual(problems.filter((p) => !/Failed to load resource/.test(p)), []);
 });
 

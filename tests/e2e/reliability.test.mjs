@@ -1,4 +1,5 @@
-// Reliability in the browser: a GPU device lost in the middle of a call, GPU
+// Reliability in the browser: a GPU device lost in the middle of a call, a
+// trap that takes the worker down, GPU
 // and wasm memory over many calls and over loading and disposing, and what
 // the page answers to bad labels and bad pictures (each with its own message,
 // nothing typed lost). Expectations come from transformers' fixture outputs.
@@ -89,6 +90,38 @@ test('a device lost in the middle of a call fails it clearly; the next call load
   assertTransformers(bars, 'the page after the loss');
 });
 
+test('a trap in the worker fails the calls running, naming it; a fresh worker takes over and every model loads again', { timeout: 300_000 }, async (t) => {
+  const { page } = await openPage(t);
+  await waitForModel(page);
+  const got = await page.evaluate(async (labels) => {
+    const { ClipModel, memoryUsage, simulateCrash } = await import('/www/webclip.js');
+    const blob = await (await fetch('tests/fixtures/images/chelsea.png')).blob();
+    const model = await ClipModel.load('tests/fixtures/tiny-clip/');
+    const picked = await ClipModel.load([new File([await (await fetch('tests/fixtures/tiny-clip/model.safetensors')).arrayBuffer()], 'model.safetensors'),
+      ...(await Promise.all(['config.json', 'tokenizer.json', 'preprocessor_config.json'].map(async (n) => new File([await (await fetch(`tests/fixtures/tiny-clip/${n}`)).arrayBuffer()], n))))]);
+    const before = await model.classify(blob, labels);
+    // A real wasm trap while a call waits behind it in the queue.
+    const running = model.classify(blob, Array.from({ length: 2000 }, (_, i) => `label number ${i}`)).then(() => 'it finished', (e) => e.message);
+    const crash = await simulateCrash().then(() => 'no crash', (e) => e.message);
+    const cut = await running;
+    const after = await model.classify(blob, labels);
+    const pickedAfter = await picked.classify(blob, labels);
+    const fresh = await (await ClipModel.load('tests/fixtures/tiny-clip/')).classify(blob, labels);
+    const { models } = await memoryUsage();
+    return { before, crash, cut, after, pickedAfter, fresh, models };
+  }, LABELS);
+  assert.match(got.crash, /^the engine crashed \(unreachable\); it restarts, and each model loads again on its next call$/);
+  assert.ok(got.cut === got.crash || got.cut === 'it finished', `the call in flight: ${got.cut}`);
+  assertTransformers(got.before, 'before the crash');
+  assertTransformers(got.after, 'the same model after the crash');
+  assertTransformers(got.pickedAfter, 'a model from picked files after the crash');
+  assertTransformers(got.fresh, 'a new load after the crash');
+  assert.equal(got.models, 2, 'the new worker holds the two models reloaded (the new load shares the first)');
+  // The page's own model (loaded before the crash) works too.
+  const bars = await classifyOnPage(page, 'tests/fixtures/images/chelsea.png', LABELS.join('\n'));
+  assertTransformers(bars, 'the page after the crash');
+});
+
 test('GPU buffers and wasm memory stay flat over many calls and over loading and disposing', { timeout: 600_000 }, async (t) => {
   const { page } = await openCensusPage(t);
   const runs = Number(process.env.WEBCLIP_ENDURANCE_RUNS ?? 150);
@@ -132,6 +165,65 @@ test('GPU buffers and wasm memory stay flat over many calls and over loading and
     assert.equal(count(got.afterLoads)[key], count(got.afterFirstLoad)[key], `${key} after 20 loads and disposals`);
   }
   assert.equal(got.afterLoads.models, got.start.models, 'every disposed model is gone from the worker');
+});
+
+test('no model outlives its user: a widget whose model changes (to a failing one, twice at once) or that leaves the page, and a load cancelled as it ends', { timeout: 300_000 }, async (t) => {
+  const { page } = await openCensusPage(t);
+  const got = await page.evaluate(async () => {
+    const { ClipModel, memoryUsage } = await import('/www/webclip.js');
+    await import('/www/widget.js');
+    const held = async () => {
+      const { models, gpuBuffers, gpuBytes } = await memoryUsage();
+      return { models, gpuBuffers, gpuBytes };
+    };
+    // The baseline: the WebGPU engine up (its device and kernels stay), no model held.
+    (await ClipModel.load('tests/fixtures/tiny-clip/', { engine: 'webgpu', weights: 'f16' })).dispose();
+    const empty = await held();
+    const widget = document.createElement('clip-classifier');
+    const event = (type) => new Promise((resolve) => widget.addEventListener(type, resolve, { once: true }));
+    const settled = () => Promise.race([event('clip-ready'), event('clip-error')]);
+    widget.setAttribute('engine', 'webgpu');
+    widget.setAttribute('labels', 'a cat; a dog');
+    widget.setAttribute('model', 'tests/fixtures/tiny-clip/');
+    let ready = event('clip-ready');
+    document.body.prepend(widget); // near the top: the widget loads once in view (the page is a long README)
+    await ready;
+    const one = await held();
+    // To a model that fails: the one before is freed too (the widget shows the failure).
+    let failed = event('clip-error');
+    widget.setAttribute('model', 'tests/fixtures/no-such-model/');
+    await failed;
+    const afterFailure = await held();
+    // Twice before the first load ends: only the last stays.
+    ready = settled();
+    widget.setAttribute('model', 'tests/fixtures/tiny-clip/');
+    widget.setAttribute('engine', 'cpu');
+    await ready;
+    await new Promise((resolve) => setTimeout(resolve, 500)); // the first load ends and is freed
+    const twice = await held();
+    // Removed from the page.
+    widget.remove();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const removed = await held();
+    // A load cancelled as its last bytes arrive: whether it ends first or not, nothing stays.
+    const controller = new AbortController();
+    const cancelled = await ClipModel.load('tests/fixtures/tiny-clip/', {
+      engine: 'webgpu',
+      weights: 'q4',
+      signal: controller.signal,
+      onProgress: (p) => p.total && p.loaded >= p.total && controller.abort(new DOMException('stop', 'AbortError')),
+    }).then((m) => (m.dispose(), 'loaded'), (e) => e.name);
+    const afterCancel = await held();
+    return { empty, one, afterFailure, twice, removed, cancelled, afterCancel };
+  });
+  t.diagnostic(JSON.stringify(got));
+  assert.equal(got.one.models, 1);
+  assert.ok(got.one.gpuBuffers > 0);
+  assert.deepEqual(got.afterFailure, got.empty, 'a failed model change frees the model before it');
+  assert.deepEqual({ ...got.twice, gpuBytes: undefined, gpuBuffers: undefined }, { models: 1, gpuBytes: undefined, gpuBuffers: undefined }, 'two changes at once leave one model');
+  assert.equal(got.twice.gpuBuffers, got.empty.gpuBuffers, 'the last one asked runs on the CPU: no GPU buffer is left of the first');
+  assert.deepEqual(got.removed, got.empty, 'a widget removed from the page frees its model');
+  assert.deepEqual(got.afterCancel, got.empty, `a load cancelled at its end (${got.cancelled}) leaves nothing`);
 });
 
 /** Classifies on the page; returns the bars, or throws the page's error. */
@@ -246,6 +338,8 @@ test('bad pictures: each named with what is wrong, the labels kept, the next pic
     const shown = await shownError(page);
     assert.ok(shown.kind === 'picture' && shown.detail.startsWith(message), `${file.name}: ${JSON.stringify(shown)}`);
     assert.equal(await page.inputValue('#labels'), LABELS.join('\n'));
+    // A bomb is refused from its header before the browser's own decoder could preview it.
+    if (file.name.startsWith('bomb')) assert.equal(await page.$eval('#preview', (p) => p.hidden && !p.getAttribute('src')), true, `${file.name}: not previewed`);
   }
   // A 1x1 picture is a picture: CLIP sees one colour.
   const onePixel = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC';
@@ -357,4 +451,10 @@ test('the buffer census is opt-in: refused once the worker runs, and memoryUsage
   assert.equal(got.memory.models, 1);
   assert.ok(got.memory.wasmBytes > 0, JSON.stringify(got.memory));
   assert.ok(got.memory.gpuBuffers > 0 && got.memory.gpuBytes > 0, `the engine counts its buffers without the census: ${JSON.stringify(got.memory)}`);
+});
+
+test("bench.html refuses a link's absurd sample count instead of running for days", { timeout: 120_000 }, async (t) => {
+  const { page } = await open(t, `${server.base}www/bench.html?auto=1&samples=1e9`, { webgpu: false });
+  await page.waitForFunction(() => window.benchError, null, { timeout: 60_000 });
+  assert.equal(await page.evaluate(() => window.benchError), 'samples: "1e9" is not a whole number from 1 to 100');
 });

@@ -42,26 +42,12 @@ fn per_call(samples: usize, mut f: impl FnMut()) -> (f64, f64, f64) {
 
 fn timing(
     kernel: &'static str,
-    weights: WeightFormat,
-    shape: String,
-    dims: Vec<usize>,
-    flops: f64,
-    (median_ms, min_ms, max_ms): (f64, f64, f64),
+    format: WeightFormat,
+    shape: (String, Vec<usize>, f64),
+    times: (f64, f64, f64),
     samples: usize,
 ) -> KernelTiming {
-    KernelTiming {
-        family: "cpu",
-        kernel,
-        weights: weights.name(),
-        shape,
-        dims,
-        flops,
-        median_ms,
-        min_ms,
-        max_ms,
-        gflops: flops / median_ms / 1e6,
-        samples,
-    }
+    KernelTiming::new(("cpu", kernel, format), shape, times, samples)
 }
 
 /// The CPU engine's matmul on every shape of [`MATMUL_SHAPES`] with weights in `format`
@@ -77,16 +63,8 @@ pub fn kernel_timings(format: WeightFormat, samples: usize, only: &str) -> Vec<K
         let (x, bias) = (random(m * k, 1, 1.0), random(n, 3, 1.0));
         let mut y = vec![0f32; m * n];
         let t = per_call(samples, || matmul(&x, m, &panels, &Epilogue::bias(&bias), &mut y));
-        let shape = format!("{what} ({m}x{k} by {k}x{n})");
-        out.push(timing(
-            "matmul",
-            format,
-            shape,
-            vec![m, n, k],
-            2.0 * (m * n * k) as f64,
-            t,
-            samples,
-        ));
+        let shape = (format!("{what} ({m}x{k} by {k}x{n})"), vec![m, n, k], 2.0 * (m * n * k) as f64);
+        out.push(timing("matmul", format, shape, t, samples));
     }
     let attention_shapes: &[(&str, usize, usize, Mask)] = if wanted("attention") {
         &[
@@ -104,8 +82,8 @@ pub fn kernel_timings(format: WeightFormat, samples: usize, only: &str) -> Vec<K
         let t = per_call(samples, || attention(&qkv, (batch, seq), (heads, d), mask, &mut o));
         let keys = if matches!(mask, Mask::Causal) { seq * (seq + 1) / 2 } else { seq * seq };
         let flops = 4.0 * (batch * heads * keys * d) as f64;
-        let shape = format!("{what} ({heads} heads of {d})");
-        out.push(timing("attention", format, shape, vec![batch, seq, heads, d], flops, t, samples));
+        let shape = (format!("{what} ({heads} heads of {d})"), vec![batch, seq, heads, d], flops);
+        out.push(timing("attention", format, shape, t, samples));
     }
     for (what, rows) in [("vision, 1 image", 50), ("vision, batch 8", 400)]
         .into_iter()
@@ -116,16 +94,8 @@ pub fn kernel_timings(format: WeightFormat, samples: usize, only: &str) -> Vec<K
         let mut y = vec![0f32; rows * cols];
         let t = per_call(samples, || layernorm(&x, &g, &b, cols, 1e-5, &mut y));
         // Mean, variance and the affine output: about 8 operations per element, as on WebGPU.
-        let shape = format!("{what} ({rows}x{cols})");
-        out.push(timing(
-            "layernorm",
-            format,
-            shape,
-            vec![rows, cols],
-            8.0 * (rows * cols) as f64,
-            t,
-            samples,
-        ));
+        let shape = (format!("{what} ({rows}x{cols})"), vec![rows, cols], 8.0 * (rows * cols) as f64);
+        out.push(timing("layernorm", format, shape, t, samples));
     }
     out
 }

@@ -5,7 +5,8 @@
 //! end-of-word suffix, and a post-processor adding `<|startoftext|>` (49406)
 //! and `<|endoftext|>` (49407). This module only pins what the file must not
 //! decide: truncation to [`CONTEXT_LENGTH`] ids (specials included, so start +
-//! the first 75 tokens + end) and no padding.
+//! the first 75 tokens + end) and no padding. Its normalizer and pre-tokenizer must be
+//! CLIP's ([`pipeline`]): no other regex pattern from a file is ever run.
 //!
 //! Ids match transformers' `CLIPTokenizer`/`CLIPTokenizerFast` (the Hub
 //! tokenizer), not OpenAI's `simple_tokenizer.py`, which additionally runs
@@ -13,6 +14,8 @@
 //!
 //! No file system access: the caller supplies the bytes, so this works the
 //! same natively and on wasm32.
+
+pub mod pipeline;
 
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
@@ -47,6 +50,8 @@ impl ClipTokenizer {
     /// Truncation (77 ids including specials, cut on the right) and padding
     /// (none) are set here, whatever the file says.
     pub fn from_bytes(tokenizer_json: &[u8]) -> Result<Self> {
+        // Before the crate compiles any of the file's patterns.
+        pipeline::check(tokenizer_json)?;
         let mut inner = Tokenizer::from_bytes(tokenizer_json)
             .map_err(|e| Error::Tokenizer(format!("cannot parse tokenizer.json: {e}")))?;
 
