@@ -137,7 +137,11 @@ fn endless_headers_end_the_request() {
 fn a_request_head_sent_a_byte_at_a_time_is_cut_off() {
     let server = start();
     let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    let head = format!("GET /README.md HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nX-Slow: {}\r\n\r\n", server.port, "s".repeat(40));
+    let head = format!(
+        "GET /README.md HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nX-Slow: {}\r\n\r\n",
+        server.port,
+        "s".repeat(40)
+    );
     let start = std::time::Instant::now();
     // A byte every 300 ms: each read is quick, the head as a whole is not
     // (HEAD_DEADLINE in src/bin/webclip-serve.rs: 5 s).
@@ -161,8 +165,16 @@ fn a_request_head_sent_a_byte_at_a_time_is_cut_off() {
         !matches!(&read, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
         "still open after {elapsed:?}"
     );
-    assert!(response.is_empty(), "cut off unanswered, not served: {:?}", String::from_utf8_lossy(&response));
-    assert!(sent < head.len(), "the server closed before the head was complete ({sent} of {} bytes)", head.len());
+    assert!(
+        response.is_empty(),
+        "cut off unanswered, not served: {:?}",
+        String::from_utf8_lossy(&response)
+    );
+    assert!(
+        sent < head.len(),
+        "the server closed before the head was complete ({sent} of {} bytes)",
+        head.len()
+    );
     assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
     // A normal request still works.
     assert_eq!(get(server.port, "/README.md"), Some(200));
@@ -173,7 +185,13 @@ fn out_of_file_descriptors_the_accept_loop_waits_instead_of_spinning() {
     // 24 descriptors: the flood below exhausts them, so accept() fails until some close.
     let binary = env!("CARGO_BIN_EXE_webclip-serve");
     let mut child = Command::new("sh")
-        .args(["-c", &format!("ulimit -n 24 && exec \"{binary}\" --port 0 --root \"{}\"", env!("CARGO_MANIFEST_DIR"))])
+        .args([
+            "-c",
+            &format!(
+                "ulimit -n 24 && exec \"{binary}\" --port 0 --root \"{}\"",
+                env!("CARGO_MANIFEST_DIR")
+            ),
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -182,7 +200,8 @@ fn out_of_file_descriptors_the_accept_loop_waits_instead_of_spinning() {
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let port: u16 = line.trim().rsplit(':').next().unwrap().trim_end_matches('/').parse().unwrap();
     let server = Server { child, port };
-    let idle: Vec<TcpStream> = (0..60).filter_map(|_| TcpStream::connect(("127.0.0.1", port)).ok()).collect();
+    let idle: Vec<TcpStream> =
+        (0..60).filter_map(|_| TcpStream::connect(("127.0.0.1", port)).ok()).collect();
     std::thread::sleep(Duration::from_millis(300));
     let cpu = |pid: u32| -> f64 {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
@@ -198,4 +217,3 @@ fn out_of_file_descriptors_the_accept_loop_waits_instead_of_spinning() {
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(get(port, "/README.md"), Some(200), "it serves again once descriptors are free");
 }
-

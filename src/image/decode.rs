@@ -270,7 +270,10 @@ mod tests {
             let Ok(img) = decode(&bytes, &name) else { continue };
             let (w, h) = header_size(&bytes, &name).unwrap();
             // EXIF orientations 5-8 swap the sides after decoding.
-            assert!((w, h) == (img.width, img.height) || (h, w) == (img.width, img.height), "{name}");
+            assert!(
+                (w, h) == (img.width, img.height) || (h, w) == (img.width, img.height),
+                "{name}"
+            );
             checked += 1;
         }
         assert!(checked >= 5, "{checked} pictures");

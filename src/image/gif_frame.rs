@@ -55,7 +55,11 @@ fn canvas(bytes: &[u8]) -> Result<((u32, u32), u32, u32), String> {
     let screen = (u32::from(dec.width()), u32::from(dec.height()));
     let f = dec.next_frame_info().map_err(fail)?.ok_or("could not decode Gif: it has no frame")?;
     let (left, top) = (u32::from(f.left), u32::from(f.top));
-    Ok(((screen.0.max(left + u32::from(f.width)), screen.1.max(top + u32::from(f.height))), left, top))
+    Ok((
+        (screen.0.max(left + u32::from(f.width)), screen.1.max(top + u32::from(f.height))),
+        left,
+        top,
+    ))
 }
 
 /// [`canvas`]'s size, checked as [`decode`] checks it before any pixel.

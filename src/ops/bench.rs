@@ -172,7 +172,11 @@ pub async fn run(gpu: &Gpu, k: &Kernels, samples: usize, only: &str) -> Result<V
         out.push(timing(
             k,
             "attention",
-            (format!("{what} ({heads} heads of {head_dim})"), vec![batch, seq, heads, head_dim], flops),
+            (
+                format!("{what} ({heads} heads of {head_dim})"),
+                vec![batch, seq, heads, head_dim],
+                flops,
+            ),
             t,
             samples,
         ));

@@ -51,14 +51,14 @@ pub fn check(tokenizer_json: &[u8]) -> Result<()> {
         Value::Object(o) if o.get("type") == Some(&json!("Sequence")) => o.get("pretokenizers"),
         _ => None,
     };
-    let [split, byte_level] = steps.and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]) else {
+    let [split, byte_level] = steps.and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+    else {
         return refuse(format!(
             "its pre_tokenizer is not CLIP's Split then ByteLevel: {}",
             brief(&file.pre_tokenizer)
         ));
     };
-    let want_split =
-        json!({"type": "Split", "pattern": {"Regex": CLIP_SPLIT}, "behavior": "Removed", "invert": true});
+    let want_split = json!({"type": "Split", "pattern": {"Regex": CLIP_SPLIT}, "behavior": "Removed", "invert": true});
     if *split != want_split {
         return refuse(format!("its Split step is not CLIP's: {}", brief(split)));
     }
@@ -83,7 +83,8 @@ mod tests {
     use super::*;
 
     fn real() -> Value {
-        serde_json::from_slice(include_bytes!("../../tests/fixtures/tokenizer/tokenizer.json")).unwrap()
+        serde_json::from_slice(include_bytes!("../../tests/fixtures/tokenizer/tokenizer.json"))
+            .unwrap()
     }
 
     fn check_value(v: &Value) -> Result<()> {
@@ -98,11 +99,27 @@ mod tests {
     #[test]
     fn refuses_other_patterns_and_steps_naming_them() {
         let cases: [(&str, Value, &str); 5] = [
-            ("/pre_tokenizer/pretokenizers/0/pattern/Regex", json!("(a|a)+$"), "its Split step is not CLIP's"),
-            ("/normalizer/normalizers/1/pattern/Regex", json!("(\\s|\\s)+"), "its normalizer is not CLIP's"),
+            (
+                "/pre_tokenizer/pretokenizers/0/pattern/Regex",
+                json!("(a|a)+$"),
+                "its Split step is not CLIP's",
+            ),
+            (
+                "/normalizer/normalizers/1/pattern/Regex",
+                json!("(\\s|\\s)+"),
+                "its normalizer is not CLIP's",
+            ),
             ("/normalizer", Value::Null, "its normalizer is not CLIP's: null"),
-            ("/pre_tokenizer", json!({"type": "Whitespace"}), "its pre_tokenizer is not CLIP's Split then ByteLevel"),
-            ("/pre_tokenizer/pretokenizers/1", json!({"type": "Metaspace"}), "its second pre-tokenizer is not ByteLevel"),
+            (
+                "/pre_tokenizer",
+                json!({"type": "Whitespace"}),
+                "its pre_tokenizer is not CLIP's Split then ByteLevel",
+            ),
+            (
+                "/pre_tokenizer/pretokenizers/1",
+                json!({"type": "Metaspace"}),
+                "its second pre-tokenizer is not ByteLevel",
+            ),
         ];
         for (pointer, value, want) in cases {
             let mut file = real();

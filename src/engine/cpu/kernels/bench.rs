@@ -63,7 +63,8 @@ pub fn kernel_timings(format: WeightFormat, samples: usize, only: &str) -> Vec<K
         let (x, bias) = (random(m * k, 1, 1.0), random(n, 3, 1.0));
         let mut y = vec![0f32; m * n];
         let t = per_call(samples, || matmul(&x, m, &panels, &Epilogue::bias(&bias), &mut y));
-        let shape = (format!("{what} ({m}x{k} by {k}x{n})"), vec![m, n, k], 2.0 * (m * n * k) as f64);
+        let shape =
+            (format!("{what} ({m}x{k} by {k}x{n})"), vec![m, n, k], 2.0 * (m * n * k) as f64);
         out.push(timing("matmul", format, shape, t, samples));
     }
     let attention_shapes: &[(&str, usize, usize, Mask)] = if wanted("attention") {
@@ -94,7 +95,8 @@ pub fn kernel_timings(format: WeightFormat, samples: usize, only: &str) -> Vec<K
         let mut y = vec![0f32; rows * cols];
         let t = per_call(samples, || layernorm(&x, &g, &b, cols, 1e-5, &mut y));
         // Mean, variance and the affine output: about 8 operations per element, as on WebGPU.
-        let shape = (format!("{what} ({rows}x{cols})"), vec![rows, cols], 8.0 * (rows * cols) as f64);
+        let shape =
+            (format!("{what} ({rows}x{cols})"), vec![rows, cols], 8.0 * (rows * cols) as f64);
         out.push(timing("layernorm", format, shape, t, samples));
     }
     out
