@@ -95,9 +95,10 @@ class WorkerClient {
  * The module worker (./worker.js). A worker cannot be started from another
  * origin (webclip served from a CDN): then a same-origin `blob:` module that
  * imports it stands in, which needs `worker-src blob: <webclip's origin>` in a
- * page's Content-Security-Policy (a module worker's imports are checked against it); its URL is revoked once the worker has run (not
- * before: the browser reads it after the constructor returns). Self-hosted, no
- * `blob:` is used. A page that enforces Trusted Types
+ * page's Content-Security-Policy (a module worker's imports are checked
+ * against it); its URL is revoked once the worker has run (not before: the
+ * browser reads it after the constructor returns). Self-hosted, no `blob:` is
+ * used. A page that enforces Trusted Types
  * (`require-trusted-types-for 'script'`) must allow the policy `webclip`
  * (`trusted-types webclip`), which vouches for these URLs only.
  */
@@ -253,6 +254,8 @@ export class ClipModel {
 
   /** Loads the same model again (on a fresh worker, after a crash): a new ClipModel. */
   #reopen;
+  /** The reload in progress: calls made at once after a crash share it. */
+  #reopening;
 
   constructor(worker, info, release, reopen) {
     this.#reopen = reopen;
@@ -341,15 +344,21 @@ export class ClipModel {
 
   async #call(op, image, args = {}, transfer = image?.transfer ?? [], onProgress = undefined) {
     if (!this.release) throw new Error('this model was disposed');
-    // Its worker crashed since (a trap, out of memory): load it again on a fresh one first.
-    if (this.worker.broken) await this.#adopt(await this.#reopen());
+    // Its worker crashed since (a trap, out of memory): load it again on a fresh one first,
+    // once for all the calls that find it so.
+    if (this.worker.broken) {
+      this.#reopening ??= this.#reopen()
+        .then((fresh) => this.#adopt(fresh))
+        .finally(() => (this.#reopening = undefined));
+      await this.#reopening;
+    }
     const result = await this.worker.call(op, { modelId: this.modelId, image: image?.payload, ...args }, { transfer, onProgress });
     this.timings = result.timings;
     return result;
   }
 
   /** Takes over `fresh`'s worker, model and release (it was loaded only for this one). */
-  async #adopt(fresh) {
+  #adopt(fresh) {
     if (!this.release) {
       fresh.dispose(); // disposed while it reloaded
       throw new Error('this model was disposed');
