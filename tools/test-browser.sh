@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the wasm test suite (the kernel tests of src/ops and tests/browser.rs) in
+# Runs the wasm test suite (the kernel tests of src/ops, tests/browser.rs and the
+# decoders' peak memory, tests/decode_memory.rs) in
 # headless Chromium on its WebGPU, through wasm-bindgen-test-runner (the wasm32
 # runner set in .cargo/config.toml). Extra arguments go to `cargo test`, e.g.
 # `tools/test-browser.sh -- --nocapture`. Needs Debian's chromium and chromium-driver.
@@ -12,4 +13,4 @@ export CHROMEDRIVER="${CHROMEDRIVER:-$(command -v chromedriver || echo /usr/bin/
 export WASM_BINDGEN_TEST_WEBDRIVER_JSON="$PWD/tests/webdriver.json"
 export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-300}"
 # Only the suites that have browser tests (the others are native-only).
-exec cargo test --target wasm32-unknown-unknown --lib --test browser "$@"
+exec cargo test --target wasm32-unknown-unknown --lib --test browser --test decode_memory "$@"

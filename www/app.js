@@ -165,12 +165,14 @@ async function showCached() {
     ...cached.map((c) => {
       const item = document.createElement('li');
       const text = document.createElement('span');
-      text.textContent = `${c.id}@${c.commit.slice(0, 7)} (${c.weights}): ${mb(c.bytes)}, saved ${new Date(c.savedAt).toLocaleDateString()}`;
+      text.textContent = c.partial
+        ? `A model file still being written (${c.file}): ${mb(c.bytes)} so far`
+        : `${c.id}@${c.commit.slice(0, 7)} (${c.weights}): ${mb(c.bytes)}, saved ${new Date(c.savedAt).toLocaleDateString()}`;
       const button = document.createElement('button');
       button.type = 'button';
       button.className = 'secondary';
       button.textContent = 'Forget';
-      button.setAttribute('aria-label', `Forget ${c.id} (${c.weights})`);
+      button.setAttribute('aria-label', c.partial ? `Forget ${c.file}` : `Forget ${c.id} (${c.weights})`);
       button.addEventListener('click', () => forget(c.key));
       item.append(text, button);
       return item;

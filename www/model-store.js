@@ -47,6 +47,7 @@ async function removeFiles(dir, name) {
  * wrong length are removed on the way.
  */
 export async function list() {
+  await sweepOnce();
   const dir = await directory();
   const entries = [];
   for await (const [file] of dir.entries()) {
@@ -67,16 +68,16 @@ export async function list() {
  * Removes the model files left without their description (a tab closed or a
  * worker ended mid-load): never listed, they would hold their space forever.
  * A file another tab is writing now is locked (its access handle) and stays.
- * Returns the names removed. Run once as a worker starts.
+ * Returns the names removed.
  */
-export async function sweep() {
+async function sweep() {
   if (!navigator.storage?.getDirectory) return [];
   const dir = await directory();
-  const names = [];
-  for await (const [file] of dir.entries()) names.push(file);
+  const names = new Set();
+  for await (const [file] of dir.entries()) names.add(file);
   const removed = [];
-  for (const file of names.filter((f) => f.endsWith('.webclip'))) {
-    if (names.includes(`${file.slice(0, -'.webclip'.length)}.json`)) continue;
+  for (const file of names) {
+    if (!file.endsWith('.webclip') || names.has(`${file.slice(0, -'.webclip'.length)}.json`)) continue;
     try {
       await dir.removeEntry(file);
       removed.push(file);
@@ -87,8 +88,42 @@ export async function sweep() {
   return removed;
 }
 
+let swept;
+/**
+ * The sweep, run once per worker (it starts one as it starts): every other
+ * function here waits for it, so it never races a load with that load's file.
+ */
+export function sweepOnce() {
+  swept ??= sweep().catch(() => []);
+  return swept;
+}
+
+const PARTIAL = 'partial ';
+
+/**
+ * Model files without their description that outlived the sweep: being written
+ * now (a load in this or another tab). They take space, so `cachedModels()`
+ * lists them beside the complete entries: `{ key, partial: true, file, bytes,
+ * savedAt }`. One whose size cannot be read (locked by another tab's access
+ * handle, where the browser refuses even reading) is left out.
+ */
+export async function partials() {
+  await sweepOnce();
+  const dir = await directory();
+  const names = new Set();
+  for await (const [file] of dir.entries()) names.add(file);
+  const found = [];
+  for (const file of names) {
+    if (!file.endsWith('.webclip') || names.has(`${file.slice(0, -'.webclip'.length)}.json`)) continue;
+    const blob = await dir.getFileHandle(file).then((h) => h.getFile(), () => undefined);
+    if (blob) found.push({ key: `${PARTIAL}${file}`, partial: true, file, bytes: blob.size, savedAt: blob.lastModified });
+  }
+  return found;
+}
+
 /** The model file (a File) of the entry matching `query`'s key, if complete. */
 export async function open(query) {
+  await sweepOnce();
   const dir = await directory();
   const name = nameOf(query);
   const entry = await readJson(dir, `${name}.json`);
@@ -103,14 +138,23 @@ export async function latest({ hub, id, revision, weights }) {
   return found && open(found);
 }
 
+/**
+ * Removes the entry of `key` (a partial file too, unless it is being written
+ * now); whether it did.
+ */
 export async function remove(key) {
   const dir = await directory();
+  if (key.startsWith(PARTIAL)) {
+    const partial = (await partials()).find((p) => p.key === key);
+    return Boolean(partial) && dir.removeEntry(partial.file).then(() => true, () => false);
+  }
   const entry = (await list()).find((e) => e.key === key);
   if (entry) await removeFiles(dir, nameOf(entry));
   return Boolean(entry);
 }
 
 export async function clear() {
+  await sweepOnce();
   const root = await navigator.storage.getDirectory();
   await root.removeEntry(DIR, { recursive: true }).catch(() => {});
 }
@@ -126,6 +170,7 @@ export async function clear() {
  */
 export async function begin(entry) {
   if (!navigator.storage?.getDirectory) throw new Error('this browser has no origin private file system');
+  await sweepOnce();
   const dir = await directory();
   const name = nameOf(entry);
   await removeFiles(dir, name);

@@ -20,7 +20,10 @@ export async function fileMetadata(reader) {
   }
   let header;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(await reader.read(8, length)));
+    // Read from the file's start, as the engine then reads it: the reader keeps this block,
+    // so a mirror's header (megabytes: the tokenizer is in it) is fetched once, not twice.
+    const bytes = await reader.read(0, 8 + length);
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8)));
   } catch (e) {
     if (e instanceof SyntaxError || e instanceof TypeError) throw new Error(`${reader.name}: its safetensors header is not valid JSON (${e.message})`);
     throw e;

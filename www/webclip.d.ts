@@ -129,6 +129,7 @@ export declare function checkWebGPU(): Promise<WebGPUCheck>;
 
 export interface CachedModel {
   key: string;
+  partial?: false;
   hub: string;
   id: string;
   revision: string;
@@ -137,10 +138,18 @@ export interface CachedModel {
   bytes: number;
   savedAt: number;
 }
-/** Models kept in this browser for the next visit, newest first. */
-export declare function cachedModels(): Promise<CachedModel[]>;
-/** Frees one cached model (`key` from cachedModels), or all; resolves to what remains. */
-export declare function forgetCachedModels(key?: string): Promise<CachedModel[]>;
+/** A model file still being written (a load in this or another tab): it takes space too. */
+export interface PartialCachedModel {
+  key: string;
+  partial: true;
+  file: string;
+  bytes: number;
+  savedAt: number;
+}
+/** Models kept in this browser for the next visit, newest first, then files still being written. */
+export declare function cachedModels(): Promise<(CachedModel | PartialCachedModel)[]>;
+/** Frees one cached model (`key` from cachedModels; a partial file unless it is being written now), or all; resolves to what remains. */
+export declare function forgetCachedModels(key?: string): Promise<(CachedModel | PartialCachedModel)[]>;
 
 export interface KernelTiming {
   family: KernelFamily;

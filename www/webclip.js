@@ -191,8 +191,8 @@ export class ClipModel {
    */
   static async load(source, { onProgress, engine, kernels, weights, signal, hub, mirror } = {}) {
     if (typeof source === 'string' || source instanceof URL) {
-      const hubModel = parseHubId(String(source));
       const base = globalThis.document?.baseURI ?? location.href;
+      const hubModel = await hubIdNotOwnPath(String(source), base);
       const where = hubModel ? { hub: { ...hubModel, hub: hub ?? HUB, mirror: mirror && withSlash(new URL(mirror, base).href) } } : modelUrl(source);
       const what = hubModel ? `hub ${where.hub.hub} ${hubModel.id}@${hubModel.revision} ${where.hub.mirror ?? ''}` : where.url ?? where.fileUrl;
       const key = `${engine ?? 'auto'} ${kernels ?? 'auto'} ${weights ?? 'stored'} ${what}`;
@@ -457,7 +457,9 @@ export function simulateCrash() {
 
 /**
  * Models kept in this browser for the next visit (Hub loads):
- * `[{ key, id, revision, commit, weights, bytes, savedAt }]`, newest first.
+ * `[{ key, id, revision, commit, weights, bytes, savedAt }]`, newest first;
+ * then the model files still being written (a load in this or another tab),
+ * which take space too: `{ key, partial: true, file, bytes, savedAt }`.
  */
 export function cachedModels() {
   return client().call(OP.CACHED_MODELS);
@@ -494,6 +496,26 @@ export const isModelFileName = (name) => /\.(webclip|safetensors)$/.test(name);
  * Where a model is: `{ url }` for a directory (absolute, ending in '/'), or
  * `{ fileUrl }` for a webclip model file.
  */
+/**
+ * `parseHubId(source)`, unless `source` is the page's own model directory: an
+ * `owner/name` without `@revision` is first looked for as `<base>owner/name/config.json`
+ * on the page's own server (one same-origin HEAD request), and taken for a Hub id only
+ * when that is not there (or is an HTML page: a server answering every path with its
+ * app). So a page's `model="models/clip"` is never sent to the Hub, as transformers.js
+ * looks for a local model before the Hub. An explicit `@revision` is always the Hub's.
+ */
+async function hubIdNotOwnPath(source, base) {
+  const hubModel = parseHubId(source);
+  if (!hubModel || source.includes('@')) return hubModel;
+  const config = new URL(`${source}/config.json`, base);
+  if (config.origin !== new URL(base).origin) return hubModel;
+  const own = await fetch(config, { method: 'HEAD' }).then(
+    (r) => r.ok && !/html/i.test(r.headers.get('content-type') ?? ''),
+    () => false,
+  );
+  return own ? undefined : hubModel;
+}
+
 function modelUrl(source) {
   const url = new URL(source, globalThis.document?.baseURI ?? location.href);
   if (url.pathname.endsWith('/')) return { url: url.href };

@@ -61,8 +61,9 @@ function serial(task) {
   return run;
 }
 
-// Model files an earlier worker left half-written are removed first (before this one writes any).
-const swept = store.sweep().catch(() => []);
+// Model files an earlier worker left half-written are removed as it starts (the
+// store's other calls wait for that).
+store.sweepOnce();
 
 /** Loads in progress, by request id: their AbortControllers (op CANCEL). */
 const loading = new Map();
@@ -138,15 +139,14 @@ const ops = {
 
   /** The models kept for the next visit: `[{ key, id, revision, commit, weights, bytes, savedAt }]`. */
   async [OP.CACHED_MODELS]() {
-    await swept;
-    return store.list();
+    return cachedModels();
   },
 
   /** Forgets one cached model (by key), or all of them. */
   async [OP.FORGET_CACHED]({ key }) {
     if (key === undefined) await store.clear();
     else await store.remove(key);
-    return store.list();
+    return cachedModels();
   },
 
   // Decoded in its turn in the queue: a dozen callers at once never hold a dozen
@@ -338,7 +338,6 @@ async function dropLostEngines() {
  * caller already runs in the queue (loading again after a device loss).
  */
 async function open({ source, kernels, weights, engine }, progress, signal, { queued = false } = {}) {
-  await swept; // never racing the sweep with a file of this load's
   const from = await modelSource(source, { weights, progress, signal });
   let eng, model;
   // Whatever fails from here on (the small files, the device, the weights), the cache keeps nothing.
@@ -373,6 +372,11 @@ async function open({ source, kernels, weights, engine }, progress, signal, { qu
  * `{ vendor, architecture }` from the browser (wgpu does not pass them on),
  * for the default adapter, which is the one the engine gets.
  */
+/** The cache's complete entries, then the files still being written (they take space too). */
+async function cachedModels() {
+  return [...(await store.list()), ...(await store.partials())];
+}
+
 async function adapterInfo() {
   const info = (await navigator.gpu?.requestAdapter({ powerPreference: 'high-performance' }))?.info;
   return info ? { vendor: info.vendor, architecture: info.architecture } : {};

@@ -24,23 +24,30 @@
 //!   an Adobe RGB profile); the `image` crate applies none either.
 //!
 //! The `image` crate decodes the pixels (zune-jpeg for JPEG, so JPEG pixels differ from
-//! libjpeg-turbo's by a little; see the tests). PNG colour type and `tRNS` are read from
-//! the file header (`png_header`) because the crate has already expanded them by the time
-//! we see the pixels. EXIF orientation is applied, as transformers' `load_image` and
-//! browsers do. The white composite itself is `composite`.
+//! libjpeg-turbo's by a little; see the tests), except PNG's: `png_rows` reads those a row
+//! at a time with the png crate, and takes the colour type and `tRNS` from the file header
+//! (`png_header`) because the crate has already expanded them by the time we see the pixels.
+//! EXIF orientation is applied, as transformers' `load_image` and browsers do, as the
+//! pixels are written (`oriented`). The white composite itself is `composite`.
 //!
 //! Memory: a header claiming more than [`MAX_PIXELS`](limits::MAX_PIXELS) is refused before
 //! any pixel is decoded, and each decoder may allocate no more than [`alloc_budget`] of the
 //! size its header gives, so a small file cannot make it reserve gigabytes (see `limits`).
+//! At the peak a picture costs its RGB result (3 bytes a pixel) plus, for the formats the
+//! `image` crate decodes, its decoded pixels (at most 4 bytes a pixel: 8-bit RGBA); a PNG
+//! costs the result and a row, whatever its bit depth.
 
 use std::io::Cursor;
 
+use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 
 use super::composite::over_white;
 use super::gif_frame;
 use super::limits::{self, alloc_budget, check_size, METADATA_BUDGET};
+use super::oriented::OrientedRgb;
 use super::png_header::PngHeader;
+use super::png_rows;
 use super::rgb::RgbImage;
 use crate::error::{Error, Result};
 
@@ -50,17 +57,17 @@ use crate::error::{Error, Result};
 pub fn decode(bytes: &[u8], name: &str) -> Result<RgbImage> {
     let (mut reader, format) = open(bytes, name)?;
     let invalid = |m: String| Error::image(name, m);
-    if format == ImageFormat::Gif {
-        return gif_frame::decode(bytes).map_err(invalid);
+    match format {
+        ImageFormat::Gif => return gif_frame::decode(bytes).map_err(invalid),
+        ImageFormat::Png => {
+            let header = PngHeader::parse(bytes)
+                .ok_or_else(|| invalid("could not decode Png: no valid IHDR header".into()))?;
+            check_size(header.width, header.height).map_err(invalid)?;
+            return png_rows::decode(bytes, &header).map_err(invalid);
+        }
+        _ => {}
     }
-    // The png crate reads every chunk up to the pixels (and inflates an ICC profile) while
-    // it opens, under the limit given then: size that limit from the IHDR, checked first.
-    let png = if format == ImageFormat::Png { PngHeader::parse(bytes) } else { None };
-    if let Some(p) = &png {
-        check_size(p.width, p.height).map_err(invalid)?;
-    }
-    let budget = png.as_ref().map_or(METADATA_BUDGET, |p| alloc_budget(p.width, p.height));
-    reader.limits(limits::max_alloc(budget));
+    reader.limits(limits::max_alloc(METADATA_BUDGET));
     let fail =
         |e: image::ImageError| Error::image(name, format!("could not decode {format:?}: {e}"));
     let mut decoder = reader.into_decoder().map_err(fail)?;
@@ -69,10 +76,9 @@ pub fn decode(bytes: &[u8], name: &str) -> Result<RgbImage> {
     check_size(w, h).map_err(invalid)?;
     decoder.set_limits(limits::max_alloc(alloc_budget(w, h))).map_err(fail)?;
     // A broken EXIF block should not make an otherwise fine picture unusable.
-    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut img = DynamicImage::from_decoder(decoder).map_err(fail)?;
-    img.apply_orientation(orientation);
-    to_rgb(img, png.as_ref()).map_err(invalid)
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let img = DynamicImage::from_decoder(decoder).map_err(fail)?;
+    to_rgb(img, orientation).map_err(invalid)
 }
 
 /// A reader of `bytes` and their format, when it is one we decode.
@@ -141,60 +147,31 @@ pub fn header_size(bytes: &[u8], name: &str) -> Result<(u32, u32)> {
 /// any other format. The browser decodes JPEG itself where that is proven
 /// bit-exact with Pillow (`www/jpeg-check.js`); this guards it.
 pub fn jpeg_size(bytes: &[u8], name: &str) -> Result<Option<(u32, u32)>> {
-    let reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| Error::image(name, format!("could not read: {e}")))?;
-    if reader.format() != Some(ImageFormat::Jpeg) {
+    if image::guess_format(bytes).ok() != Some(ImageFormat::Jpeg) {
         return Ok(None);
     }
     header_size(bytes, name).map(Some)
 }
 
-/// The decoder's pixels -> Pillow's 8-bit RGBA -> composited RGB.
-fn to_rgb(img: DynamicImage, png: Option<&PngHeader>) -> std::result::Result<RgbImage, String> {
+/// The decoder's 8-bit pixels -> RGB on white, turned by `orientation` as it is written
+/// (PNG, the one format with 16-bit samples and Pillow's per-mode quirks, is `png_rows`).
+fn to_rgb(img: DynamicImage, orientation: Orientation) -> std::result::Result<RgbImage, String> {
     let (width, height) = (img.width(), img.height());
-    let gray16 = png.is_some_and(PngHeader::is_gray16);
-    let key = png.and_then(PngHeader::color_key);
-    // 16-bit samples: the high byte, except Pillow's I;16 clamp.
-    let g16 = |v: u16| {
-        if gray16 {
-            v.min(255) as u8
-        } else {
-            (v >> 8) as u8
+    let mut out = OrientedRgb::new(width, height, orientation);
+    // Each decoded row, `channels` bytes a pixel, through `rgb`.
+    let mut put = |bytes: &[u8], channels: usize, rgb: fn(&[u8]) -> [u8; 3]| {
+        for (y, row) in bytes.chunks_exact(width as usize * channels).enumerate() {
+            out.put_row(y as u32, 0, 1, row.chunks_exact(channels).map(rgb));
         }
-    };
-    let hi = |v: u16| (v >> 8) as u8;
-
-    // Straight into RGB of its final size: the picture may be MAX_PIXELS large, and an
-    // RGBA copy beside it, or a buffer grown by doubling, would more than double the peak.
-    let mut data = Vec::with_capacity(width as usize * height as usize * 3);
-    let mut push = |[r, g, b, a]: [u8; 4]| {
-        // Pillow's rule replaces whatever alpha the decoder derived from the key.
-        let a = key.map_or(a, |k| if [r, g, b] == k { 0 } else { 255 });
-        data.extend_from_slice(&over_white(r, g, b, a));
     };
     match &img {
-        DynamicImage::ImageLuma8(b) => b.pixels().for_each(|p| push([p[0], p[0], p[0], 255])),
-        DynamicImage::ImageLumaA8(b) => b.pixels().for_each(|p| push([p[0], p[0], p[0], p[1]])),
-        DynamicImage::ImageRgb8(b) => b.pixels().for_each(|p| push([p[0], p[1], p[2], 255])),
-        DynamicImage::ImageRgba8(b) => b.pixels().for_each(|p| push(p.0)),
-        DynamicImage::ImageLuma16(b) => b.pixels().for_each(|p| {
-            let v = g16(p[0]);
-            push([v, v, v, 255])
-        }),
-        DynamicImage::ImageLumaA16(b) => b.pixels().for_each(|p| {
-            let v = g16(p[0]);
-            push([v, v, v, hi(p[1])])
-        }),
-        DynamicImage::ImageRgb16(b) => {
-            b.pixels().for_each(|p| push([hi(p[0]), hi(p[1]), hi(p[2]), 255]))
-        }
-        DynamicImage::ImageRgba16(b) => {
-            b.pixels().for_each(|p| push([hi(p[0]), hi(p[1]), hi(p[2]), hi(p[3])]))
-        }
+        DynamicImage::ImageLuma8(b) => put(b.as_raw(), 1, |p| [p[0]; 3]),
+        DynamicImage::ImageLumaA8(b) => put(b.as_raw(), 2, |p| over_white(p[0], p[0], p[0], p[1])),
+        DynamicImage::ImageRgb8(b) => put(b.as_raw(), 3, |p| [p[0], p[1], p[2]]),
+        DynamicImage::ImageRgba8(b) => put(b.as_raw(), 4, |p| over_white(p[0], p[1], p[2], p[3])),
         other => return Err(format!("unsupported pixel format {:?}", other.color())),
     }
-    Ok(RgbImage { width, height, data })
+    Ok(out.finish())
 }
 
 /// The first bytes of an unrecognised file, for the error message.
@@ -204,23 +181,8 @@ fn hex_prefix(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::png_craft::chunk;
     use super::*;
-
-    fn crc(bytes: &[u8]) -> u32 {
-        let mut c = !0u32;
-        for &b in bytes {
-            c ^= b as u32;
-            for _ in 0..8 {
-                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
-            }
-        }
-        !c
-    }
-
-    fn chunk(kind: &[u8], data: &[u8]) -> Vec<u8> {
-        let body = [kind, data].concat();
-        [&(data.len() as u32).to_be_bytes()[..], &body, &crc(&body).to_be_bytes()].concat()
-    }
 
     /// A PNG of `w`x`h` 8-bit RGB whose only data is an empty IDAT: what a crafted
     /// "decompression bomb" header looks like (68 bytes).

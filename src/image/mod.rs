@@ -15,8 +15,9 @@
 //! computed (see [`resize`] for why that is exact).
 //!
 //! The files: `decode` (format sniffing and Pillow's per-mode conversion to RGB), with
-//! `png_header` (what the PNG header says before the decoder expands it) and `gif_frame`
-//! (a GIF's first frame on Pillow's canvas); `limits` (decompression-bomb size and decoder
+//! `png_rows` (a PNG a row at a time into 8-bit RGB), `png_header` (what the PNG header says
+//! before the decoder expands it), `gif_frame` (a GIF's first frame on Pillow's canvas) and
+//! `oriented` (the RGB result, written where the EXIF orientation puts each pixel); `limits` (decompression-bomb size and decoder
 //! memory budgets); `composite` (transparency onto white); `resize`; `config` (the
 //! preprocessor JSON); `rgb` (the picture type).
 //!
@@ -28,7 +29,11 @@ mod config;
 mod decode;
 mod gif_frame;
 mod limits;
+mod oriented;
+#[cfg(test)]
+mod png_craft;
 mod png_header;
+mod png_rows;
 pub mod resize;
 mod rgb;
 

@@ -17,6 +17,12 @@ use super::reader::TensorSource;
 /// Largest header accepted (safetensors' own limit): checked before it is read.
 pub const MAX_HEADER_BYTES: u64 = 100_000_000;
 
+/// Most entries a header may list (tensors, and `__metadata__`), counted before it is
+/// parsed: the largest checkpoint we know of (OpenCLIP's ViT-bigG, about 1,300 tensors;
+/// a webclip model file adds a scale tensor per matrix) has under 3,000. Without it a
+/// 99 MB header of 1.65 million empty tensors parses into 1.27 GB of maps and names.
+pub const MAX_TENSORS: usize = 20_000;
+
 /// Bytes read first: enough to tell an HTML page or a Git LFS pointer from
 /// a safetensors header when the length it starts with makes no sense.
 const PREFIX_BYTES: usize = 64;
@@ -136,9 +142,44 @@ pub fn parse(bytes: &[u8], source: &str) -> Result<(usize, Metadata)> {
         bad(format!("its header claims {n} bytes but the file has {}", bytes.len()))
     })?;
     let text = std::str::from_utf8(header).map_err(|_| bad("its header is not UTF-8".into()))?;
+    let entries = serde_json::from_str::<EntryCount>(text)
+        .map_err(|e| bad(format!("its header is not valid: {e}")))?
+        .0;
+    if entries > MAX_TENSORS {
+        return Err(bad(format!(
+            "its header lists {entries} entries, more than the {MAX_TENSORS} any model has"
+        )));
+    }
     let metadata: Metadata =
         serde_json::from_str(text).map_err(|e| bad(format!("its header is not valid: {e}")))?;
     Ok((end, metadata))
+}
+
+/// How many entries a JSON object has, its values skipped unread: `serde`'s `IgnoredAny`
+/// allocates nothing (escaped keys aside, one at a time).
+struct EntryCount(usize);
+
+impl<'de> serde::Deserialize<'de> for EntryCount {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Count;
+        impl<'de> serde::de::Visitor<'de> for Count {
+            type Value = EntryCount;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<EntryCount, A::Error> {
+                let mut n = 0;
+                while map.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {
+                    n += 1;
+                }
+                Ok(EntryCount(n))
+            }
+        }
+        d.deserialize_map(Count)
+    }
 }
 
 /// Each tensor's name, offset from the data's start, and length.
@@ -188,6 +229,17 @@ mod tests {
         let huge = [&(MAX_HEADER_BYTES + 1).to_le_bytes()[..], b"{}"].concat();
         assert!(parse(&huge, "m").unwrap_err().to_string().contains("more than"));
         assert!(parse(&h[..20], "m").unwrap_err().to_string().contains("claims"));
+    }
+
+    #[test]
+    fn a_header_of_more_entries_than_any_model_is_refused_unparsed() {
+        let tensors = |n: usize| (0..n).map(|i| (format!("t{i}"), Dtype::F32, vec![0])).collect();
+        // With `__metadata__`, MAX_TENSORS entries: parsed; one more: refused.
+        let (h, _) = write(BTreeMap::new(), tensors(MAX_TENSORS - 1)).unwrap();
+        assert_eq!(parse(&h, "m").unwrap().1.tensors().len(), MAX_TENSORS - 1);
+        let (h, _) = write(BTreeMap::new(), tensors(MAX_TENSORS)).unwrap();
+        let err = parse(&h, "m").unwrap_err().to_string();
+        assert!(err.contains("lists 20001 entries, more than the 20000 any model has"), "{err}");
     }
 
     #[test]

@@ -133,18 +133,29 @@ test('a Hub id is quantized in the worker, cached, and a reload reads no weights
   assert.deepEqual(await cachedFiles(page), {});
 
   // A model file left without its description (a tab closed mid-load) is removed when a worker starts.
-  await page.evaluate(async () => {
-    const root = await navigator.storage.getDirectory();
-    const dir = await root.getDirectoryHandle('webclip-models', { create: true });
-    const file = await (await dir.getFileHandle('test_tiny-q8-0badf00d.webclip', { create: true })).createWritable();
-    await file.write(new Uint8Array(1000));
-    await file.close();
-  });
+  const leaveOrphan = (name) =>
+    page.evaluate(async (name) => {
+      const root = await navigator.storage.getDirectory();
+      const dir = await root.getDirectoryHandle('webclip-models', { create: true });
+      const file = await (await dir.getFileHandle(name, { create: true })).createWritable();
+      await file.write(new Uint8Array(1000));
+      await file.close();
+    }, name);
+  await leaveOrphan('test_tiny-q8-0badf00d.webclip');
   assert.deepEqual(Object.keys(await cachedFiles(page)), ['test_tiny-q8-0badf00d.webclip']);
   await page.reload();
   await waitForModel(page);
   assert.deepEqual(await page.evaluate(async () => (await import('/www/webclip.js')).cachedModels()), []);
   assert.deepEqual(await cachedFiles(page), {}, 'the orphan is gone');
+  // One appearing later (as another tab's load writes) counts in the sizes, and can be forgotten.
+  await leaveOrphan('test_tiny-q4-0badf00d.webclip');
+  const listed = await page.evaluate(async () => (await import('/www/webclip.js')).cachedModels());
+  assert.deepEqual(
+    listed.map(({ key, partial, file, bytes }) => ({ key, partial, file, bytes })),
+    [{ key: 'partial test_tiny-q4-0badf00d.webclip', partial: true, file: 'test_tiny-q4-0badf00d.webclip', bytes: 1000 }],
+  );
+  const afterForget = await page.evaluate(async (key) => (await import('/www/webclip.js')).forgetCachedModels(key), listed[0].key);
+  assert.deepEqual([afterForget, await cachedFiles(page)], [[], {}]);
   assert.deepEqual(problems.filter((p) => !/Failed to load resource/.test(p)), []);
 });
 
@@ -225,6 +236,26 @@ test('Hub failures are explained, never cached, and a load can be cancelled', { 
     assert.match(got.error ?? 'no error', message, id);
     assert.deepEqual(got.cached, [], `${id}: nothing cached`);
   }
+
+  // `owner/name` that is the page's own model directory loads from there: nothing is asked of the Hub.
+  const asked = hub.requests.length;
+  const own = await page.evaluate(async (hubUrl) => {
+    const base = Object.assign(document.createElement('base'), { href: '/tests/' });
+    document.head.prepend(base);
+    try {
+      const { ClipModel } = await import('/www/webclip.js');
+      const model = await ClipModel.load('fixtures/tiny-clip', { hub: hubUrl });
+      model.dispose();
+      return { origin: model.origin };
+    } catch (e) {
+      return { error: e.message };
+    } finally {
+      base.remove();
+    }
+  }, hub.url);
+  assert.equal(own.error, undefined, own.error);
+  assert.equal(own.origin.kind, 'url', JSON.stringify(own.origin));
+  assert.deepEqual(hub.requests.slice(asked), [], 'the Hub was not asked');
 
   // A server that ignores Range still works (the file is read whole).
   const whole = await loadAndClassify(page, 'test/no-range', options);
