@@ -64,6 +64,13 @@ export async function list() {
   return entries.sort((a, b) => b.savedAt - a.savedAt);
 }
 
+/** The model files in `dir` without their description (`<name>.json`). */
+async function undescribed(dir) {
+  const names = new Set();
+  for await (const [file] of dir.entries()) names.add(file);
+  return [...names].filter((file) => file.endsWith('.webclip') && !names.has(`${file.slice(0, -'.webclip'.length)}.json`));
+}
+
 /**
  * Removes the model files left without their description (a tab closed or a
  * worker ended mid-load): never listed, they would hold their space forever.
@@ -73,11 +80,8 @@ export async function list() {
 async function sweep() {
   if (!navigator.storage?.getDirectory) return [];
   const dir = await directory();
-  const names = new Set();
-  for await (const [file] of dir.entries()) names.add(file);
   const removed = [];
-  for (const file of names) {
-    if (!file.endsWith('.webclip') || names.has(`${file.slice(0, -'.webclip'.length)}.json`)) continue;
+  for (const file of await undescribed(dir)) {
     try {
       await dir.removeEntry(file);
       removed.push(file);
@@ -110,11 +114,8 @@ const PARTIAL = 'partial ';
 export async function partials() {
   await sweepOnce();
   const dir = await directory();
-  const names = new Set();
-  for await (const [file] of dir.entries()) names.add(file);
   const found = [];
-  for (const file of names) {
-    if (!file.endsWith('.webclip') || names.has(`${file.slice(0, -'.webclip'.length)}.json`)) continue;
+  for (const file of await undescribed(dir)) {
     const blob = await dir.getFileHandle(file).then((h) => h.getFile(), () => undefined);
     if (blob) found.push({ key: `${PARTIAL}${file}`, partial: true, file, bytes: blob.size, savedAt: blob.lastModified });
   }
