@@ -493,10 +493,6 @@ const withSlash = (url) => (url.endsWith('/') ? url : `${url}/`);
 export const isModelFileName = (name) => /\.(webclip|safetensors)$/.test(name);
 
 /**
- * Where a model is: `{ url }` for a directory (absolute, ending in '/'), or
- * `{ fileUrl }` for a webclip model file.
- */
-/**
  * `parseHubId(source)`, unless `source` is the page's own model directory: an
  * `owner/name` without `@revision` is first looked for as `<base>owner/name/config.json`
  * on the page's own server (one same-origin HEAD request), and taken for a Hub id only
@@ -516,6 +512,10 @@ async function hubIdNotOwnPath(source, base) {
   return own ? undefined : hubModel;
 }
 
+/**
+ * Where a model is: `{ url }` for a directory (absolute, ending in '/'), or
+ * `{ fileUrl }` for a webclip model file.
+ */
 function modelUrl(source) {
   const url = new URL(source, globalThis.document?.baseURI ?? location.href);
   if (url.pathname.endsWith('/')) return { url: url.href };

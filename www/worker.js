@@ -137,7 +137,7 @@ const ops = {
     loading.get(loadId)?.abort(new Error('loading was cancelled'));
   },
 
-  /** The models kept for the next visit: `[{ key, id, revision, commit, weights, bytes, savedAt }]`. */
+  /** The models kept for the next visit, then the files still being written (`cachedModels()` in webclip.js). */
   async [OP.CACHED_MODELS]() {
     return cachedModels();
   },
@@ -191,13 +191,14 @@ const ops = {
     });
   },
 
-  // The pixels a picture decodes to, and which decoder gave them (tests).
+  // A picture's size from its header, after decoding's first checks (checkImage).
   // Not queued: a header, read in microseconds, while a pass may run.
   async [OP.CHECK_IMAGE]({ bytes, name }) {
     const { Image } = await init();
     return Array.from(Image.headerSize(new Uint8Array(bytes), name));
   },
 
+  // The pixels a picture decodes to, and which decoder gave them (tests).
   async [OP.PIXELS]({ image, decoder }) {
     const bytes = new Uint8Array(image.bytes);
     const { picture, decoder: used } = await decodeEncoded(bytes, image.name, decoder);
@@ -368,15 +369,15 @@ async function open({ source, kernels, weights, engine }, progress, signal, { qu
   return { eng, model, origin };
 }
 
-/**
- * `{ vendor, architecture }` from the browser (wgpu does not pass them on),
- * for the default adapter, which is the one the engine gets.
- */
 /** The cache's complete entries, then the files still being written (they take space too). */
 async function cachedModels() {
   return [...(await store.list()), ...(await store.partials())];
 }
 
+/**
+ * `{ vendor, architecture }` from the browser (wgpu does not pass them on),
+ * for the default adapter, which is the one the engine gets.
+ */
 async function adapterInfo() {
   const info = (await navigator.gpu?.requestAdapter({ powerPreference: 'high-performance' }))?.info;
   return info ? { vendor: info.vendor, architecture: info.architecture } : {};

@@ -15,12 +15,11 @@
 //!   open the picture as mode `L`: a pixel's gray is its index.
 //! - The transparent index is the one in the graphic control extension before the frame.
 
+use std::borrow::Cow;
 use std::io::Cursor;
 use std::num::NonZeroU64;
 
 use super::composite::over_white;
-use std::borrow::Cow;
-
 use super::limits::{alloc_budget, check_size, METADATA_BUDGET};
 use super::rgb::RgbImage;
 

@@ -24,7 +24,7 @@ pub fn check_inputs(labels: &[String], templates: &[String]) -> Result<()> {
     let mut seen = std::collections::HashSet::new();
     for (i, label) in labels.iter().chain(templates).enumerate() {
         if label.len() > MAX_TEXT_BYTES {
-            return Err(Error::Input(format!("{} is {} bytes long, more than the {MAX_TEXT_BYTES} allowed (CLIP reads only its first 75 tokens)", quoted(label), label.len())));
+            return Err(too_long(quoted(label), label.len()));
         }
         if i >= labels.len() {
             continue;
@@ -52,14 +52,17 @@ pub fn check_texts(texts: &[&str]) -> Result<()> {
         )));
     }
     if let Some((i, t)) = texts.iter().enumerate().find(|(_, t)| t.len() > MAX_TEXT_BYTES) {
-        return Err(Error::Input(format!(
-            "text {} ({}) is {} bytes long, more than the {MAX_TEXT_BYTES} allowed (CLIP reads only its first 75 tokens)",
-            i + 1,
-            quoted(t),
-            t.len()
-        )));
+        return Err(too_long(format!("text {} ({})", i + 1, quoted(t)), t.len()));
     }
     Ok(())
+}
+
+/// `what` (a label, template or text, as named in the message) is `len` bytes, over
+/// [`MAX_TEXT_BYTES`].
+fn too_long(what: String, len: usize) -> Error {
+    Error::Input(format!(
+        "{what} is {len} bytes long, more than the {MAX_TEXT_BYTES} allowed (CLIP reads only its first 75 tokens)"
+    ))
 }
 
 /// The most prompts (labels × templates) one call encodes: the texts and

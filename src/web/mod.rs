@@ -27,8 +27,6 @@ pub use model::Model;
 #[cfg(feature = "threads")]
 pub use wasm_bindgen_rayon::init_thread_pool;
 
-/// Bytes of wasm memory in use (grown so far): the worker's memory report, the same
-/// whether the memory is the module's own or imported and shared (threaded build).
 /// Traps (wasm `unreachable`), as a panic or an out-of-memory does: the worker's restart
 /// is tested with a real trap, not a thrown JS error (`simulateCrash` in www/webclip.js).
 #[wasm_bindgen(js_name = trapForTests)]
@@ -36,6 +34,8 @@ pub fn trap_for_tests() {
     core::arch::wasm32::unreachable()
 }
 
+/// Bytes of wasm memory in use (grown so far): the worker's memory report, the same
+/// whether the memory is the module's own or imported and shared (threaded build).
 #[wasm_bindgen(js_name = wasmMemoryBytes)]
 pub fn wasm_memory_bytes() -> f64 {
     (core::arch::wasm32::memory_size(0) * 65536) as f64
