@@ -1,30 +1,43 @@
 // The engine's wasm build for this page, and its start. tools/build-web.sh makes
 //   pkg/          simd128, one thread: every browser since 2021, every page;
-//   pkg-threads/  the same with wasm threads (where a nightly Rust is installed): the
+//   pkg-relaxed/  the same with relaxed SIMD (its f32 matmul on fused multiply-adds),
+//                 one thread: where the browser validates relaxed SIMD (wasm-features.js);
+//   pkg-threads/  relaxed SIMD and wasm threads (where a nightly Rust is installed): the
 //                 CPU engine's matmuls and attention on a pool of web workers that share
 //                 the module's memory (src/engine/cpu/kernels/matmul/wasm.rs).
 // Shared memory needs a cross-origin-isolated page (COOP + COEP headers, as
 // webclip-serve sends); an article embedding the widget usually is not, and
-// gets the one-thread build. Where the threaded build is missing or its pool
+// gets a one-thread build. Where the threaded build is missing or its pool
 // cannot start (workers from another origin than the page: a CDN), the engine
-// runs on this worker's thread alone: slower, never broken.
+// runs on this worker's thread alone: slower, never broken. A browser without
+// relaxed SIMD gets pkg/ even on an isolated page (the threaded build needs both).
 //
 // No top-level await here: a module worker that is still evaluating its imports
 // drops the messages the page posts meanwhile.
 
+import { relaxedSimd } from './wasm-features.js';
+
 const THREAD_START_MS = 15_000;
 const MAX_THREADS = 8;
 
+/** `./<dir>/webclip.js` imported, or undefined where that build is not there. */
+async function build(dir) {
+  try {
+    // A URL, not a literal: bundlers leave it alone (an app built with one gets the
+    // simd128 build, which they bundle).
+    return await import(/* @vite-ignore */ new URL(`./${dir}/webclip.js`, import.meta.url).href);
+  } catch {
+    // Not built here (tools/build-web.sh without a nightly toolchain), or not shipped.
+    return undefined;
+  }
+}
+
 async function pick() {
-  if (globalThis.crossOriginIsolated === true) {
-    try {
-      // A URL, not a literal: bundlers leave it alone (an app built with one gets the
-      // one-thread build, which they bundle).
-      const url = new URL('./pkg-threads/webclip.js', import.meta.url).href;
-      return { glue: await import(/* @vite-ignore */ url), threaded: true };
-    } catch {
-      // Not built here (tools/build-web.sh without a nightly toolchain), or not shipped.
-    }
+  if (relaxedSimd()) {
+    const threads = globalThis.crossOriginIsolated === true ? await build('pkg-threads') : undefined;
+    if (threads) return { glue: threads, threaded: true };
+    const relaxed = await build('pkg-relaxed');
+    if (relaxed) return { glue: relaxed, threaded: false };
   }
   return { glue: await import('./pkg/webclip.js'), threaded: false };
 }

@@ -1,8 +1,9 @@
-// The threaded build (www/pkg-threads/, tools/build-web.sh) in a browser without
-// WebGPU: on a cross-origin-isolated page the CPU engine runs on a pool of web
-// workers and gives transformers' features, exactly the one-thread build's (the
-// threads split each matmul's columns and attention's rows: the same sums in the
-// same order); on a page that is not isolated the one-thread build runs.
+// The wasm builds (tools/build-web.sh, www/wasm.js) in a browser without WebGPU:
+// on a cross-origin-isolated page the threaded build runs the CPU engine on a
+// pool of web workers and gives transformers' features, exactly the one-thread
+// relaxed-SIMD build's (the threads split each matmul's columns and attention's
+// rows: the same sums in the same order); on a page that is not isolated the
+// one-thread build runs; where relaxed SIMD does not validate, the simd128 build.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,13 +15,28 @@ import { fixture, launchChromium, readNpy, root } from './support.mjs';
 const built = existsSync(join(root, 'www/pkg-threads/webclip_bg.wasm'));
 const skip = built ? false : 'www/pkg-threads/ is not built (tools/build-web.sh builds it where a nightly toolchain with rust-src is installed)';
 
-/** Features of chelsea.png and two texts through the JS API, on a page `isolated` or not. */
-async function run(t, isolated) {
+/** Largest |a - b| over two feature vectors. */
+const worstOf = (a, b) => Math.max(...a.map((v, i) => Math.abs(v - b[i])));
+
+/**
+ * Features of chelsea.png and two texts through the JS API, on a page `isolated` or
+ * not, and the wasm build that computed them. `relaxed: false` makes the worker's
+ * probe of relaxed SIMD answer no, as in a browser without it (Chromium has no switch
+ * to turn it off).
+ */
+async function run(t, isolated, { relaxed = true } = {}) {
   const server = await startStatic(root, { isolated });
   t.after(() => server.close());
   const browser = await launchChromium({ webgpu: false });
   t.after(() => browser.close());
-  const page = await browser.newPage();
+  const context = await browser.newContext();
+  if (!relaxed) await context.route('**/www/wasm-features.js', (route) => route.fulfill({ contentType: 'text/javascript', body: 'export const relaxedSimd = () => false;' }));
+  const builds = new Set();
+  context.on('request', (r) => {
+    const build = /\/www\/(pkg[\w-]*)\/webclip_bg\.wasm$/.exec(new URL(r.url()).pathname)?.[1];
+    if (build) builds.add(build);
+  });
+  const page = await context.newPage();
   const problems = [];
   page.on('pageerror', (e) => problems.push(e.message));
   page.on('console', (m) => ['error', 'warning'].includes(m.type()) && problems.push(m.text()));
@@ -40,13 +56,14 @@ async function run(t, isolated) {
   // The threaded build's workers log that wasm-bindgen's init took positional arguments;
   // a text page asks for a favicon, which is not there.
   assert.deepEqual(problems.filter((p) => !/deprecated parameters for the initialization function|Failed to load resource/.test(p)), []);
-  return got;
+  return { ...got, builds: [...builds] };
 }
 
 test('the threaded build runs the CPU engine on every core of an isolated page, with the one-thread build\'s features', { skip, timeout: 300_000 }, async (t) => {
   const threaded = await run(t, true);
   const single = await run(t, false);
   assert.deepEqual([threaded.isolated, single.isolated], [true, false]);
+  assert.deepEqual([threaded.builds, single.builds], [['pkg-threads'], ['pkg-relaxed']]);
   const threads = Number(/^CPU, (\d+) threads?/.exec(threaded.engine.description)?.[1]);
   assert.equal(threads, Math.min(threaded.cores, 8), threaded.engine.description);
   assert.match(single.engine.description, /^CPU, 1 thread: /);
@@ -58,8 +75,27 @@ test('the threaded build runs the CPU engine on every core of an isolated page, 
   const imageFeatures = readNpy(join(fixture, 'expected/image_features.npy'));
   const textFeatures = readNpy(join(fixture, 'expected/text_features.npy'));
   const dim = imageFeatures.shape[1];
-  const worst = (a, b) => Math.max(...a.map((v, i) => Math.abs(v - b[i])));
-  assert.ok(worst(threaded.image, imageFeatures.data.subarray(0, dim)) <= 1e-3);
-  threaded.texts.forEach((e, i) => assert.ok(worst(e, textFeatures.data.subarray(i * dim, (i + 1) * dim)) <= 1e-3, `text ${i}`));
+  assert.ok(worstOf(threaded.image, imageFeatures.data.subarray(0, dim)) <= 1e-3);
+  threaded.texts.forEach((e, i) => assert.ok(worstOf(e, textFeatures.data.subarray(i * dim, (i + 1) * dim)) <= 1e-3, `text ${i}`));
   assert.deepEqual(JSON.parse(readFileSync(join(fixture, 'expected/cases.json'), 'utf8')).texts.slice(0, 2), ['a robot', 'wall-e']);
+});
+
+test('a browser without relaxed SIMD runs the simd128 build, on an isolated page too, with transformers\' features', { timeout: 300_000 }, async (t) => {
+  const plain = await run(t, true, { relaxed: false });
+  assert.deepEqual(plain.builds, ['pkg']);
+  assert.match(plain.engine.description, /^CPU, 1 thread: /);
+  const imageFeatures = readNpy(join(fixture, 'expected/image_features.npy'));
+  const textFeatures = readNpy(join(fixture, 'expected/text_features.npy'));
+  const dim = imageFeatures.shape[1];
+  // The page tests' bound against transformers (1e-3 on values of about 0.1-1).
+  assert.ok(worstOf(plain.image, imageFeatures.data.subarray(0, dim)) <= 1e-3);
+  plain.texts.forEach((e, i) => assert.ok(worstOf(e, textFeatures.data.subarray(i * dim, (i + 1) * dim)) <= 1e-3, `text ${i}`));
+  // Against the relaxed build's: the same kernels but for the f32 matmul's fused
+  // multiply-adds (one rounding instead of two per term). Measured 1.2e-6 on this
+  // fixture; the bound is 25x that.
+  const relaxed = await run(t, false);
+  assert.deepEqual(relaxed.builds, ['pkg-relaxed']);
+  const d = worstOf(plain.image, relaxed.image);
+  t.diagnostic(`simd128 vs relaxed SIMD: image features differ by at most ${d.toExponential(2)}`);
+  assert.ok(d <= 3e-5, `image features: simd128 and relaxed builds differ by ${d}`);
 });

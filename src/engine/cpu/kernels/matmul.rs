@@ -4,10 +4,10 @@
 //!
 //! Four paths, one API ([`matmul`]):
 //! - **wasm32 + simd128** (`matmul/wasm.rs`): register-blocked micro-kernels over 16-column
-//!   panels, 4 rows × 16 columns of `f32x4` accumulators, panels outermost so one panel
-//!   (48 KB at k = 768) stays in cache while every row block sweeps it. The blocking is
-//!   XNNPACK's `f32-gemm` 4x16 wasmsimd tile and MLAS' wasm SGEMM (which packs B into
-//!   16-wide strips); quantized weights follow MLAS' wasm QGEMM idea of 16-bit dot
+//!   panels, 6 rows × 8 columns of `f32x4` accumulators (fused multiply-adds in the
+//!   relaxed-SIMD build), panels outermost so one panel (48 KB at k = 768) stays in cache
+//!   while every row block sweeps it. The blocking is XNNPACK's `f32-gemm` 6x8 wasmsimd
+//!   tile and MLAS' wasm SGEMM (which packs B into 16-wide strips); quantized weights follow MLAS' wasm QGEMM idea of 16-bit dot
 //!   products: x is quantized per row to i16 ([`quantize_rows`]), the i8 weights widened to
 //!   i16, `i32x4.dot_i16x8_s` accumulates each 32-block in i32, which is then scaled by the
 //!   block's column scales into f32 accumulators (the row's x scale is applied once, at

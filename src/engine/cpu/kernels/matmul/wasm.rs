@@ -1,14 +1,25 @@
 //! The wasm32 simd128 micro-kernels over 16-column panels (layouts: `panels.rs`).
 //!
-//! - f32: an `MR × 16` tile of `f32x4` accumulators (MR = 4: 16 accumulators, 4 weight
-//!   vectors and 1 splat; V8 maps them onto 16 xmm registers with a few spills, as
-//!   XNNPACK's 4x16 wasmsimd kernels do). Per k: four loads of the panel, MR splats of x,
-//!   4·MR multiply-adds (simd128 has no fused multiply-add: `mul` then `add`).
+//! - f32: a 6 × 8 tile of `f32x4` accumulators, each panel swept as two halves of 8
+//!   columns: 12 accumulators, 2 weight vectors and 1 splat of x fit V8's 16 xmm registers
+//!   (XNNPACK's `6x8` wasmsimd splat GEMM). Per k: two loads of the panel, six splats of x,
+//!   twelve multiply-adds: fused (`f32x4.relaxed_madd`) in the relaxed-SIMD build, a
+//!   multiply then an add in simd128. Measured in Chromium, one thread, a ViT-B/32 image
+//!   with f32 weights: the 4 × 16 tile of 16 accumulators (which spills) 372 ms, 6 × 8
+//!   348 ms; with fused multiply-adds 4 × 16 302 ms, 5 × 8 265 ms, 6 × 8 258 ms, 8 × 8
+//!   (16 accumulators again) 337-630 ms.
 //! - i8: per k pair, 32 panel bytes widen to four `i16x8` (4 columns × 2 k each); x's
 //!   quantized pair is one `i32x4.splat` of two i16; `i32x4.dot_i16x8_s` adds both
 //!   products per column into MR × 4 `i32x4` sums. After each 32-block the sums turn to
 //!   f32 and are scaled by that block's 16 column scales into f32 accumulators.
-//!   |sum| ≤ 32 · 32767 · 127 < 2³¹: no overflow.
+//!   |sum| ≤ 32 · 32767 · 127 < 2³¹: no overflow. The same in both builds: relaxed SIMD's
+//!   `i32x4.relaxed_dot_i8x16_i7x16_add_s` (exact only for a second operand in 0..=127, so
+//!   x as 7 bits from its row minimum, the minimum added back through the weights' column
+//!   sums) measured slower on this machine's Xeon, which has AVX-512 VNNI but not the
+//!   AVX-VNNI V8 emits it with: 4 labels 145 against 72 ms, an image 259 against 226 ms
+//!   (and 7-bit activations lose accuracy). A 6 × 8 i8 tile measured the same as 4 × 16
+//!   (233 against 226-232 ms); the fused multiply-add in the block scaling made 4 labels
+//!   2.7x slower (203 against 75 ms) and is not used.
 //!
 //! Within a block of [`MC`] rows, panels are the outer loop and rows the inner one: an i8
 //! panel (12 KB at k = 768) stays in L1 while the block's rows sweep it; an f32 panel
@@ -33,6 +44,10 @@ pub(super) const NR: usize = WASM_NR;
 
 /// Rows per micro-kernel call.
 const MR: usize = 4;
+
+/// Rows and `f32x4` column vectors of the f32 tile.
+const F32_MR: usize = 6;
+const F32_VECTORS: usize = 2;
 
 /// The k slab of the f32 kernel (as MLAS' and matrixmultiply's KC: 256).
 const KC: usize = 256;
@@ -99,16 +114,20 @@ fn row_block(block: &Block, w: &Panels, group: Range<usize>, epilogue: &Epilogue
                 for k0 in (0..k).step_by(KC) {
                     let kc = KC.min(k - k0);
                     let slab = &panel[k0 * NR..][..kc * NR];
-                    for (b, acc) in acc.chunks_mut(MR).enumerate() {
-                        let x = &x[(b * MR) * k + k0..];
-                        // SAFETY: x holds acc.len() rows of k from k0 (the last at least kc),
-                        // the slab kc rows of 16.
-                        unsafe {
-                            match acc.len() {
-                                4 => tile_f32::<4>(x, k, kc, slab, acc),
-                                3 => tile_f32::<3>(x, k, kc, slab, acc),
-                                2 => tile_f32::<2>(x, k, kc, slab, acc),
-                                _ => tile_f32::<1>(x, k, kc, slab, acc),
+                    for half in 0..NR / (4 * F32_VECTORS) {
+                        for (b, acc) in acc.chunks_mut(F32_MR).enumerate() {
+                            let x = &x[(b * F32_MR) * k + k0..];
+                            // SAFETY: x holds acc.len() rows of k from k0 (the last at least
+                            // kc), the slab kc rows of 16.
+                            unsafe {
+                                match acc.len() {
+                                    6 => tile_f32::<6>(x, k, kc, slab, half, acc),
+                                    5 => tile_f32::<5>(x, k, kc, slab, half, acc),
+                                    4 => tile_f32::<4>(x, k, kc, slab, half, acc),
+                                    3 => tile_f32::<3>(x, k, kc, slab, half, acc),
+                                    2 => tile_f32::<2>(x, k, kc, slab, half, acc),
+                                    _ => tile_f32::<1>(x, k, kc, slab, half, acc),
+                                }
                             }
                         }
                     }
@@ -150,6 +169,17 @@ fn row_block(block: &Block, w: &Panels, group: Range<usize>, epilogue: &Epilogue
     }
 }
 
+/// `a · b + c`: in the relaxed-SIMD build one fused multiply-add where the CPU has one
+/// (x86 with FMA3, every arm64; else V8 emits the multiply and the add), in the simd128
+/// build a multiply, then an add.
+#[inline(always)]
+fn madd(a: v128, b: v128, c: v128) -> v128 {
+    #[cfg(target_feature = "relaxed-simd")]
+    return f32x4_relaxed_madd(a, b, c);
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    return f32x4_add(c, f32x4_mul(a, b));
+}
+
 /// `acc[r][j] += Σ_{i < kc} x[r, i] · slab[i, j]` for R rows of x (row stride k).
 #[inline(always)]
 unsafe fn tile_f32<const R: usize>(
@@ -157,28 +187,30 @@ unsafe fn tile_f32<const R: usize>(
     k: usize,
     kc: usize,
     slab: &[f32],
+    half: usize,
     acc_rows: &mut [[f32; NR]],
 ) {
-    let (xp, wp) = (x.as_ptr(), slab.as_ptr());
-    let mut acc = [[f32x4_splat(0.0); 4]; R];
+    const C: usize = F32_VECTORS;
+    let (xp, wp) = (x.as_ptr(), slab.as_ptr().add(half * 4 * C));
+    let mut acc = [[f32x4_splat(0.0); C]; R];
     for (r, acc) in acc.iter_mut().enumerate() {
-        let row = acc_rows[r].as_ptr() as *const v128;
+        let row = acc_rows[r].as_ptr().add(half * 4 * C) as *const v128;
         for (c, a) in acc.iter_mut().enumerate() {
             *a = v128_load(row.add(c));
         }
     }
     for i in 0..kc {
         let w = wp.add(i * NR) as *const v128;
-        let w = [v128_load(w), v128_load(w.add(1)), v128_load(w.add(2)), v128_load(w.add(3))];
+        let w: [v128; C] = std::array::from_fn(|c| v128_load(w.add(c)));
         for (r, acc) in acc.iter_mut().enumerate() {
             let xv = f32x4_splat(*xp.add(r * k + i));
-            for c in 0..4 {
-                acc[c] = f32x4_add(acc[c], f32x4_mul(xv, w[c]));
+            for c in 0..C {
+                acc[c] = madd(xv, w[c], acc[c]);
             }
         }
     }
     for (r, acc) in acc.iter().enumerate() {
-        let out = acc_rows[r].as_mut_ptr() as *mut v128;
+        let out = acc_rows[r].as_mut_ptr().add(half * 4 * C) as *mut v128;
         for (c, &a) in acc.iter().enumerate() {
             v128_store(out.add(c), a);
         }
