@@ -42,7 +42,7 @@ use rayon::prelude::*;
 
 pub(super) const NR: usize = WASM_NR;
 
-/// Rows per micro-kernel call.
+/// Rows per i8 micro-kernel call.
 const MR: usize = 4;
 
 /// Rows and `f32x4` column vectors of the f32 tile.
@@ -109,8 +109,9 @@ fn row_block(block: &Block, w: &Panels, group: Range<usize>, epilogue: &Epilogue
                 let panel = &values[p * kp * NR..][..kp * NR];
                 let cols = NR.min(n - p * NR);
                 acc.fill([0.0; NR]);
-                // k in slabs of KC: a slab of the panel (16 KB) and of 4 rows of x (4 KB)
-                // stay in L1 while the row blocks sweep it (a whole panel at k = 768 is 48 KB).
+                // k in slabs of KC: a slab of the panel (16 KB) and of 6 rows of x (6 KB)
+                // stay in L1 while the row blocks sweep each half of it (a whole panel at
+                // k = 768 is 48 KB).
                 for k0 in (0..k).step_by(KC) {
                     let kc = KC.min(k - k0);
                     let slab = &panel[k0 * NR..][..kc * NR];
@@ -180,7 +181,8 @@ fn madd(a: v128, b: v128, c: v128) -> v128 {
     return f32x4_add(c, f32x4_mul(a, b));
 }
 
-/// `acc[r][j] += Σ_{i < kc} x[r, i] · slab[i, j]` for R rows of x (row stride k).
+/// `acc[r][j] += Σ_{i < kc} x[r, i] · slab[i, j]` for R rows of x (row stride k) and the 8
+/// columns j of the slab's `half`.
 #[inline(always)]
 unsafe fn tile_f32<const R: usize>(
     x: &[f32],
