@@ -19,6 +19,19 @@ const skip = built ? false : 'www/pkg-threads/ is not built (tools/build-web.sh 
 const worstOf = (a, b) => Math.max(...a.map((v, i) => Math.abs(v - b[i])));
 
 /**
+ * Asserts a run's image and text features are transformers' (the page tests' bound:
+ * 1e-3 on values of about 0.1-1).
+ */
+function assertTransformersFeatures(got) {
+  const imageFeatures = readNpy(join(fixture, 'expected/image_features.npy'));
+  const textFeatures = readNpy(join(fixture, 'expected/text_features.npy'));
+  const dim = imageFeatures.shape[1];
+  assert.ok(worstOf(got.image, imageFeatures.data.subarray(0, dim)) <= 1e-3);
+  got.texts.forEach((e, i) => assert.ok(worstOf(e, textFeatures.data.subarray(i * dim, (i + 1) * dim)) <= 1e-3, `text ${i}`));
+  assert.deepEqual(JSON.parse(readFileSync(join(fixture, 'expected/cases.json'), 'utf8')).texts.slice(0, 2), ['a robot', 'wall-e']);
+}
+
+/**
  * Features of chelsea.png and two texts through the JS API, on a page `isolated` or
  * not, and the wasm build that computed them. `relaxed: false` makes the worker's
  * probe of relaxed SIMD answer no, as in a browser without it (Chromium has no switch
@@ -71,25 +84,14 @@ test('the threaded build runs the CPU engine on every core of an isolated page, 
 
   assert.deepEqual(threaded.image, single.image, 'image features: the same as on one thread');
   assert.deepEqual(threaded.texts, single.texts, 'text features: the same as on one thread');
-  // And transformers' (the page tests' bound: 1e-3 on values of about 0.1-1).
-  const imageFeatures = readNpy(join(fixture, 'expected/image_features.npy'));
-  const textFeatures = readNpy(join(fixture, 'expected/text_features.npy'));
-  const dim = imageFeatures.shape[1];
-  assert.ok(worstOf(threaded.image, imageFeatures.data.subarray(0, dim)) <= 1e-3);
-  threaded.texts.forEach((e, i) => assert.ok(worstOf(e, textFeatures.data.subarray(i * dim, (i + 1) * dim)) <= 1e-3, `text ${i}`));
-  assert.deepEqual(JSON.parse(readFileSync(join(fixture, 'expected/cases.json'), 'utf8')).texts.slice(0, 2), ['a robot', 'wall-e']);
+  assertTransformersFeatures(threaded);
 });
 
 test('a browser without relaxed SIMD runs the simd128 build, on an isolated page too, with transformers\' features', { timeout: 300_000 }, async (t) => {
   const plain = await run(t, true, { relaxed: false });
   assert.deepEqual(plain.builds, ['pkg']);
   assert.match(plain.engine.description, /^CPU, 1 thread: /);
-  const imageFeatures = readNpy(join(fixture, 'expected/image_features.npy'));
-  const textFeatures = readNpy(join(fixture, 'expected/text_features.npy'));
-  const dim = imageFeatures.shape[1];
-  // The page tests' bound against transformers (1e-3 on values of about 0.1-1).
-  assert.ok(worstOf(plain.image, imageFeatures.data.subarray(0, dim)) <= 1e-3);
-  plain.texts.forEach((e, i) => assert.ok(worstOf(e, textFeatures.data.subarray(i * dim, (i + 1) * dim)) <= 1e-3, `text ${i}`));
+  assertTransformersFeatures(plain);
   // Against the relaxed build's: the same kernels but for the f32 matmul's fused
   // multiply-adds (one rounding instead of two per term). Measured 1.2e-6 on this
   // fixture; the bound is 25x that.

@@ -7,11 +7,11 @@
 //!   panels, 6 rows × 8 columns of `f32x4` accumulators (fused multiply-adds in the
 //!   relaxed-SIMD build), panels outermost so one panel (48 KB at k = 768) stays in cache
 //!   while every row block sweeps it. The blocking is XNNPACK's `f32-gemm` 6x8 wasmsimd
-//!   tile and MLAS' wasm SGEMM (which packs B into 16-wide strips); quantized weights follow MLAS' wasm QGEMM idea of 16-bit dot
-//!   products: x is quantized per row to i16 ([`quantize_rows`]), the i8 weights widened to
-//!   i16, `i32x4.dot_i16x8_s` accumulates each 32-block in i32, which is then scaled by the
-//!   block's column scales into f32 accumulators (the row's x scale is applied once, at
-//!   the end).
+//!   tile and MLAS' wasm SGEMM (which packs B into 16-wide strips); quantized weights
+//!   follow MLAS' wasm QGEMM idea of 16-bit dot products: x is quantized per row to i16
+//!   ([`quantize_rows`]), the i8 weights widened to i16, `i32x4.dot_i16x8_s` accumulates
+//!   each 32-block in i32, which is then scaled by the block's column scales into f32
+//!   accumulators (the row's x scale is applied once, at the end).
 //! - **x86_64 with AVX2 + FMA** (`matmul/x86.rs`, detected at run time): the same scheme in
 //!   256-bit vectors over 16-column panels, a 6 × 16 f32 tile, `vpmaddwd` for i8 panels;
 //!   panels × row chunks spread over all cores with rayon. No copy of the weights per call.

@@ -13,10 +13,10 @@
 //!   pair, and one dot gives four columns' partial sums. One f32 scale per (32-block,
 //!   column): `[panel][kp / 32][nr]`.
 //!
-//! **Blocking.** `nr` is the micro-kernel's width (`matmul::panel_width`): 16 on wasm32 (the i8
-//! kernel's 4 × 16 register tile, and two halves of 8 for the f32 kernel's 6 × 8, the shape
-//! of XNNPACK's `6x8` wasmsimd f32 GEMM; MLAS' wasm SGEMM packs B in 16-column strips too), and for i8 panels on x86_64 with
-//! AVX2 + FMA (4 × 16 of `__m256i` sums); [`NATIVE_NR`] otherwise natively, where each
+//! **Blocking.** `nr` is the micro-kernel's width (`matmul::panel_width`): 16 on wasm32
+//! (the i8 kernel's 4 × 16 register tile, and two halves of 8 for the f32 kernel's 6 × 8,
+//! the shape of XNNPACK's `6x8` wasmsimd f32 GEMM; MLAS' wasm SGEMM packs B in 16-column
+//! strips too), and for i8 panels on x86_64 with AVX2 + FMA (4 × 16 of `__m256i` sums); [`NATIVE_NR`] otherwise natively, where each
 //! panel is one call of `matrixmultiply`'s sgemm (a strided `[kp, nr]` matrix) on one rayon
 //! task.
 //!

@@ -193,10 +193,11 @@ unsafe fn tile_f32<const R: usize>(
     acc_rows: &mut [[f32; NR]],
 ) {
     const C: usize = F32_VECTORS;
-    let (xp, wp) = (x.as_ptr(), slab.as_ptr().add(half * 4 * C));
+    let c0 = half * 4 * C;
+    let (xp, wp) = (x.as_ptr(), slab.as_ptr().add(c0));
     let mut acc = [[f32x4_splat(0.0); C]; R];
     for (r, acc) in acc.iter_mut().enumerate() {
-        let row = acc_rows[r].as_ptr().add(half * 4 * C) as *const v128;
+        let row = acc_rows[r].as_ptr().add(c0) as *const v128;
         for (c, a) in acc.iter_mut().enumerate() {
             *a = v128_load(row.add(c));
         }
@@ -212,7 +213,7 @@ unsafe fn tile_f32<const R: usize>(
         }
     }
     for (r, acc) in acc.iter().enumerate() {
-        let out = acc_rows[r].as_mut_ptr().add(half * 4 * C) as *mut v128;
+        let out = acc_rows[r].as_mut_ptr().add(c0) as *mut v128;
         for (c, &a) in acc.iter().enumerate() {
             v128_store(out.add(c), a);
         }
