@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The converted files the page offers, ready to publish next to it:
 #   tools/publish-models.sh [OUT]          (default OUT: models/, the page's mirror)
-# For each supported model (OpenAI CLIP ViT-B/32, ViT-B/16, ViT-L/14) it
+# For each model of the page's picker (OpenCLIP's three ViT-B/32: DataComp at 256 px,
+# DataComp.XL, LAION-2B; OpenAI CLIP ViT-B/32, ViT-B/16, ViT-L/14) it
 # downloads config.json, model.safetensors, tokenizer.json and
 # preprocessor_config.json from the Hugging Face Hub at the current commit
 # (`hf download`, from huggingface_hub: tools/requirements.txt), then writes
@@ -11,13 +12,15 @@
 # holding converted files use. Serve OUT beside the page and the model picker
 # reads these before falling back to quantizing the Hub's weights in the worker.
 #
-# Without network: WEBCLIP_LOCAL_<n>=DIR (n = 1, 2, 3 in the order below) uses
+# Without network: WEBCLIP_LOCAL_<n>=DIR (n = 1, 2, ... in the order below) uses
 # a local Hub-layout directory instead of downloading, e.g.
 #   WEBCLIP_LOCAL_1=/work/vitb32 WEBCLIP_MODELS="openai/clip-vit-base-patch32" tools/publish-models.sh /tmp/out
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-models}"
-models=(${WEBCLIP_MODELS:-openai/clip-vit-base-patch32 openai/clip-vit-base-patch16 openai/clip-vit-large-patch14})
+models=(${WEBCLIP_MODELS:-laion/CLIP-ViT-B-32-256x256-DataComp-s34B-b86K laion/CLIP-ViT-B-32-DataComp.XL-s13B-b90K \
+    laion/CLIP-ViT-B-32-laion2B-s34B-b79K \
+    openai/clip-vit-base-patch32 openai/clip-vit-base-patch16 openai/clip-vit-large-patch14})
 formats=(${WEBCLIP_FORMATS:-q8 q4 f16})
 cargo build --release --bin webclip
 webclip=target/release/webclip
