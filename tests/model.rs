@@ -46,6 +46,14 @@ fn tiny_clip_fp16_gelu_matches_transformers() {
 }
 
 #[test]
+fn heatmaps_match_transformers_in_float64() {
+    let gpu = gpu();
+    for name in ["tiny-clip", "tiny-clip-fp16-gelu"] {
+        pollster::block_on(common::heatmaps::check_heatmaps(&fixture(name), &gpu));
+    }
+}
+
+#[test]
 fn reduced_weight_formats_stay_close_to_transformers() {
     let gpu = gpu();
     for name in ["tiny-clip", "tiny-clip-fp16-gelu"] {

@@ -9,6 +9,7 @@ use crate::tokenizer::ClipTokenizer;
 
 use super::config::ClipConfig;
 use super::files::ModelSource;
+use super::heatmap::{self, Heatmap};
 use super::model_file::Plan;
 use super::scores::{self, ZeroShot};
 use super::towers::{Forward, Towers};
@@ -205,6 +206,45 @@ impl ClipModel {
         let prompts = scores::prompts(labels, templates);
         let refs: Vec<&str> = prompts.iter().map(String::as_str).collect();
         Ok(self.embed_texts(&refs).await?.unit())
+    }
+
+    /// Where in `image` each label matches ([`heatmap`]'s definition): one
+    /// dense vision pass for all labels at `resolution` px (rounded to the
+    /// patch size; by default twice the model's input).
+    pub async fn heatmap(
+        &self,
+        image: &RgbImage,
+        labels: &[String],
+        templates: &[String],
+        resolution: Option<usize>,
+    ) -> Result<Heatmap> {
+        let v = &self.config.vision;
+        let size = heatmap::resolution(v, resolution, self.forward.max_dense_tokens())?;
+        let prompts = self.embed_prompts(labels, templates).await?;
+        let cfg = heatmap::preprocess_at(&self.preprocess, size);
+        let pixels = image::preprocess(image, &cfg);
+        let dense = self.forward.dense(&pixels, size).await?;
+        let per_label = templates.len().max(1);
+        let dim = self.config.projection_dim;
+        let (maps, cosines) = heatmap::maps(&dense, dim, &prompts, per_label, self.logit_scale);
+        let grid = size / v.patch_size;
+        Ok(Heatmap {
+            labels: labels.to_vec(),
+            rows: grid,
+            cols: grid,
+            resolution: size,
+            maps,
+            cosines,
+            crop: heatmap::crop(image.width, image.height, &cfg),
+        })
+    }
+
+    /// The largest heatmap resolution this model takes, in px.
+    pub fn max_heatmap_resolution(&self) -> usize {
+        let tokens = self.forward.max_dense_tokens();
+        let v = &self.config.vision;
+        let grid = (1..).take_while(|g| g * g < tokens).last().unwrap_or(1);
+        grid * v.patch_size
     }
 
     /// For each label, whether one of its prompts is longer than the text

@@ -3,6 +3,14 @@
 //! Each block: `x = x + out_proj(attn(ln1(x)))`, then `x = x + fc2(act(fc1(ln2(x))))`.
 //! The residual stream ping-pongs between two tensors so the residual add
 //! never reads the tensor it writes.
+//!
+//! The vision tower also binds ClearCLIP's last block (Lan et al., ECCV 2024;
+//! `docs/heatmap-methods.md`), which heatmaps run instead of the last block:
+//! `out_proj(softmax(q qᵀ/√d) v)` over `ln1(x)`, with no residual and no MLP.
+//! Self-self attention is ordinary attention whose keys are the queries, so it
+//! is bound as the same attention op over a second fused projection `q | q | v`
+//! (q_proj's columns twice): no kernel of its own, on every engine. It costs one
+//! more `[3·width, width]` matrix (ViT-B/32: 1.8 M weights, 2 MB in q8).
 
 use crate::engine::{Engine, Epilogue, Linear, Mask, PackedWeight, Rows};
 use crate::error::Result;
@@ -15,6 +23,8 @@ use super::weights::Weights;
 struct LayerWeights {
     ln1: [Vec<f32>; 2],
     qkv: LinearWeights,
+    /// `q | q | v` for ClearCLIP's self-self attention (the last vision block).
+    qqv: Option<LinearWeights>,
     out_proj: LinearWeights,
     ln2: [Vec<f32>; 2],
     fc1: LinearWeights,
@@ -40,8 +50,14 @@ async fn linear(w: &Weights<'_>, name: &str) -> Result<LinearWeights> {
 }
 
 impl LayerWeights {
-    /// Reads `{prefix}.layers.{i}.*` (prefix: `vision_model.encoder` or `text_model.encoder`).
-    async fn read(w: &Weights<'_>, prefix: &str, i: usize) -> Result<LayerWeights> {
+    /// Reads `{prefix}.layers.{i}.*` (prefix: `vision_model.encoder` or `text_model.encoder`);
+    /// `self_self`: also fuse `q | q | v`.
+    async fn read(
+        w: &Weights<'_>,
+        prefix: &str,
+        i: usize,
+        self_self: bool,
+    ) -> Result<LayerWeights> {
         let p = format!("{prefix}.layers.{i}");
         w.prefetch(&format!("{p}.")).await?;
         let attn = |n: &str| format!("{p}.self_attn.{n}");
@@ -50,6 +66,17 @@ impl LayerWeights {
             linear(w, &attn("k_proj")).await?,
             linear(w, &attn("v_proj")).await?,
         );
+        let qqv = match self_self {
+            true => Some(LinearWeights {
+                weight: PackedWeight::concat_columns(&[
+                    q.weight.clone(),
+                    q.weight.clone(),
+                    v.weight.clone(),
+                ])?,
+                bias: [&q.bias[..], &q.bias, &v.bias].concat(),
+            }),
+            false => None,
+        };
         let qkv = LinearWeights {
             weight: PackedWeight::concat_columns(&[q.weight, k.weight, v.weight])?,
             bias: [q.bias, k.bias, v.bias].concat(),
@@ -57,6 +84,7 @@ impl LayerWeights {
         Ok(LayerWeights {
             ln1: affine(w, &format!("{p}.layer_norm1")).await?,
             qkv,
+            qqv,
             out_proj: linear(w, &attn("out_proj")).await?,
             ln2: affine(w, &format!("{p}.layer_norm2")).await?,
             fc1: linear(w, &format!("{p}.mlp.fc1")).await?,
@@ -71,7 +99,8 @@ impl LayerWeights {
 pub struct Activations<E: Engine> {
     /// The residual stream: a tower's input on entry, its output on exit.
     pub stream: E::Tensor,
-    other: E::Tensor,
+    /// The residual stream's other half; ClearCLIP's last block writes it.
+    pub other: E::Tensor,
     normed: E::Tensor,
     qkv: E::Tensor,
     attn: E::Tensor,
@@ -96,10 +125,21 @@ impl<E: Engine> Activations<E> {
     }
 }
 
-/// The stack of blocks of one tower, bound to the shared activations: one
-/// stage, each block's ops in the order they run.
+/// Whether the last block is also bound as ClearCLIP's (heatmaps: the vision tower).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LastBlock {
+    Plain,
+    AlsoSelfSelf,
+}
+
+/// The stack of blocks of one tower, bound to the shared activations: the
+/// blocks before the last, the last, and ClearCLIP's last where bound; each
+/// stage holds its blocks' ops in the order they run.
 pub struct Encoder<E: Engine> {
-    blocks: E::Stage,
+    first: E::Stage,
+    last: E::Stage,
+    /// Writes `out_proj(self-self attention)` into the activations' `other`.
+    self_self: Option<E::Stage>,
 }
 
 impl<E: Engine> Encoder<E> {
@@ -114,12 +154,17 @@ impl<E: Engine> Encoder<E> {
         prefix: &str,
         act: &Activations<E>,
         mask: Mask,
+        last: LastBlock,
     ) -> Result<Encoder<E>> {
         let Activations { stream, other, normed, qkv, attn, hidden } = act;
         let (d, f) = (config.width, config.intermediate);
-        let mut blocks = e.stage(prefix);
+        let mut first = e.stage(prefix);
+        let mut last_stage = e.stage(&format!("{prefix} (last layer)"));
+        let mut self_self = None;
         for i in 0..config.layers {
-            let l = LayerWeights::read(w, prefix, i).await?;
+            let is_last = i + 1 == config.layers;
+            let wants_self_self = is_last && last == LastBlock::AlsoSelfSelf;
+            let l = LayerWeights::read(w, prefix, i, wants_self_self).await?;
             let bind = || {
                 let v = |name: &str, data: &[f32]| e.vector(name, data);
                 let ln1 = [v("layer_norm1.weight", &l.ln1[0]), v("layer_norm1.bias", &l.ln1[1])];
@@ -134,7 +179,20 @@ impl<E: Engine> Encoder<E> {
                     (e.matrix("fc1.weight", &l.fc1.weight), v("fc1.bias", &l.fc1.bias));
                 let (fc2_w, fc2_b) =
                     (e.matrix("fc2.weight", &l.fc2.weight), v("fc2.bias", &l.fc2.bias));
-                let s = &mut blocks;
+                if let Some(qqv) = &l.qqv {
+                    let (qqv_w, qqv_b) =
+                        (e.matrix("qqv_proj.weight", &qqv.weight), v("qqv_proj.bias", &qqv.bias));
+                    let mut s = e.stage(&format!("{prefix} (last layer, self-self attention)"));
+                    e.layernorm(&mut s, stream, [&ln1[0], &ln1[1]], d, config.eps, normed);
+                    let x = normed;
+                    let epilogue = Epilogue::bias(&qqv_b);
+                    e.linear(&mut s, Linear { x, w: &qqv_w, n: 3 * d, k: d, epilogue, y: qkv });
+                    e.attention(&mut s, qkv, config.heads, config.head_dim(), Mask::Full, attn);
+                    let epilogue = Epilogue::bias(&out_b);
+                    e.linear(&mut s, Linear { x: attn, w: &out_w, n: d, k: d, epilogue, y: other });
+                    self_self = Some(s);
+                }
+                let s = if is_last { &mut last_stage } else { &mut first };
                 e.layernorm(s, stream, [&ln1[0], &ln1[1]], d, config.eps, normed);
                 e.linear(
                     s,
@@ -186,11 +244,22 @@ impl<E: Engine> Encoder<E> {
             e.checked(&format!("uploading {prefix}.layers.{i}"), bind).await?;
         }
         w.prefetch("").await?; // drops the last layer's bytes
-        Ok(Encoder { blocks })
+        Ok(Encoder { first, last: last_stage, self_self })
     }
 
     /// Records every block over `batch` sequences of `seq` tokens.
     pub fn record(&self, e: &E, pass: &mut E::Pass<'_>, rows: Rows) {
-        e.record(pass, &self.blocks, rows);
+        e.record(pass, &self.first, rows);
+        e.record(pass, &self.last, rows);
+    }
+
+    /// Records the blocks before the last, then ClearCLIP's last block, whose
+    /// output is in the activations' `other` (bound with
+    /// [`LastBlock::AlsoSelfSelf`]; else the last block is left out).
+    pub fn record_self_self(&self, e: &E, pass: &mut E::Pass<'_>, rows: Rows) {
+        e.record(pass, &self.first, rows);
+        if let Some(s) = &self.self_self {
+            e.record(pass, s, rows);
+        }
     }
 }

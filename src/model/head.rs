@@ -1,6 +1,9 @@
 //! The pooled head of a tower: rows `index[i]` of the final residual stream →
 //! LayerNorm → `projection` (no bias) → features. Unit-length copies are made
 //! on the CPU from what is read back anyway (512 floats a row).
+//!
+//! A head may also be bound dense: every row of another tensor through the
+//! same LayerNorm and projection (a heatmap's per-patch features).
 
 use crate::engine::{Engine, Epilogue, Linear, Rows};
 use crate::error::Result;
@@ -14,12 +17,23 @@ pub struct Head<E: Engine> {
     pub features: E::Tensor,
     /// gather → LayerNorm → projection.
     ops: E::Stage,
+    /// LayerNorm → projection over every row of [`Dense::x`], into `dense_features`.
+    dense: Option<E::Stage>,
+    pub dense_features: Option<E::Tensor>,
+}
+
+/// The rows a dense head reads: `x`, at most `max_rows` of them.
+pub struct Dense<'t, T> {
+    pub x: &'t T,
+    pub max_rows: usize,
 }
 
 impl<E: Engine> Head<E> {
     /// Reads the tower's final LayerNorm (`ln_name`, a tensor-name prefix) and
     /// its projection matrix (`projection_name`, `[projection_dim, width]`)
-    /// from `w`, and binds a head pooling at most `max_rows` rows of `stream`.
+    /// from `w`, and binds a head pooling at most `max_rows` rows of `stream`,
+    /// and a dense one where asked.
+    #[allow(clippy::too_many_arguments)] // each a different part of the head
     pub async fn read(
         e: &E,
         w: &Weights<'_>,
@@ -28,6 +42,7 @@ impl<E: Engine> Head<E> {
         tower: &TowerConfig,
         projection_dim: usize,
         max_rows: usize,
+        dense: Option<Dense<'_, E::Tensor>>,
     ) -> Result<Head<E>> {
         let ln = affine(w, ln_name).await?;
         let projection = w.matrix(projection_name).await?;
@@ -42,19 +57,26 @@ impl<E: Engine> Head<E> {
             let mut ops = e.stage(projection_name);
             e.gather_rows(&mut ops, &index, stream, width, &pooled);
             let [gamma, beta] = &gamma_beta;
-            e.layernorm(&mut ops, &pooled, [gamma, beta], width, tower.eps, &pooled_ln);
-            e.linear(
-                &mut ops,
-                Linear {
-                    x: &pooled_ln,
-                    w: &w,
-                    n: projection_dim,
-                    k: width,
-                    epilogue: Epilogue::none(),
-                    y: &features,
-                },
-            );
-            Head { index, features, ops }
+            let project = |ops: &mut E::Stage, x: &E::Tensor, normed: &E::Tensor, y: &E::Tensor| {
+                e.layernorm(ops, x, [gamma, beta], width, tower.eps, normed);
+                let epilogue = Epilogue::none();
+                e.linear(
+                    ops,
+                    Linear { x: normed, w: &w, n: projection_dim, k: width, epilogue, y },
+                );
+            };
+            project(&mut ops, &pooled, &pooled_ln, &features);
+            let (dense, dense_features) = match dense {
+                Some(Dense { x, max_rows }) => {
+                    let normed = e.scratch("dense layernorm", max_rows * width);
+                    let y = e.scratch("dense features", max_rows * projection_dim);
+                    let mut stage = e.stage(&format!("{projection_name} (every token)"));
+                    project(&mut stage, x, &normed, &y);
+                    (Some(stage), Some(y))
+                }
+                None => (None, None),
+            };
+            Head { index, features, ops, dense, dense_features }
         })
         .await
     }
@@ -64,5 +86,12 @@ impl<E: Engine> Head<E> {
     pub fn record(&self, e: &E, pass: &mut E::Pass<'_>, pooled: &[u32]) {
         e.write(pass, &self.index, pooled);
         e.record(pass, &self.ops, Rows::flat(pooled.len()));
+    }
+
+    /// Records the dense head over the first `rows` rows of its input.
+    pub fn record_dense(&self, e: &E, pass: &mut E::Pass<'_>, rows: usize) {
+        if let Some(dense) = &self.dense {
+            e.record(pass, dense, Rows::flat(rows));
+        }
     }
 }

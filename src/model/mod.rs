@@ -18,6 +18,7 @@ mod encoder;
 pub mod files;
 mod head;
 pub mod header;
+pub mod heatmap;
 pub mod model_file;
 pub mod prompt_cache;
 pub mod reader;

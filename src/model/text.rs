@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::tokenizer::eos_position;
 
 use super::config::TextConfig;
-use super::encoder::{Activations, Encoder};
+use super::encoder::{Activations, Encoder, LastBlock};
 use super::head::Head;
 use super::weights::Weights;
 
@@ -45,7 +45,8 @@ impl<E: Engine> TextTower<E> {
             })
             .await?;
         drop(table);
-        let encoder = Encoder::new(e, &c.tower, w, "text_model.encoder", act, Mask::Causal).await?;
+        let (prefix, last) = ("text_model.encoder", LastBlock::Plain);
+        let encoder = Encoder::new(e, &c.tower, w, prefix, act, Mask::Causal, last).await?;
         let head = Head::read(
             e,
             w,
@@ -54,6 +55,7 @@ impl<E: Engine> TextTower<E> {
             &c.tower,
             projection_dim,
             max_rows,
+            None,
         )
         .await?;
         Ok(TextTower { config: c.clone(), max_rows, ids, embeddings, encoder, head })

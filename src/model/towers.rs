@@ -2,6 +2,7 @@
 //! batch of images or of texts. [`Forward`] hides the engine's type from
 //! [`super::ClipModel`], so a model is the same type whatever it runs on.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -11,7 +12,7 @@ use crate::error::{Error, Result};
 use super::config::{ClipConfig, TowerConfig};
 use super::encoder::Activations;
 use super::text::TextTower;
-use super::vision::VisionTower;
+use super::vision::{VisionInputs, VisionTower};
 use super::weights::{self, Weights};
 
 /// Images, and text tokens, per forward pass at most; larger requests are
@@ -46,6 +47,13 @@ pub trait Forward {
     fn images<'a>(&'a self, pixels: &'a [f32], batch: usize) -> Pending<'a>;
     /// Raw features of texts (checked; texts × longest ≤ `max_text_rows`).
     fn texts<'a>(&'a self, ids: &'a [Vec<u32>]) -> Pending<'a>;
+    /// Tokens (patches and the class token) a dense pass may have at most.
+    fn max_dense_tokens(&self) -> usize;
+    /// Every token's features (class token first, then the patches row by row)
+    /// of one `size × size` picture's pixel values through ClearCLIP's last
+    /// block: `(1 + (size / patch)²) × projection_dim` floats. `size` is a
+    /// multiple of the patch size within `max_dense_tokens`.
+    fn dense<'a>(&'a self, pixels: &'a [f32], size: usize) -> Pending<'a>;
 }
 
 pub struct Towers<E: Engine> {
@@ -53,6 +61,10 @@ pub struct Towers<E: Engine> {
     projection_dim: usize,
     vision: VisionTower<E>,
     text: TextTower<E>,
+    /// Tokens of the largest dense pass the activations hold.
+    dense_tokens: usize,
+    /// The vision inputs of the last dense pass's size, bound on first use.
+    dense_inputs: RefCell<Option<VisionInputs<E>>>,
 }
 
 impl<E: Engine> Towers<E> {
@@ -72,18 +84,20 @@ impl<E: Engine> Towers<E> {
         let max_images = batch_limit(max_bytes, images, v.tokens(), widest(&v.tower));
         let max_text_rows =
             batch_limit(max_bytes, text_rows, 1, widest(&t.tower)).max(t.max_positions);
+        let dense_tokens = dense_tokens(config, max_images, max_bytes);
         let act = engine
             .checked("allocating activations", || {
-                Activations::new(
-                    &engine,
-                    &[(max_images * v.tokens(), &v.tower), (max_text_rows, &t.tower)],
-                )
+                let image_rows = max_images * v.tokens();
+                let rows =
+                    [(image_rows, &v.tower), (dense_tokens, &v.tower), (max_text_rows, &t.tower)];
+                Activations::new(&engine, &rows)
             })
             .await?;
         let dim = config.projection_dim;
         let text = TextTower::new(&engine, t, w, dim, max_text_rows, &act).await?;
-        let vision = VisionTower::new(&engine, v, w, dim, max_images, &act).await?;
-        Ok(Towers { engine, projection_dim: dim, vision, text })
+        let vision = VisionTower::new(&engine, v, w, dim, (max_images, dense_tokens), &act).await?;
+        let dense_inputs = RefCell::new(None);
+        Ok(Towers { engine, projection_dim: dim, vision, text, dense_tokens, dense_inputs })
     }
 }
 
@@ -118,6 +132,48 @@ impl<E: Engine> Forward for Towers<E> {
         let record = move |pass: &mut E::Pass<'_>| text.record(e, pass, ids);
         Box::pin(e.run(record, &text.head.features, ids.len() * self.projection_dim))
     }
+
+    fn max_dense_tokens(&self) -> usize {
+        self.dense_tokens
+    }
+
+    fn dense<'a>(&'a self, pixels: &'a [f32], size: usize) -> Pending<'a> {
+        Box::pin(async move {
+            let (e, vision) = (&self.engine, &self.vision);
+            let grid = size / vision.config.patch_size;
+            let tokens = grid * grid + 1;
+            if tokens > self.dense_tokens || grid == 0 {
+                return Err(Error::Internal(format!("a dense pass of {tokens} tokens")));
+            }
+            // Taken out, not borrowed across the pass: a second call meanwhile binds its own.
+            let cached = self.dense_inputs.borrow_mut().take();
+            let inputs = match cached {
+                Some(inputs) if inputs.size == size => inputs,
+                _ => vision.inputs_at(e, size).await?,
+            };
+            let out = match &vision.head.dense_features {
+                Some(out) => out,
+                None => return Err(Error::Internal("no dense head bound".into())),
+            };
+            let record = |pass: &mut E::Pass<'_>| vision.record_dense(e, pass, &inputs, pixels);
+            let features = e.run(record, out, tokens * self.projection_dim).await;
+            *self.dense_inputs.borrow_mut() = Some(inputs);
+            features
+        })
+    }
+}
+
+/// The most tokens a heatmap pass may have: the image passes' rows, or a
+/// picture of twice the model's input size if that is more (ViT-B/32 at
+/// 448 px: 197 tokens, within what 4 images of 50 take), within one tensor
+/// binding and the attention kernel's sequence limit.
+fn dense_tokens(config: &ClipConfig, max_images: usize, max_bytes: u64) -> usize {
+    let v = &config.vision;
+    let grid = 2 * v.grid();
+    let doubled = grid * grid + 1;
+    let widest = (3 * v.tower.width).max(v.tower.intermediate);
+    let fit = (max_bytes / (4 * widest as u64)) as usize;
+    (max_images * v.tokens()).max(doubled.min(fit)).min(crate::ops::attention::MAX_SEQ)
 }
 
 /// Bytes `engine` holds for `config`'s tensors (matrices as the engine packs

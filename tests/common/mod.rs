@@ -27,6 +27,8 @@ macro_rules! report {
     }};
 }
 
+pub mod heatmaps;
+
 /// The bytes of a file, by its path relative to a fixture model's directory
 /// (`expected/probs.npy`, `images/chelsea.png`).
 type Read = dyn Fn(&str) -> Vec<u8>;
