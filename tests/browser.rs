@@ -19,6 +19,25 @@ macro_rules! embed {
     };
 }
 
+/// A fixture's `expected/heatmaps.json` and the maps of its cases `0..6`, by name.
+macro_rules! heatmap_files {
+    ($dir:literal, $($i:literal)*) => {
+        [
+            ("expected/heatmaps.json", &embed!(concat!($dir, "/expected/heatmaps.json"))[..]),
+            $(
+                (
+                    concat!("expected/heatmap_", $i, "_probs.npy"),
+                    &embed!(concat!($dir, "/expected/heatmap_", $i, "_probs.npy"))[..],
+                ),
+                (
+                    concat!("expected/heatmap_", $i, "_cosines.npy"),
+                    &embed!(concat!($dir, "/expected/heatmap_", $i, "_cosines.npy"))[..],
+                ),
+            )*
+        ]
+    };
+}
+
 /// A fixture directory's four model files and the `expected/` files `common`
 /// reads, embedded; images come from `tests/fixtures/images`.
 macro_rules! fixture {
@@ -30,7 +49,11 @@ macro_rules! fixture {
             tokenizer: embed!(concat!($dir, "/tokenizer.json")).to_vec(),
             preprocessor: text(embed!(concat!($dir, "/preprocessor_config.json"))),
         };
-        Fixture::new($dir, files, |file| {
+        let heatmaps = heatmap_files!($dir, "0" "1" "2" "3" "4" "5");
+        Fixture::new($dir, files, move |file| {
+            if let Some((_, bytes)) = heatmaps.iter().find(|(name, _)| *name == file) {
+                return bytes.to_vec();
+            }
             let bytes: &[u8] = match file {
                 "expected/cases.json" => embed!(concat!($dir, "/expected/cases.json")),
                 "expected/pixel_values.npy" => embed!(concat!($dir, "/expected/pixel_values.npy")),
@@ -76,6 +99,13 @@ async fn tiny_clip_fp16_gelu_matches_transformers() {
 #[wasm_bindgen_test]
 async fn classify_matches_transformers_probabilities() {
     common::check_classify(&fixture!("tiny-clip"), &gpu().await).await;
+}
+
+#[wasm_bindgen_test]
+async fn heatmaps_match_transformers_in_float64() {
+    let gpu = gpu().await;
+    common::heatmaps::check_heatmaps(&fixture!("tiny-clip"), &gpu).await;
+    common::heatmaps::check_heatmaps(&fixture!("tiny-clip-fp16-gelu"), &gpu).await;
 }
 
 #[wasm_bindgen_test]

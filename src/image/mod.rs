@@ -19,7 +19,8 @@
 //! before the decoder expands it), `gif_frame` (a GIF's first frame on Pillow's canvas) and
 //! `oriented` (the RGB result, written where the EXIF orientation puts each pixel); `limits` (decompression-bomb size and decoder
 //! memory budgets); `composite` (transparency onto white); `resize`; `config` (the
-//! preprocessor JSON); `rgb` (the picture type).
+//! preprocessor JSON); `rgb` (the picture type). `heatmap_layer` goes the other way: a
+//! heatmap grid as colours to lay over a picture.
 //!
 //! Expected outputs come from `tools/make_preprocess_fixtures.py`; `tests/preprocess.rs`
 //! compares against them.
@@ -28,6 +29,7 @@ mod composite;
 mod config;
 mod decode;
 mod gif_frame;
+pub mod heatmap_layer;
 mod limits;
 mod oriented;
 #[cfg(test)]

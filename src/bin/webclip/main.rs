@@ -12,6 +12,8 @@ fn main() {
 
 #[cfg(not(target_arch = "wasm32"))]
 mod bench;
+#[cfg(not(target_arch = "wasm32"))]
+mod heatmap;
 
 #[cfg(not(target_arch = "wasm32"))]
 mod cli {
@@ -25,7 +27,7 @@ mod cli {
     use webclip::model::{ClipModel, EngineChoice, KernelFamily, ModelFiles, ModelSource, Runtime};
     use webclip::{npy, Error, Result};
 
-    use super::bench;
+    use super::{bench, heatmap};
 
     #[derive(Parser)]
     #[command(
@@ -123,6 +125,26 @@ mod cli {
             /// Prompt template with {} for the label, e.g. "a photo of a {}" (repeat to average several)
             #[arg(long = "template")]
             templates: Vec<String>,
+        },
+        /// Where in the image each label matches: a heatmap per label (ClearCLIP), as
+        /// words, JSON (--json) or drawn over the picture (-o)
+        Heatmap {
+            #[command(flatten)]
+            common: Common,
+            image: PathBuf,
+            /// A label (repeat for more); with one, its map shows cosines, not probabilities
+            #[arg(long = "label")]
+            labels: Vec<String>,
+            /// Prompt template with {} for the label (repeat to average several)
+            #[arg(long = "template")]
+            templates: Vec<String>,
+            /// Side in px of the square the picture is resized and cropped to, rounded to
+            /// the patch size (default: twice the model's input)
+            #[arg(long)]
+            resolution: Option<usize>,
+            /// Write the picture with the first label's map over it (PNG)
+            #[arg(short, long)]
+            output: Option<PathBuf>,
         },
         /// Projected image features, as CLIPModel.get_image_features
         EmbedImage {
@@ -232,6 +254,18 @@ mod cli {
                         println!("{:<width$}  {:>6.2}%  {bar}", s.label, s.probability * 100.0);
                     }
                 }
+            }
+            Command::Heatmap { common, image, labels, templates, resolution, output } => {
+                webclip::model::scores::check_inputs(&labels, &templates)?;
+                let picture = read_image(&image)?;
+                let model = load(&common)?;
+                let map = model.heatmap(&picture, &labels, &templates, resolution);
+                heatmap::report(
+                    &pollster::block_on(map)?,
+                    &picture,
+                    output.as_deref(),
+                    common.json,
+                )?;
             }
             Command::EmbedImage { common, images, pixel_values } => {
                 let model = load(&common)?;

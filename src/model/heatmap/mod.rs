@@ -12,7 +12,10 @@
 //! embeddings are interpolated as transformers' `interpolate_pos_encoding`
 //! ([`positions`]).
 
+mod describe;
 pub mod positions;
+
+pub use describe::describe;
 
 use crate::error::{Error, Result};
 use crate::image::{self, PreprocessConfig};
@@ -43,6 +46,27 @@ pub struct Heatmap {
     /// Per label: each patch's cosine with the label's text embedding.
     pub cosines: Vec<Vec<f32>>,
     pub crop: Crop,
+}
+
+impl Heatmap {
+    /// What a display shows for label `l`: the probabilities over `0..1` when
+    /// there are several labels; for one label, whose probability is 1
+    /// everywhere, its cosines over their own range.
+    pub fn shown(&self, l: usize) -> (&[f32], (f32, f32)) {
+        if self.labels.len() > 1 {
+            return (&self.maps[l], (0.0, 1.0));
+        }
+        let c = &self.cosines[l];
+        let lo = c.iter().copied().fold(f32::INFINITY, f32::min);
+        let hi = c.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        (c, (lo, hi))
+    }
+
+    /// [`describe`] of what [`Heatmap::shown`] shows for label `l`.
+    pub fn description(&self, l: usize) -> String {
+        let (values, (lo, _)) = self.shown(l);
+        describe(values, (self.rows, self.cols), lo)
+    }
 }
 
 /// The input side a heatmap uses: `requested` rounded to the nearest multiple of
