@@ -4,6 +4,7 @@
 import { ClipModel, cachedModels, checkImage, checkWebGPU, forgetCachedModels } from './webclip.js';
 import { parseLabels } from './labels.js';
 import { forReaders } from './reader-errors.js';
+import { hideWhere, resetWhere, setUpWhere } from './where.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -46,6 +47,7 @@ async function main() {
   });
   $('image-file').addEventListener('change', (e) => setImage(e.target.files[0]));
   wireDropAndPaste();
+  setUpWhere((e) => showFailure(e));
   $('classify').addEventListener('click', classify);
   $('labels').addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) classify();
@@ -284,21 +286,24 @@ async function classify() {
   state.classifying = true;
   $('results').dataset.state = 'running';
   const progress = $('label-progress');
+  const template = $('template').value.trim();
   try {
     const scores = await state.model.classify(state.image, labels, {
-      template: $('template').value.trim(),
+      template,
       onProgress({ done, total }) {
         progress.hidden = false;
         progress.textContent = `Encoding labels: ${done} of ${total}…`;
       },
     });
     showScores(scores);
+    resetWhere({ model: state.model, image: state.image, labels: scores.map((s) => s.label), template });
     showLabelNotes(scores, repeated);
     showTimings(state.model.timings);
     clearError();
     $('results').dataset.state = 'done';
   } catch (e) {
     $('results').dataset.state = 'error';
+    hideWhere();
     showFailure(e);
   } finally {
     progress.hidden = true;

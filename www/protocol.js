@@ -12,6 +12,8 @@ export const OP = Object.freeze({
   /** Frees a model: `{ modelId }`. */
   DISPOSE: 'dispose',
   CLASSIFY: 'classify',
+  /** Per-label heatmaps: `{ labels, templates, resolution, overlayPx }` -> `Model.heatmap`'s object. */
+  HEATMAP: 'heatmap',
   SCORE_EMBEDDING: 'scoreEmbedding',
   EMBED_IMAGE: 'embedImage',
   EMBED_IMAGES: 'embedImages',

@@ -282,6 +282,8 @@ export class ClipModel {
     this.projectionDim = info.projectionDim;
     /** Side of the square the vision tower sees, in pixels. */
     this.imageSize = info.imageSize;
+    /** The largest `resolution` `heatmap` takes, in pixels. */
+    this.maxHeatmapResolution = info.maxHeatmapResolution;
     /** `{ loadMs, compileMs, imageMs, textMs, encodedPrompts }`, updated by every call
      * (milliseconds; `encodedPrompts`: prompts classify had to encode, the rest were cached). */
     this.timings = info.timings;
@@ -305,6 +307,32 @@ export class ClipModel {
     const templates = templatesOf(template);
     const result = await this.#call(OP.CLASSIFY, await imagePayload(image), { labels: [...labels], templates }, undefined, onProgress);
     return ranked(labels, result);
+  }
+
+  /**
+   * Where in the picture each label matches: one map per label over a grid of
+   * patches (ClearCLIP, computed from the same weights; the README's "Where
+   * does it see it?" section defines it). One vision pass serves every label;
+   * prompts come from the same cache as `classify`'s.
+   * @param image as for `classify`
+   * @param {string[]} labels
+   * @param {{ template?: string | string[], resolution?: number, overlay?: number }} options
+   *   `resolution`: side in px of the square the picture is resized and
+   *   cropped to (rounded to the patch size; default twice the model's input,
+   *   at most `maxHeatmapResolution`). `overlay`: also draw each map as RGBA of
+   *   about that side (viridis), to lay over `crop`.
+   * @returns {Promise<{ labels: string[], rows: number, cols: number, resolution: number,
+   *   maps: Float32Array[], cosines: Float32Array[], crop: { x: number, y: number, width: number, height: number },
+   *   descriptions: string[], overlays?: { width: number, height: number, data: Uint8ClampedArray }[] }>}
+   *   `maps[i]`: label i's probability among the labels per cell, row-major;
+   *   `cosines[i]`: its cosine per cell; `crop`: the part of the picture the
+   *   grid covers, in the picture's pixels; `descriptions[i]`: the map in words.
+   */
+  async heatmap(image, labels, { template, resolution, overlay } = {}) {
+    const templates = templatesOf(template);
+    const args = { labels: [...labels], templates, resolution, overlayPx: overlay };
+    const { timings, ...map } = await this.#call(OP.HEATMAP, await imagePayload(image), args);
+    return map;
   }
 
   /**

@@ -9,7 +9,9 @@
 // 'cpu', as ClipModel.load's option), `labels` (separated by `;` or
 // new lines, as on the demo page: www/labels.js), `template`, `image`
 // (optional fixed picture; readers may also upload, drop or paste their own),
-// `top` (bars shown, default 5), `editable` (readers may change the labels).
+// `top` (bars shown, default 5), `editable` (readers may change the labels),
+// `heatmap` (off by default: selecting a result bar shows where in the picture
+// that label matches, over the image; www/heatmap-draw.js).
 // Changing one re-runs only what it affects: labels and template re-score the
 // stored image embedding (no image pass; the worker caches label embeddings
 // per model), an image re-embeds only the image.
@@ -22,7 +24,7 @@
 // Styling: Shadow DOM, so no CSS leaks either way. Custom properties
 // --clip-accent, --clip-fg, --clip-muted, --clip-bg, --clip-line, --clip-radius,
 // --clip-font; parts: container, image, upload, labels, results, bar, label,
-// fill, score, toggle, status, detail, progress. Follows the page's light or dark scheme.
+// fill, score, toggle, status, detail, progress, heatmap, heatmap-caption. Follows the page's light or dark scheme.
 //
 // Every widget on a page shares one worker, and one loaded model per model URL
 // (`ClipModel.load` shares them). A widget loads nothing until it comes near
@@ -33,6 +35,10 @@
 import { ClipModel, checkImage } from './webclip.js';
 import { parseLabels } from './labels.js';
 import { forReaders } from './reader-errors.js';
+import { OVERLAY_PX, drawOverlay, overlayBitmaps } from './heatmap-draw.js';
+
+/** How strongly a label's map covers the picture in the widget. */
+const MAP_OPACITY = 0.6;
 
 const DEMO_MODEL = new URL('./models/demo/model-q4.webclip', import.meta.url).href;
 
@@ -64,6 +70,10 @@ li { display: grid; grid-template-columns: minmax(0, 9rem) 1fr 3.6rem; gap: 0.5r
 .fill { display: block; height: 100%; background: var(--accent); }
 .score { text-align: right; font-variant-numeric: tabular-nums; }
 progress { width: 100%; }
+canvas { max-width: 100%; max-height: 14rem; border-radius: calc(var(--radius) - 4px); }
+li[role="button"] { cursor: pointer; border-radius: 4px; }
+li[role="button"]:focus-visible { outline: 2px solid var(--accent); outline-offset: 2px; }
+li[aria-pressed="true"] .label { font-weight: 600; }
 @media (max-width: 360px) { li { grid-template-columns: minmax(0, 6rem) 1fr 3.2rem; } }
 `;
 
@@ -100,7 +110,7 @@ function bar(label, fraction, text) {
 }
 
 export class ClipClassifier extends HTMLElement {
-  static observedAttributes = ['model', 'engine', 'labels', 'template', 'image', 'top', 'editable'];
+  static observedAttributes = ['model', 'engine', 'labels', 'template', 'image', 'top', 'editable', 'heatmap'];
 
   #ui;
   #model; // Promise<ClipModel> of the latest load
@@ -114,6 +124,8 @@ export class ClipClassifier extends HTMLElement {
   #pictureTurn = 0; // the latest picture given: an older one's late check is dropped
   #scores;
   #timings;
+  #maps; // Promise of the current results' heatmaps ({ map, picture, layers }), made when first asked
+  #mapLabel; // the label whose map is shown, if any
 
   constructor() {
     super();
@@ -122,6 +134,9 @@ export class ClipClassifier extends HTMLElement {
     const file = el('input', { type: 'file', accept: 'image/*', hidden: true });
     const upload = el('label', { part: 'upload', className: 'upload', tabIndex: 0, textContent: 'Try your own image' }, file);
     const image = el('img', { part: 'image', alt: '', hidden: true });
+    const heatmap = el('canvas', { part: 'heatmap', hidden: true });
+    heatmap.setAttribute('role', 'img');
+    const heatmapCaption = el('p', { part: 'heatmap-caption', className: 'hint', hidden: true });
     const labels = el('textarea', { part: 'labels', rows: 4, spellcheck: false });
     const editor = el('label', { className: 'hint', hidden: true, textContent: 'Labels, one per line' }, labels);
     const results = el('ol', { part: 'results' });
@@ -136,7 +151,8 @@ export class ClipClassifier extends HTMLElement {
     const container = el(
       'div',
       { part: 'container', className: 'container' },
-      el('div', { className: 'picture' }, image, el('div', {}, upload, el('p', { className: 'hint', textContent: 'or drop or paste one here' }))),
+      el('div', { className: 'picture' }, image, heatmap, el('div', {}, upload, el('p', { className: 'hint', textContent: 'or drop or paste one here' }))),
+      heatmapCaption,
       editor,
       results,
       toggle,
@@ -146,7 +162,7 @@ export class ClipClassifier extends HTMLElement {
       live,
     );
     root.append(container);
-    this.#ui = { container, file, upload, image, editor, labels, results, live, cosine, progress, status, detail, detailText };
+    this.#ui = { container, file, upload, image, heatmap, heatmapCaption, editor, labels, results, live, cosine, progress, status, detail, detailText };
 
     file.addEventListener('change', () => file.files[0] && this.#setImage(file.files[0]));
     upload.addEventListener('keydown', (e) => {
@@ -212,7 +228,7 @@ export class ClipClassifier extends HTMLElement {
     if (name === 'model' || name === 'engine') this.#loadModel();
     else if (name === 'image') this.#setImageUrl(value);
     else if (name === 'labels' || name === 'template') this.#score();
-    else if (name === 'top') this.#render();
+    else if (name === 'top' || name === 'heatmap') this.#render();
   }
 
   /** The last results: [{ label, score, cosine }], highest first. */
@@ -350,6 +366,8 @@ export class ClipClassifier extends HTMLElement {
       if (run !== this.#run) return;
       this.#scores = scores;
       this.#timings = model.timings;
+      this.#maps = undefined;
+      this.#hideMap();
       status.dataset.state = 'done';
       this.#ui.detail.hidden = true;
       const cut = scores.filter((s) => s.truncated).map((s) => `“${s.label.slice(0, 30)}${s.label.length > 30 ? '…' : ''}”`);
@@ -370,9 +388,73 @@ export class ClipClassifier extends HTMLElement {
     if (!scores) return;
     const top = Math.max(1, Number(this.getAttribute('top')) || 5);
     const raw = this.#ui.cosine.checked;
-    this.#ui.results.replaceChildren(
-      ...scores.slice(0, top).map(({ label, score, cosine }) => bar(label, raw ? cosine : score, raw ? cosine.toFixed(3) : `${(score * 100).toFixed(1)}%`)),
-    );
+    const bars = scores.slice(0, top).map(({ label, score, cosine }) => bar(label, raw ? cosine : score, raw ? cosine.toFixed(3) : `${(score * 100).toFixed(1)}%`));
+    if (this.hasAttribute('heatmap')) {
+      for (const [i, item] of bars.entries()) {
+        const label = scores[i].label;
+        item.tabIndex = 0;
+        item.setAttribute('role', 'button');
+        item.setAttribute('aria-pressed', String(label === this.#mapLabel));
+        item.title = `Show where “${label}” matches in the picture`;
+        item.addEventListener('click', () => this.#toggleMap(label));
+        item.addEventListener('keydown', (e) => {
+          if (e.key !== 'Enter' && e.key !== ' ') return;
+          e.preventDefault();
+          this.#toggleMap(label);
+        });
+      }
+    } else this.#hideMap();
+    this.#ui.results.replaceChildren(...bars);
+  }
+
+  /** Shows `label`'s heatmap over the picture, or the plain picture again if it is shown. */
+  async #toggleMap(label) {
+    if (label === this.#mapLabel) return this.#hideMap();
+    this.#mapLabel = label;
+    this.#render();
+    const { heatmap, heatmapCaption, image, live } = this.#ui;
+    const run = this.#run;
+    heatmapCaption.hidden = false;
+    heatmapCaption.textContent = `Finding where “${label}” matches…`;
+    try {
+      // Every label's map in one pass, made the first time one is asked for these results.
+      this.#maps ??= this.#makeMaps();
+      const { map, picture, layers } = await this.#maps;
+      if (run !== this.#run || label !== this.#mapLabel) return;
+      const i = map.labels.indexOf(label);
+      drawOverlay(heatmap, picture, layers[i], map.crop, MAP_OPACITY);
+      const words = `Where “${label}” matches: ${map.descriptions[i]}.`;
+      heatmap.setAttribute('aria-label', words);
+      heatmap.dataset.label = label;
+      heatmap.hidden = false;
+      image.hidden = true;
+      heatmapCaption.textContent = words;
+      live.textContent = words;
+    } catch (e) {
+      this.#maps = undefined;
+      if (run === this.#run) {
+        this.#hideMap();
+        this.#fail(e);
+      }
+    }
+  }
+
+  async #makeMaps() {
+    const [model, blob] = await Promise.all([this.#model, this.#blob]);
+    const labels = this.#scores.map((s) => s.label);
+    const template = this.getAttribute('template') ?? '';
+    const map = await model.heatmap(blob, labels, { template, overlay: OVERLAY_PX });
+    return { map, picture: await createImageBitmap(blob), layers: await overlayBitmaps(map) };
+  }
+
+  #hideMap() {
+    const { heatmap, heatmapCaption, image } = this.#ui;
+    const shown = this.#mapLabel !== undefined;
+    this.#mapLabel = undefined;
+    heatmap.hidden = true;
+    heatmapCaption.hidden = true;
+    if (image.getAttribute('src')) image.hidden = false;
+    if (shown) this.#render();
   }
 
   #fail(e) {

@@ -100,6 +100,7 @@ const ops = {
         timings: model.timings,
         projectionDim: model.projectionDim,
         imageSize: model.imageSize,
+        maxHeatmapResolution: model.maxHeatmapResolution,
         origin,
       };
     } finally {
@@ -154,6 +155,13 @@ const ops = {
   [OP.CLASSIFY]({ modelId, image, labels, templates }, progress) {
     return onModel(modelId, (model) =>
       withImage(image, async (picture) => ({ ...(await model.classify(picture, labels, templates, labelPasses(progress))), timings: model.timings })),
+    );
+  },
+
+  // Decoded in its turn in the queue, as CLASSIFY; its prompts come from the same cache.
+  [OP.HEATMAP]({ modelId, image, labels, templates, resolution, overlayPx }) {
+    return onModel(modelId, (model) =>
+      withImage(image, async (picture) => ({ ...(await model.heatmap(picture, labels, templates, resolution, overlayPx)), timings: model.timings })),
     );
   },
 

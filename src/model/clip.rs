@@ -218,16 +218,33 @@ impl ClipModel {
         templates: &[String],
         resolution: Option<usize>,
     ) -> Result<Heatmap> {
-        let v = &self.config.vision;
-        let size = heatmap::resolution(v, resolution, self.forward.max_dense_tokens())?;
+        self.heatmap_resolution(resolution)?;
         let prompts = self.embed_prompts(labels, templates).await?;
+        self.heatmap_of_prompts(image, labels, &prompts, templates.len().max(1), resolution).await
+    }
+
+    /// The input side a heatmap at `resolution` px uses, or why it cannot.
+    pub fn heatmap_resolution(&self, resolution: Option<usize>) -> Result<usize> {
+        heatmap::resolution(&self.config.vision, resolution, self.forward.max_dense_tokens())
+    }
+
+    /// [`ClipModel::heatmap`] with the labels' prompts embedded already
+    /// ([`ClipModel::embed_prompts`]: label-major, `per_label` each).
+    pub async fn heatmap_of_prompts(
+        &self,
+        image: &RgbImage,
+        labels: &[String],
+        prompts: &[Vec<f32>],
+        per_label: usize,
+        resolution: Option<usize>,
+    ) -> Result<Heatmap> {
+        let size = self.heatmap_resolution(resolution)?;
         let cfg = heatmap::preprocess_at(&self.preprocess, size);
         let pixels = image::preprocess(image, &cfg);
         let dense = self.forward.dense(&pixels, size).await?;
-        let per_label = templates.len().max(1);
         let dim = self.config.projection_dim;
-        let (maps, cosines) = heatmap::maps(&dense, dim, &prompts, per_label, self.logit_scale);
-        let grid = size / v.patch_size;
+        let (maps, cosines) = heatmap::maps(&dense, dim, prompts, per_label, self.logit_scale);
+        let grid = size / self.config.vision.patch_size;
         Ok(Heatmap {
             labels: labels.to_vec(),
             rows: grid,

@@ -164,16 +164,17 @@ impl<E: Engine> Forward for Towers<E> {
 }
 
 /// The most tokens a heatmap pass may have: the image passes' rows, or a
-/// picture of twice the model's input size if that is more (ViT-B/32 at
-/// 448 px: 197 tokens, within what 4 images of 50 take), within one tensor
-/// binding and the attention kernel's sequence limit.
+/// picture of three times the model's input size if that is more (ViT-B/32 at
+/// 672 px: 442 tokens, 15 MB of activations where 7 images of 50 took 12 MB in
+/// q8; the demo model at 144 px: its best pointing-game grid), within one
+/// tensor binding and the attention kernel's sequence limit.
 fn dense_tokens(config: &ClipConfig, max_images: usize, max_bytes: u64) -> usize {
     let v = &config.vision;
-    let grid = 2 * v.grid();
-    let doubled = grid * grid + 1;
+    let grid = 3 * v.grid();
+    let tripled = grid * grid + 1;
     let widest = (3 * v.tower.width).max(v.tower.intermediate);
     let fit = (max_bytes / (4 * widest as u64)) as usize;
-    (max_images * v.tokens()).max(doubled.min(fit)).min(crate::ops::attention::MAX_SEQ)
+    (max_images * v.tokens()).max(tripled.min(fit)).min(crate::ops::attention::MAX_SEQ)
 }
 
 /// Bytes `engine` holds for `config`'s tensors (matrices as the engine packs

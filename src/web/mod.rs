@@ -5,8 +5,8 @@
 //!   it can overlap the weights download.
 //! - [`Image`] (`image.rs`): a decoded picture, from encoded file bytes (Pillow-exact) or
 //!   from canvas RGBA.
-//! - [`Model`] (`model.rs`): classify, embed images and texts, and the timings of the last
-//!   calls.
+//! - [`Model`] (`model.rs`): classify, heatmaps (`heatmap.rs` makes their JS object),
+//!   embed images and texts, and the timings of the last calls.
 //!
 //! Errors become `JsError`s carrying the engine's message, which names the
 //! file, tensor, image or label at fault. Calls on one model may overlap: each
@@ -15,6 +15,7 @@
 //! fair ordering. `js_io.rs` holds the byte readers and sinks JavaScript lends.
 
 mod engine;
+mod heatmap;
 mod image;
 mod js_io;
 mod model;

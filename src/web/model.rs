@@ -86,6 +86,43 @@ impl Model {
         Ok(self.scores(&embedding, &prompts, &labels, &templates)?)
     }
 
+    /// Where in `image` each label matches (`webclip::model::heatmap`: ClearCLIP,
+    /// one dense vision pass for all labels at `resolution` px, by default twice
+    /// the model's input): `{ labels, rows, cols, resolution, maps, cosines,
+    /// crop: { x, y, width, height }, descriptions, overlays? }`. `maps` and
+    /// `cosines` hold a `Float32Array` per label (row-major); `crop` is the part
+    /// of the picture the grid covers, in its pixels. With `overlay_px`, each
+    /// label's map also comes as `{ width, height, data }` RGBA (viridis, opaque)
+    /// of about that side, to draw over `crop`. Prompts come from the cache.
+    pub async fn heatmap(
+        &self,
+        image: &Image,
+        labels: Vec<String>,
+        templates: Vec<String>,
+        resolution: Option<u32>,
+        overlay_px: Option<u32>,
+    ) -> Result<JsValue, JsError> {
+        let resolution = resolution.map(|r| r as usize);
+        self.inner.heatmap_resolution(resolution)?;
+        let start = now();
+        let prompts = self.prompt_embeddings(&labels, &templates, None).await?;
+        let text_ms = now() - start;
+        let per_label = templates.len().max(1);
+        let start = now();
+        let map =
+            self.inner.heatmap_of_prompts(&image.rgb, &labels, &prompts, per_label, resolution);
+        let map = map.await?;
+        let image_ms = image.decode_ms + now() - start;
+        self.timings.set(Timings { image_ms, text_ms, ..self.timings.get() });
+        Ok(super::heatmap::to_js(&map, overlay_px.map(|px| px as usize)))
+    }
+
+    /// The largest `resolution` [`Model::heatmap`] takes, in px.
+    #[wasm_bindgen(getter, js_name = maxHeatmapResolution)]
+    pub fn max_heatmap_resolution(&self) -> usize {
+        self.inner.max_heatmap_resolution()
+    }
+
     /// Projected features of several images in as few passes as the device
     /// allows (`get_image_features`, not normalised), one `Float32Array` each.
     #[wasm_bindgen(js_name = embedImages)]
