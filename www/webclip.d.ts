@@ -92,6 +92,35 @@ export interface ScoreOptions {
   onProgress?: (progress: { stage: 'labels'; done: number; total: number }) => void;
 }
 
+export interface HeatmapOptions {
+  /** As `classify`'s. */
+  template?: string | string[];
+  /** Side in px of the square the picture is resized and cropped to, rounded to the
+   * patch size; default twice the model's input, at most `maxHeatmapResolution`. */
+  resolution?: number;
+  /** Also draw each label's map as RGBA of about this side (viridis), to lay over `crop`. */
+  overlay?: number;
+}
+
+/** Where in the picture each label matches: one map per label over a grid of patches. */
+export interface Heatmap {
+  labels: string[];
+  rows: number;
+  cols: number;
+  /** The side of the square the picture was resized and cropped to. */
+  resolution: number;
+  /** Per label, each cell's probability among the labels (row-major). */
+  maps: Float32Array[];
+  /** Per label, each cell's cosine with the label's text embedding. */
+  cosines: Float32Array[];
+  /** The part of the picture the grid covers, in the picture's pixels. */
+  crop: { x: number; y: number; width: number; height: number };
+  /** Each map in words ("strongest in the upper left, where 12% of the picture scores at least half as high"). */
+  descriptions: string[];
+  /** With `overlay`: each label's map as opaque RGBA. */
+  overlays?: { width: number; height: number; data: Uint8ClampedArray }[];
+}
+
 export declare class ClipModel {
   /**
    * A Hugging Face Hub id (`openai/clip-vit-base-patch32`, optionally `@revision`),
@@ -110,9 +139,13 @@ export declare class ClipModel {
   readonly origin: ModelOrigin;
   readonly projectionDim: number;
   readonly imageSize: number;
+  /** The largest `resolution` `heatmap` takes, in px. */
+  readonly maxHeatmapResolution: number;
   readonly timings: Timings;
   /** Probabilities and cosines, highest probability first. */
   classify(image: ImageInput, labels: string[], options?: ScoreOptions): Promise<Score[]>;
+  /** Where each label matches in the picture (one vision pass for all labels). */
+  heatmap(image: ImageInput, labels: string[], options?: HeatmapOptions): Promise<Heatmap>;
   /** `classify` for an image embedded earlier: only the labels are encoded (or come from the cache). */
   scoreEmbedding(embedding: Float32Array, labels: string[], options?: ScoreOptions): Promise<Score[]>;
   /** Projected image features, as transformers' `get_image_features`. */

@@ -53,6 +53,8 @@ export interface ClipClassifierAttributes {
   top?: string;
   /** Present: readers may edit the labels. */
   editable?: '' | boolean;
+  /** Present: selecting a result bar shows where in the picture that label matches. */
+  heatmap?: '' | boolean;
 }
 
 declare global {

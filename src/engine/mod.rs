@@ -2,9 +2,10 @@
 //!
 //! The model (`src/model/`) says what a forward pass is: which tensors, which
 //! ops, in which order. An [`Engine`] says how: where tensors live, how an op
-//! is computed, how a pass is submitted and its result read back. Today there
-//! is one, [`webgpu::GpuEngine`] (our WGSL kernels through wgpu); a CPU engine
-//! implements the same trait and runs the same model code.
+//! is computed, how a pass is submitted and its result read back. Two
+//! implement it, [`webgpu::GpuEngine`] (our WGSL kernels through wgpu) and
+//! [`cpu::CpuEngine`] (our wasm SIMD kernels, or native ones, on the processor),
+//! and both run the same model code.
 //!
 //! The life of a model on an engine has two phases:
 //! - **load**: tensors are made ([`Engine::vector`], [`Engine::matrix`],

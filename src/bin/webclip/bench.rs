@@ -59,6 +59,17 @@ pub fn model(common: &Common, runs: usize) -> Result<()> {
     };
     let texts4 = timed(runs, || text(&four))?;
     let texts100 = timed(runs.div_ceil(2), || text(&hundred))?;
+    // Heatmaps against classification, both with the same 4 labels embedded each time:
+    // at the model's own input size, and at the heatmap's default (twice it).
+    let side = v.image_size as u32;
+    let data = (0..side * side * 3).map(|i| (i * 7 % 251) as u8).collect();
+    let picture = webclip::image::RgbImage { width: side, height: side, data };
+    let classify4 =
+        timed(runs, || pollster::block_on(model.classify(&picture, &four, &[])).map(drop))?;
+    let heatmap = |px: Option<usize>| pollster::block_on(model.heatmap(&picture, &four, &[], px));
+    let heatmap4_same = timed(runs, || heatmap(Some(v.image_size)).map(drop))?;
+    let default_px = model.heatmap_resolution(None)?;
+    let heatmap4_default = timed(runs, || heatmap(None).map(drop))?;
     let adapter = runtime.adapter();
     let report = json!({
         "engine": runtime.engine().name(), "description": runtime.description(),
@@ -66,6 +77,7 @@ pub fn model(common: &Common, runs: usize) -> Result<()> {
         "family": runtime.family().map(|f| f.name()), "weights": model.weights.name(),
         "read_files_ms": read_ms, "file_bytes": file.len(), "gpu_bytes": model.gpu_bytes, "compile_ms": compile_ms, "load_ms": load_ms, "first_image_ms": first_image_ms,
         "image": image, "image_batch8": batch8, "texts4": texts4, "texts100": texts100,
+        "classify4": classify4, "heatmap4_same_px": heatmap4_same, "heatmap4_default": heatmap4_default, "heatmap_default_px": default_px,
     });
     print_json(&report, common.json);
     Ok(())

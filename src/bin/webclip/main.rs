@@ -174,7 +174,8 @@ mod cli {
             images: Vec<PathBuf>,
         },
         /// Time loading (per stage) and forward passes: one image, a batch of 8, 4 and 100
-        /// labels (medians over --runs, after one warm-up)
+        /// labels, classifying with 4 labels and their heatmaps at the model's input size and
+        /// at the heatmap default (medians over --runs, after one warm-up)
         Bench {
             #[command(flatten)]
             common: Common,

@@ -18,6 +18,11 @@ export async function classifyPicked(file: File): Promise<string> {
   const embedding: Float32Array = await model.embedImage(file);
   const again = await model.scoreEmbedding(embedding, ['a dog']);
   const texts: Float32Array[] = await model.embedText('a robot');
+  const map = await model.heatmap(file, ['a robot', 'wall-e'], { resolution: model.maxHeatmapResolution, overlay: 256 });
+  const cells: Float32Array = map.maps[0];
+  console.log(map.rows * map.cols === cells.length, map.crop.width, map.descriptions[0], map.overlays?.[0].data.length);
+  // @ts-expect-error: the resolution is a number of px
+  await model.heatmap(file, ['a robot'], { resolution: '448' });
   console.log(model.origin.fromCache, model.weights, model.gpuBytes, again[0].cosine, texts.length);
   // The adapter and kernels exist on WebGPU only.
   const where: string = model.engine.name === 'webgpu' ? `${model.adapter?.name} (${model.kernels})` : model.engine.description;
