@@ -452,3 +452,63 @@ fn bad_conversions_and_model_files_are_named() {
         "the config implies [16, 24, 4] (a q8 matrix [24, 44])",
     );
 }
+
+/// `webclip heatmap --json` gives transformers' float64 ClearCLIP maps
+/// (`tools/make_heatmap_fixtures.py`; bounds of `tests/common/heatmaps.rs`), and
+/// `-o` a PNG of the picture's size; a resolution past the model's is refused.
+#[test]
+fn heatmap_json_matches_transformers_and_draws_an_overlay() {
+    let model = fixture("tiny-clip");
+    let listing = fixture_json("tiny-clip/expected/heatmaps.json");
+    let index = listing["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|c| c["image"] == "chelsea.png" && c["resolution"] == 84)
+        .unwrap();
+    let overlay = std::env::temp_dir().join(format!("webclip-heatmap-{}.png", std::process::id()));
+    let overlay_arg = overlay.display().to_string();
+    let mut args = vec!["heatmap", "--json", "--engine", "cpu", "--model", &model];
+    let chelsea = fixture("images/chelsea.png");
+    args.extend([
+        chelsea.as_str(),
+        "--resolution",
+        "84",
+        "--template",
+        "a photo of {}.",
+        "-o",
+        &overlay_arg,
+    ]);
+    let labels: Vec<String> = listing["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().to_string())
+        .collect();
+    for l in &labels {
+        args.extend(["--label", l.as_str()]);
+    }
+    let (code, out, err) = webclip(&args);
+    assert_eq!(code, 0, "{err}");
+    let got: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((got["rows"].as_u64(), got["cols"].as_u64()), (Some(12), Some(12)));
+    for (key, file, bound) in [("maps", "probs", 1.5e-5), ("cosines", "cosines", 2e-6)] {
+        let path = fixture(&format!("tiny-clip/expected/heatmap_{index}_{file}.npy"));
+        let want = webclip::npy::parse(&std::fs::read(path).unwrap(), file).unwrap().rows();
+        for (l, row) in got[key].as_array().unwrap().iter().enumerate() {
+            for (p, v) in row.as_array().unwrap().iter().enumerate() {
+                let err = (v.as_f64().unwrap() - want[l][p]).abs();
+                assert!(err <= bound, "{key} of label {l}, cell {p}: off by {err}");
+            }
+        }
+    }
+    assert!(got["descriptions"][0].as_str().unwrap().starts_with("strongest in the "));
+    let png = std::fs::read(&overlay).unwrap();
+    std::fs::remove_file(&overlay).ok();
+    let picture = webclip::image::decode(&png, "overlay").unwrap();
+    assert_eq!((picture.width, picture.height), (451, 300), "the overlay is the picture's size");
+    expect_error(
+        &["heatmap", "--model", &model, &chelsea, "--label", "a cat", "--resolution", "5000"],
+        "a heatmap resolution of 5000 px is more than this model's largest",
+    );
+}

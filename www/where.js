@@ -10,6 +10,8 @@ const $ = (id) => document.getElementById(id);
 
 /** The last computed maps: for which inputs, and their layers. */
 let shown;
+/** The computation in flight, if any: asking again waits for it. */
+let pending;
 /** The inputs of the latest results (`{ model, image, labels, template }`). */
 let inputs;
 let onFailure = () => {};
@@ -26,7 +28,7 @@ export function setUpWhere(failure) {
 /** New results: the view offers their labels; an older map is dropped. */
 export function resetWhere(next) {
   inputs = next;
-  shown = undefined;
+  shown = pending = undefined;
   const select = $('where-label');
   const keep = select.value;
   select.replaceChildren(...next.labels.map((l) => Object.assign(document.createElement('option'), { value: l, textContent: l })));
@@ -38,11 +40,18 @@ export function resetWhere(next) {
 
 /** Hides the view (no results to point at). */
 export function hideWhere() {
-  inputs = shown = undefined;
+  inputs = shown = pending = undefined;
   $('where').hidden = true;
 }
 
-async function show() {
+/** Draws the chosen label's map, computing every label's maps first if these results have none. */
+function show() {
+  if (shown) return draw();
+  pending ??= compute();
+  return pending;
+}
+
+async function compute() {
   if (!inputs) return;
   const asked = inputs;
   const button = $('where-show');
@@ -55,7 +64,9 @@ async function show() {
     shown = { map, picture, layers: await overlayBitmaps(map) };
     draw();
   } catch (e) {
-    if (asked === inputs) $('where-text').textContent = '';
+    if (asked !== inputs) return;
+    $('where-text').textContent = '';
+    pending = undefined; // asking again tries again
     onFailure(e);
   } finally {
     button.disabled = false;

@@ -100,7 +100,7 @@ for (const engine of ENGINES) {
     await page.selectOption('#where-label', sceneLabels[1]);
     await page.waitForFunction((l) => document.querySelector('#where-canvas').dataset.label === l, sceneLabels[1]);
     assert.match(await page.textContent('#where-text'), new RegExp(`^“${sceneLabels[1]}”`));
-    await page.fill('#where-opacity', '80');
+    await page.fill('#where-opacity', '50');
     assert.match(await page.textContent('#where-legend-caption'), /probability of this label among the labels, per patch; a 12 × 12 grid/);
     // The same maps through the API: the shapes the page names are where they were drawn.
     const maps = await page.evaluate(async ([labels, file, engine]) => {

@@ -112,32 +112,35 @@ mod cli {
         }
     }
 
+    /// An image and the labels asked of it.
+    #[derive(Args)]
+    pub struct Query {
+        image: PathBuf,
+        /// A label (repeat for more)
+        #[arg(long = "label")]
+        labels: Vec<String>,
+        /// Prompt template with {} for the label, e.g. "a photo of a {}" (repeat to average several)
+        #[arg(long = "template")]
+        templates: Vec<String>,
+    }
+
     #[derive(Subcommand)]
     enum Command {
         /// Zero-shot probabilities of labels for an image
         Classify {
             #[command(flatten)]
             common: Common,
-            image: PathBuf,
-            /// A label (repeat for more)
-            #[arg(long = "label")]
-            labels: Vec<String>,
-            /// Prompt template with {} for the label, e.g. "a photo of a {}" (repeat to average several)
-            #[arg(long = "template")]
-            templates: Vec<String>,
+            #[command(flatten)]
+            query: Query,
         },
         /// Where in the image each label matches: a heatmap per label (ClearCLIP), as
-        /// words, JSON (--json) or drawn over the picture (-o)
+        /// words, JSON (--json) or drawn over the picture (-o); with one label its map
+        /// shows cosines, not probabilities
         Heatmap {
             #[command(flatten)]
             common: Common,
-            image: PathBuf,
-            /// A label (repeat for more); with one, its map shows cosines, not probabilities
-            #[arg(long = "label")]
-            labels: Vec<String>,
-            /// Prompt template with {} for the label (repeat to average several)
-            #[arg(long = "template")]
-            templates: Vec<String>,
+            #[command(flatten)]
+            query: Query,
             /// Side in px of the square the picture is resized and cropped to, rounded to
             /// the patch size (default: twice the model's input)
             #[arg(long)]
@@ -231,7 +234,7 @@ mod cli {
 
     fn run(cli: Cli) -> Result<()> {
         match cli.command {
-            Command::Classify { common, image, labels, templates } => {
+            Command::Classify { common, query: Query { image, labels, templates } } => {
                 webclip::model::scores::check_inputs(&labels, &templates)?;
                 let picture = read_image(&image)?;
                 let model = load(&common)?;
@@ -256,7 +259,8 @@ mod cli {
                     }
                 }
             }
-            Command::Heatmap { common, image, labels, templates, resolution, output } => {
+            Command::Heatmap { common, query, resolution, output } => {
+                let Query { image, labels, templates } = query;
                 webclip::model::scores::check_inputs(&labels, &templates)?;
                 let picture = read_image(&image)?;
                 let model = load(&common)?;
