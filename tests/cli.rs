@@ -479,14 +479,8 @@ fn heatmap_json_matches_transformers_and_draws_an_overlay() {
         "-o",
         &overlay_arg,
     ]);
-    let labels: Vec<String> = listing["labels"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l.as_str().unwrap().to_string())
-        .collect();
-    for l in &labels {
-        args.extend(["--label", l.as_str()]);
+    for label in listing["labels"].as_array().unwrap() {
+        args.extend(["--label", label.as_str().unwrap()]);
     }
     let (code, out, err) = webclip(&args);
     assert_eq!(code, 0, "{err}");
