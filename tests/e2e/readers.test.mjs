@@ -59,6 +59,9 @@ for (const webgpu of [true, false]) {
       await page.setInputFiles('#image-file', join(root, 'www/models/demo/samples/00-large-red-circle-on-dark.png'));
       await page.waitForSelector('#results[data-state="done"]', { timeout: 120_000 });
       await assertFits(page, `page at ${width} px with results`);
+      await page.click('#where-show');
+      await page.waitForSelector('#where-figure:not([hidden])', { timeout: 120_000 });
+      await assertFits(page, `page at ${width} px with a heatmap`);
       await page.screenshot({ path: join(targetDir, `e2e/readers-page-${width}-${variant}.png`), fullPage: width === 360 });
       await page.close();
     }
