@@ -27,16 +27,21 @@ from heatmap_reference import METHODS, heatmaps, text_features
 from train_demo import COLOURS, HELD_OUT, MEAN, SHAPES, STD, polygon
 
 
-def scene(rng: random.Random, side: int):
+def scene(rng: random.Random, side: int, first: tuple[str, str] | None = None, allowed=None):
     """A picture of 2 or 3 shapes of distinct colour-shape pairs that do not overlap, and
-    for each its (colour, shape, box) with the box in pixels (x0, y0, x1, y1)."""
+    for each its (colour, shape, box) with the box in pixels (x0, y0, x1, y1); `first`,
+    a colour-shape pair drawn first (so always present); `allowed`, the pairs to draw
+    from (default: every pair)."""
     dark = rng.random() < 0.5
     g = rng.randint(0, 45) if dark else rng.randint(212, 255)
     img = Image.new("RGB", (side, side), (g, g, g))
     d = ImageDraw.Draw(img)
     placed: list[tuple[str, str, tuple[float, float, float, float]]] = []
-    pairs = [(c, s) for c in COLOURS for s in SHAPES]
+    pairs = [(c, s) for c in COLOURS for s in SHAPES if allowed is None or (c, s) in allowed]
     rng.shuffle(pairs)
+    if first is not None:
+        pairs.remove(first)
+        pairs.insert(0, first)
     want = rng.choice([2, 3])
     for colour, shape in pairs:
         if len(placed) == want:

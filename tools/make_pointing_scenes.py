@@ -23,15 +23,16 @@ OUT = Path(__file__).resolve().parent.parent / "tests/fixtures/pointing-scenes"
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--scenes", type=int, default=60)
-    ap.add_argument("--side", type=int, default=288)
+    ap.add_argument("--scenes", type=int, default=150)
+    ap.add_argument("--side", type=int, default=192)
     ap.add_argument("--seed", type=int, default=1818)
     a = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     rng = random.Random(a.seed)
     listing = []
     for i in range(a.scenes):
-        img, placed = scene(rng, a.side)
+        first = rng.choice(sorted(HELD_OUT)) if i % 2 == 0 else None
+        img, placed = scene(rng, a.side, first)
         name = f"{i:02d}.png"
         img.save(OUT / name, optimize=True)
         shapes = [

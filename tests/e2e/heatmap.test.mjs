@@ -20,13 +20,14 @@ after(() => server?.close());
 const MAX_COSINE_ERROR = 2e-6;
 const MAX_PROBABILITY_ERROR = 1.5e-5;
 
-// A committed drawn scene and the box of one of its shapes (tests/fixtures/pointing-scenes).
+// Committed drawn scenes and the boxes of their shapes (tests/fixtures/pointing-scenes).
 const scenes = JSON.parse(readFileSync(join(root, 'tests/fixtures/pointing-scenes/scenes.json'), 'utf8'));
+const labelsOf = (scene) => scene.shapes.map((s) => `${s.colour} ${s.shape}`);
 const scene = scenes.scenes[0];
-const sceneLabels = scene.shapes.map((s) => `${s.colour} ${s.shape}`);
+const sceneLabels = labelsOf(scene);
 
-/** Whether the highest cell of `map`'s label `i` falls in the box of scene shape `i` (widened by half a cell). */
-function pointsAt(map, values, i) {
+/** Whether the highest cell of `map`'s label `i` falls in the box of `scene`'s shape `i` (widened by half a cell). */
+function pointsAt(scene, map, values, i) {
   let best = 0;
   values.forEach((v, j) => (best = v > values[best] ? j : best));
   const cell = map.crop.width / map.cols;
@@ -102,15 +103,27 @@ for (const engine of ENGINES) {
     assert.match(await page.textContent('#where-text'), new RegExp(`^“${sceneLabels[1]}”`));
     await page.fill('#where-opacity', '50');
     assert.match(await page.textContent('#where-legend-caption'), /probability of this label among the labels, per patch; a 12 × 12 grid/);
-    // The same maps through the API: the shapes the page names are where they were drawn.
-    const maps = await page.evaluate(async ([labels, file, engine]) => {
+    // The pointing game of tests/pointing_game.rs through the API, on the first 10 scenes:
+    // the issue's 80% (natively the whole set scores 98.9% and 95.8%).
+    const first = scenes.scenes.slice(0, 10);
+    const maps = await page.evaluate(async ([scenes, engine]) => {
       const { ClipModel } = await import('/www/webclip.js');
       const model = await ClipModel.load('www/models/demo/model-q4.webclip', { engine });
-      const blob = await (await fetch(`tests/fixtures/pointing-scenes/${file}`)).blob();
-      const map = await model.heatmap(blob, labels, { template: 'a {}' });
-      return { ...map, maps: map.maps.map((m) => Array.from(m)) };
-    }, [sceneLabels, scene.file, engine.engine]);
-    assert.ok(sceneLabels.every((_, i) => pointsAt(maps, maps.maps[i], i)), `the maps point at the shapes of ${scene.file}`);
+      const out = [];
+      for (const { file, labels } of scenes) {
+        const blob = await (await fetch(`tests/fixtures/pointing-scenes/${file}`)).blob();
+        const map = await model.heatmap(blob, labels, { template: 'a {}' });
+        out.push({ ...map, maps: map.maps.map((m) => Array.from(m)) });
+      }
+      return out;
+    }, [first.map((s) => ({ file: s.file, labels: labelsOf(s) })), engine.engine]);
+    const hits = first.flatMap((s, k) => s.shapes.map((_, i) => pointsAt(s, maps[k], maps[k].maps[i], i)));
+    const rate = hits.filter(Boolean).length / hits.length;
+    t.diagnostic(`pointing game on ${hits.length} queries of 10 scenes: ${(100 * rate).toFixed(1)}%`);
+    assert.ok(rate >= 0.8, `the maps point at the named shapes in ${(100 * rate).toFixed(1)}% of ${hits.length} queries`);
+    // The first label again, as a reader comparing maps would (and the README's screenshot).
+    await page.selectOption('#where-label', sceneLabels[0]);
+    await page.waitForFunction((l) => document.querySelector('#where-canvas').dataset.label === l, sceneLabels[0]);
     mkdirSync(join(targetDir, 'e2e'), { recursive: true });
     await page.locator('#where').screenshot({ path: join(targetDir, `e2e/where-${engine.runs}.png`) });
     assert.deepEqual(problems, []);
