@@ -174,6 +174,18 @@ def batch(rng: random.Random, n: int, pairs: list[tuple[str, str]]):
     return imgs, texts, torch.tensor(classes)
 
 
+def contrastive_loss(model: CLIPModel, tokens: Captions, rng: random.Random, n: int) -> torch.Tensor:
+    """CLIP's loss on a batch of `n` drawn pictures of seen pairs and their captions, with
+    soft targets: pictures of the same pair are not each other's negatives."""
+    imgs, texts, classes = batch(rng, n, SEEN)
+    img = F.normalize(model.get_image_features(pixel_values=pixels(imgs)).pooler_output, dim=-1)
+    txt = F.normalize(model.get_text_features(input_ids=tokens(texts)).pooler_output, dim=-1)
+    logits = model.logit_scale.exp().clamp(max=100) * img @ txt.T
+    same = (classes[:, None] == classes[None, :]).float()
+    targets = same / same.sum(1, keepdim=True)
+    return (torch.sum(-targets * F.log_softmax(logits, 1), 1).mean() + torch.sum(-targets * F.log_softmax(logits.T, 1), 1).mean()) / 2
+
+
 def train(out: Path, steps: int, batch_size: int, seed: int) -> None:
     torch.manual_seed(seed)
     rng = random.Random(seed)
@@ -184,13 +196,7 @@ def train(out: Path, steps: int, batch_size: int, seed: int) -> None:
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
     model.train()
     for step in range(steps):
-        imgs, texts, classes = batch(rng, batch_size, SEEN)
-        img = F.normalize(model.get_image_features(pixel_values=pixels(imgs)).pooler_output, dim=-1)
-        txt = F.normalize(model.get_text_features(input_ids=tokens(texts)).pooler_output, dim=-1)
-        logits = model.logit_scale.exp().clamp(max=100) * img @ txt.T
-        same = (classes[:, None] == classes[None, :]).float()
-        targets = same / same.sum(1, keepdim=True)
-        loss = (torch.sum(-targets * F.log_softmax(logits, 1), 1).mean() + torch.sum(-targets * F.log_softmax(logits.T, 1), 1).mean()) / 2
+        loss = contrastive_loss(model, tokens, rng, batch_size)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from transformers import CLIPModel
 
 from heatmap_study import scene
-from train_demo import IMAGE_SIZE, MEAN, SEEN, STD, Captions, batch, evaluate, pixels, save
+from train_demo import IMAGE_SIZE, MEAN, SEEN, STD, Captions, contrastive_loss, evaluate, save
 
 HEATMAP_SIZE = 2 * IMAGE_SIZE
 PATCH = 8
@@ -79,17 +79,6 @@ def dense_loss(model: CLIPModel, tokens: Captions, rng: random.Random, scenes: i
             target[inside] = F.one_hot(torch.tensor(i), len(shapes)).float()
         losses.append(-(target * logp).sum(-1).mean())
     return torch.stack(losses).mean()
-
-
-def contrastive_loss(model: CLIPModel, tokens: Captions, rng: random.Random, n: int) -> torch.Tensor:
-    """train_demo.py's loss, on its batches."""
-    imgs, texts, classes = batch(rng, n, SEEN)
-    img = F.normalize(model.get_image_features(pixel_values=pixels(imgs)).pooler_output, dim=-1)
-    txt = F.normalize(model.get_text_features(input_ids=tokens(texts)).pooler_output, dim=-1)
-    logits = model.logit_scale.exp().clamp(max=100) * img @ txt.T
-    same = (classes[:, None] == classes[None, :]).float()
-    targets = same / same.sum(1, keepdim=True)
-    return (torch.sum(-targets * F.log_softmax(logits, 1), 1).mean() + torch.sum(-targets * F.log_softmax(logits.T, 1), 1).mean()) / 2
 
 
 def main() -> None:
