@@ -5,14 +5,19 @@
 
 /** Side in px of the layers asked of the worker: smooth at any displayed size
  * (the canvas scales them), 256 KB of RGBA each. */
-export const OVERLAY_PX = 256;
+const OVERLAY_PX = 256;
 
 /** Viridis' stops as CSS (the same 9 colours as heatmap_layer.rs), for the legend. */
 export const VIRIDIS_CSS = 'linear-gradient(to right, #440154, #472c7a, #3b518b, #2c718e, #21908d, #27ad81, #5cc863, #aadc32, #fde725)';
 
-/** Each overlay of `map` as an ImageBitmap, ready to draw scaled. */
-export function overlayBitmaps(map) {
-  return Promise.all(map.overlays.map(({ width, height, data }) => createImageBitmap(new ImageData(data, width, height))));
+/**
+ * Every label's map of `image` (a Blob) in one pass, ready to draw: `{ map,
+ * picture, layers }`, the picture and each label's overlay as ImageBitmaps.
+ */
+export async function mapsToDraw(model, image, labels, template) {
+  const map = await model.heatmap(image, labels, { template, overlay: OVERLAY_PX });
+  const layers = map.overlays.map(({ width, height, data }) => createImageBitmap(new ImageData(data, width, height)));
+  return { map, picture: await createImageBitmap(image), layers: await Promise.all(layers) };
 }
 
 /**

@@ -4,7 +4,7 @@
 // runs only when asked (it costs a larger vision pass than classifying), once
 // for all labels of the results; picking another label redraws without a pass.
 
-import { OVERLAY_PX, VIRIDIS_CSS, drawOverlay, legendOf, overlayBitmaps } from './heatmap-draw.js';
+import { VIRIDIS_CSS, drawOverlay, legendOf, mapsToDraw } from './heatmap-draw.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -58,10 +58,9 @@ async function compute() {
   button.disabled = true;
   $('where-text').textContent = 'Computing where each label matches…';
   try {
-    const map = await asked.model.heatmap(asked.image, asked.labels, { template: asked.template, overlay: OVERLAY_PX });
+    const maps = await mapsToDraw(asked.model, asked.image, asked.labels, asked.template);
     if (asked !== inputs) return; // the results changed meanwhile
-    const picture = await createImageBitmap(asked.image);
-    shown = { map, picture, layers: await overlayBitmaps(map) };
+    shown = maps;
     draw();
   } catch (e) {
     if (asked !== inputs) return;

@@ -35,7 +35,7 @@
 import { ClipModel, checkImage } from './webclip.js';
 import { parseLabels } from './labels.js';
 import { forReaders } from './reader-errors.js';
-import { OVERLAY_PX, drawOverlay, overlayBitmaps } from './heatmap-draw.js';
+import { drawOverlay, mapsToDraw } from './heatmap-draw.js';
 
 /** How strongly a label's map covers the picture in the widget. */
 const MAP_OPACITY = 0.6;
@@ -443,8 +443,7 @@ export class ClipClassifier extends HTMLElement {
     const [model, blob] = await Promise.all([this.#model, this.#blob]);
     const labels = this.#scores.map((s) => s.label);
     const template = this.getAttribute('template') ?? '';
-    const map = await model.heatmap(blob, labels, { template, overlay: OVERLAY_PX });
-    return { map, picture: await createImageBitmap(blob), layers: await overlayBitmaps(map) };
+    return mapsToDraw(model, blob, labels, template);
   }
 
   #hideMap() {

@@ -69,6 +69,33 @@ pub fn output_size(width: u32, height: u32, cfg: &PreprocessConfig) -> (u32, u32
     }
 }
 
+/// Where [`preprocess`]'s resize and center crop put a `width x height` picture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CropGeometry {
+    /// `(width, height)` after the resize (the picture's own without one).
+    pub resized: (u32, u32),
+    /// `(width, height)` of the output ([`output_size`]).
+    pub output: (u32, u32),
+    /// The crop's origin in resized coordinates; negative when the crop is larger (padding).
+    pub left: i64,
+    pub top: i64,
+}
+
+pub fn crop_geometry(width: u32, height: u32, cfg: &PreprocessConfig) -> CropGeometry {
+    let (rw, rh) = if cfg.do_resize {
+        resized_size(width, height, cfg.shortest_edge)
+    } else {
+        (width, height)
+    };
+    let (ow, oh) = output_size(width, height, cfg);
+    CropGeometry {
+        resized: (rw, rh),
+        output: (ow, oh),
+        left: (i64::from(rw) - i64::from(ow)).div_euclid(2),
+        top: (i64::from(rh) - i64::from(oh)).div_euclid(2),
+    }
+}
+
 /// `image -> pixel_values` for one picture: CHW f32, `3 x crop_height x crop_width`
 /// (or the resized size when `do_center_crop` is false).
 ///
@@ -85,15 +112,8 @@ pub fn preprocess(img: &RgbImage, cfg: &PreprocessConfig) -> Vec<f32> {
         img.height,
         img.data.len()
     );
-    let (rw, rh) = if cfg.do_resize {
-        resized_size(img.width, img.height, cfg.shortest_edge)
-    } else {
-        (img.width, img.height)
-    };
-    let (ow, oh) = output_size(img.width, img.height, cfg);
-    // Crop origin in resized coordinates; negative when the crop is larger (padding).
-    let left = (i64::from(rw) - i64::from(ow)).div_euclid(2);
-    let top = (i64::from(rh) - i64::from(oh)).div_euclid(2);
+    let CropGeometry { resized: (rw, rh), output: (ow, oh), left, top } =
+        crop_geometry(img.width, img.height, cfg);
     // The part of the resized picture that lands inside the crop.
     let xs = left.max(0) as u32..(left + i64::from(ow)).min(i64::from(rw)) as u32;
     let ys = top.max(0) as u32..(top + i64::from(oh)).min(i64::from(rh)) as u32;

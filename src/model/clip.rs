@@ -258,10 +258,7 @@ impl ClipModel {
 
     /// The largest heatmap resolution this model takes, in px.
     pub fn max_heatmap_resolution(&self) -> usize {
-        let tokens = self.forward.max_dense_tokens();
-        let v = &self.config.vision;
-        let grid = (1..).take_while(|g| g * g < tokens).last().unwrap_or(1);
-        grid * v.patch_size
+        heatmap::max_grid(self.forward.max_dense_tokens()) * self.config.vision.patch_size
     }
 
     /// For each label, whether one of its prompts is longer than the text

@@ -101,7 +101,8 @@ pub struct Activations<E: Engine> {
     pub stream: E::Tensor,
     /// The residual stream's other half; ClearCLIP's last block writes it.
     pub other: E::Tensor,
-    normed: E::Tensor,
+    /// LayerNorm outputs; a dense head's too (nothing reads them after the qkv matmul).
+    pub normed: E::Tensor,
     qkv: E::Tensor,
     attn: E::Tensor,
     hidden: E::Tensor,

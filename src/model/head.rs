@@ -17,14 +17,21 @@ pub struct Head<E: Engine> {
     pub features: E::Tensor,
     /// gather → LayerNorm → projection.
     ops: E::Stage,
-    /// LayerNorm → projection over every row of [`Dense::x`], into `dense_features`.
-    dense: Option<E::Stage>,
-    pub dense_features: Option<E::Tensor>,
+    /// Bound where asked: every row of [`Dense::x`] through the same LayerNorm and projection.
+    pub dense: Option<DenseHead<E>>,
 }
 
-/// The rows a dense head reads: `x`, at most `max_rows` of them.
+/// A dense head: LayerNorm → projection over every row, into `features`.
+pub struct DenseHead<E: Engine> {
+    ops: E::Stage,
+    pub features: E::Tensor,
+}
+
+/// The rows a dense head reads, `x`, at most `max_rows` of them; `normed`
+/// holds their LayerNorm (scratch that is free when the head runs).
 pub struct Dense<'t, T> {
     pub x: &'t T,
+    pub normed: &'t T,
     pub max_rows: usize,
 }
 
@@ -66,17 +73,13 @@ impl<E: Engine> Head<E> {
                 );
             };
             project(&mut ops, &pooled, &pooled_ln, &features);
-            let (dense, dense_features) = match dense {
-                Some(Dense { x, max_rows }) => {
-                    let normed = e.scratch("dense layernorm", max_rows * width);
-                    let y = e.scratch("dense features", max_rows * projection_dim);
-                    let mut stage = e.stage(&format!("{projection_name} (every token)"));
-                    project(&mut stage, x, &normed, &y);
-                    (Some(stage), Some(y))
-                }
-                None => (None, None),
-            };
-            Head { index, features, ops, dense, dense_features }
+            let dense = dense.map(|Dense { x, normed, max_rows }| {
+                let features = e.scratch("dense features", max_rows * projection_dim);
+                let mut ops = e.stage(&format!("{projection_name} (every token)"));
+                project(&mut ops, x, normed, &features);
+                DenseHead { ops, features }
+            });
+            Head { index, features, ops, dense }
         })
         .await
     }
@@ -91,7 +94,7 @@ impl<E: Engine> Head<E> {
     /// Records the dense head over the first `rows` rows of its input.
     pub fn record_dense(&self, e: &E, pass: &mut E::Pass<'_>, rows: usize) {
         if let Some(dense) = &self.dense {
-            e.record(pass, dense, Rows::flat(rows));
+            e.record(pass, &dense.ops, Rows::flat(rows));
         }
     }
 }

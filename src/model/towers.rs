@@ -84,7 +84,7 @@ impl<E: Engine> Towers<E> {
         let max_images = batch_limit(max_bytes, images, v.tokens(), widest(&v.tower));
         let max_text_rows =
             batch_limit(max_bytes, text_rows, 1, widest(&t.tower)).max(t.max_positions);
-        let dense_tokens = dense_tokens(config, max_images, max_bytes);
+        let dense_tokens = dense_tokens(config, max_images, max_bytes, widest(&v.tower));
         let act = engine
             .checked("allocating activations", || {
                 let image_rows = max_images * v.tokens();
@@ -151,8 +151,8 @@ impl<E: Engine> Forward for Towers<E> {
                 Some(inputs) if inputs.size == size => inputs,
                 _ => vision.inputs_at(e, size).await?,
             };
-            let out = match &vision.head.dense_features {
-                Some(out) => out,
+            let out = match &vision.head.dense {
+                Some(dense) => &dense.features,
                 None => return Err(Error::Internal("no dense head bound".into())),
             };
             let record = |pass: &mut E::Pass<'_>| vision.record_dense(e, pass, &inputs, pixels);
@@ -167,14 +167,13 @@ impl<E: Engine> Forward for Towers<E> {
 /// picture of three times the model's input size if that is more (ViT-B/32 at
 /// 672 px: 442 tokens, 15 MB of activations where 7 images of 50 took 12 MB in
 /// q8; the demo model at 144 px: its best pointing-game grid), within one
-/// tensor binding and the attention kernel's sequence limit.
-fn dense_tokens(config: &ClipConfig, max_images: usize, max_bytes: u64) -> usize {
+/// tensor binding (`widest` floats a row at most) and the attention kernel's
+/// sequence limit.
+fn dense_tokens(config: &ClipConfig, max_images: usize, max_bytes: u64, widest: usize) -> usize {
     let v = &config.vision;
     let grid = 3 * v.grid();
-    let tripled = grid * grid + 1;
-    let widest = (3 * v.tower.width).max(v.tower.intermediate);
-    let fit = (max_bytes / (4 * widest as u64)) as usize;
-    (max_images * v.tokens()).max(tripled.min(fit)).min(crate::ops::attention::MAX_SEQ)
+    let tripled = batch_limit(max_bytes, grid * grid + 1, 1, widest);
+    (max_images * v.tokens()).max(tripled).min(crate::ops::attention::MAX_SEQ)
 }
 
 /// Bytes `engine` holds for `config`'s tensors (matrices as the engine packs

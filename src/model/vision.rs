@@ -82,7 +82,7 @@ impl<E: Engine> VisionTower<E> {
         let last = LastBlock::AlsoSelfSelf;
         let encoder =
             Encoder::new(e, &c.tower, w, "vision_model.encoder", act, Mask::Full, last).await?;
-        let dense = Dense { x: &act.other, max_rows: dense_rows };
+        let dense = Dense { x: &act.other, normed: &act.normed, max_rows: dense_rows };
         let head = Head::read(
             e,
             w,
@@ -115,7 +115,7 @@ impl<E: Engine> VisionTower<E> {
 
     /// ClearCLIP's pass over one picture bound in `inputs`: the encoder with
     /// its last block's self-self attention, then every token through
-    /// `post_layernorm` and `visual_projection` ([`Head::dense`]'s output).
+    /// `post_layernorm` and `visual_projection` ([`Head::dense`]'s `features`).
     pub fn record_dense(
         &self,
         e: &E,

@@ -75,7 +75,7 @@ impl Heatmap {
 /// the 2x grid scored 76% against 71% at 1x), at most what a dense pass holds.
 pub fn resolution(v: &VisionConfig, requested: Option<usize>, max_tokens: usize) -> Result<usize> {
     let p = v.patch_size;
-    let max_grid = (1..).take_while(|g| g * g < max_tokens).last().unwrap_or(1);
+    let max_grid = max_grid(max_tokens);
     let grid = match requested {
         None => (2 * v.grid()).min(max_grid),
         Some(px) if px < p => {
@@ -95,6 +95,12 @@ pub fn resolution(v: &VisionConfig, requested: Option<usize>, max_tokens: usize)
     Ok(grid * p)
 }
 
+/// The side of the largest square grid whose patches and class token fit
+/// `max_tokens` (at least 1).
+pub fn max_grid(max_tokens: usize) -> usize {
+    (1..).take_while(|g| g * g < max_tokens).last().unwrap_or(1)
+}
+
 /// The preprocessing of `base` (the model's) for a `size × size` input.
 pub fn preprocess_at(base: &PreprocessConfig, size: usize) -> PreprocessConfig {
     let size = size as u32;
@@ -103,16 +109,11 @@ pub fn preprocess_at(base: &PreprocessConfig, size: usize) -> PreprocessConfig {
 
 /// Which part of a `width × height` picture `cfg`'s resize and center crop keep.
 pub fn crop(width: u32, height: u32, cfg: &PreprocessConfig) -> Crop {
-    let (rw, rh) = if cfg.do_resize {
-        image::resized_size(width, height, cfg.shortest_edge)
-    } else {
-        (width, height)
-    };
-    let (ow, oh) = image::output_size(width, height, cfg);
+    let image::CropGeometry { resized: (rw, rh), output: (ow, oh), left, top } =
+        image::crop_geometry(width, height, cfg);
     let (sx, sy) = (f64::from(width) / f64::from(rw), f64::from(height) / f64::from(rh));
-    let left = (i64::from(rw) - i64::from(ow)).div_euclid(2) as f64;
-    let top = (i64::from(rh) - i64::from(oh)).div_euclid(2) as f64;
-    Crop { x: left * sx, y: top * sy, width: f64::from(ow) * sx, height: f64::from(oh) * sy }
+    let (x, y) = (left as f64 * sx, top as f64 * sy);
+    Crop { x, y, width: f64::from(ow) * sx, height: f64::from(oh) * sy }
 }
 
 /// Per-label maps from a dense pass's output (`tokens × dim`, class token
