@@ -5,6 +5,7 @@
 //! - [`ops`]: one module per kernel in `shaders/`, with its CPU reference and tests
 //! - [`image`], [`tokenizer`]: CPU-side preprocessing, no GPU
 //! - [`model`]: configuration, weights, the two encoders, zero-shot scores
+//! - [`search`]: photo search over an index of image embeddings (no engine)
 //! - `web` (wasm32 only): the wasm-bindgen API `www/worker.js` drives
 
 pub mod clock;
@@ -15,6 +16,7 @@ pub mod image;
 pub mod model;
 pub mod npy;
 pub mod ops;
+pub mod search;
 pub mod tokenizer;
 #[cfg(target_arch = "wasm32")]
 pub mod web;

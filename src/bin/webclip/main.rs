@@ -14,6 +14,8 @@ fn main() {
 mod bench;
 #[cfg(not(target_arch = "wasm32"))]
 mod heatmap;
+#[cfg(not(target_arch = "wasm32"))]
+mod search;
 
 #[cfg(not(target_arch = "wasm32"))]
 mod cli {
@@ -27,7 +29,7 @@ mod cli {
     use webclip::model::{ClipModel, EngineChoice, KernelFamily, ModelFiles, ModelSource, Runtime};
     use webclip::{npy, Error, Result};
 
-    use super::{bench, heatmap};
+    use super::{bench, heatmap, search};
 
     #[derive(Parser)]
     #[command(
@@ -149,6 +151,13 @@ mod cli {
             #[arg(short, long)]
             output: Option<PathBuf>,
         },
+        /// Indexes a folder's pictures for search (subfolders too; run again, it embeds
+        /// only new or changed files and drops deleted ones)
+        Index(search::IndexArgs),
+        /// The indexed pictures nearest some words, an example picture, or both
+        Search(search::SearchArgs),
+        /// Groups of near-duplicate pictures in an index
+        Duplicates(search::DuplicateArgs),
         /// Projected image features, as CLIPModel.get_image_features
         EmbedImage {
             #[command(flatten)]
@@ -272,6 +281,9 @@ mod cli {
                     common.json,
                 )?;
             }
+            Command::Index(args) => search::index(args)?,
+            Command::Search(args) => search::find(args)?,
+            Command::Duplicates(args) => search::duplicates(args)?,
             Command::EmbedImage { common, images, pixel_values } => {
                 let model = load(&common)?;
                 let features = match pixel_values {
@@ -406,10 +418,21 @@ mod cli {
 
     /// Streams the model from disk: the header is checked first, then each tensor is read and uploaded.
     fn load(common: &Common) -> Result<ClipModel> {
-        let (file, texts) = open_path(&common.model)?;
+        load_from(&common.model, &common.engine, &common.family, &common.format)
+    }
+
+    /// [`load`] with its options one by one.
+    pub fn load_from(
+        model: &Path,
+        engine: &EngineArg,
+        family: &FamilyArg,
+        format: &FormatArg,
+    ) -> Result<ClipModel> {
+        let (file, texts) = open_path(model)?;
         let source = pollster::block_on(ModelSource::open(&file, texts))?;
-        let format = common.format.get(&source)?;
-        pollster::block_on(common.runtime()?.load(source, Some(format)))
+        let format = format.get(&source)?;
+        let runtime = pollster::block_on(Runtime::new(engine.get()?, family.get()?))?;
+        pollster::block_on(runtime.load(source, Some(format)))
     }
 
     fn print_rows(key: &str, rows: &[Vec<f32>], as_json: bool) {
