@@ -31,5 +31,23 @@ export const OP = Object.freeze({
   /** Traps in wasm, as a panic or an out-of-memory would: tests of the worker's restart. */
   SIMULATE_CRASH: 'simulateCrash',
   CACHED_MODELS: 'cachedModels',
+  // Photo search (www/worker-search.js), each on an `indexId`:
+  /** `{ modelId, model: { name, sha256 }, root, template }` -> `{ indexId, info }`. */
+  INDEX_CREATE: 'indexCreate',
+  /** `{ modelId, bytes, name, expectSha256 }` -> `{ indexId, info }`: an index file read back, checked. */
+  INDEX_OPEN: 'indexOpen',
+  /** -> `{ entries: [{ path, size, modified }], folders }`. */
+  INDEX_ENTRIES: 'indexEntries',
+  /** `{ modelId, files: [{ path, size, modified, image }] }` -> `{ added, failed: [{ path, reason }], info }`. */
+  INDEX_ADD: 'indexAdd',
+  /** `{ paths }` -> `{ removed, info }`. */
+  INDEX_REMOVE: 'indexRemove',
+  /** `{ modelId, text?, image?, like?, top, folder }` -> `{ results: [{ path, score }], timings }`. */
+  INDEX_SEARCH: 'indexSearch',
+  /** `{ threshold }` -> `{ groups: [[path, ...]], ms }`. */
+  INDEX_DUPLICATES: 'indexDuplicates',
+  /** -> the index file's bytes. */
+  INDEX_BYTES: 'indexBytes',
+  INDEX_DISPOSE: 'indexDispose',
   FORGET_CACHED: 'forgetCached',
 });

@@ -3,7 +3,7 @@
 // main thread. Spoken to only by www/webclip.js, in the messages of
 // www/protocol.js. This file holds the protocol's dispatch, the queue and the
 // handling of a lost device; model sources are www/sources.js (over
-// www/readers.js), pictures www/images.js.
+// www/readers.js), pictures www/images.js, search indexes www/worker-search.js.
 
 import { init, memoryBytes } from './wasm.js';
 import * as store from './model-store.js';
@@ -11,6 +11,7 @@ import { census, countGpuBuffers } from './gpu-census.js';
 import { decodeEncoded, imageBatcher, toImage, withImage } from './images.js';
 import { OP } from './protocol.js';
 import { modelSource } from './sources.js';
+import { searchOps } from './worker-search.js';
 
 /** Whether the WebGPU buffer census runs in this worker (op COUNT_GPU_BUFFERS, tests and benchmarks). */
 let counting = false;
@@ -236,6 +237,9 @@ const ops = {
     });
   },
 };
+
+// Photo search's indexes and their ops.
+Object.assign(ops, searchOps(onModel));
 
 /** The engine's callback after each text pass, reported as `{ stage: 'labels', done, total }`. */
 const labelPasses = (progress) => (done, total) => progress({ stage: 'labels', done, total });

@@ -7,6 +7,7 @@
 //!   from canvas RGBA.
 //! - [`Model`] (`model.rs`): classify, heatmaps (`heatmap.rs` makes their JS object),
 //!   embed images and texts, and the timings of the last calls.
+//! - [`SearchIndex`] (`search.rs`): photo search's index of image embeddings.
 //!
 //! Errors become `JsError`s carrying the engine's message, which names the
 //! file, tensor, image or label at fault. Calls on one model may overlap: each
@@ -19,10 +20,12 @@ mod heatmap;
 mod image;
 mod js_io;
 mod model;
+mod search;
 
 pub use engine::Engine;
 pub use image::Image;
 pub use model::Model;
+pub use search::SearchIndex;
 /// `initThreadPool(n)`: the threaded build's rayon pool on `n` web workers sharing this
 /// module's memory (`www/wasm.js` calls it where the page is cross-origin isolated).
 #[cfg(feature = "threads")]
