@@ -157,6 +157,57 @@ export declare class ClipModel {
   dispose(): void;
 }
 
+/** Where an index's model came from and the SHA-256 of its file: an index is never used with other weights. */
+export interface IndexModel {
+  name: string;
+  sha256: string;
+}
+
+export interface SearchIndexInfo {
+  model: IndexModel;
+  /** The folder's name when it was indexed. */
+  root: string;
+  /** What word queries are put in, `{}` for the words. */
+  template: string;
+  /** Values per embedding. */
+  dim: number;
+  /** Pictures it holds. */
+  size: number;
+  /** The default cosine for near-duplicates. */
+  duplicateThreshold: number;
+}
+
+export interface IndexedFile {
+  /** Relative to the folder, '/'-separated. */
+  path: string;
+  size: number;
+  /** Milliseconds since the epoch (`File.lastModified`). */
+  modified: number;
+}
+
+export interface SearchResult {
+  path: string;
+  /** Cosine with the query. */
+  score: number;
+}
+
+/** A folder's pictures as CLIP embeddings, searched by words, an example or both (docs/search-index.md). */
+export declare class SearchIndex {
+  static create(model: ClipModel, options: { model: IndexModel; root?: string; template?: string }): Promise<SearchIndex>;
+  /** An index file read back: checked; refused if made for another embedding length or (with `expectSha256`) other weights. */
+  static open(model: ClipModel, bytes: Uint8Array | ArrayBuffer | Blob, options?: { name?: string; expectSha256?: string }): Promise<SearchIndex>;
+  readonly info: SearchIndexInfo;
+  readonly size: number;
+  entries(): Promise<IndexedFile[]>;
+  folders(): Promise<string[]>;
+  add(files: (IndexedFile & { image: Blob })[]): Promise<{ added: string[]; failed: { path: string; reason: string }[] }>;
+  remove(paths: string[]): Promise<number>;
+  search(query: { text?: string; image?: Blob; like?: string; top?: number; folder?: string }): Promise<SearchResult[] & { timings: { textMs?: number; imageMs?: number; rankMs: number } }>;
+  duplicates(options?: { threshold?: number }): Promise<string[][]>;
+  toBytes(): Promise<Uint8Array>;
+  dispose(): void;
+}
+
 export type WebGPUCheck = { ok: true } | { ok: false; reason: 'insecure' | 'no-api' | 'no-adapter' };
 export declare function checkWebGPU(): Promise<WebGPUCheck>;
 

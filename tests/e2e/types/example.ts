@@ -1,7 +1,7 @@
 // Compiled by `tsc --noEmit` (tests/e2e/types.test.mjs): the published types
 // (www/webclip.d.ts, www/widget.d.ts) against the way an author uses them.
 // Each @ts-expect-error must be an error, so types that are too loose fail too.
-import { ClipModel, cachedModels, checkWebGPU, countGpuBuffers, forgetCachedModels, memoryUsage, type Score } from '../../../www/webclip.js';
+import { ClipModel, SearchIndex, cachedModels, checkWebGPU, countGpuBuffers, forgetCachedModels, memoryUsage, type Score } from '../../../www/webclip.js';
 import '../../../www/widget.js';
 
 export async function classifyPicked(file: File): Promise<string> {
@@ -63,4 +63,18 @@ export function watch(): void {
   // @ts-expect-error: results are read-only
   widget.results = [];
   document.body.append(widget);
+}
+
+export async function searchFolder(model: ClipModel, files: File[], sha256: string): Promise<string[]> {
+  const index = await SearchIndex.create(model, { model: { name: 'models/demo', sha256 }, root: 'Photos' });
+  const { failed } = await index.add(files.map((f) => ({ path: f.webkitRelativePath, size: f.size, modified: f.lastModified, image: f })));
+  console.log(failed.map((f) => `${f.path}: ${f.reason}`), index.size, index.info.duplicateThreshold);
+  const hits = await index.search({ text: 'a red kite on the beach', top: 20, folder: 'holidays' });
+  console.log(hits.timings.rankMs, hits[0]?.score);
+  // @ts-expect-error: a path, not an index
+  await index.search({ like: 0 });
+  const groups: string[][] = await index.duplicates({ threshold: 0.97 });
+  const again = await SearchIndex.open(model, await index.toBytes(), { expectSha256: sha256 });
+  again.dispose();
+  return [...hits.map((h) => h.path), ...groups.flat()];
 }
