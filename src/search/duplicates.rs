@@ -1,9 +1,7 @@
 //! Near-duplicates: pictures whose embeddings' cosine is at least a threshold,
 //! grouped by single linkage (a picture joins a group when it is that close to
-//! any member). Every pair is compared: n²/2 dot products of `dim` values, on
-//! float rows decoded once.
+//! any member). Every pair is compared: n²/2 integer dot products of `dim` codes.
 
-use super::codes::dot_f32;
 use super::SearchIndex;
 use crate::error::{Error, Result};
 
@@ -51,11 +49,10 @@ impl SearchIndex {
                 "{n} pictures: near-duplicates are found among at most {MAX_COMPARED}"
             )));
         }
-        let rows: Vec<Vec<f32>> = (0..n).map(|i| self.embedding(i)).collect();
         let mut groups = Groups((0..n).collect());
         for i in 0..n {
             for j in i + 1..n {
-                if dot_f32(&rows[i], &rows[j]) >= threshold {
+                if self.codes.cosine(i, j) >= threshold {
                     groups.join(i, j);
                 }
             }
