@@ -3,6 +3,7 @@
 //     (default 100,000 of 512 values, written here in the documented format,
 //     docs/search-index.md), the worker's time and the page's round trip;
 //   - a word query end to end (text pass, ranking, answer), from the page;
+//   - near-duplicates among --duplicates random embeddings (default 10,000: every pair compared);
 //   - indexing: pictures per second through SearchIndex.add in batches of --batch,
 //     the committed search folder's pictures under --copies names each.
 //   node tools/bench-search.mjs --model /work/vitb32-q8.webclip [--pictures 100000] [--runs 9]
@@ -25,6 +26,7 @@ const batch = Number(arg('batch', '8'));
 const copies = Number(arg('copies', '4'));
 const engines = arg('engines', 'webgpu,cpu').split(',');
 const dim = Number(arg('dim', '512'));
+const duplicates = Number(arg('duplicates', '10000'));
 
 /** A random index in the documented format: safetensors, I8 embeddings, F32 scales, JSON metadata. */
 function randomIndex(n, dim) {
@@ -50,6 +52,8 @@ function randomIndex(n, dim) {
 
 const indexFile = `/tmp/webclip-bench-${pictures}.webclip-index`;
 writeFileSync(indexFile, randomIndex(pictures, dim));
+const smallFile = `/tmp/webclip-bench-${duplicates}.webclip-index`;
+writeFileSync(smallFile, randomIndex(duplicates, dim));
 const folder = join(root, 'tests/fixtures/search-photos');
 const walk = (dir) => readdirSync(dir).flatMap((n) => (statSync(join(dir, n)).isDirectory() ? walk(join(dir, n)) : [join(dir, n)]));
 const files = walk(folder).filter((f) => /\.(png|jpg)$/.test(f) && !f.endsWith('broken.jpg')).map((f) => relative('/', f));
@@ -69,7 +73,7 @@ try {
     const page = await browser.newPage();
     await page.goto(`${base}${relative('/', join(root, 'www/bench.html'))}`);
     const r = await page.evaluate(
-      async ({ model, indexFile, files, runs, batch, copies, engine }) => {
+      async ({ model, indexFile, smallFile, files, runs, batch, copies, engine }) => {
         const { ClipModel, SearchIndex } = await import('./webclip.js');
         const m = await ClipModel.load(model, { engine });
         const big = await SearchIndex.open(m, await (await fetch(indexFile)).blob(), { name: 'bench' });
@@ -85,6 +89,10 @@ try {
           const found = await big.search({ text: `a photo number ${i}`, top: 50 });
           if (i) (words.push(performance.now() - t1), text.push(found.timings.textMs));
         }
+        const small = await SearchIndex.open(m, await (await fetch(smallFile)).blob(), { name: 'bench' });
+        const t3 = performance.now();
+        await small.duplicates();
+        const duplicatesMs = performance.now() - t3;
         const blobs = await Promise.all(files.map(async (f) => [f, await (await fetch(`/${f}`)).blob()]));
         const index = await SearchIndex.create(m, { model: { name: model, sha256: '0'.repeat(64) } });
         const all = [];
@@ -93,13 +101,14 @@ try {
         const t2 = performance.now();
         for (let i = batch; i < all.length; i += batch) await index.add(all.slice(i, i + batch));
         const indexed = all.length - batch;
-        return { engine: m.engine.description, size: big.size, rank, roundTrip, words, text, indexed, seconds: (performance.now() - t2) / 1000 };
+        return { engine: m.engine.description, size: big.size, duplicatesMs, smallSize: small.size, rank, roundTrip, words, text, indexed, seconds: (performance.now() - t2) / 1000 };
       },
-      { model, indexFile, files, runs, batch, copies, engine },
+      { model, indexFile, smallFile, files, runs, batch, copies, engine },
     );
     console.log(`${engine}: ${r.engine}`);
     console.log(`  ranking ${r.size} embeddings of ${dim}: worker ${median(r.rank).toFixed(1)} ms, page round trip ${median(r.roundTrip).toFixed(1)} ms (medians of ${runs})`);
     console.log(`  word query end to end: ${median(r.words).toFixed(1)} ms (text pass ${median(r.text).toFixed(1)} ms)`);
+    console.log(`  near-duplicates among ${r.smallSize}: ${(r.duplicatesMs / 1000).toFixed(2)} s (one run)`);
     console.log(`  indexing: ${(r.indexed / r.seconds).toFixed(2)} pictures/s (${r.indexed} pictures, batches of ${batch})`);
     await page.close();
   }

@@ -40,6 +40,8 @@ export const OP = Object.freeze({
   INDEX_ENTRIES: 'indexEntries',
   /** `{ modelId, files: [{ path, size, modified, image }] }` -> `{ added, failed: [{ path, reason }], info }`. */
   INDEX_ADD: 'indexAdd',
+  /** `{ paths, sizes, modified }` (a folder's listing) -> `{ embed: [position], kept, dropped: [path] }`. */
+  INDEX_CHANGES: 'indexChanges',
   /** `{ paths }` -> `{ removed, info }`. */
   INDEX_REMOVE: 'indexRemove',
   /** `{ modelId, text?, image?, like?, top, folder }` -> `{ results: [{ path, score }], timings }`. */

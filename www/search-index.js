@@ -87,6 +87,20 @@ export class SearchIndex {
     return { added, failed };
   }
 
+  /**
+   * What bringing the index up to date with a folder takes: the files to
+   * embed (new, or of another size or time), how many are unchanged, and the
+   * indexed paths the folder no longer has.
+   * @template {{ path: string, size: number, modified: number }} F
+   * @param {F[]} files the folder's listing (other fields are kept)
+   * @returns {Promise<{ embed: F[], kept: number, dropped: string[] }>}
+   */
+  async changes(files) {
+    const args = { paths: files.map((f) => f.path), sizes: files.map((f) => f.size), modified: files.map((f) => f.modified) };
+    const { embed, kept, dropped } = await this.#call(OP.INDEX_CHANGES, args);
+    return { embed: embed.map((i) => files[i]), kept, dropped };
+  }
+
   /** Removes these paths; how many were in the index. */
   async remove(paths) {
     const { removed, info } = await this.#call(OP.INDEX_REMOVE, { paths: [...paths] });

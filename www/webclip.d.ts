@@ -201,6 +201,8 @@ export declare class SearchIndex {
   entries(): Promise<IndexedFile[]>;
   folders(): Promise<string[]>;
   add(files: (IndexedFile & { image: Blob })[]): Promise<{ added: string[]; failed: { path: string; reason: string }[] }>;
+  /** What bringing it up to date with a folder's listing takes (other fields of the files are kept). */
+  changes<F extends IndexedFile>(files: F[]): Promise<{ embed: F[]; kept: number; dropped: string[] }>;
   remove(paths: string[]): Promise<number>;
   search(query: { text?: string; image?: Blob; like?: string; top?: number; folder?: string }): Promise<SearchResult[] & { timings: { textMs?: number; imageMs?: number; rankMs: number } }>;
   duplicates(options?: { threshold?: number }): Promise<string[][]>;

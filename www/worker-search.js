@@ -92,6 +92,10 @@ export function searchOps(onModel) {
       });
     },
 
+    [OP.INDEX_CHANGES]({ indexId, paths, sizes, modified }) {
+      return held(indexId).changes(paths, sizes, modified);
+    },
+
     [OP.INDEX_REMOVE]({ indexId, paths }) {
       const index = held(indexId);
       return { removed: index.remove(paths), info: infoOf(index) };

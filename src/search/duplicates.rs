@@ -1,6 +1,7 @@
 //! Near-duplicates: pictures whose embeddings' cosine is at least a threshold,
 //! grouped by single linkage (a picture joins a group when it is that close to
-//! any member). Every pair is compared: n²/2 integer dot products of `dim` codes.
+//! any member). Every pair is compared: n²/2 integer dot products of `dim`
+//! codes (10,000 pictures of 512 values: 5.8 s in Chromium, `BENCHMARKS.md`).
 
 use super::SearchIndex;
 use crate::error::{Error, Result};
@@ -50,13 +51,7 @@ impl SearchIndex {
             )));
         }
         let mut groups = Groups((0..n).collect());
-        for i in 0..n {
-            for j in i + 1..n {
-                if self.codes.cosine(i, j) >= threshold {
-                    groups.join(i, j);
-                }
-            }
-        }
+        self.codes.close_pairs(threshold, |i, j| groups.join(i, j));
         let mut members: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
         for i in 0..n {
             let r = groups.root(i);

@@ -81,6 +81,33 @@ impl SearchIndex {
         Ok(self.inner.insert(entry, embedding)?)
     }
 
+    /// What re-indexing a folder listed as `paths`, `sizes` and `modified` takes:
+    /// `{ embed: [position in the listing], kept, dropped: [path] }`.
+    pub fn changes(
+        &self,
+        paths: Vec<String>,
+        sizes: Vec<f64>,
+        modified: Vec<f64>,
+    ) -> Result<JsValue, JsError> {
+        if sizes.len() != paths.len() || modified.len() != paths.len() {
+            return Err(JsError::new("a listing needs a size and a time per path"));
+        }
+        let listing: Vec<Entry> = paths
+            .into_iter()
+            .zip(sizes)
+            .zip(modified)
+            .map(|((path, size), modified)| Entry { path, size: size as u64, modified })
+            .collect();
+        let update = self.inner.update_for(&listing);
+        let embed: Array = update.embed.iter().map(|&i| JsValue::from(i as f64)).collect();
+        let dropped: Array = update.dropped.iter().map(|p| JsValue::from(p.as_str())).collect();
+        Ok(object(&[
+            ("embed", embed.into()),
+            ("kept", (update.kept as f64).into()),
+            ("dropped", dropped.into()),
+        ]))
+    }
+
     /// Removes these paths; how many were indexed.
     pub fn remove(&mut self, paths: Vec<String>) -> usize {
         self.inner.remove(&paths)

@@ -77,10 +77,15 @@ for (const engine of ENGINES) {
         const refusal = (p) => p.then(() => 'accepted', (e) => e.message);
         const otherWeights = await refusal(SearchIndex.open(model, bytes, { name: 'mine', expectSha256: '0'.repeat(64) }));
         const cut = await refusal(SearchIndex.open(model, bytes.slice(0, bytes.length - 7), { name: 'cut.webclip-index' }));
+        // A listing with one picture touched, one gone and one new (tests/search.rs does it on disk).
+        const listing = (await index.entries()).filter((e) => e.path !== 'stars/blue-star.png').map((e) => ({ ...e, tag: 1 }));
+        listing[0] = { ...listing[0], modified: 5 };
+        listing.push({ path: 'new.png', size: 1, modified: 1 });
+        const changes = await index.changes(listing);
         const removed = await index.remove(['stars/red-star.png', 'nowhere.png']);
         return {
           added, failed, results, like, both, wordsOnly, exampleOnly, inFolder, groups, size: index.size, info: index.info, reopened: reopened.size,
-          cliResults, otherWeights, cut, removed, rankMs: results[queries[0]].timings.rankMs,
+          cliResults, otherWeights, cut, removed, changes, firstPath: listing[0].path, rankMs: results[queries[0]].timings.rankMs,
         };
       },
       { model: `/${MODEL}`, folder: FOLDER, files, queries: QUERIES, engine: engine.engine, sha256, cliIndex: [...cliIndex] },
@@ -93,6 +98,8 @@ for (const engine of ENGINES) {
     for (const f of got.failed) assert.match(f.reason, new RegExp(f.path.replace('.', '\\.')), 'a reason names its file');
     assert.equal(got.size, Object.keys(expected.pictures).length - 1, 'one removed');
     assert.equal(got.removed, 1);
+    assert.deepEqual(got.changes.embed.map((f) => [f.path, f.tag]), [[got.firstPath, 1], ['new.png', undefined]]);
+    assert.deepEqual([got.changes.kept, got.changes.dropped], [Object.keys(expected.pictures).length - 2, ['stars/blue-star.png']]);
     assert.equal(got.reopened, Object.keys(expected.pictures).length);
     assert.equal(got.info.duplicateThreshold, 0.95);
 
