@@ -2,6 +2,7 @@
 // Everything runs in this tab; the image is only ever read locally.
 
 import { ClipModel, cachedModels, checkImage, checkWebGPU, forgetCachedModels } from './webclip.js';
+import { dropZone } from './drop-zone.js';
 import { parseLabels } from './labels.js';
 import { forReaders } from './reader-errors.js';
 import { hideWhere, resetWhere, setUpWhere } from './where.js';
@@ -248,15 +249,8 @@ async function showSamples() {
 
 function wireDropAndPaste() {
   const drop = $('drop');
-  drop.addEventListener('dragover', (e) => {
-    e.preventDefault();
-    drop.classList.add('over');
-  });
-  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
-  drop.addEventListener('drop', (e) => {
-    e.preventDefault();
-    drop.classList.remove('over');
-    const file = e.dataTransfer.files[0];
+  dropZone(drop, (data) => {
+    const file = data.files[0];
     if (file) setImage(file);
     else showError('Drop an image file (images dragged from other pages cannot be read).');
   });

@@ -8,6 +8,7 @@
 // For tests: window.searchPage = { ready, state(), idle() }.
 
 import { SearchIndex } from './webclip.js';
+import { dropZone } from './drop-zone.js';
 import { canPickHandle, fromDrop, fromFileList, fromHandle, permission, pickHandle } from './search-folder.js';
 import { BATCH, IndexJob } from './search-indexer.js';
 import { loadSearchModel } from './search-model.js';
@@ -98,15 +99,8 @@ function wire() {
     $('folder-pick').addEventListener('click', () => exclusive(pickFolder));
   }
   const drop = $('folder-drop');
-  drop.addEventListener('dragover', (e) => {
-    e.preventDefault();
-    drop.classList.add('over');
-  });
-  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
-  drop.addEventListener('drop', (e) => {
-    e.preventDefault();
-    drop.classList.remove('over');
-    const dropped = fromDrop(e.dataTransfer);
+  dropZone(drop, (data) => {
+    const dropped = fromDrop(data);
     if (!dropped) return view.showError('Drop a folder from your computer (items dragged from other pages cannot be read).');
     dropped.then(
       (got) => {
@@ -137,16 +131,8 @@ function wire() {
   });
   $('example-clear').addEventListener('click', () => setExample(undefined));
   // A picture dropped on the search: search by it (with the words, if any).
-  const form = $('search-form');
-  form.addEventListener('dragover', (e) => {
-    e.preventDefault();
-    form.classList.add('over');
-  });
-  form.addEventListener('dragleave', () => form.classList.remove('over'));
-  form.addEventListener('drop', (e) => {
-    e.preventDefault();
-    form.classList.remove('over');
-    const file = e.dataTransfer?.files?.[0];
+  dropZone($('search-form'), (data) => {
+    const file = data?.files?.[0];
     if (file?.type.startsWith('image/') || /\.(png|jpe?g|webp|gif|bmp)$/i.test(file?.name ?? '')) setExample({ image: file, name: file.name });
     else view.showError('Drop a picture file here to find pictures like it (pictures dragged from other pages cannot be read).');
   });

@@ -33,6 +33,7 @@
 // fixed picture and labels.
 
 import { ClipModel, checkImage } from './webclip.js';
+import { dropZone } from './drop-zone.js';
 import { parseLabels } from './labels.js';
 import { forReaders } from './reader-errors.js';
 import { drawOverlay, mapsToDraw } from './heatmap-draw.js';
@@ -173,15 +174,8 @@ export class ClipClassifier extends HTMLElement {
     });
     labels.addEventListener('input', () => this.#score());
     cosine.addEventListener('change', () => this.#render());
-    container.addEventListener('dragover', (e) => {
-      e.preventDefault();
-      container.classList.add('over');
-    });
-    container.addEventListener('dragleave', () => container.classList.remove('over'));
-    container.addEventListener('drop', (e) => {
-      e.preventDefault();
-      container.classList.remove('over');
-      const dropped = e.dataTransfer.files[0];
+    dropZone(container, (data) => {
+      const dropped = data.files[0];
       if (dropped) this.#setImage(dropped);
     });
     // Pastes while focus is inside the widget (others belong to the page).

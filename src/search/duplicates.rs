@@ -65,17 +65,11 @@ impl SearchIndex {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Entry, IndexInfo, ModelRef};
-    use super::*;
+    use super::super::{test_index, Entry};
 
     #[test]
     fn close_pictures_group_and_chains_join() {
-        let info = IndexInfo {
-            model: ModelRef { name: "m".into(), sha256: "0".repeat(64) },
-            root: "r".into(),
-            template: "{}".into(),
-        };
-        let mut ix = SearchIndex::new(info, 2).unwrap();
+        let mut ix = test_index(2);
         // Angles in degrees: 0 and 10 (cos 0.985), 20 (0.985 with 10), 60 alone, 90 and 95.
         for (i, deg) in [0f32, 60.0, 10.0, 90.0, 20.0, 95.0].iter().enumerate() {
             let r = deg.to_radians();

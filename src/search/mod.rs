@@ -136,3 +136,14 @@ impl SearchIndex {
         &self.codes
     }
 }
+
+/// An empty index of `dim` values for unit tests.
+#[cfg(test)]
+fn test_index(dim: usize) -> SearchIndex {
+    let info = IndexInfo {
+        model: ModelRef { name: "m".into(), sha256: "0".repeat(64) },
+        root: "r".into(),
+        template: "{}".into(),
+    };
+    SearchIndex::new(info, dim).unwrap()
+}

@@ -91,16 +91,11 @@ impl SearchIndex {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Entry, IndexInfo, ModelRef};
+    use super::super::{test_index, Entry};
     use super::*;
 
     fn index(rows: &[(&str, [f32; 3])]) -> SearchIndex {
-        let info = IndexInfo {
-            model: ModelRef { name: "m".into(), sha256: "0".repeat(64) },
-            root: "r".into(),
-            template: "{}".into(),
-        };
-        let mut ix = SearchIndex::new(info, 3).unwrap();
+        let mut ix = test_index(3);
         for (path, v) in rows {
             ix.insert(Entry { path: path.to_string(), size: 1, modified: 0.0 }, v).unwrap();
         }

@@ -45,17 +45,12 @@ impl SearchIndex {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{IndexInfo, ModelRef};
+    use super::super::test_index;
     use super::*;
 
     #[test]
     fn only_new_and_changed_files_are_embedded() {
-        let info = IndexInfo {
-            model: ModelRef { name: "m".into(), sha256: "0".repeat(64) },
-            root: "r".into(),
-            template: "{}".into(),
-        };
-        let mut ix = SearchIndex::new(info, 2).unwrap();
+        let mut ix = test_index(2);
         let e = |p: &str, size, modified| Entry { path: p.into(), size, modified };
         for entry in [e("a.png", 10, 1.0), e("b.png", 20, 2.0), e("c.png", 30, 3.0)] {
             ix.insert(entry, &[1.0, 0.0]).unwrap();
