@@ -10,9 +10,12 @@ import { OP } from './protocol.js';
 export class SearchIndex {
   #model;
   #indexId;
+  /** The worker holding it: a model that crashed and reloaded has another. */
+  #worker;
 
   constructor(model, { indexId, info }) {
     this.#model = model;
+    this.#worker = model.worker;
     this.#indexId = indexId;
     this.#take(info);
   }
@@ -26,8 +29,7 @@ export class SearchIndex {
    *   name; `template`: what word queries are put in (default 'a photo of {}').
    */
   static async create(model, { model: modelRef, root = '', template = 'a photo of {}' }) {
-    const args = { modelId: model.modelId, model: modelRef, root, template };
-    return new SearchIndex(model, await model.worker.call(OP.INDEX_CREATE, args));
+    return new SearchIndex(model, await model.callWorker(OP.INDEX_CREATE, { model: modelRef, root, template }));
   }
 
   /**
@@ -39,8 +41,8 @@ export class SearchIndex {
    */
   static async open(model, bytes, { name = 'index', expectSha256 } = {}) {
     const buffer = bytes instanceof Blob ? await bytes.arrayBuffer() : bytes instanceof ArrayBuffer ? bytes.slice(0) : bytes.slice().buffer;
-    const args = { modelId: model.modelId, bytes: buffer, name, expectSha256 };
-    return new SearchIndex(model, await model.worker.call(OP.INDEX_OPEN, args, { transfer: [buffer] }));
+    const args = { bytes: buffer, name, expectSha256 };
+    return new SearchIndex(model, await model.callWorker(OP.INDEX_OPEN, args, { transfer: [buffer] }));
   }
 
   /** `{ model: { name, sha256 }, root, template, dim, size, duplicateThreshold }`. */
@@ -55,8 +57,11 @@ export class SearchIndex {
 
   #call(op, args = {}, options = {}) {
     if (this.#indexId === undefined) return Promise.reject(new Error('this search index was disposed'));
-    if (this.#model.worker.broken) return Promise.reject(new Error('the engine restarted since this index was opened: open it again'));
-    return this.#model.worker.call(op, { indexId: this.#indexId, modelId: this.#model.modelId, ...args }, options);
+    // The worker that held it crashed (the model reloads elsewhere on its next call): the index went with it.
+    if (this.#worker.broken || this.#worker !== this.#model.worker) {
+      return Promise.reject(new Error('the engine restarted since this index was opened: open it again (SearchIndex.open with its saved bytes)'));
+    }
+    return this.#worker.call(op, { indexId: this.#indexId, modelId: this.#model.modelId, ...args }, options);
   }
 
   /** `[{ path, size, modified }]` (`modified`: ms since the epoch), in the order they were added. */
@@ -142,7 +147,7 @@ export class SearchIndex {
   /** Frees it in the worker. */
   dispose() {
     if (this.#indexId === undefined) return;
-    this.#model.worker.call(OP.INDEX_DISPOSE, { indexId: this.#indexId }).catch(() => {});
+    this.#worker.call(OP.INDEX_DISPOSE, { indexId: this.#indexId }).catch(() => {});
     this.#indexId = undefined;
   }
 }

@@ -335,6 +335,24 @@ async function runJob(items) {
   }
 }
 
+/**
+ * `use(index)` on the open index. If the engine crashed since it was opened
+ * (the index went with its worker), it is opened again from the copy kept in
+ * this browser (what the last save held) and `use` runs once more.
+ */
+async function withIndex(use) {
+  try {
+    return await use(state.index);
+  } catch (e) {
+    if (!/engine restarted/.test(e.message) || !state.folderKey) throw e;
+    const bytes = await store.readIndex(state.folderKey, state.modelKey).catch(() => undefined);
+    if (!bytes) throw e;
+    state.index = await SearchIndex.open(state.model, bytes, { name: `${state.root} (kept in this browser)`, expectSha256: state.modelInfo.sha256 });
+    await refreshEntries();
+    return use(state.index);
+  }
+}
+
 /** Makes `index` the open one (the previous one disposed) and shows what it holds. */
 async function setIndex(index, { root, folderKey }) {
   const previous = state.index;
@@ -405,7 +423,7 @@ async function showReconnect() {
 async function save() {
   if (!store.hasStore() || !state.index) return;
   try {
-    const bytes = await state.index.toBytes();
+    const bytes = await withIndex((index) => index.toBytes());
     await store.saveIndex(state.folderKey, state.modelKey, bytes, { root: state.root, model: state.modelInfo, size: state.index.size, failed: [...state.failures.values()] });
   } catch (e) {
     if (state.saveWarned) return console.warn(`webclip search: the index was not kept: ${e.message}`);
@@ -509,7 +527,7 @@ async function search() {
   if (example?.image) query.image = example.image;
   $('results').dataset.state = 'running';
   try {
-    const results = await state.index.search(query);
+    const results = await withIndex((index) => index.search(query));
     state.lastResults = results;
     view.showResults(results, resultActions);
     const what = [text && `“${text}”`, example && `pictures like ${example.name || 'the one given'}`].filter(Boolean).join(' and ');
@@ -541,7 +559,7 @@ async function findDuplicates() {
   const threshold = Number($('dup-threshold').value);
   $('dup-status').textContent = 'Comparing every picture with every other…';
   try {
-    const groups = await state.index.duplicates({ threshold });
+    const groups = await withIndex((index) => index.duplicates({ threshold }));
     state.lastDuplicates = groups;
     state.lastDuplicatesShown = true;
     view.showDuplicates(groups, resultActions);
@@ -557,7 +575,7 @@ async function findDuplicates() {
 async function exportIndex() {
   if (!state.index) return;
   try {
-    const bytes = await state.index.toBytes();
+    const bytes = await withIndex((index) => index.toBytes());
     const url = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
     const link = Object.assign(document.createElement('a'), { href: url, download: `${safeFileName(state.root)}.webclip-index` });
     document.body.append(link);

@@ -374,18 +374,25 @@ export class ClipModel {
   }
 
   async #call(op, image, args = {}, transfer = image?.transfer ?? [], onProgress = undefined) {
+    const result = await this.callWorker(op, { image: image?.payload, ...args }, { transfer, onProgress });
+    this.timings = result.timings;
+    return result;
+  }
+
+  /**
+   * For webclip's own modules (SearchIndex): `op` on this model's worker with
+   * its `modelId`. If that worker crashed since (a trap, out of memory), the
+   * model loads again on a fresh one first, once for all the calls that find it so.
+   */
+  async callWorker(op, args, options) {
     if (!this.release) throw new Error('this model was disposed');
-    // Its worker crashed since (a trap, out of memory): load it again on a fresh one first,
-    // once for all the calls that find it so.
     if (this.worker.broken) {
       this.#reopening ??= this.#reopen()
         .then((fresh) => this.#adopt(fresh))
         .finally(() => (this.#reopening = undefined));
       await this.#reopening;
     }
-    const result = await this.worker.call(op, { modelId: this.modelId, image: image?.payload, ...args }, { transfer, onProgress });
-    this.timings = result.timings;
-    return result;
+    return this.worker.call(op, { modelId: this.modelId, ...args }, options);
   }
 
   /** Takes over `fresh`'s worker, model and release (it was loaded only for this one). */

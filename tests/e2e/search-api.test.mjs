@@ -131,3 +131,33 @@ for (const engine of ENGINES) {
     t.diagnostic(`ranking ${got.size + 1} pictures: ${got.rankMs.toFixed(2)} ms`);
   });
 }
+
+// A crash takes the worker's indexes with it: the index says so, and its saved
+// bytes open again on the fresh worker the model reloads on, ranking as before.
+test('after the engine crashes, an index says so and opens again from its bytes', { timeout: 300_000 }, async (t) => {
+  const engine = ENGINES.find((e) => e.runs === 'cpu');
+  const { page } = await openPage(t, `${server.base}www/bench.html`, engine);
+  const got = await page.evaluate(async ({ model: url, folder, sha256 }) => {
+    const { ClipModel, SearchIndex, simulateCrash } = await import('/www/webclip.js');
+    const model = await ClipModel.load(url);
+    const index = await SearchIndex.create(model, { model: { name: url, sha256 } });
+    const paths = ['stars/red-star.png', 'circles/blue-circle.png', 'squares/green-square.png'];
+    const files = await Promise.all(paths.map(async (path) => {
+      const image = await (await fetch(`/${folder}/${path}`)).blob();
+      return { path, size: image.size, modified: 0, image };
+    }));
+    await index.add(files);
+    const before = await index.search({ text: 'a red star', top: 3 });
+    const bytes = await index.toBytes();
+    const crash = await simulateCrash().then(() => 'no crash', (e) => e.message);
+    const stale = await index.search({ text: 'a red star' }).then(() => 'answered', (e) => e.message);
+    const reopened = await SearchIndex.open(model, bytes, { expectSha256: sha256 });
+    const after = await reopened.search({ text: 'a red star', top: 3 });
+    return { crash, stale, before: before.map((r) => r.path), after: after.map((r) => r.path), scores: [before[0].score, after[0].score] };
+  }, { model: `/${MODEL}`, folder: FOLDER, sha256 });
+  assert.match(got.crash, /the engine crashed/);
+  assert.match(got.stale, /the engine restarted since this index was opened: open it again/);
+  assert.deepEqual(got.after, got.before);
+  assert.equal(got.before[0], 'stars/red-star.png');
+  assert.ok(Math.abs(got.scores[0] - got.scores[1]) < 1e-6, `${got.scores}`);
+});

@@ -217,6 +217,12 @@ test('the photo search page indexes a folder, searches it, and reopens it from s
   assert.deepEqual(s.skipped.map((f) => f.path).sort(), skipped);
   assert.deepEqual(server.requests.slice(reloaded).map((r) => r.path), []);
   assert.deepEqual(problems, []);
+
+  // The engine crashes (a trap; its indexes go with the worker): the page opens the copy kept
+  // in this browser again on the fresh worker and answers as before.
+  await page.evaluate(async () => (await import('/www/webclip.js')).simulateCrash().catch(() => {}));
+  assert.equal((await searchFor(page, `a ${queryLabel}`))[0].path, queryPath);
+  assert.equal((await state(page)).error, undefined);
 });
 
 test('the photo search page says in plain words when its model cannot be loaded', { timeout: 60_000 }, async (t) => {
