@@ -205,6 +205,33 @@ fn an_index_refuses_other_weights_and_broken_files() {
         "cannot be compared",
     );
     expect_error(&["search", "--index", &path], "nothing to search for");
+    // An index whose model moved: it says which, and how to go on.
+    let moved = dir.join("moved.webclip");
+    std::fs::copy(model(), &moved).unwrap();
+    let elsewhere = dir.join("elsewhere.webclip-index");
+    let (code, _, err) = webclip(&[
+        "index",
+        "--model",
+        &moved.display().to_string(),
+        &fixture("search-photos/stars"),
+        "-o",
+        &elsewhere.display().to_string(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    std::fs::remove_file(&moved).unwrap();
+    let elsewhere = elsewhere.display().to_string();
+    expect_error(
+        &["search", "--index", &elsewhere, "a red star"],
+        "moved.webclip cannot be opened",
+    );
+    expect_error(
+        &["search", "--index", &elsewhere, "a red star", "--model", &fixture("tiny-clip")],
+        "cannot be compared",
+    );
+    let (code, out, err) =
+        webclip(&["search", "--json", "--index", &elsewhere, "a red star", "--model", &model()]);
+    assert_eq!(code, 0, "the same weights elsewhere: {err}");
+    assert_eq!(json(&out)["results"][0]["path"], "red-star.png");
     expect_error(
         &["duplicates", "--index", &path, "--threshold", "1.5"],
         "a duplicate threshold of 1.5",

@@ -114,7 +114,13 @@ fn open_model(choice: &ModelChoice, recorded: Option<&ModelRef>) -> Result<(Clip
             return Err(Error::Input("no --model given (a new index needs one)".into()))
         }
     };
-    let name = std::fs::canonicalize(&path).map_err(|e| Error::file(path.display(), e))?;
+    let name = std::fs::canonicalize(&path).map_err(|e| match (&choice.model, recorded) {
+        (None, Some(r)) => Error::Input(format!(
+            "the index's model {} cannot be opened ({e}): pass --model with the same weights",
+            r.name
+        )),
+        _ => Error::file(path.display(), e),
+    })?;
     let model_ref = ModelRef { name: name.display().to_string(), sha256: weights_sha256(&name)? };
     if let Some(r) = recorded.filter(|r| r.sha256 != model_ref.sha256) {
         return Err(Error::Input(format!(
