@@ -1,15 +1,17 @@
-// vision_embeddings.wgsl — prepend the class embedding to the patch embeddings and add positions.
+// vision_embeddings.wgsl — prepend the class embedding (CLIP; SigLIP has none) to the patch
+// embeddings and add positions.
 //
 // Bindings (group 0):
-//   0  uniform Params { batch, tokens, width }   tokens = grid² + 1
-//   1  patch_embeds [batch · (tokens - 1), width] (read; output of the patch matmul)
-//   2  class_embedding [width] (read)
+//   0  uniform Params { batch, tokens, width, class_tokens }   tokens = grid² + class_tokens,
+//      class_tokens 1 (CLIP) or 0 (SigLIP)
+//   1  patch_embeds [batch · (tokens - class_tokens), width] (read; output of the patch matmul)
+//   2  class_embedding [width] (read; not read when class_tokens is 0)
 //   3  positions [tokens, width] (read)
 //   4  out [batch · tokens, width] (write)
 // Dispatch: one invocation per element of `out`, 256 per workgroup, folded into y past 65535
 // workgroups; invocations past the end return.
 
-struct Params { batch: u32, tokens: u32, width: u32, _pad: u32 }
+struct Params { batch: u32, tokens: u32, width: u32, class_tokens: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> patch_embeds: array<f32>;
@@ -26,9 +28,12 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) g
     let c = e % p.width;
     let t = (e / p.width) % p.tokens;
     let b = e / (p.width * p.tokens);
-    var v = class_embedding[c];
-    if (t > 0u) {
-        v = patch_embeds[(b * (p.tokens - 1u) + t - 1u) * p.width + c];
+    let patches = p.tokens - p.class_tokens;
+    var v: f32;
+    if (t < p.class_tokens) {
+        v = class_embedding[c];
+    } else {
+        v = patch_embeds[(b * patches + t - p.class_tokens) * p.width + c];
     }
     out[e] = v + positions[t * p.width + c];
 }

@@ -2,6 +2,9 @@
 """Write the golden fixtures for `tests/preprocess.rs`.
 
 Run by hand, never in CI:   python3 tools/make_preprocess_fixtures.py
+                            python3 tools/make_preprocess_fixtures.py --cases-only
+                            (the second recomputes tests/fixtures/preprocess/ from the committed
+                            pictures without rewriting tests/fixtures/images/)
 Needs: transformers 5 (with its PIL backend), Pillow, numpy, scikit-image (only for its
 sample photos; `pip download --no-deps scikit-image` and unzip works too, pass --skimage-data),
 and a C compiler with libjpeg's headers (Debian: libjpeg62-turbo-dev) for the one YCCK JPEG,
@@ -13,17 +16,22 @@ What it writes
                               (palette+tRNS, 16-bit, GIF, WebP, BMP, CMYK/YCCK JPEG, ICC,
                               EXIF, 1x1, elongated, ...).
 - tests/fixtures/preprocess/  one PNG per case holding transformers' *pre-normalisation* crop
-                              (uint8, what `CLIPImageProcessorPil` has right before rescale), and
-                              manifest.json naming image, preprocessor config and expected PNG.
+                              (uint8, what the processor has right before rescale), and
+                              manifest.json naming image, preprocessor config, processor and
+                              expected PNG.
 
 Why uint8 PNGs instead of f32 arrays: the pipeline is uint8 -> *1/255 (f64, cast to f32) ->
 (x - mean) / std (f32). For every case this script asserts that applying those two steps
 to the stored crop reproduces transformers' `pixel_values` to within 1e-6 (in practice
 exactly), so the PNG carries all the information at ~1/4 of the size of float32 data.
 
-The reference is `transformers.CLIPImageProcessorPil` (the Pillow/NumPy backend). In
-transformers 5 `CLIPImageProcessor` / `AutoImageProcessor` is the torchvision backend, whose
-bicubic resize is not Pillow's: we deliberately do not use it.
+The reference is `transformers.CLIPImageProcessorPil` (the Pillow/NumPy backend), and
+`transformers.SiglipImageProcessorPil` for the cases whose config names
+`"image_processor_type": "SiglipImageProcessor"` (SigLIP and SigLIP 2's fixed-resolution
+checkpoints: an exact `{height, width}` resize, bicubic or bilinear, no crop). In transformers 5
+`CLIPImageProcessor` / `AutoImageProcessor` is the torchvision backend, whose bicubic resize is
+not Pillow's: we deliberately do not use it. For the SigLIP cases the script also checks that
+transformers' output is nothing but Pillow's `Image.resize((w, h), resample)` of the RGB picture.
 Images are opened the way transformers' `load_image` does, minus its final
 `.convert("RGB")` (which would drop alpha instead of compositing it):
 `ImageOps.exif_transpose(Image.open(path))` handed to the processor as a PIL image.
@@ -43,7 +51,7 @@ import PIL
 from PIL import Image, ImageOps
 
 import transformers
-from transformers import CLIPImageProcessorPil
+from transformers import CLIPImageProcessorPil, SiglipImageProcessorPil
 from transformers.image_transforms import convert_to_rgb
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -80,6 +88,31 @@ def new_style(shortest_edge, crop_h, crop_w, **extra):
 
 
 NO_RESIZE = {"do_resize": False, "do_center_crop": False}  # decode + composite only
+
+
+def siglip(height, width, resample, **extra):
+    """A SigLIP Hub file (google/siglip-base-patch16-224's fields, resized): no crop fields,
+    so the Rust parser must take SiglipImageProcessor's defaults, not CLIP's. SigLIP 2's
+    fixed-resolution files differ by `"resample": 2` and `"do_convert_rgb": null` (pass
+    do_convert_rgb=None): transformers 5 then skips the RGB conversion, harmless for an RGB
+    picture but an error for an RGBA one, so those cases use RGB pictures only."""
+    cfg = {
+        "do_normalize": True,
+        "do_rescale": True,
+        "do_resize": True,
+        "image_mean": [0.5, 0.5, 0.5],
+        "image_processor_type": "SiglipImageProcessor",
+        "image_std": [0.5, 0.5, 0.5],
+        "processor_class": "SiglipProcessor",
+        "resample": resample,
+        "rescale_factor": 0.00392156862745098,
+        "size": {"height": height, "width": width},
+    }
+    cfg.update(extra)
+    return cfg
+
+
+BICUBIC, BILINEAR = 3, 2
 
 
 def png16(arr, color_type, trns=None):
@@ -443,6 +476,22 @@ CASES = [
     ("one_px_rgba_raw", "one_px_rgba.png", NO_RESIZE),
     ("one_px_rgb_b32", "one_px_rgb.png", B32),
     ("one_px_rgba_b32", "one_px_rgba.png", B32),
+    # SigLIP (SiglipImageProcessorPil): exact resize, no crop, mean/std 0.5.
+    ("siglip_chelsea_224", "chelsea.png", siglip(224, 224, BICUBIC)),
+    ("siglip_rocket_224", "rocket.jpg", siglip(224, 224, BICUBIC)),
+    ("siglip_astronaut_224", "astronaut.png", siglip(224, 224, BICUBIC)),
+    ("siglip_rgba_224", "rgba_transparency.png", siglip(224, 224, BICUBIC)),  # 61x37: upscaled
+    ("siglip_rgba_48x32", "rgba_transparency.png", siglip(48, 32, BICUBIC)),  # up in y, down in x
+    # SigLIP 2 fixed resolution: bilinear.
+    ("siglip2_chelsea_40", "chelsea.png", siglip(40, 40, BILINEAR, do_convert_rgb=None)),
+    ("siglip2_rocket_40", "rocket.jpg", siglip(40, 40, BILINEAR, do_convert_rgb=None)),
+    ("siglip2_astronaut_40", "astronaut.png", siglip(40, 40, BILINEAR, do_convert_rgb=None)),
+    ("siglip2_rgba_40", "rgba_transparency.png", siglip(40, 40, BILINEAR)),
+    ("siglip2_rgba_48x32", "rgba_transparency.png", siglip(48, 32, BILINEAR)),
+    ("siglip2_chelsea_33x500", "chelsea.png", siglip(33, 500, BILINEAR, do_convert_rgb=None)),  # up in x, down in y
+    # CLIPImageProcessor with an exact {height, width} resize, then its center crop.
+    ("clip_exact_64x96_crop40", "chelsea.png", new_style(None, 40, 40, size={"height": 64, "width": 96})),
+    ("clip_bilinear_60", "astronaut.png", new_style(60, 56, 60, resample=BILINEAR)),
 ]
 
 PHOTOS = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png",
@@ -454,10 +503,14 @@ def open_like_transformers(path):
     return ImageOps.exif_transpose(Image.open(path))
 
 
+PROCESSORS = {"SiglipImageProcessor": SiglipImageProcessorPil}
+
+
 def run_case(name, image_file, cfg):
     img = open_like_transformers(os.path.join(IMAGES, image_file))
-    proc = CLIPImageProcessorPil(**cfg)
-    assert proc.backend == "pil" and proc.resample == 3
+    processor = PROCESSORS.get(cfg.get("image_processor_type"), CLIPImageProcessorPil)
+    proc = processor(**cfg)
+    assert proc.backend == "pil" and proc.resample == cfg.get("resample", 3)
     want = proc(images=img, return_tensors="np")["pixel_values"][0]
     assert want.dtype == np.float32, want.dtype
     # The same pipeline stopped before rescale/normalise: the uint8 crop.
@@ -476,30 +529,39 @@ def run_case(name, image_file, cfg):
         x = (x - mean) / std
     err = float(np.abs(x - want).max())
     assert err <= 1e-6, (name, err)
+    if processor is SiglipImageProcessorPil:
+        # SigLIP is Pillow's resize of the RGB picture and nothing else: no crop, no rounding.
+        assert not proc.do_center_crop
+        rgb = Image.fromarray(convert_to_rgb(open_like_transformers(os.path.join(IMAGES, image_file)), return_numpy=True))
+        size = (cfg["size"]["width"], cfg["size"]["height"])
+        assert np.array_equal(np.array(rgb.resize(size, cfg["resample"])), crop.transpose(1, 2, 0)), name
     out = f"{name}.png"
     Image.fromarray(np.ascontiguousarray(crop.transpose(1, 2, 0))).save(os.path.join(EXPECTED, out), optimize=True)
-    return {"name": name, "image": image_file, "config": cfg, "expected": out,
-            "shape": list(crop.shape), "renormalise_max_err": err}
+    return {"name": name, "image": image_file, "processor": processor.__name__, "config": cfg,
+            "expected": out, "shape": list(crop.shape), "renormalise_max_err": err}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--skimage-data", help="folder holding skimage's sample images (default: the installed skimage)")
+    ap.add_argument("--cases-only", action="store_true",
+                    help="keep tests/fixtures/images/ as committed; only recompute tests/fixtures/preprocess/")
     args = ap.parse_args()
-    src = args.skimage_data
-    if src is None:
-        import skimage.data
-
-        src = os.path.dirname(skimage.data.__file__)
-    os.makedirs(IMAGES, exist_ok=True)
     os.makedirs(EXPECTED, exist_ok=True)
-    for f in PHOTOS:
-        shutil.copyfile(os.path.join(src, f), os.path.join(IMAGES, f))
-    make_derived(np.random.default_rng(20240607))
+    if not args.cases_only:
+        src = args.skimage_data
+        if src is None:
+            import skimage.data
+
+            src = os.path.dirname(skimage.data.__file__)
+        os.makedirs(IMAGES, exist_ok=True)
+        for f in PHOTOS:
+            shutil.copyfile(os.path.join(src, f), os.path.join(IMAGES, f))
+        make_derived(np.random.default_rng(20240607))
     cases = [run_case(*c) for c in CASES]
     manifest = {
         "generator": "tools/make_preprocess_fixtures.py",
-        "reference": "transformers.CLIPImageProcessorPil",
+        "reference": "transformers.CLIPImageProcessorPil, transformers.SiglipImageProcessorPil (per case: processor)",
         "versions": {"transformers": transformers.__version__, "Pillow": PIL.__version__, "numpy": np.__version__},
         "note": "expected/<case>.png = transformers' uint8 crop before rescale+normalise (CHW stored as HWC RGB)",
         "cases": cases,

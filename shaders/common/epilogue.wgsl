@@ -4,12 +4,13 @@
 // The including kernel declares `p: Params` with `n` and `flags`, and bindings `bias`
 // (array<f32>, [n]) and `residual` (array<f32>, [m, n]).
 // flags: bit 0 HAS_BIAS, bit 1 HAS_RESIDUAL, bits 2-3 the activation (0 none,
-// 1 QuickGELU x·σ(1.702x), 2 exact (erf) GELU).
+// 1 QuickGELU x·σ(1.702x), 2 exact (erf) GELU, 3 GELU's tanh form, SigLIP's).
 
 const HAS_BIAS: u32 = 1u;
 const HAS_RESIDUAL: u32 = 2u;
 const ACT_QUICK_GELU: u32 = 1u;
 const ACT_GELU: u32 = 2u;
+const ACT_GELU_TANH: u32 = 3u;
 
 // Standard normal CDF Φ(v) through erfc (Numerical Recipes' Chebyshev fit, relative error
 // < 1.2e-7 everywhere), evaluated on the side that avoids cancellation so x·Φ(x) stays accurate
@@ -29,6 +30,12 @@ fn activate(v: vec4<f32>, act: u32) -> vec4<f32> {
     }
     if (act == ACT_GELU) {
         return v * normal_cdf(v);
+    }
+    if (act == ACT_GELU_TANH) {
+        // v/2 · (1 + tanh(u)) = v · σ(2u): no tanh (NaN past |u| ~ 44 on some drivers) and no
+        // cancellation for negative v. u is clamped where e^-2u would overflow.
+        let u = max(0.7978845608028654 * (v + 0.044715 * v * v * v), vec4<f32>(-40.0));
+        return v / (1.0 + exp(-2.0 * u));
     }
     return v;
 }

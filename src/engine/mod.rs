@@ -176,12 +176,13 @@ pub trait Engine {
         patch: usize,
         out: &Self::Tensor,
     );
-    /// Class token then patch embeddings, plus positions, per image: rows of `width`.
+    /// The class token (where the model has one: CLIP, not SigLIP) then the patch
+    /// embeddings, plus positions, per image: rows of `width`.
     fn vision_embeddings(
         &self,
         stage: &mut Self::Stage,
         patch_embeds: &Self::Tensor,
-        class_embedding: &Self::Tensor,
+        class_embedding: Option<&Self::Tensor>,
         positions: &Self::Tensor,
         width: usize,
         out: &Self::Tensor,

@@ -109,7 +109,7 @@ enum Shape {
     LayerNorm { cols: usize, eps: f64 },
     Attention { heads: usize, head_dim: usize, mask: Mask },
     Patches { channels: usize, image_size: usize, patch: usize },
-    VisionEmbeddings { width: usize },
+    VisionEmbeddings { width: usize, class_tokens: usize },
     TokenEmbeddings { width: usize, chunk: TableChunk },
     GatherRows { width: usize },
 }
@@ -150,8 +150,8 @@ impl Shape {
                 let p = Im2colParams::new(batch, channels, image_size, patch);
                 of(p, p.extent())
             }
-            Shape::VisionEmbeddings { width } => {
-                let p = VisionEmbeddingsParams::new(batch, seq, width);
+            Shape::VisionEmbeddings { width, class_tokens } => {
+                let p = VisionEmbeddingsParams::new(batch, seq, width, class_tokens);
                 of(p, p.extent())
             }
             Shape::TokenEmbeddings { width, chunk } => {
@@ -264,14 +264,17 @@ impl Engine for GpuEngine {
         &self,
         stage: &mut GpuStage,
         patch_embeds: &GpuBuffer,
-        class_embedding: &GpuBuffer,
+        class_embedding: Option<&GpuBuffer>,
         positions: &GpuBuffer,
         width: usize,
         out: &GpuBuffer,
     ) {
-        self.op(stage, Shape::VisionEmbeddings { width }, |u| {
+        let class_tokens = usize::from(class_embedding.is_some());
+        self.op(stage, Shape::VisionEmbeddings { width, class_tokens }, |u| {
             let k = &self.kernels.vision_embeddings;
-            embeddings::bind_vision(k, &self.gpu, u, patch_embeds, class_embedding, positions, out)
+            // Without a class token the kernel never reads binding 2: positions stand in.
+            let class = class_embedding.unwrap_or(positions);
+            embeddings::bind_vision(k, &self.gpu, u, patch_embeds, class, positions, out)
         })
     }
 

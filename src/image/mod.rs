@@ -1,13 +1,15 @@
-//! CLIP image preprocessing in pure Rust, matching transformers' `CLIPImageProcessor` on its
-//! Pillow path byte for byte (no GPU here).
+//! CLIP and SigLIP image preprocessing in pure Rust, matching transformers'
+//! `CLIPImageProcessor` and `SiglipImageProcessor` on their Pillow path byte for byte (no GPU
+//! here).
 //!
 //! The pipeline, in transformers' order:
 //! 1. [`decode`] (or [`from_rgba`] for browser `ImageData`): to RGB8, transparency
 //!    composited onto white the way transformers 5 + Pillow do it.
-//! 2. Resize so the shorter side is `shortest_edge`; the longer side is
-//!    `int(shortest_edge * long / short)` (truncated). Pillow bicubic on uint8: [`resize`].
-//! 3. Center crop to `crop_height` x `crop_width`, offsets `(size - crop) // 2` (floor),
-//!    padding with zeros where the picture is smaller than the crop.
+//! 2. Resize ([`ResizeTo`]): CLIP makes the shorter side `shortest_edge`, the longer side
+//!    `int(shortest_edge * long / short)` (truncated); SigLIP resizes to exactly
+//!    `height` x `width`. Pillow bicubic or bilinear on uint8: [`resize`].
+//! 3. Center crop to `crop_height` x `crop_width` (CLIP; SigLIP has none), offsets
+//!    `(size - crop) // 2` (floor), padding with zeros where the picture is smaller.
 //! 4. Rescale: `f32(f64(v) * rescale_factor)`; normalise: `(x - mean) / std` in f32;
 //!    channels first.
 //!
@@ -40,8 +42,12 @@ pub mod resize;
 mod rgb;
 
 pub use composite::from_rgba;
-pub use config::{PreprocessConfig, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD};
+pub use config::{
+    PreprocessConfig, ResizeTo, IMAGENET_STANDARD_MEAN, IMAGENET_STANDARD_STD, OPENAI_CLIP_MEAN,
+    OPENAI_CLIP_STD,
+};
 pub use decode::{decode, header_size, jpeg_size};
+pub use resize::Resample;
 pub use rgb::RgbImage;
 
 /// transformers' `get_resize_output_image_size(..., default_to_square=False)`:
@@ -58,14 +64,22 @@ pub fn resized_size(width: u32, height: u32, shortest_edge: u32) -> (u32, u32) {
     }
 }
 
+/// `(width, height)` of a `width` x `height` picture after `cfg`'s resize (its own size
+/// without one).
+fn resize_target(width: u32, height: u32, cfg: &PreprocessConfig) -> (u32, u32) {
+    match (cfg.do_resize, cfg.resize_to) {
+        (false, _) => (width, height),
+        (true, ResizeTo::ShortestEdge) => resized_size(width, height, cfg.shortest_edge),
+        (true, ResizeTo::Exact { height, width }) => (width, height),
+    }
+}
+
 /// `(width, height)` of what [`preprocess`] makes of a `width` x `height` picture.
 pub fn output_size(width: u32, height: u32, cfg: &PreprocessConfig) -> (u32, u32) {
     if cfg.do_center_crop {
         (cfg.crop_width, cfg.crop_height)
-    } else if cfg.do_resize {
-        resized_size(width, height, cfg.shortest_edge)
     } else {
-        (width, height)
+        resize_target(width, height, cfg)
     }
 }
 
@@ -82,11 +96,7 @@ pub struct CropGeometry {
 }
 
 pub fn crop_geometry(width: u32, height: u32, cfg: &PreprocessConfig) -> CropGeometry {
-    let (rw, rh) = if cfg.do_resize {
-        resized_size(width, height, cfg.shortest_edge)
-    } else {
-        (width, height)
-    };
+    let (rw, rh) = resize_target(width, height, cfg);
     let (ow, oh) = output_size(width, height, cfg);
     CropGeometry {
         resized: (rw, rh),
@@ -97,7 +107,7 @@ pub fn crop_geometry(width: u32, height: u32, cfg: &PreprocessConfig) -> CropGeo
 }
 
 /// `image -> pixel_values` for one picture: CHW f32, `3 x crop_height x crop_width`
-/// (or the resized size when `do_center_crop` is false).
+/// (or the resized size when `do_center_crop` is false: [`output_size`]).
 ///
 /// # Panics
 /// If `img` is malformed (zero-sized, or `data.len() != width * height * 3`); [`decode`]
@@ -121,7 +131,7 @@ pub fn preprocess(img: &RgbImage, cfg: &PreprocessConfig) -> Vec<f32> {
     let window = if (rw, rh) == (img.width, img.height) {
         copy_window(img, xs.clone(), ys.clone())
     } else {
-        resize::resize_window(img, rw, rh, xs.clone(), ys.clone())
+        resize::resize_window(img, rw, rh, xs.clone(), ys.clone(), cfg.resample)
     };
     // Where the window sits inside the output (non-zero only when padding).
     let (dx, dy) = ((i64::from(xs.start) - left) as usize, (i64::from(ys.start) - top) as usize);
@@ -208,6 +218,47 @@ mod tests {
         want[5 + 2] = 1.0; // row 1, column 2
         assert_eq!(red, want);
         assert_eq!(out[15 + 5 + 3], 1.0); // green of the second pixel
+    }
+
+    /// SigLIP: exact size, aspect ratio not kept, no crop, whatever the picture's shape.
+    #[test]
+    fn exact_resize_ignores_aspect_ratio() {
+        let cfg = PreprocessConfig::siglip_default(4);
+        for (w, h) in [(451, 300), (3, 7), (4, 4), (1, 1000)] {
+            let g = crop_geometry(w, h, &cfg);
+            assert_eq!((g.resized, g.output, g.left, g.top), ((4, 4), (4, 4), 0, 0), "{w}x{h}");
+        }
+        let tall = PreprocessConfig {
+            resize_to: ResizeTo::Exact { height: 48, width: 32 },
+            ..PreprocessConfig::siglip_default(224)
+        };
+        assert_eq!(output_size(61, 37, &tall), (32, 48));
+        assert_eq!(output_size(61, 37, &PreprocessConfig { do_resize: false, ..tall }), (61, 37));
+        // Exact resize then center crop (a CLIP file with {"height", "width"}).
+        let both = PreprocessConfig {
+            resize_to: ResizeTo::Exact { height: 10, width: 20 },
+            crop_height: 4,
+            crop_width: 6,
+            ..PreprocessConfig::clip_default(8)
+        };
+        let g = crop_geometry(100, 100, &both);
+        assert_eq!((g.resized, g.output, g.left, g.top), ((20, 10), (6, 4), 7, 3));
+    }
+
+    /// The filter reaches the resize: a 2x1 picture doubled gives Pillow's bilinear and
+    /// bicubic values ([10, 30, 70, 90] and [3, 27, 73, 97]).
+    #[test]
+    fn resample_selects_the_filter() {
+        let img = RgbImage { width: 2, height: 1, data: vec![10, 10, 10, 90, 90, 90] };
+        let mut cfg = PreprocessConfig {
+            resize_to: ResizeTo::Exact { height: 1, width: 4 },
+            do_rescale: false,
+            do_normalize: false,
+            ..PreprocessConfig::siglip_default(224)
+        };
+        assert_eq!(preprocess(&img, &cfg)[..4], [3.0, 27.0, 73.0, 97.0]);
+        cfg.resample = Resample::Bilinear;
+        assert_eq!(preprocess(&img, &cfg)[..4], [10.0, 30.0, 70.0, 90.0]);
     }
 
     #[test]

@@ -1,10 +1,12 @@
-//! Pillow's antialiased bicubic resize (`Image.resize(size, Image.BICUBIC)`), bit for bit.
+//! Pillow's antialiased convolution resize (`Image.resize(size, BICUBIC)` or `BILINEAR`), bit
+//! for bit.
 //!
-//! transformers' `CLIPImageProcessorPil` resizes a uint8 RGB PIL image, so CLIP's reference
-//! input is whatever Pillow's `libImaging/Resample.c` produces. Reproducing it exactly means
-//! following its arithmetic, not just its filter:
-//! - the kernel is Keys' cubic with a = -0.5, support 2, widened by the scale factor when
-//!   shrinking (that widening is the antialiasing);
+//! transformers' Pillow backend (`CLIPImageProcessorPil`, `SiglipImageProcessorPil`) resizes a
+//! uint8 RGB PIL image, so the reference input is whatever Pillow's `libImaging/Resample.c`
+//! produces. Reproducing it exactly means following its arithmetic, not just its filter:
+//! - the kernel ([`Resample`]) is Keys' cubic with a = -0.5 and support 2 (bicubic) or the
+//!   triangle with support 1 (bilinear), widened by the scale factor when shrinking (that
+//!   widening is the antialiasing);
 //! - for output index `i` the source window is centred on `(i + 0.5) * scale`, its ends
 //!   rounded with `(int)(x + 0.5)` (C truncation) and clamped to the image;
 //! - the weights are computed in f64, normalised to sum 1, then turned into 22-bit fixed
@@ -13,6 +15,9 @@
 //!   0..=255: the horizontal pass runs first and its result is stored as uint8 before the
 //!   vertical pass reads it;
 //! - a pass whose size does not change is skipped.
+//!
+//! transformers calls `Image.resize` with `reducing_gap=None`, so Pillow never takes its
+//! `reduce()` shortcut: the convolution above is the whole story for both filters.
 //!
 //! Every output sample depends only on its own weights, so computing just a window of the
 //! output (the part a center crop keeps) gives the same bytes as resizing everything and
@@ -26,6 +31,59 @@ use super::rgb::RgbImage;
 /// Pillow's `PRECISION_BITS`: 32 bits minus 8 for the result, minus 2 for the sign and for
 /// filters whose partial sums exceed 1.
 const PRECISION_BITS: u32 = 32 - 8 - 2;
+
+/// The Pillow resampling filters implemented here (`resample` in `preprocessor_config.json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resample {
+    /// `PIL.Image.BILINEAR` (2): the triangle filter, support 1 (SigLIP 2 FixRes checkpoints).
+    Bilinear,
+    /// `PIL.Image.BICUBIC` (3): Keys' cubic with a = -0.5, support 2 (CLIP, SigLIP).
+    Bicubic,
+}
+
+impl Resample {
+    /// The filter for Pillow's code (`PIL.Image.Resampling`), if it is implemented here.
+    pub fn from_pil(code: i64) -> Option<Resample> {
+        match code {
+            2 => Some(Resample::Bilinear),
+            3 => Some(Resample::Bicubic),
+            _ => None,
+        }
+    }
+
+    /// Pillow's code for the filter, as `preprocessor_config.json` spells it.
+    pub fn pil_code(self) -> i64 {
+        match self {
+            Resample::Bilinear => 2,
+            Resample::Bicubic => 3,
+        }
+    }
+
+    /// Half-width of the kernel when not shrinking (Pillow's `filter->support`).
+    fn support(self) -> f64 {
+        match self {
+            Resample::Bilinear => 1.0,
+            Resample::Bicubic => 2.0,
+        }
+    }
+
+    fn kernel(self, x: f64) -> f64 {
+        match self {
+            Resample::Bilinear => bilinear(x),
+            Resample::Bicubic => bicubic(x),
+        }
+    }
+}
+
+/// The triangle kernel, as Pillow's `bilinear_filter` computes it.
+fn bilinear(x: f64) -> f64 {
+    let x = x.abs();
+    if x < 1.0 {
+        1.0 - x
+    } else {
+        0.0
+    }
+}
 
 /// Keys' cubic convolution kernel with a = -0.5, written in Pillow's operation order so the
 /// f64 rounding is the same.
@@ -52,11 +110,11 @@ struct Taps {
 
 impl Taps {
     /// Pillow's `precompute_coeffs` + `normalize_coeffs_8bpc` for `out` in `0..out_size`.
-    fn new(in_size: u32, out_size: u32, out: Range<u32>) -> Taps {
+    fn new(in_size: u32, out_size: u32, out: Range<u32>, filter: Resample) -> Taps {
         // Pillow gets the box as C floats; a whole-image box is exact in f32 up to 2^24.
         let scale = f64::from(in_size as f32) / f64::from(out_size);
         let filterscale = scale.max(1.0);
-        let support = 2.0 * filterscale;
+        let support = filter.support() * filterscale;
         let ksize = support.ceil() as usize * 2 + 1;
         let ss = 1.0 / filterscale;
         let mut bounds = Vec::with_capacity(out.len());
@@ -70,7 +128,7 @@ impl Taps {
             let n = (xmax - xmin).clamp(0, ksize as i64) as usize;
             let mut ww = 0.0;
             for (x, kx) in k.iter_mut().enumerate().take(n) {
-                let w = bicubic(((x as i64 + xmin) as f64 - center + 0.5) * ss);
+                let w = filter.kernel(((x as i64 + xmin) as f64 - center + 0.5) * ss);
                 *kx = w;
                 ww += w;
             }
@@ -119,21 +177,22 @@ fn convolve(src: &[u8], first: usize, stride: usize, taps: &[i32], out: &mut [u8
     out[2] = clip8(acc[2]);
 }
 
-/// Resizes `src` to `out_w` x `out_h` with Pillow's bicubic filter but computes only the
-/// output columns `xs` and rows `ys` (both must lie within the output size).
+/// Resizes `src` to `out_w` x `out_h` with Pillow's `filter` but computes only the output
+/// columns `xs` and rows `ys` (both must lie within the output size).
 pub fn resize_window(
     src: &RgbImage,
     out_w: u32,
     out_h: u32,
     xs: Range<u32>,
     ys: Range<u32>,
+    filter: Resample,
 ) -> RgbImage {
     debug_assert!(xs.end <= out_w && ys.end <= out_h);
     let win_w = xs.len();
     let src_stride = src.width as usize * 3;
 
     // Which source rows the vertical pass needs (all of `ys` when it is skipped).
-    let vertical = (out_h != src.height).then(|| Taps::new(src.height, out_h, ys.clone()));
+    let vertical = (out_h != src.height).then(|| Taps::new(src.height, out_h, ys.clone(), filter));
     let rows = match &vertical {
         Some(t) => t.source_span(),
         None => ys.start as usize..ys.end as usize,
@@ -142,7 +201,7 @@ pub fn resize_window(
     // Horizontal pass over those rows, keeping uint8 like Pillow's intermediate image.
     let mut tmp = vec![0u8; rows.len() * win_w * 3];
     if out_w != src.width {
-        let taps = Taps::new(src.width, out_w, xs.clone());
+        let taps = Taps::new(src.width, out_w, xs.clone(), filter);
         for (r, y) in rows.clone().enumerate() {
             let line = &src.data[y * src_stride..(y + 1) * src_stride];
             for slot in 0..win_w {
@@ -178,13 +237,14 @@ pub fn resize_window(
     RgbImage { width: win_w as u32, height: ys.len() as u32, data: out }
 }
 
-/// Resizes the whole image (Pillow `resize((out_w, out_h), BICUBIC)`).
-pub fn resize(src: &RgbImage, out_w: u32, out_h: u32) -> RgbImage {
-    resize_window(src, out_w, out_h, 0..out_w, 0..out_h)
+/// Resizes the whole image (Pillow `resize((out_w, out_h), filter)`).
+pub fn resize(src: &RgbImage, out_w: u32, out_h: u32, filter: Resample) -> RgbImage {
+    resize_window(src, out_w, out_h, 0..out_w, 0..out_h, filter)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::Resample::{Bicubic, Bilinear};
     use super::*;
 
     fn gray(width: u32, height: u32, values: &[u8]) -> RgbImage {
@@ -213,7 +273,7 @@ mod tests {
     #[test]
     fn halving_by_hand() {
         let img = gray(4, 1, &[0, 0, 255, 255]);
-        assert_eq!(red(&resize(&img, 2, 1)), vec![21, 234]);
+        assert_eq!(red(&resize(&img, 2, 1, Bicubic)), vec![21, 234]);
     }
 
     /// Doubling 2 -> 4, by hand: no antialiasing (support stays 2). Output 0 (center 0.25)
@@ -224,19 +284,60 @@ mod tests {
     #[test]
     fn doubling_by_hand() {
         let img = gray(2, 1, &[10, 90]);
-        assert_eq!(red(&resize(&img, 4, 1)), vec![3, 27, 73, 97]);
+        assert_eq!(red(&resize(&img, 4, 1, Bicubic)), vec![3, 27, 73, 97]);
     }
 
     /// Values printed by Pillow 13 for odd ratios, including clamping at 0 and 255.
     #[test]
     fn pillow_values() {
         assert_eq!(
-            red(&resize(&gray(6, 1, &[0, 0, 0, 255, 255, 255]), 4, 1)),
+            red(&resize(&gray(6, 1, &[0, 0, 0, 255, 255, 255]), 4, 1, Bicubic)),
             vec![0, 12, 243, 255]
         );
         assert_eq!(
-            red(&resize(&gray(3, 1, &[10, 200, 30]), 7, 1)),
+            red(&resize(&gray(3, 1, &[10, 200, 30]), 7, 1, Bicubic)),
             vec![0, 29, 128, 200, 138, 48, 14]
+        );
+    }
+
+    #[test]
+    fn bilinear_kernel_values() {
+        assert_eq!(bilinear(0.0), 1.0);
+        assert_eq!(bilinear(-0.25), 0.75);
+        assert_eq!(bilinear(1.0), 0.0);
+        assert_eq!(bilinear(1.5), 0.0);
+        assert_eq!(Resample::from_pil(2), Some(Bilinear));
+        assert_eq!(Resample::from_pil(3), Some(Bicubic));
+        assert_eq!(Resample::from_pil(0), None);
+        assert_eq!(Bilinear.pil_code(), 2);
+    }
+
+    /// Halving 4 -> 2 with the triangle: scale 2, so support 1 * 2 = 2. Output 0 has center
+    /// 1, window 0..3 (clamped from -0.5..3.5), kernel read at (x - 1 + 0.5) / 2: weights
+    /// 0.75, 0.75, 0.25, sum 1.75. The one tap that sees 255 is round(0.25 / 1.75 * 2^22) =
+    /// 599186, and (255 * 599186 + 2^21) >> 22 = 36. Doubling 2 -> 4 does not widen the
+    /// kernel: output 0 (center 0.25) reads source 0 alone (window 0..1), output 1 (center
+    /// 0.75) reads 10 * 0.75 + 90 * 0.25 = 30. Pillow 13 prints the same.
+    #[test]
+    fn bilinear_by_hand() {
+        assert_eq!(red(&resize(&gray(4, 1, &[0, 0, 255, 255]), 2, 1, Bilinear)), vec![36, 219]);
+        assert_eq!(red(&resize(&gray(2, 1, &[10, 90]), 4, 1, Bilinear)), vec![10, 30, 70, 90]);
+    }
+
+    /// Values printed by Pillow 13 (`Image.resize(..., BILINEAR)`) for odd ratios.
+    #[test]
+    fn bilinear_pillow_values() {
+        assert_eq!(
+            red(&resize(&gray(6, 1, &[0, 0, 0, 255, 255, 255]), 4, 1, Bilinear)),
+            vec![0, 28, 227, 255]
+        );
+        assert_eq!(
+            red(&resize(&gray(3, 1, &[10, 200, 30]), 7, 1, Bilinear)),
+            vec![10, 37, 119, 200, 127, 54, 30]
+        );
+        assert_eq!(
+            red(&resize(&gray(7, 1, &[0, 255, 0, 255, 0, 255, 0]), 3, 1, Bilinear)),
+            vec![109, 135, 109]
         );
     }
 
@@ -244,7 +345,9 @@ mod tests {
     fn same_size_is_identity() {
         let data: Vec<u8> = (0..5 * 3 * 3).map(|i| (i * 37 % 256) as u8).collect();
         let img = RgbImage { width: 5, height: 3, data };
-        assert_eq!(resize(&img, 5, 3), img);
+        for filter in [Bicubic, Bilinear] {
+            assert_eq!(resize(&img, 5, 3, filter), img);
+        }
     }
 
     #[test]
@@ -253,15 +356,17 @@ mod tests {
         let data: Vec<u8> =
             (0..w * h * 3).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
         let img = RgbImage { width: w, height: h, data };
-        for (ow, oh) in [(11, 7), (80, 50), (37, 9), (5, 23), (100, 3)] {
-            let full = resize(&img, ow, oh);
-            let (xs, ys) = (ow / 3..ow - ow / 4, oh / 4..oh);
-            let win = resize_window(&img, ow, oh, xs.clone(), ys.clone());
-            for (r, y) in ys.clone().enumerate() {
-                let a =
-                    &full.data[(y * ow + xs.start) as usize * 3..(y * ow + xs.end) as usize * 3];
-                let b = &win.data[r * xs.len() * 3..(r + 1) * xs.len() * 3];
-                assert_eq!(a, b, "{ow}x{oh} row {y}");
+        for filter in [Bicubic, Bilinear] {
+            for (ow, oh) in [(11, 7), (80, 50), (37, 9), (5, 23), (100, 3)] {
+                let full = resize(&img, ow, oh, filter);
+                let (xs, ys) = (ow / 3..ow - ow / 4, oh / 4..oh);
+                let win = resize_window(&img, ow, oh, xs.clone(), ys.clone(), filter);
+                for (r, y) in ys.clone().enumerate() {
+                    let a = &full.data
+                        [(y * ow + xs.start) as usize * 3..(y * ow + xs.end) as usize * 3];
+                    let b = &win.data[r * xs.len() * 3..(r + 1) * xs.len() * 3];
+                    assert_eq!(a, b, "{filter:?} {ow}x{oh} row {y}");
+                }
             }
         }
     }
@@ -269,8 +374,10 @@ mod tests {
     #[test]
     fn constant_image_stays_constant() {
         let img = gray(9, 6, &[77; 54]);
-        for (ow, oh) in [(3, 2), (20, 13), (1, 1)] {
-            assert!(red(&resize(&img, ow, oh)).iter().all(|&v| v == 77));
+        for filter in [Bicubic, Bilinear] {
+            for (ow, oh) in [(3, 2), (20, 13), (1, 1)] {
+                assert!(red(&resize(&img, ow, oh, filter)).iter().all(|&v| v == 77));
+            }
         }
     }
 }

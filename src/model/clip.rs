@@ -7,11 +7,11 @@ use crate::error::{Error, Result};
 use crate::image::{self, PreprocessConfig, RgbImage};
 use crate::tokenizer::ClipTokenizer;
 
-use super::config::ClipConfig;
+use super::config::{ClipConfig, Family};
 use super::files::ModelSource;
 use super::heatmap::{self, Heatmap};
 use super::model_file::Plan;
-use super::scores::{self, ZeroShot};
+use super::scores::{self, Scoring, ZeroShot};
 use super::towers::{Forward, Towers};
 use super::weights::Weights;
 
@@ -46,6 +46,8 @@ pub struct ClipModel {
     pub tokenizer: ClipTokenizer,
     /// The raw parameter; scores use `exp(logit_scale)`.
     pub logit_scale: f32,
+    /// How its cosines become probabilities (softmax for CLIP, a sigmoid each for SigLIP).
+    pub scoring: Scoring,
     /// Bytes of the engine's memory its load created: weights, activations, inputs.
     pub gpu_bytes: u64,
     /// The format its matrices are held in.
@@ -94,8 +96,17 @@ impl ClipModel {
             w = w.recording(record.sink, Plan::new(&texts, format, &record.source)?);
         }
         let allocated_before = engine.allocated_bytes();
-        // In the file's order (tensors are sorted by name): logit_scale, then the towers.
-        let logit_scale = w.scalar("logit_scale").await?;
+        // In the file's order (tensors are sorted by name): logit_bias, logit_scale, the towers.
+        let scoring = match config.family {
+            Family::Clip => Scoring::Softmax { logit_scale: w.scalar("logit_scale").await? },
+            Family::Siglip => {
+                let logit_bias = w.scalar("logit_bias").await?;
+                Scoring::Sigmoid { logit_scale: w.scalar("logit_scale").await?, logit_bias }
+            }
+        };
+        let logit_scale = match scoring {
+            Scoring::Softmax { logit_scale } | Scoring::Sigmoid { logit_scale, .. } => logit_scale,
+        };
         let towers = Towers::load(engine, &config, &w).await?;
         w.finish_recording().await?;
         let gpu_bytes = towers.allocated_bytes() - allocated_before;
@@ -104,6 +115,7 @@ impl ClipModel {
             preprocess,
             tokenizer,
             logit_scale,
+            scoring,
             gpu_bytes,
             weights: format,
             forward: Box::new(towers),
@@ -225,6 +237,11 @@ impl ClipModel {
 
     /// The input side a heatmap at `resolution` px uses, or why it cannot.
     pub fn heatmap_resolution(&self, resolution: Option<usize>) -> Result<usize> {
+        if self.config.family == Family::Siglip {
+            return Err(Error::Input(
+                "heatmaps are not available for SigLIP models: the method reads CLIP's class-token head at every patch, and SigLIP pools its patches with an attention probe instead".into(),
+            ));
+        }
         heatmap::resolution(&self.config.vision, resolution, self.forward.max_dense_tokens())
     }
 
@@ -275,7 +292,7 @@ impl ClipModel {
     /// Cosines and probabilities over labels from an image embedding and
     /// [`ClipModel::embed_prompts`]' output.
     pub fn zero_shot(&self, image: &[f32], prompts: &[Vec<f32>], templates: &[String]) -> ZeroShot {
-        scores::zero_shot(image, prompts, templates.len().max(1), self.logit_scale)
+        scores::zero_shot(image, prompts, templates.len().max(1), self.scoring)
     }
 
     /// A pass's flat output as rows of `projection_dim`.

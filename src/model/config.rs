@@ -1,5 +1,6 @@
-//! `config.json` of a Hugging Face `CLIPModel`, with transformers' defaults for
-//! anything the file leaves out (`CLIPConfig()` is ViT-B/32).
+//! `config.json` of a Hugging Face `CLIPModel` or `SiglipModel` ([`Family`]), with
+//! transformers' defaults for anything the file leaves out (`CLIPConfig()` is
+//! ViT-B/32, `SiglipConfig()` SigLIP base/16 at 224 px).
 
 use serde::Deserialize;
 
@@ -7,6 +8,30 @@ use crate::error::{Error, Result};
 use crate::ops::attention;
 use crate::ops::Activation;
 use crate::tokenizer::{CONTEXT_LENGTH, VOCAB_SIZE};
+
+/// Which contrastive model a checkpoint is: what its towers pool and how its
+/// scores are made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// OpenAI's CLIP (and OpenCLIP's in Hugging Face layout): a class token and a
+    /// pre-LayerNorm in the vision tower, causal text pooled at its end-of-text
+    /// token, projections without bias, a softmax over the labels.
+    Clip,
+    /// Google's SigLIP and SigLIP 2: patches only, pooled by an attention probe
+    /// (`vision_model.head`); bidirectional text padded to its full length and
+    /// pooled at the last position, then `text_model.head`; a sigmoid per label.
+    Siglip,
+}
+
+impl Family {
+    /// The name `config.json`'s `model_type` gives it.
+    pub fn model_type(self) -> &'static str {
+        match self {
+            Family::Clip => "clip",
+            Family::Siglip => "siglip",
+        }
+    }
+}
 
 /// What the two transformer towers share.
 #[derive(Clone, Debug, PartialEq)]
@@ -31,17 +56,22 @@ pub struct VisionConfig {
     pub image_size: usize,
     pub patch_size: usize,
     pub channels: usize,
+    pub family: Family,
 }
 
 impl VisionConfig {
     pub fn grid(&self) -> usize {
         self.image_size / self.patch_size
     }
-    /// Patches plus the class token. Saturating: [`ClipConfig::from_json`]
-    /// checks this against the attention kernel's limit, and an absurd
-    /// `image_size` must fail that check, not overflow before it.
+    /// 1 for CLIP's class token, 0 for SigLIP (patches only).
+    pub fn class_tokens(&self) -> usize {
+        usize::from(self.family == Family::Clip)
+    }
+    /// Patches plus the class token where there is one. Saturating:
+    /// [`ClipConfig::from_json`] checks this against the attention kernel's
+    /// limit, and an absurd `image_size` must fail that check, not overflow before it.
     pub fn tokens(&self) -> usize {
-        self.grid().saturating_mul(self.grid()).saturating_add(1)
+        self.grid().saturating_mul(self.grid()).saturating_add(self.class_tokens())
     }
 }
 
@@ -50,12 +80,16 @@ pub struct TextConfig {
     pub tower: TowerConfig,
     pub vocab_size: usize,
     pub max_positions: usize,
+    pub family: Family,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClipConfig {
+    pub family: Family,
     pub vision: VisionConfig,
     pub text: TextConfig,
+    /// The features' length: CLIP's `projection_dim`; SigLIP's vision width, which
+    /// its text head (`text_config.projection_size`) must map to.
     pub projection_dim: usize,
 }
 
@@ -83,6 +117,8 @@ struct RawTower {
     num_channels: Option<usize>,
     vocab_size: Option<usize>,
     max_position_embeddings: Option<usize>,
+    projection_size: Option<usize>,
+    vision_use_head: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -97,28 +133,36 @@ impl ClipConfig {
     pub fn from_json(text: &str) -> Result<ClipConfig> {
         let raw: RawConfig = serde_json::from_str(text)
             .map_err(|e| Error::Config(format!("config.json is not valid: {e}")))?;
-        if let Some(kind) = raw.model_type.as_deref() {
-            if kind != "clip" {
+        let family = match raw.model_type.as_deref() {
+            None | Some("clip") => Family::Clip,
+            Some("siglip") => Family::Siglip,
+            Some(kind) => {
                 return Err(Error::Config(format!(
-                    "config.json has model_type \"{kind}\", expected \"clip\""
-                )));
+                    "config.json has model_type \"{kind}\", expected \"clip\" or \"siglip\""
+                )))
             }
-        }
+        };
         let v = raw.vision_config.unwrap_or_default();
         let t = raw.text_config.unwrap_or_default();
-        let config = ClipConfig {
-            vision: VisionConfig {
-                tower: tower("vision_config", &v, (768, 3072, 12, 12))?,
-                image_size: v.image_size.unwrap_or(224),
-                patch_size: v.patch_size.unwrap_or(32),
-                channels: v.num_channels.unwrap_or(3),
+        let config = match family {
+            Family::Clip => ClipConfig {
+                family,
+                vision: VisionConfig {
+                    tower: tower("vision_config", &v, (768, 3072, 12, 12), CLIP_TOWER)?,
+                    image_size: v.image_size.unwrap_or(224),
+                    patch_size: v.patch_size.unwrap_or(32),
+                    channels: v.num_channels.unwrap_or(3),
+                    family,
+                },
+                text: TextConfig {
+                    tower: tower("text_config", &t, (512, 2048, 8, 12), CLIP_TOWER)?,
+                    vocab_size: t.vocab_size.unwrap_or(VOCAB_SIZE),
+                    max_positions: t.max_position_embeddings.unwrap_or(CONTEXT_LENGTH),
+                    family,
+                },
+                projection_dim: raw.projection_dim.unwrap_or(512),
             },
-            text: TextConfig {
-                tower: tower("text_config", &t, (512, 2048, 8, 12))?,
-                vocab_size: t.vocab_size.unwrap_or(VOCAB_SIZE),
-                max_positions: t.max_position_embeddings.unwrap_or(CONTEXT_LENGTH),
-            },
-            projection_dim: raw.projection_dim.unwrap_or(512),
+            Family::Siglip => siglip(&v, &t)?,
         };
         config.check()?;
         Ok(config)
@@ -177,17 +221,59 @@ impl ClipConfig {
     }
 }
 
+/// What a family's towers take when the file does not say: activation and LayerNorm eps.
+struct TowerDefaults {
+    act: &'static str,
+    eps: f64,
+}
+
+const CLIP_TOWER: TowerDefaults = TowerDefaults { act: "quick_gelu", eps: 1e-5 };
+const SIGLIP_TOWER: TowerDefaults = TowerDefaults { act: "gelu_pytorch_tanh", eps: 1e-6 };
+
+/// A `SiglipConfig`, with `SiglipConfig()`'s defaults (base, patch 16, 224 px).
+fn siglip(v: &RawTower, t: &RawTower) -> Result<ClipConfig> {
+    let family = Family::Siglip;
+    if v.vision_use_head == Some(false) {
+        return Err(Error::Config(
+            "vision_config.vision_use_head is false: a SigLIP without its attention-pooling head has no image features".into(),
+        ));
+    }
+    let vision = VisionConfig {
+        tower: tower("vision_config", v, (768, 3072, 12, 12), SIGLIP_TOWER)?,
+        image_size: v.image_size.unwrap_or(224),
+        patch_size: v.patch_size.unwrap_or(16),
+        channels: v.num_channels.unwrap_or(3),
+        family,
+    };
+    let text = TextConfig {
+        tower: tower("text_config", t, (768, 3072, 12, 12), SIGLIP_TOWER)?,
+        vocab_size: t.vocab_size.unwrap_or(32000),
+        max_positions: t.max_position_embeddings.unwrap_or(64),
+        family,
+    };
+    let projection = t.projection_size.unwrap_or(text.tower.width);
+    if projection != vision.tower.width {
+        return Err(Error::Config(format!(
+            "text_config.projection_size is {projection} but the vision tower's features have {} values: SigLIP compares them directly",
+            vision.tower.width
+        )));
+    }
+    Ok(ClipConfig { family, projection_dim: projection, vision, text })
+}
+
 fn tower(
     section: &str,
     raw: &RawTower,
     (width, intermediate, heads, layers): (usize, usize, usize, usize),
+    defaults: TowerDefaults,
 ) -> Result<TowerConfig> {
-    let act = match raw.hidden_act.as_deref().unwrap_or("quick_gelu") {
+    let act = match raw.hidden_act.as_deref().unwrap_or(defaults.act) {
         "quick_gelu" => Activation::QuickGelu,
         "gelu" => Activation::Gelu,
+        "gelu_pytorch_tanh" | "gelu_new" => Activation::GeluTanh,
         other => {
             return Err(Error::Config(format!(
-                "{section}.hidden_act \"{other}\" is not supported (quick_gelu or gelu)"
+                "{section}.hidden_act \"{other}\" is not supported (quick_gelu, gelu or gelu_pytorch_tanh)"
             )))
         }
     };
@@ -196,7 +282,7 @@ fn tower(
         intermediate: raw.intermediate_size.unwrap_or(intermediate),
         heads: raw.num_attention_heads.unwrap_or(heads),
         layers: raw.num_hidden_layers.unwrap_or(layers),
-        eps: raw.layer_norm_eps.unwrap_or(1e-5),
+        eps: raw.layer_norm_eps.unwrap_or(defaults.eps),
         act,
     };
     if config.width == 0
@@ -242,6 +328,15 @@ mod tests {
     }
 
     #[test]
+    fn empty_siglip_config_is_base_16() {
+        let c = ClipConfig::from_json(r#"{"model_type":"siglip"}"#).unwrap();
+        // SiglipConfig(): 196 patches and no class token; text of 64 positions, 32,000 pieces.
+        assert_eq!((c.family, c.vision.patch_size, c.vision.tokens()), (Family::Siglip, 16, 196));
+        assert_eq!((c.text.max_positions, c.text.vocab_size, c.projection_dim), (64, 32000, 768));
+        assert_eq!((c.vision.tower.act, c.text.tower.eps), (Activation::GeluTanh, 1e-6));
+    }
+
+    #[test]
     fn fields_override_defaults() {
         let c = ClipConfig::from_json(
             r#"{"model_type":"clip","projection_dim":24,
@@ -281,7 +376,15 @@ mod tests {
                 "vision_config: hidden_size 10",
             ),
             (r#"{"text_config":{"hidden_act":"relu"}}"#, "text_config.hidden_act \"relu\""),
-            (r#"{"model_type":"siglip"}"#, "model_type \"siglip\""),
+            (r#"{"model_type":"blip"}"#, "model_type \"blip\", expected \"clip\" or \"siglip\""),
+            (
+                r#"{"model_type":"siglip","text_config":{"projection_size":512}}"#,
+                "projection_size is 512 but the vision tower's features have 768",
+            ),
+            (
+                r#"{"model_type":"siglip","vision_config":{"vision_use_head":false}}"#,
+                "vision_use_head is false",
+            ),
             (r#"{"vision_config":{"image_size":16,"patch_size":32}}"#, "patch_size 32"),
             (
                 r#"{"vision_config":{"image_size":1024,"patch_size":8}}"#,

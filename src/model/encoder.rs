@@ -103,8 +103,10 @@ pub struct Activations<E: Engine> {
     pub other: E::Tensor,
     /// LayerNorm outputs; a dense head's too (nothing reads them after the qkv matmul).
     pub normed: E::Tensor,
-    qkv: E::Tensor,
-    attn: E::Tensor,
+    /// The fused `q | k | v` rows (SigLIP's attention probe binds them too).
+    pub qkv: E::Tensor,
+    /// The attention's output.
+    pub attn: E::Tensor,
     hidden: E::Tensor,
 }
 

@@ -1,5 +1,5 @@
 //! The pooled head of a tower: rows `index[i]` of the final residual stream →
-//! LayerNorm → `projection` (no bias) → features. Unit-length copies are made
+//! LayerNorm → `projection` (no bias in CLIP; SigLIP's text head has one) → features. Unit-length copies are made
 //! on the CPU from what is read back anyway (512 floats a row).
 //!
 //! A head may also be bound dense: every row of another tensor through the
@@ -27,6 +27,14 @@ pub struct DenseHead<E: Engine> {
     pub features: E::Tensor,
 }
 
+/// The head's tensors in the checkpoint: its LayerNorm (a name prefix), its
+/// projection matrix (`[projection_dim, width]`) and, where it has one, the bias.
+pub struct HeadNames<'n> {
+    pub layernorm: &'n str,
+    pub projection: &'n str,
+    pub bias: Option<&'n str>,
+}
+
 /// The rows a dense head reads, `x`, at most `max_rows` of them; `normed`
 /// holds their LayerNorm (scratch that is free when the head runs).
 pub struct Dense<'t, T> {
@@ -36,22 +44,27 @@ pub struct Dense<'t, T> {
 }
 
 impl<E: Engine> Head<E> {
-    /// Reads the tower's final LayerNorm (`ln_name`, a tensor-name prefix) and
-    /// its projection matrix (`projection_name`, `[projection_dim, width]`)
-    /// from `w`, and binds a head pooling at most `max_rows` rows of `stream`,
-    /// and a dense one where asked.
+    /// Reads the tower's final LayerNorm and its projection (`names`) from `w`,
+    /// and binds a head pooling at most `max_rows` rows of `stream`, and a dense
+    /// one where asked.
     #[allow(clippy::too_many_arguments)] // each a different part of the head
     pub async fn read(
         e: &E,
         w: &Weights<'_>,
         stream: &E::Tensor,
-        [ln_name, projection_name]: [&str; 2],
+        names: HeadNames<'_>,
         tower: &TowerConfig,
         projection_dim: usize,
         max_rows: usize,
         dense: Option<Dense<'_, E::Tensor>>,
     ) -> Result<Head<E>> {
+        let HeadNames { layernorm: ln_name, projection: projection_name, bias } = names;
+        // In the file's order: SigLIP's `text_model.final_layer_norm` comes before `text_model.head`.
         let ln = affine(w, ln_name).await?;
+        let bias = match bias {
+            Some(name) => Some(w.get(name).await?),
+            None => None,
+        };
         let projection = w.matrix(projection_name).await?;
         let width = tower.width;
         e.checked(&format!("uploading the head of {projection_name}"), || {
@@ -61,12 +74,16 @@ impl<E: Engine> Head<E> {
             let features = e.scratch("features", max_rows * projection_dim);
             let gamma_beta = [e.vector("ln.weight", &ln[0]), e.vector("ln.bias", &ln[1])];
             let w = e.matrix("projection.weight", &projection);
+            let bias = bias.map(|b| e.vector("projection.bias", &b));
             let mut ops = e.stage(projection_name);
             e.gather_rows(&mut ops, &index, stream, width, &pooled);
             let [gamma, beta] = &gamma_beta;
             let project = |ops: &mut E::Stage, x: &E::Tensor, normed: &E::Tensor, y: &E::Tensor| {
                 e.layernorm(ops, x, [gamma, beta], width, tower.eps, normed);
-                let epilogue = Epilogue::none();
+                let epilogue = match &bias {
+                    Some(b) => Epilogue::bias(b),
+                    None => Epilogue::none(),
+                };
                 e.linear(
                     ops,
                     Linear { x: normed, w: &w, n: projection_dim, k: width, epilogue, y },

@@ -10,6 +10,7 @@
 //! (a model source: weights, header, texts), `convert` (a load that writes a
 //! model file instead of uploading).
 
+mod attention_pool;
 mod clip;
 pub mod config;
 #[cfg(not(target_arch = "wasm32"))]

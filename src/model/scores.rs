@@ -1,5 +1,7 @@
 //! Zero-shot scores as in the CLIP paper: prompts from templates, one averaged
-//! text embedding per label, `exp(logit_scale) · cos`, softmax over labels.
+//! text embedding per label, `exp(logit_scale) · cos`, softmax over labels; or
+//! as SigLIP scores them, `sigmoid(exp(logit_scale) · cos + logit_bias)` per
+//! label, independent of the others ([`Scoring`]).
 
 use crate::error::{Error, Result};
 
@@ -132,12 +134,45 @@ pub fn cosines(image: &[f32], prompt_embeddings: &[Vec<f32>], per_label: usize) 
         .collect()
 }
 
+/// How a model turns cosines into probabilities, with its raw parameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Scoring {
+    /// CLIP: the softmax over the labels of `exp(logit_scale) · cos`; they sum to 1.
+    Softmax { logit_scale: f32 },
+    /// SigLIP: `sigmoid(exp(logit_scale) · cos + logit_bias)` for each label on its
+    /// own: whether the picture shows it, whatever the other labels are.
+    Sigmoid { logit_scale: f32, logit_bias: f32 },
+}
+
+impl Scoring {
+    /// Each label's probability from its cosine.
+    pub fn probabilities(self, cosines: &[f64]) -> Vec<f64> {
+        match self {
+            Scoring::Softmax { logit_scale } => {
+                let scale = (logit_scale as f64).exp();
+                softmax(&cosines.iter().map(|c| scale * c).collect::<Vec<_>>())
+            }
+            Scoring::Sigmoid { logit_scale, logit_bias } => {
+                let scale = (logit_scale as f64).exp();
+                cosines.iter().map(|c| sigmoid(scale * c + logit_bias as f64)).collect()
+            }
+        }
+    }
+
+    /// Whether each label's probability stands alone (SigLIP) rather than
+    /// sharing 1 with the others (CLIP).
+    pub fn independent(self) -> bool {
+        matches!(self, Scoring::Sigmoid { .. })
+    }
+}
+
 /// One image's zero-shot answer, in label order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ZeroShot {
     /// [`cosines`]: how well each label fits, on its own.
     pub cosines: Vec<f64>,
-    /// The softmax of the cosines times `exp(logit_scale)`: sums to 1 over the labels.
+    /// [`Scoring::probabilities`] of the cosines: CLIP's sum to 1 over the
+    /// labels, SigLIP's each stand alone.
     pub probabilities: Vec<f64>,
 }
 
@@ -146,12 +181,21 @@ pub fn zero_shot(
     image: &[f32],
     prompt_embeddings: &[Vec<f32>],
     per_label: usize,
-    logit_scale: f32,
+    scoring: Scoring,
 ) -> ZeroShot {
-    let scale = (logit_scale as f64).exp();
     let cosines = cosines(image, prompt_embeddings, per_label);
-    let probabilities = softmax(&cosines.iter().map(|c| scale * c).collect::<Vec<_>>());
+    let probabilities = scoring.probabilities(&cosines);
     ZeroShot { cosines, probabilities }
+}
+
+/// `1 / (1 + e^-x)`, on the side that cannot overflow.
+pub fn sigmoid(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
 }
 
 pub fn softmax(logits: &[f64]) -> Vec<f64> {
@@ -216,10 +260,32 @@ mod tests {
             .contains("template \"photo\""));
     }
 
+    fn softmax_with(logit_scale: f32) -> Scoring {
+        Scoring::Softmax { logit_scale }
+    }
+
+    #[test]
+    fn sigmoid_scores_by_hand() {
+        // exp(ln 10) = 10, bias -5: cos 1 → σ(5), cos 0 → σ(-5), cos 0.6 → σ(1); no sum to 1.
+        let scoring = Scoring::Sigmoid { logit_scale: 10f32.ln(), logit_bias: -5.0 };
+        let answer =
+            zero_shot(&[1.0, 0.0], &[vec![2.0, 0.0], vec![0.0, 1.0], vec![3.0, 4.0]], 1, scoring);
+        let want =
+            [1.0 / (1.0 + (-5f64).exp()), 1.0 / (1.0 + 5f64.exp()), 1.0 / (1.0 + (-1f64).exp())];
+        for (got, want) in answer.probabilities.iter().zip(want) {
+            // exp(ln 10) in f32 is 10 within 4e-7 relative; σ' ≤ 1/4.
+            assert!((got - want).abs() < 1e-5, "{:?}", answer.probabilities);
+        }
+        assert!(scoring.independent() && !softmax_with(0.0).independent());
+        // Far past f64's exp range on either side: 0 and 1, never NaN.
+        assert_eq!((sigmoid(-1000.0), sigmoid(1000.0)), (0.0, 1.0));
+    }
+
     #[test]
     fn scores_by_hand() {
         // Image along x; label 0 along x, label 1 along y: logits (scale, 0).
-        let answer = zero_shot(&[2.0, 0.0], &[vec![5.0, 0.0], vec![0.0, 3.0]], 1, (2.0f32).ln());
+        let answer =
+            zero_shot(&[2.0, 0.0], &[vec![5.0, 0.0], vec![0.0, 3.0]], 1, softmax_with(2f32.ln()));
         assert_eq!(answer.cosines, [1.0, 0.0]);
         let p = answer.probabilities;
         let e = 2.0f64.exp();
@@ -232,13 +298,16 @@ mod tests {
             &[1.0, 0.0],
             &[vec![1.0, 0.0], vec![0.0, 4.0], vec![0.0, 1.0], vec![0.0, 2.0]],
             2,
-            0.0,
+            softmax_with(0.0),
         )
         .probabilities;
         let (a, b) = (std::f64::consts::FRAC_1_SQRT_2.exp(), 1.0);
         assert!((p[0] - a / (a + b)).abs() < 1e-7, "{p:?}");
         // One label: its probability is 1 whatever it is; its cosine (3, 4)·(1, 0) / 5 = 0.6 says how well it fits.
-        assert_eq!(zero_shot(&[1.0, 0.0], &[vec![3.0, 4.0]], 1, 4.6).probabilities, vec![1.0]);
+        assert_eq!(
+            zero_shot(&[1.0, 0.0], &[vec![3.0, 4.0]], 1, softmax_with(4.6)).probabilities,
+            vec![1.0]
+        );
         let c = cosines(&[1.0, 0.0], &[vec![3.0, 4.0], vec![0.0, -2.0]], 1);
         assert!((c[0] - 0.6).abs() < 1e-12 && c[1].abs() < 1e-12, "{c:?}");
     }

@@ -1,13 +1,16 @@
-//! The text tower: token + position embeddings → causal transformer →
-//! `final_layer_norm` at the end-of-text token → `text_projection`.
+//! The text tower: token + position embeddings → transformer →
+//! `final_layer_norm` at the pooled token → projection. CLIP: a causal mask,
+//! pooled at the end-of-text token, `text_projection`. SigLIP: texts padded to
+//! the model's length, no mask, pooled at the last position, `text_model.head`
+//! (with a bias).
 
 use crate::engine::{Engine, Mask, Rows};
 use crate::error::{Error, Result};
 use crate::tokenizer::eos_position;
 
-use super::config::TextConfig;
+use super::config::{Family, TextConfig};
 use super::encoder::{Activations, Encoder, LastBlock};
-use super::head::Head;
+use super::head::{Head, HeadNames};
 use super::weights::Weights;
 
 pub struct TextTower<E: Engine> {
@@ -46,24 +49,43 @@ impl<E: Engine> TextTower<E> {
             .await?;
         drop(table);
         let (prefix, last) = ("text_model.encoder", LastBlock::Plain);
-        let encoder = Encoder::new(e, &c.tower, w, prefix, act, Mask::Causal, last).await?;
-        let head = Head::read(
-            e,
-            w,
-            &act.stream,
-            ["text_model.final_layer_norm", "text_projection.weight"],
-            &c.tower,
-            projection_dim,
-            max_rows,
-            None,
-        )
-        .await?;
+        let (mask, names) = match c.family {
+            Family::Clip => (
+                Mask::Causal,
+                HeadNames {
+                    layernorm: "text_model.final_layer_norm",
+                    projection: "text_projection.weight",
+                    bias: None,
+                },
+            ),
+            Family::Siglip => (
+                Mask::Full,
+                HeadNames {
+                    layernorm: "text_model.final_layer_norm",
+                    projection: "text_model.head.weight",
+                    bias: Some("text_model.head.bias"),
+                },
+            ),
+        };
+        let encoder = Encoder::new(e, &c.tower, w, prefix, act, mask, last).await?;
+        let rows = max_rows;
+        let head =
+            Head::read(e, w, &act.stream, names, &c.tower, projection_dim, rows, None).await?;
         Ok(TextTower { config: c.clone(), max_rows, ids, embeddings, encoder, head })
     }
 
     /// Checks token ids against the model before anything is uploaded.
     pub fn check_ids(&self, ids: &[Vec<u32>]) -> Result<()> {
+        let c = &self.config;
         for (i, seq) in ids.iter().enumerate() {
+            // SigLIP reads every position with no mask: its texts are padded to their full length.
+            if c.family == Family::Siglip && seq.len() != c.max_positions {
+                return Err(Error::Input(format!(
+                    "text {i}: {} tokens, SigLIP takes texts padded to exactly {}",
+                    seq.len(),
+                    c.max_positions
+                )));
+            }
             if seq.is_empty() || seq.len() > self.config.max_positions {
                 return Err(Error::Input(format!(
                     "text {i}: {} tokens, the model takes 1 to {}",
@@ -82,9 +104,9 @@ impl<E: Engine> TextTower<E> {
     }
 
     /// Writes id sequences (checked with `check_ids`; texts × longest ≤
-    /// `max_rows`) and records the tower. Sequences are padded with
+    /// `max_rows`) and records the tower. CLIP's sequences are padded with
     /// end-of-text to the longest one: the causal mask keeps padding out of
-    /// every pooled token.
+    /// every pooled token. SigLIP's are all full length already.
     pub fn record(&self, e: &E, pass: &mut E::Pass<'_>, ids: &[Vec<u32>]) {
         let batch = ids.len();
         let seq = ids.iter().map(Vec::len).max().unwrap_or(1);
@@ -96,8 +118,12 @@ impl<E: Engine> TextTower<E> {
         let rows = Rows { batch, seq };
         e.record(pass, &self.embeddings, rows);
         self.encoder.record(e, pass, rows);
+        let pooled_at = |s: &[u32]| match self.config.family {
+            Family::Clip => eos_position(s),
+            Family::Siglip => s.len() - 1,
+        };
         let pooled: Vec<u32> =
-            ids.iter().enumerate().map(|(b, s)| (b * seq + eos_position(s)) as u32).collect();
+            ids.iter().enumerate().map(|(b, s)| (b * seq + pooled_at(s)) as u32).collect();
         self.head.record(e, pass, &pooled);
     }
 }

@@ -9,7 +9,7 @@ use std::pin::Pin;
 use crate::engine::{Engine, WeightFormat};
 use crate::error::{Error, Result};
 
-use super::config::{ClipConfig, TowerConfig};
+use super::config::{ClipConfig, Family, TowerConfig};
 use super::encoder::Activations;
 use super::text::TextTower;
 use super::vision::{VisionInputs, VisionTower};
@@ -124,7 +124,7 @@ impl<E: Engine> Forward for Towers<E> {
     fn images<'a>(&'a self, pixels: &'a [f32], batch: usize) -> Pending<'a> {
         let (e, vision) = (&self.engine, &self.vision);
         let record = move |pass: &mut E::Pass<'_>| vision.record(e, pass, pixels, batch);
-        Box::pin(e.run(record, &vision.head.features, batch * self.projection_dim))
+        Box::pin(e.run(record, vision.head.features(), batch * self.projection_dim))
     }
 
     fn texts<'a>(&'a self, ids: &'a [Vec<u32>]) -> Pending<'a> {
@@ -151,7 +151,7 @@ impl<E: Engine> Forward for Towers<E> {
                 Some(inputs) if inputs.size == size => inputs,
                 _ => vision.inputs_at(e, size).await?,
             };
-            let out = match &vision.head.dense {
+            let out = match vision.head.dense() {
                 Some(dense) => &dense.features,
                 None => return Err(Error::Internal("no dense head bound".into())),
             };
@@ -163,7 +163,7 @@ impl<E: Engine> Forward for Towers<E> {
     }
 }
 
-/// The most tokens a heatmap pass may have: the image passes' rows, or a
+/// The most tokens a heatmap pass may have (none for SigLIP): the image passes' rows, or a
 /// picture of three times the model's input size if that is more (ViT-B/32 at
 /// 672 px: 442 tokens, 15 MB of activations where 7 images of 50 took 12 MB in
 /// q8; the demo model at 144 px: its best pointing-game grid), within one
@@ -171,6 +171,9 @@ impl<E: Engine> Forward for Towers<E> {
 /// sequence limit.
 fn dense_tokens(config: &ClipConfig, max_images: usize, max_bytes: u64, widest: usize) -> usize {
     let v = &config.vision;
+    if v.family == Family::Siglip {
+        return 0; // heatmaps are CLIP's (its class-token head over every token)
+    }
     let grid = 3 * v.grid();
     let tripled = batch_limit(max_bytes, grid * grid + 1, 1, widest);
     (max_images * v.tokens()).max(tripled).min(crate::ops::attention::MAX_SEQ)
@@ -240,7 +243,7 @@ fn pass_sizes(config: &ClipConfig, format: WeightFormat) -> (usize, usize) {
     // The vision tower's own inputs: pixels, patches, patch and token embeddings.
     let vision_inputs = 4
         * (v.channels * v.image_size * v.image_size
-            + (tokens - 1) * (patch_len + v.tower.width)
+            + v.grid() * v.grid() * (patch_len + v.tower.width)
             + tokens * v.tower.width);
     let images =
         (budget / (tokens * per_row(&v.tower) + vision_inputs)).clamp(1, MAX_IMAGES_PER_PASS);

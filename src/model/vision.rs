@@ -1,5 +1,8 @@
-//! The image tower (ViT): patches → class token + positions → `pre_layrnorm`
-//! → transformer → class token → `post_layernorm` → `visual_projection`.
+//! The image tower (ViT). CLIP: patches → class token + positions →
+//! `pre_layrnorm` → transformer → class token → `post_layernorm` →
+//! `visual_projection`. SigLIP: patches (a convolution with bias) + positions →
+//! transformer → `post_layernorm` over every token → the attention probe
+//! (`attention_pool.rs`).
 //!
 //! Its inputs (pixels, patches, embeddings) are bound for one input size: the
 //! model's own at load; a heatmap binds another ([`VisionTower::inputs_at`]),
@@ -8,9 +11,10 @@
 use crate::engine::{Engine, Epilogue, Linear, Mask, Rows};
 use crate::error::Result;
 
-use super::config::VisionConfig;
+use super::attention_pool::{AttentionPool, PoolInputs};
+use super::config::{Family, VisionConfig};
 use super::encoder::{affine, Activations, Encoder, LastBlock};
-use super::head::{Dense, Head};
+use super::head::{Dense, Head, HeadNames};
 use super::heatmap::positions;
 use super::weights::Weights;
 
@@ -22,16 +26,47 @@ pub struct VisionTower<E: Engine> {
     /// What [`VisionTower::inputs_at`] binds again for another size.
     embedding: EmbeddingTensors<E>,
     encoder: Encoder<E>,
-    pub head: Head<E>,
+    pub head: VisionHead<E>,
+}
+
+/// How the tower pools its tokens into features.
+pub enum VisionHead<E: Engine> {
+    /// CLIP: the class token → `post_layernorm` → `visual_projection` (and the
+    /// same over every token for heatmaps).
+    ClassToken(Head<E>),
+    /// SigLIP: `post_layernorm` over every token, then the attention probe.
+    Probe(AttentionPool<E>),
+}
+
+impl<E: Engine> VisionHead<E> {
+    /// The features a pass leaves, one row per picture.
+    pub fn features(&self) -> &E::Tensor {
+        match self {
+            VisionHead::ClassToken(head) => &head.features,
+            VisionHead::Probe(pool) => &pool.features,
+        }
+    }
+
+    /// The head over every token (heatmaps), where the model has one.
+    pub fn dense(&self) -> Option<&super::head::DenseHead<E>> {
+        match self {
+            VisionHead::ClassToken(head) => head.dense.as_ref(),
+            VisionHead::Probe(_) => None,
+        }
+    }
 }
 
 /// The tensors of the embeddings, shared by the inputs of every size.
 struct EmbeddingTensors<E: Engine> {
     patch_weight: E::Tensor,
-    class: E::Tensor,
+    /// SigLIP's patch convolution has a bias, CLIP's none.
+    patch_bias: Option<E::Tensor>,
+    /// CLIP's class token; SigLIP has none.
+    class: Option<E::Tensor>,
     /// `position_embedding.weight` as read, for interpolation.
     positions: Vec<f32>,
-    pre_layrnorm: [E::Tensor; 2],
+    /// CLIP's `pre_layrnorm`; SigLIP has none.
+    pre_layrnorm: Option<[E::Tensor; 2]>,
     /// The residual stream the embeddings are written to.
     stream: E::Tensor,
 }
@@ -61,39 +96,71 @@ impl<E: Engine> VisionTower<E> {
         act: &Activations<E>,
     ) -> Result<VisionTower<E>> {
         // In the file's order (sorted by name), so a streamed read never goes back.
-        let class_embedding = w.get("vision_model.embeddings.class_embedding").await?;
-        let patch_embedding = w.matrix("vision_model.embeddings.patch_embedding.weight").await?;
-        let positions = w.get("vision_model.embeddings.position_embedding.weight").await?;
-        let pre_layrnorm = affine(w, "vision_model.pre_layrnorm").await?;
+        let clip = c.family == Family::Clip;
+        let e_ = "vision_model.embeddings";
+        let class_embedding = match clip {
+            true => Some(w.get(&format!("{e_}.class_embedding")).await?),
+            false => None,
+        };
+        let patch_bias = match clip {
+            true => None,
+            false => Some(w.get(&format!("{e_}.patch_embedding.bias")).await?),
+        };
+        let patch_embedding = w.matrix(&format!("{e_}.patch_embedding.weight")).await?;
+        let positions = w.get(&format!("{e_}.position_embedding.weight")).await?;
+        let pre_layrnorm = match clip {
+            true => Some(affine(w, "vision_model.pre_layrnorm").await?),
+            false => None,
+        };
         let embedding = e
             .checked("uploading the vision embeddings", || EmbeddingTensors {
                 patch_weight: e.matrix("patch_embedding.weight", &patch_embedding),
-                class: e.vector("class_embedding", &class_embedding),
-                pre_layrnorm: [
-                    e.vector("pre_layrnorm.weight", &pre_layrnorm[0]),
-                    e.vector("pre_layrnorm.bias", &pre_layrnorm[1]),
-                ],
+                patch_bias: patch_bias.map(|b| e.vector("patch_embedding.bias", &b)),
+                class: class_embedding.map(|c| e.vector("class_embedding", &c)),
+                pre_layrnorm: pre_layrnorm.map(|[gamma, beta]| {
+                    [e.vector("pre_layrnorm.weight", &gamma), e.vector("pre_layrnorm.bias", &beta)]
+                }),
                 positions,
                 stream: act.stream.clone(),
             })
             .await?;
         drop(patch_embedding);
         let inputs = embedding.bind(e, c, c.image_size, max_batch).await?;
-        let last = LastBlock::AlsoSelfSelf;
+        // ClearCLIP's last block is for heatmaps, which only CLIP's head serves.
+        let last = if clip { LastBlock::AlsoSelfSelf } else { LastBlock::Plain };
         let encoder =
             Encoder::new(e, &c.tower, w, "vision_model.encoder", act, Mask::Full, last).await?;
-        let dense = Dense { x: &act.other, normed: &act.normed, max_rows: dense_rows };
-        let head = Head::read(
-            e,
-            w,
-            &act.stream,
-            ["vision_model.post_layernorm", "visual_projection.weight"],
-            &c.tower,
-            projection_dim,
-            max_batch,
-            Some(dense),
-        )
-        .await?;
+        let head = match c.family {
+            Family::Clip => {
+                let dense = Dense { x: &act.other, normed: &act.normed, max_rows: dense_rows };
+                let names = HeadNames {
+                    layernorm: "vision_model.post_layernorm",
+                    projection: "visual_projection.weight",
+                    bias: None,
+                };
+                let rows = max_batch;
+                let head = Head::read(
+                    e,
+                    w,
+                    &act.stream,
+                    names,
+                    &c.tower,
+                    projection_dim,
+                    rows,
+                    Some(dense),
+                );
+                VisionHead::ClassToken(head.await?)
+            }
+            Family::Siglip => {
+                let inputs = PoolInputs {
+                    stream: &act.stream,
+                    normed: &act.normed,
+                    qkv: &act.qkv,
+                    attn: &act.attn,
+                };
+                VisionHead::Probe(AttentionPool::read(e, w, &c.tower, max_batch, inputs).await?)
+            }
+        };
         Ok(VisionTower { config: c.clone(), max_batch, inputs, embedding, encoder, head })
     }
 
@@ -107,10 +174,15 @@ impl<E: Engine> VisionTower<E> {
     /// at most `max_batch`) and records the whole tower.
     pub fn record(&self, e: &E, pass: &mut E::Pass<'_>, pixels: &[f32], batch: usize) {
         let t = self.config.tokens();
-        self.inputs.record(e, pass, pixels, batch, self.config.patch_size);
+        self.inputs.record(e, pass, pixels, batch, &self.config);
         self.encoder.record(e, pass, Rows { batch, seq: t });
-        let class_rows: Vec<u32> = (0..batch).map(|b| (b * t) as u32).collect();
-        self.head.record(e, pass, &class_rows);
+        match &self.head {
+            VisionHead::ClassToken(head) => {
+                let class_rows: Vec<u32> = (0..batch).map(|b| (b * t) as u32).collect();
+                head.record(e, pass, &class_rows);
+            }
+            VisionHead::Probe(pool) => pool.record(e, pass, batch, t),
+        }
     }
 
     /// ClearCLIP's pass over one picture bound in `inputs`: the encoder with
@@ -124,10 +196,12 @@ impl<E: Engine> VisionTower<E> {
         pixels: &[f32],
     ) {
         let grid = inputs.size / self.config.patch_size;
-        let rows = Rows { batch: 1, seq: grid * grid + 1 };
-        inputs.record(e, pass, pixels, 1, self.config.patch_size);
+        let rows = Rows { batch: 1, seq: grid * grid + self.config.class_tokens() };
+        inputs.record(e, pass, pixels, 1, &self.config);
         self.encoder.record_self_self(e, pass, rows);
-        self.head.record_dense(e, pass, rows.count());
+        if let VisionHead::ClassToken(head) = &self.head {
+            head.record_dense(e, pass, rows.count());
+        }
     }
 }
 
@@ -142,32 +216,38 @@ impl<E: Engine> EmbeddingTensors<E> {
         let (d, p, grid) = (c.tower.width, c.patch_size, size / c.patch_size);
         let patch_len = c.channels * p * p;
         let patch_count = grid * grid;
-        let positions = positions::interpolate(&self.positions, c.grid(), grid, d);
+        let positions = match grid == c.grid() {
+            true => self.positions.clone(),
+            false => positions::interpolate(&self.positions, c.grid(), grid, d),
+        };
         let what = format!("binding the vision inputs for {size}x{size} pictures");
         e.checked(&what, || {
             let pixels = e.scratch("pixel values", batch * c.channels * size * size);
             let patches = e.scratch("patches", batch * patch_count * patch_len);
             let patch_embeds = e.scratch("patch embeddings", batch * patch_count * d);
-            let embedded = e.scratch("vision embeddings", batch * (patch_count + 1) * d);
             let positions = e.vector("position_embedding.weight", &positions);
             let mut to_patches = e.stage("vision_model.embeddings.patch_embedding");
             e.patches(&mut to_patches, &pixels, c.channels, size, p, &patches);
+            let epilogue = match &self.patch_bias {
+                Some(bias) => Epilogue::bias(bias),
+                None => Epilogue::none(),
+            };
+            let (x, w) = (&patches, &self.patch_weight);
             e.linear(
                 &mut to_patches,
-                Linear {
-                    x: &patches,
-                    w: &self.patch_weight,
-                    n: d,
-                    k: patch_len,
-                    epilogue: Epilogue::none(),
-                    y: &patch_embeds,
-                },
+                Linear { x, w, n: d, k: patch_len, epilogue, y: &patch_embeds },
             );
             let mut embeddings = e.stage("vision_model.embeddings");
             let s = &mut embeddings;
-            e.vision_embeddings(s, &patch_embeds, &self.class, &positions, d, &embedded);
-            let [gamma, beta] = &self.pre_layrnorm;
-            e.layernorm(s, &embedded, [gamma, beta], d, c.tower.eps, &self.stream);
+            let class = self.class.as_ref();
+            match &self.pre_layrnorm {
+                Some([gamma, beta]) => {
+                    let embedded = e.scratch("vision embeddings", batch * (patch_count + 1) * d);
+                    e.vision_embeddings(s, &patch_embeds, class, &positions, d, &embedded);
+                    e.layernorm(s, &embedded, [gamma, beta], d, c.tower.eps, &self.stream);
+                }
+                None => e.vision_embeddings(s, &patch_embeds, class, &positions, d, &self.stream),
+            }
             VisionInputs { size, pixels, patches: to_patches, embeddings }
         })
         .await
@@ -175,10 +255,17 @@ impl<E: Engine> EmbeddingTensors<E> {
 }
 
 impl<E: Engine> VisionInputs<E> {
-    fn record(&self, e: &E, pass: &mut E::Pass<'_>, pixels: &[f32], batch: usize, patch: usize) {
-        let grid = self.size / patch;
+    fn record(
+        &self,
+        e: &E,
+        pass: &mut E::Pass<'_>,
+        pixels: &[f32],
+        batch: usize,
+        c: &VisionConfig,
+    ) {
+        let grid = self.size / c.patch_size;
         e.write(pass, &self.pixels, pixels);
         e.record(pass, &self.patches, Rows { batch, seq: grid * grid });
-        e.record(pass, &self.embeddings, Rows { batch, seq: grid * grid + 1 });
+        e.record(pass, &self.embeddings, Rows { batch, seq: grid * grid + c.class_tokens() });
     }
 }

@@ -84,16 +84,17 @@ pub struct VisionEmbeddingsParams {
     pub batch: u32,
     pub tokens: u32,
     pub width: u32,
-    pub _pad: u32,
+    /// 1 with a class token first (CLIP), 0 without (SigLIP).
+    pub class_tokens: u32,
 }
 
 impl VisionEmbeddingsParams {
-    pub fn new(batch: usize, tokens: usize, width: usize) -> Self {
+    pub fn new(batch: usize, tokens: usize, width: usize, class_tokens: usize) -> Self {
         VisionEmbeddingsParams {
             batch: batch as u32,
             tokens: tokens as u32,
             width: width as u32,
-            _pad: 0,
+            class_tokens: class_tokens as u32,
         }
     }
     pub fn extent(&self) -> [u32; 3] {
@@ -218,26 +219,32 @@ mod tests {
 
         async fn vision_embeddings_prepend_class_and_add_positions(gpu: Gpu) {
             let [ks, _] = kernels(&gpu).await;
-            let (batch, tokens, width) = (3, 5, 7);
-            let patches = random(batch * (tokens - 1) * width, 31, 1.0);
-            let class = random(width, 32, 1.0);
-            let pos = random(tokens * width, 33, 1.0);
-            let params = VisionEmbeddingsParams::new(batch, tokens, width);
-            let out = poisoned(&gpu, "o", batch * tokens * width);
-            let step = bind_vision(&ks.vision_embeddings, &gpu, &Uniform::new(&gpu, "v", &params), &gpu.upload("p", &patches),
-                &gpu.upload("c", &class), &gpu.upload("pos", &pos), &out);
-            let got = run_once(&gpu, &step, params.extent(), &out, batch * tokens * width).await;
-            let mut want = vec![0.0; batch * tokens * width];
-            for b in 0..batch {
-                for t in 0..tokens {
-                    for c in 0..width {
-                        let v = if t == 0 { class[c] } else { patches[(b * (tokens - 1) + t - 1) * width + c] };
-                        want[(b * tokens + t) * width + c] = v as f64 + pos[t * width + c] as f64;
+            // With a class token (CLIP) and without (SigLIP).
+            for class_tokens in [1, 0] {
+                let (batch, tokens, width) = (3, 4 + class_tokens, 7);
+                let patches = random(batch * 4 * width, 31, 1.0);
+                let class = random(width, 32, 1.0);
+                let pos = random(tokens * width, 33, 1.0);
+                let params = VisionEmbeddingsParams::new(batch, tokens, width, class_tokens);
+                let out = poisoned(&gpu, "o", batch * tokens * width);
+                let step = bind_vision(&ks.vision_embeddings, &gpu, &Uniform::new(&gpu, "v", &params), &gpu.upload("p", &patches),
+                    &gpu.upload("c", &class), &gpu.upload("pos", &pos), &out);
+                let got = run_once(&gpu, &step, params.extent(), &out, batch * tokens * width).await;
+                let mut want = vec![0.0; batch * tokens * width];
+                for b in 0..batch {
+                    for t in 0..tokens {
+                        for c in 0..width {
+                            let v = match t.checked_sub(class_tokens) {
+                                None => class[c],
+                                Some(patch) => patches[(b * 4 + patch) * width + c],
+                            };
+                            want[(b * tokens + t) * width + c] = v as f64 + pos[t * width + c] as f64;
+                        }
                     }
                 }
+                // One f32 addition: exact up to a half ulp.
+                assert_close(&format!("vision embeddings, {class_tokens} class token"), &got, &want, 1e-6, 1e-6);
             }
-            // One f32 addition: exact up to a half ulp.
-            assert_close("vision embeddings", &got, &want, 1e-6, 1e-6);
         }
 
         async fn text_embeddings_gather_across_table_chunks(gpu: Gpu) {

@@ -15,6 +15,9 @@ pub enum Activation {
     QuickGelu,
     /// Exact erf GELU.
     Gelu,
+    /// GELU's tanh approximation `x/2 · (1 + tanh(√(2/π) (x + 0.044715 x³)))`:
+    /// `gelu_pytorch_tanh`, SigLIP's.
+    GeluTanh,
 }
 
 impl Activation {
@@ -23,6 +26,7 @@ impl Activation {
             Activation::None => 0,
             Activation::QuickGelu => 1,
             Activation::Gelu => 2,
+            Activation::GeluTanh => 3,
         }
     }
 
@@ -32,6 +36,10 @@ impl Activation {
             Activation::None => v,
             Activation::QuickGelu => v / (1.0 + (-1.702 * v).exp()),
             Activation::Gelu => 0.5 * v * erfc_f64(-v / std::f64::consts::SQRT_2),
+            Activation::GeluTanh => {
+                let inner = (2.0 / std::f64::consts::PI).sqrt() * (v + 0.044715 * v * v * v);
+                0.5 * v * (1.0 + inner.tanh())
+            }
         }
     }
 }
@@ -240,7 +248,7 @@ mod tests {
             }
         }
         async fn matmul_epilogues(gpu: Gpu) {
-            for act in [Activation::None, Activation::QuickGelu, Activation::Gelu] {
+            for act in [Activation::None, Activation::QuickGelu, Activation::Gelu, Activation::GeluTanh] {
                 check(&gpu, (37, 97, 44), true, act, false).await;
                 check(&gpu, (70, 33, 130), true, act, true).await;
             }

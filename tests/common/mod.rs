@@ -190,7 +190,7 @@ async fn check_fixture_with(fixture: &Fixture, gpu: &Gpu, on: On) {
     let probs = fixture.expected("probs.npy").rows();
     let mut worst = 0.0f64;
     for (i, image) in from_pixels.iter().enumerate() {
-        let got = scores::zero_shot(image, &text_features, 1, m.logit_scale).probabilities;
+        let got = scores::zero_shot(image, &text_features, 1, m.scoring).probabilities;
         for (g, w) in got.iter().zip(&probs[i]) {
             worst = worst.max((g - w).abs());
         }
@@ -214,7 +214,8 @@ async fn check_classify_on(fixture: &Fixture, gpu: &Gpu, on: On) {
     let model = fixture.load(gpu, on, WeightFormat::F32).await;
     let scores = model.classify(&picture, &labels, &[]).await.unwrap();
     let row = &fixture.expected("probs.npy").rows()[0][..3];
-    let total: f64 = row.iter().sum();
+    // CLIP's softmax over the three labels, or SigLIP's sigmoid of each on its own.
+    let total: f64 = if model.scoring.independent() { 1.0 } else { row.iter().sum() };
     for (s, w) in scores.iter().zip(row) {
         assert!(
             (s.probability - w / total).abs() <= 2e-5,
@@ -303,7 +304,7 @@ pub async fn check_formats(fixture: &Fixture, gpu: &Gpu, q4_min_cos: f64) {
             );
             let (mut kept, mut same) = (0, 0);
             for (i, image) in images.iter().enumerate() {
-                let got = scores::zero_shot(image, &text, 1, m.logit_scale).probabilities;
+                let got = scores::zero_shot(image, &text, 1, m.scoring).probabilities;
                 let mut sorted = probs[i].clone();
                 sorted.sort_by(|a, b| b.total_cmp(a));
                 same += (argmax(&got) == argmax(&probs[i])) as usize;

@@ -6,22 +6,25 @@
 
 use crate::ops::format::PackedWeight;
 
-/// Per image: the class embedding then its `tokens - 1` patch embeddings, each
-/// plus its position (rows of `width`).
+/// Per image: the class embedding (where there is one) then its patch embeddings,
+/// each plus its position (rows of `width`, `tokens` per image).
 pub fn vision_embeddings(
     patch_embeds: &[f32],
-    class: &[f32],
+    class: Option<&[f32]>,
     positions: &[f32],
     batch: usize,
     tokens: usize,
     width: usize,
     out: &mut [f32],
 ) {
+    let class_tokens = usize::from(class.is_some());
+    let patches = tokens - class_tokens;
     for b in 0..batch {
         for t in 0..tokens {
-            let from = match t {
-                0 => class,
-                _ => &patch_embeds[(b * (tokens - 1) + t - 1) * width..][..width],
+            let from = match (t.checked_sub(class_tokens), class) {
+                (Some(patch), _) => &patch_embeds[(b * patches + patch) * width..][..width],
+                (None, Some(class)) => class,
+                (None, None) => unreachable!("no class row without a class token"),
             };
             let row = &mut out[(b * tokens + t) * width..][..width];
             for ((o, &v), &p) in row.iter_mut().zip(from).zip(&positions[t * width..]) {
@@ -68,11 +71,15 @@ mod tests {
         let patch_embeds = [1.0, 2.0, 3.0, 4.0, /* image 1 */ 5.0, 6.0, 7.0, 8.0];
         let (class, positions) = ([10.0, 20.0], [0.5, 0.25, 100.0, 200.0, 1000.0, 2000.0]);
         let mut out = [f32::NAN; 12];
-        vision_embeddings(&patch_embeds, &class, &positions, 2, tokens, width, &mut out);
+        vision_embeddings(&patch_embeds, Some(&class), &positions, 2, tokens, width, &mut out);
         #[rustfmt::skip]
         let want = [10.5, 20.25, 101.0, 202.0, 1003.0, 2004.0,
                     10.5, 20.25, 105.0, 206.0, 1007.0, 2008.0];
         assert_eq!(out, want);
+        // SigLIP: no class token, the patches take positions 0 and 1.
+        let mut out = [f32::NAN; 8];
+        vision_embeddings(&patch_embeds, None, &positions, 2, 2, width, &mut out);
+        assert_eq!(out, [1.5, 2.25, 103.0, 204.0, 5.5, 6.25, 107.0, 208.0]);
     }
 
     #[test]

@@ -215,14 +215,14 @@ impl Engine for CpuEngine {
         &self,
         stage: &mut CpuStage,
         patch_embeds: &CpuTensor,
-        class_embedding: &CpuTensor,
+        class_embedding: Option<&CpuTensor>,
         positions: &CpuTensor,
         width: usize,
         out: &CpuTensor,
     ) {
         stage.ops.push(CpuOp::VisionEmbeddings {
             patch_embeds: patch_embeds.clone(),
-            class: class_embedding.clone(),
+            class: class_embedding.cloned(),
             positions: positions.clone(),
             width,
             out: out.clone(),

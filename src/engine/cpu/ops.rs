@@ -45,7 +45,8 @@ pub(super) enum CpuOp {
     },
     VisionEmbeddings {
         patch_embeds: CpuTensor,
-        class: CpuTensor,
+        /// CLIP's class token, first in each image; SigLIP has none.
+        class: Option<CpuTensor>,
         positions: CpuTensor,
         width: usize,
         out: CpuTensor,
@@ -127,12 +128,15 @@ impl CpuOp {
             }
             CpuOp::VisionEmbeddings { patch_embeds, class, positions, width, out } => {
                 let p = patch_embeds.read();
-                let p = first(&p, batch * (seq - 1) * width, "patch embeddings")?;
-                let (class, positions) = (class.read(), positions.read());
+                let class = class.as_ref().map(|c| c.read());
+                let patches = seq - usize::from(class.is_some());
+                let p = first(&p, batch * patches * width, "patch embeddings")?;
+                let positions = positions.read();
                 let positions = first(&positions, seq * width, "vision positions")?;
                 let mut out = out.write();
                 let out = first_mut(&mut out, count * width, "vision embeddings")?;
-                embed::vision_embeddings(p, &class, positions, batch, seq, *width, out);
+                let class = class.as_deref().map(|c| &c[..]);
+                embed::vision_embeddings(p, class, positions, batch, seq, *width, out);
             }
             CpuOp::TokenEmbeddings { ids, table, positions, out } => {
                 let ids = ids.read();

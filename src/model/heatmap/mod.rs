@@ -130,7 +130,8 @@ pub fn maps(
     let mut cosines = vec![Vec::new(); labels];
     for patch in dense.chunks(dim).skip(1) {
         let unit = scores::unit_length(patch);
-        let answer = scores::zero_shot(&unit, prompts, per_label, logit_scale);
+        let scoring = scores::Scoring::Softmax { logit_scale };
+        let answer = scores::zero_shot(&unit, prompts, per_label, scoring);
         for (l, (c, p)) in answer.cosines.iter().zip(&answer.probabilities).enumerate() {
             cosines[l].push(*c as f32);
             maps[l].push(*p as f32);

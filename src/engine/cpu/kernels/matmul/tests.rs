@@ -116,7 +116,8 @@ fn matmul_odd_shapes_every_format() {
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn matmul_epilogues() {
     for (name, path, nr) in paths() {
-        for act in [Activation::None, Activation::QuickGelu, Activation::Gelu] {
+        for act in [Activation::None, Activation::QuickGelu, Activation::Gelu, Activation::GeluTanh]
+        {
             for residual in 0..3 {
                 check(name, path, nr, (37, 97, 44), (true, act, residual));
                 check(name, path, nr, (6, 33, 130), (residual == 1, act, residual));
