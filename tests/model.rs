@@ -45,6 +45,22 @@ fn tiny_clip_fp16_gelu_matches_transformers() {
     pollster::block_on(common::check_fixture(&fixture("tiny-clip-fp16-gelu"), &gpu()));
 }
 
+/// SigLIP (`tools/make_siglip_fixtures.py`): the attention-probe head, the text
+/// head with bias, tanh GELU, texts padded to 64, bicubic resize without a crop.
+#[test]
+fn tiny_siglip_matches_transformers() {
+    let gpu = gpu();
+    pollster::block_on(common::check_fixture(&fixture("tiny-siglip"), &gpu));
+    pollster::block_on(common::check_classify(&fixture("tiny-siglip"), &gpu));
+}
+
+/// SigLIP 2's FixRes layout (the same model type): a Gemma-style tokenizer and a
+/// bilinear resize.
+#[test]
+fn tiny_siglip2_matches_transformers() {
+    pollster::block_on(common::check_fixture(&fixture("tiny-siglip2"), &gpu()));
+}
+
 #[test]
 fn heatmaps_match_transformers_in_float64() {
     let gpu = gpu();
@@ -56,7 +72,7 @@ fn heatmaps_match_transformers_in_float64() {
 #[test]
 fn reduced_weight_formats_stay_close_to_transformers() {
     let gpu = gpu();
-    for name in ["tiny-clip", "tiny-clip-fp16-gelu"] {
+    for name in ["tiny-clip", "tiny-clip-fp16-gelu", "tiny-siglip"] {
         pollster::block_on(common::check_formats(&fixture(name), &gpu, common::Q4_FIXTURE_MIN_COS));
     }
 }

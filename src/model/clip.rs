@@ -5,7 +5,7 @@
 use crate::engine::{Engine, WeightFormat};
 use crate::error::{Error, Result};
 use crate::image::{self, PreprocessConfig, RgbImage};
-use crate::tokenizer::ClipTokenizer;
+use crate::tokenizer::{TextTokenizer, TokenizerKind};
 
 use super::config::{ClipConfig, Family};
 use super::files::ModelSource;
@@ -15,11 +15,13 @@ use super::scores::{self, Scoring, ZeroShot};
 use super::towers::{Forward, Towers};
 use super::weights::Weights;
 
-/// One label's probability.
+/// One label's probability, and its cosine.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Score {
     pub label: String,
+    /// CLIP: its share of the softmax over the labels; SigLIP: its own sigmoid.
     pub probability: f64,
+    pub cosine: f64,
 }
 
 /// Feature vectors, one per image or text, as the model computes them.
@@ -43,7 +45,7 @@ impl Features {
 pub struct ClipModel {
     pub config: ClipConfig,
     pub preprocess: PreprocessConfig,
-    pub tokenizer: ClipTokenizer,
+    pub tokenizer: TextTokenizer,
     /// The raw parameter; scores use `exp(logit_scale)`.
     pub logit_scale: f32,
     /// How its cosines become probabilities (softmax for CLIP, a sigmoid each for SigLIP).
@@ -84,12 +86,20 @@ impl ClipModel {
         let config = ClipConfig::from_json(&texts.config)?;
         let preprocess = PreprocessConfig::from_json(&texts.preprocessor)?;
         let size = config.vision.image_size as u32;
-        if (preprocess.crop_height, preprocess.crop_width) != (size, size)
-            || !preprocess.do_center_crop
-        {
-            return Err(Error::Config(format!("preprocessor_config.json crops to {}x{} but the vision tower takes {size}x{size} images", preprocess.crop_width, preprocess.crop_height)));
+        match preprocess.fixed_output_size() {
+            Some(out) if out == (size, size) => {}
+            Some((width, height)) => {
+                return Err(Error::Config(format!("preprocessor_config.json makes {width}x{height} pictures but the vision tower takes {size}x{size} images")));
+            }
+            None => {
+                return Err(Error::Config(format!("preprocessor_config.json neither crops nor resizes to a fixed size, but the vision tower takes {size}x{size} images")));
+            }
         }
-        let tokenizer = ClipTokenizer::from_bytes(&texts.tokenizer)?;
+        let kind = match config.family {
+            Family::Clip => TokenizerKind::Clip,
+            Family::Siglip => TokenizerKind::SigLip { max_length: config.text.max_positions },
+        };
+        let tokenizer = TextTokenizer::from_bytes(&texts.tokenizer, kind)?;
         let format = engine.format();
         let mut w = Weights::check(weights, header, &config, format)?;
         if let Some(record) = record {
@@ -202,8 +212,12 @@ impl ClipModel {
         let answer = self.zero_shot(&image[0], &prompts, templates);
         Ok(labels
             .iter()
-            .zip(answer.probabilities)
-            .map(|(label, probability)| Score { label: label.clone(), probability })
+            .zip(answer.probabilities.into_iter().zip(answer.cosines))
+            .map(|(label, (probability, cosine))| Score {
+                label: label.clone(),
+                probability,
+                cosine,
+            })
             .collect())
     }
 
@@ -274,7 +288,11 @@ impl ClipModel {
     }
 
     /// The largest heatmap resolution this model takes, in px.
+    /// 0 for SigLIP, which has none ([`ClipModel::heatmap_resolution`] says why).
     pub fn max_heatmap_resolution(&self) -> usize {
+        if self.config.family == Family::Siglip {
+            return 0;
+        }
         heatmap::max_grid(self.forward.max_dense_tokens()) * self.config.vision.patch_size
     }
 

@@ -1,4 +1,9 @@
-//! CLIP text tokenizer: the Hub `tokenizer.json` run by the `tokenizers` crate.
+//! Text tokenizers: the Hub `tokenizer.json` run by the `tokenizers` crate, under the
+//! rules of each model family. [`TextTokenizer`] is what a model holds: CLIP's
+//! ([`ClipTokenizer`], below) or SigLIP's and SigLIP 2's ([`SigLipTokenizer`], in
+//! [`siglip`]), chosen by [`TokenizerKind`].
+//!
+//! ## CLIP
 //!
 //! The file carries everything: NFC + whitespace-collapse + lowercase
 //! normalizer, CLIP's split regex, byte-level mapping, BPE with a `</w>`
@@ -15,7 +20,12 @@
 //! No file system access: the caller supplies the bytes, so this works the
 //! same natively and on wasm32.
 
+pub mod canonicalize;
 pub mod pipeline;
+pub mod siglip;
+pub mod siglip_pipeline;
+
+pub use siglip::SigLipTokenizer;
 
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
@@ -149,6 +159,94 @@ impl ClipTokenizer {
     /// (label lists are short, and wasm32 has no threads).
     pub fn encode_batch(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
         texts.iter().map(|t| self.encode(t)).collect()
+    }
+}
+
+/// Which rules a model's tokenizer follows: the model's family, from its config.json.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenizerKind {
+    /// CLIP: start + at most 75 tokens + end-of-text, no padding ([`ClipTokenizer`]).
+    Clip,
+    /// SigLIP and SigLIP 2: exactly `max_length` ids, padded ([`SigLipTokenizer`]);
+    /// `max_length` is the config's `text_config.max_position_embeddings`. The file
+    /// says which of the two vocabularies it is.
+    SigLip { max_length: usize },
+}
+
+impl TokenizerKind {
+    /// The kind for a config.json's `model_type` ("clip" or "siglip") and its
+    /// `text_config.max_position_embeddings` (not used by CLIP, whose tokenizer always
+    /// cuts at [`CONTEXT_LENGTH`]).
+    pub fn for_model_type(model_type: &str, max_position_embeddings: usize) -> Result<Self> {
+        match model_type {
+            "clip" => Ok(TokenizerKind::Clip),
+            "siglip" => Ok(TokenizerKind::SigLip { max_length: max_position_embeddings }),
+            other => Err(Error::Tokenizer(format!(
+                "no tokenizer for model_type {other:?}, expected \"clip\" or \"siglip\""
+            ))),
+        }
+    }
+}
+
+/// The text tokenizer of a model of any supported family.
+#[derive(Clone, Debug)]
+pub enum TextTokenizer {
+    Clip(ClipTokenizer),
+    SigLip(SigLipTokenizer),
+}
+
+impl TextTokenizer {
+    /// Loads a Hub `tokenizer.json` under the rules of `kind`, refusing a file of
+    /// another family.
+    pub fn from_bytes(tokenizer_json: &[u8], kind: TokenizerKind) -> Result<Self> {
+        Ok(match kind {
+            TokenizerKind::Clip => TextTokenizer::Clip(ClipTokenizer::from_bytes(tokenizer_json)?),
+            TokenizerKind::SigLip { max_length } => {
+                TextTokenizer::SigLip(SigLipTokenizer::from_bytes(tokenizer_json, max_length)?)
+            }
+        })
+    }
+
+    /// The kind this tokenizer was loaded as.
+    pub fn kind(&self) -> TokenizerKind {
+        match self {
+            TextTokenizer::Clip(_) => TokenizerKind::Clip,
+            TextTokenizer::SigLip(t) => TokenizerKind::SigLip { max_length: t.max_length() },
+        }
+    }
+
+    /// Most ids a text encodes to: 77 for CLIP (fewer for short texts), exactly
+    /// `max_length` for SigLIP.
+    pub fn context_length(&self) -> usize {
+        match self {
+            TextTokenizer::Clip(_) => CONTEXT_LENGTH,
+            TextTokenizer::SigLip(t) => t.max_length(),
+        }
+    }
+
+    /// Ids of `text` as the family's text tower takes them (see each tokenizer's
+    /// `encode`).
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        match self {
+            TextTokenizer::Clip(t) => t.encode(text),
+            TextTokenizer::SigLip(t) => t.encode(text),
+        }
+    }
+
+    /// [`encode`](Self::encode) for each text, in order.
+    pub fn encode_batch(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
+        match self {
+            TextTokenizer::Clip(t) => t.encode_batch(texts),
+            TextTokenizer::SigLip(t) => t.encode_batch(texts),
+        }
+    }
+
+    /// Whether the model reads only the beginning of `text`.
+    pub fn truncates(&self, text: &str) -> Result<bool> {
+        match self {
+            TextTokenizer::Clip(t) => t.truncates(text),
+            TextTokenizer::SigLip(t) => t.truncates(text),
+        }
     }
 }
 

@@ -185,6 +185,22 @@ impl Model {
         self.inner.config.projection_dim
     }
 
+    /// `"clip"` or `"siglip"` (`config.json`'s `model_type`).
+    #[wasm_bindgen(getter)]
+    pub fn family(&self) -> String {
+        self.inner.config.family.model_type().into()
+    }
+
+    /// How `probs` are made: `"softmax"` (CLIP: they sum to 1 over the labels) or
+    /// `"sigmoid"` (SigLIP: each label's probability on its own).
+    #[wasm_bindgen(getter)]
+    pub fn scoring(&self) -> String {
+        match self.inner.scoring.independent() {
+            true => "sigmoid".into(),
+            false => "softmax".into(),
+        }
+    }
+
     /// Side of the square the vision tower takes, in pixels.
     #[wasm_bindgen(getter, js_name = imageSize)]
     pub fn image_size(&self) -> usize {

@@ -155,7 +155,9 @@ async fn check_fixture_with(fixture: &Fixture, gpu: &Gpu, on: On) {
     // From the image files: decoding and preprocessing included. PNGs decode
     // identically to Pillow; the JPEG decoder differs by a few levels on a few
     // pixels (tests/preprocess.rs measures it), which these tiny models amplify,
-    // so JPEG rows get a looser bound: 1e-3, measured up to 2.1e-4.
+    // so JPEG rows get a looser bound: 5e-3, measured up to 2.6e-4 with a bicubic
+    // resize and 1.5e-3 with tiny-siglip2's bilinear one (each output pixel averages
+    // fewer source pixels, so a decoder's few-level differences are less diluted).
     let names = strings(&cases, "images");
     let pictures: Vec<_> = names.iter().map(|n| fixture.image(n)).collect();
     let from_files = m.embed_images(&pictures).await.unwrap().raw();
@@ -166,7 +168,7 @@ async fn check_fixture_with(fixture: &Fixture, gpu: &Gpu, on: On) {
             &format!("{name} image features ({n})"),
             &from_files[i..=i],
             &row,
-            if jpeg { 1e-3 } else { max_rel },
+            if jpeg { 5e-3 } else { max_rel },
             0.99999,
         );
     }

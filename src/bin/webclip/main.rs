@@ -253,18 +253,32 @@ mod cli {
                     .zip(model.truncated_labels(&labels, &templates)?)
                     .filter(|(_, cut)| *cut)
                 {
-                    eprintln!("webclip: note: {} is longer than the 77 tokens CLIP reads: only its beginning counts", webclip::model::scores::quoted(label));
+                    eprintln!(
+                        "webclip: note: {} is longer than the {} tokens the model reads: only its beginning counts",
+                        webclip::model::scores::quoted(label),
+                        model.config.text.max_positions
+                    );
                 }
+                let independent = model.scoring.independent();
                 if common.json {
                     let probs: Vec<f64> = scores.iter().map(|s| s.probability).collect();
-                    println!("{}", json!({ "labels": labels, "probs": probs }));
+                    let cosines: Vec<f64> = scores.iter().map(|s| s.cosine).collect();
+                    let scoring = if independent { "sigmoid" } else { "softmax" };
+                    println!(
+                        "{}",
+                        json!({ "labels": labels, "probs": probs, "cosines": cosines, "scoring": scoring })
+                    );
                 } else {
                     let mut sorted = scores.clone();
                     sorted.sort_by(|a, b| b.probability.total_cmp(&a.probability));
                     let width = sorted.iter().map(|s| s.label.chars().count()).max().unwrap_or(0);
                     for s in sorted {
                         let bar = "#".repeat((s.probability * 40.0).round() as usize);
-                        println!("{:<width$}  {:>6.2}%  {bar}", s.label, s.probability * 100.0);
+                        let (label, p, c) = (&s.label, s.probability * 100.0, s.cosine);
+                        println!("{label:<width$}  {p:>6.2}%  cos {c:>6.3}  {bar}");
+                    }
+                    if independent {
+                        println!("(SigLIP: each label's probability stands on its own; they need not add up to 100%)");
                     }
                 }
             }
