@@ -39,9 +39,16 @@ macro_rules! heatmap_files {
 }
 
 /// A fixture directory's four model files and the `expected/` files `common`
-/// reads, embedded; images come from `tests/fixtures/images`.
+/// reads (its heatmaps' too unless `no_heatmaps`: SigLIP has none), embedded;
+/// images come from `tests/fixtures/images`.
 macro_rules! fixture {
-    ($dir:literal) => {{
+    ($dir:literal) => {
+        fixture!($dir, heatmap_files!($dir, "0" "1" "2" "3" "4" "5"))
+    };
+    ($dir:literal, no_heatmaps) => {
+        fixture!($dir, [("", &[][..]); 0])
+    };
+    ($dir:literal, $heatmaps:expr) => {{
         let text = |bytes: &[u8]| String::from_utf8(bytes.to_vec()).unwrap();
         let files = ModelFiles {
             config: text(embed!(concat!($dir, "/config.json"))),
@@ -49,7 +56,7 @@ macro_rules! fixture {
             tokenizer: embed!(concat!($dir, "/tokenizer.json")).to_vec(),
             preprocessor: text(embed!(concat!($dir, "/preprocessor_config.json"))),
         };
-        let heatmaps = heatmap_files!($dir, "0" "1" "2" "3" "4" "5");
+        let heatmaps = $heatmaps;
         Fixture::new($dir, files, move |file| {
             if let Some((_, bytes)) = heatmaps.iter().find(|(name, _)| *name == file) {
                 return bytes.to_vec();
@@ -97,6 +104,13 @@ async fn tiny_clip_fp16_gelu_matches_transformers() {
 }
 
 #[wasm_bindgen_test]
+async fn tiny_siglip_matches_transformers() {
+    let gpu = gpu().await;
+    common::check_fixture(&fixture!("tiny-siglip", no_heatmaps), &gpu).await;
+    common::check_fixture(&fixture!("tiny-siglip2", no_heatmaps), &gpu).await;
+}
+
+#[wasm_bindgen_test]
 async fn classify_matches_transformers_probabilities() {
     common::check_classify(&fixture!("tiny-clip"), &gpu().await).await;
 }
@@ -111,6 +125,6 @@ async fn heatmaps_match_transformers_in_float64() {
 #[wasm_bindgen_test]
 async fn reduced_weight_formats_stay_close_to_transformers() {
     let gpu = gpu().await;
-    common::check_formats(&fixture!("tiny-clip"), &gpu, common::Q4_FIXTURE_MIN_COS).await;
-    common::check_formats(&fixture!("tiny-clip-fp16-gelu"), &gpu, common::Q4_FIXTURE_MIN_COS).await;
+    common::check_formats(&fixture!("tiny-clip"), &gpu, common::CLIP_FIXTURES).await;
+    common::check_formats(&fixture!("tiny-clip-fp16-gelu"), &gpu, common::CLIP_FIXTURES).await;
 }
