@@ -35,8 +35,9 @@ and the trainer). Usage:
 
     python tools/make_tokenizer_fixtures_siglip.py [--retrain]
 
-The SentencePiece model is trained only when missing (or with --retrain), so the
-committed spiece.model, and with it every id, stays put across runs.
+Both tokenizers are trained only when missing (or with --retrain: neither trainer
+gives the same pieces from run to run), so the committed spiece.model and
+tokenizer-siglip2/tokenizer.json, and with them every id, stay put across runs.
 """
 
 import argparse
@@ -126,6 +127,13 @@ def cases():
         " ".join(["cat"] * 63),
         " ".join(["cat"] * 64),
         "x" * 500,
+        # Special tokens typed in a label: </s> and <unk> are SigLIP's (the text after
+        # them gets no "▁"), <pad> is text for SiglipTokenizer.
+        "a </s> b",
+        "</s> a cat",
+        "a photo of a cat</s>",
+        "a <unk> cat",
+        "<pad> cat <eos>",
     ]
 
 
@@ -240,9 +248,11 @@ def siglip2_tokenizer_json():
     return data
 
 
-def make_siglip2():
+def make_siglip2(retrain):
     os.makedirs(SIGLIP2_DIR, exist_ok=True)
-    write_json(os.path.join(SIGLIP2_DIR, "tokenizer.json"), siglip2_tokenizer_json())
+    path = os.path.join(SIGLIP2_DIR, "tokenizer.json")
+    if retrain or not os.path.exists(path):
+        write_json(path, siglip2_tokenizer_json())
     with tempfile.TemporaryDirectory() as repo:
         # What AutoTokenizer reads in a google/siglip2-* checkpoint.
         with open(os.path.join(SIGLIP2_DIR, "tokenizer.json"), encoding="utf-8") as f:
@@ -290,10 +300,12 @@ def make_siglip2():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--retrain", action="store_true", help="train spiece.model anew")
+    parser.add_argument(
+        "--retrain", action="store_true", help="train spiece.model and the Gemma-style BPE anew"
+    )
     args = parser.parse_args()
     make_siglip(args.retrain)
-    make_siglip2()
+    make_siglip2(args.retrain)
     print(f"wrote {SIGLIP_DIR} and {SIGLIP2_DIR}")
 
 

@@ -1,5 +1,5 @@
-// The demo page: pick a model and an image, type labels, see CLIP's scores.
-// Everything runs in this tab; the image is only ever read locally.
+// The demo page: pick a model and an image, type labels, see CLIP's (or
+// SigLIP's) scores. Everything runs in this tab; the image is only ever read locally.
 
 import { ClipModel, cachedModels, checkImage, checkWebGPU, forgetCachedModels } from './webclip.js';
 import { dropZone } from './drop-zone.js';
@@ -100,6 +100,9 @@ async function loadModel(source) {
     });
     state.model?.dispose();
     state.model = model;
+    // The "Where?" view pointed at the previous model's results (now disposed): the new
+    // model's results offer it again, or say it cannot (SigLIP). Labels and template stay as typed.
+    hideWhere();
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     const weights = `${model.weights} weights, ${mb(model.gpuBytes)} of ${model.adapter ? 'GPU ' : ''}memory`;
     status.textContent = `Loaded ${what}${originNote(model.origin)} in ${seconds} s (${weights}; ${model.projectionDim}-d embeddings, ${model.imageSize} px images) on ${runsOn(model)}.`;
@@ -281,18 +284,20 @@ async function classify() {
   $('results').dataset.state = 'running';
   const progress = $('label-progress');
   const template = $('template').value.trim();
+  // The model these results come from, even if another one loads meanwhile.
+  const model = state.model;
   try {
-    const scores = await state.model.classify(state.image, labels, {
+    const scores = await model.classify(state.image, labels, {
       template,
       onProgress({ done, total }) {
         progress.hidden = false;
         progress.textContent = `Encoding labels: ${done} of ${total}…`;
       },
     });
-    showScores(scores);
-    resetWhere({ model: state.model, image: state.image, labels: scores.map((s) => s.label), template });
-    showLabelNotes(scores, repeated);
-    showTimings(state.model.timings);
+    showScores(scores, model);
+    resetWhere({ model, image: state.image, labels: scores.map((s) => s.label), template });
+    showLabelNotes(scores, repeated, model);
+    showTimings(model.timings);
     clearError();
     $('results').dataset.state = 'done';
   } catch (e) {
@@ -309,8 +314,16 @@ async function classify() {
   }
 }
 
-function showScores(scores) {
+/**
+ * One bar per label, filled to its score as the model gives it: a share of 100%
+ * for CLIP (softmax), each label's own probability for SigLIP (sigmoid), never
+ * renormalised; the cosine is the bar's title.
+ */
+function showScores(scores, model) {
   const list = $('results');
+  list.dataset.scoring = model.scoring;
+  // SigLIP's percentages are not shares: say so beside them.
+  $('scoring-note').hidden = model.scoring !== 'sigmoid';
   list.replaceChildren(
     ...scores.map(({ label, score, cosine }) => {
       const item = document.createElement('li');
@@ -329,13 +342,15 @@ function showScores(scores) {
   );
 }
 
-/** What the scores do not show: labels given twice, labels longer than CLIP reads. */
-function showLabelNotes(scores, repeated) {
+/** What the scores do not show: labels given twice, labels longer than the model reads. */
+function showLabelNotes(scores, repeated, model) {
   const notes = [];
   if (repeated.length) notes.push(`Given more than once, scored once: ${repeated.map(quote).join(', ')}.`);
   const cut = scores.filter((s) => s.truncated).map((s) => quote(s.label));
-  if (cut.length) notes.push(`Longer than the 77 tokens CLIP reads, so only the beginning counts: ${cut.join(', ')}.`);
-  if (scores.length === 1) notes.push('With one label the probability is always 100%: its cosine similarity (hover the bar) says how well it fits.');
+  const reads = model.family === 'siglip' ? 'the 64 tokens SigLIP reads' : 'the 77 tokens CLIP reads';
+  if (cut.length) notes.push(`Longer than ${reads}, so only the beginning counts: ${cut.join(', ')}.`);
+  // A sigmoid's single label has its own probability (the scoring note says so); a softmax's is always 100%.
+  if (scores.length === 1 && model.scoring !== 'sigmoid') notes.push('With one label the probability is always 100%: its cosine similarity (hover the bar) says how well it fits.');
   $('label-notes').textContent = notes.join(' ');
   $('label-notes').hidden = !notes.length;
 }

@@ -3,6 +3,10 @@
 export type KernelFamily = 'tiled' | 'registers';
 export type EngineName = 'webgpu' | 'cpu';
 export type WeightFormat = 'f32' | 'f16' | 'q8' | 'q4';
+/** A model's family, from its config's `model_type`: OpenAI's CLIP and OpenCLIP, or Google's SigLIP and SigLIP 2. */
+export type ModelFamily = 'clip' | 'siglip';
+/** How zero-shot scores are made from cosines: a softmax over the labels (CLIP) or a sigmoid per label (SigLIP). */
+export type Scoring = 'softmax' | 'sigmoid';
 
 export interface LoadProgress {
   /** Bytes read so far of `file`. */
@@ -74,11 +78,16 @@ export interface Timings {
 
 export interface Score {
   label: string;
-  /** Zero-shot probability among the labels given. */
+  /**
+   * Zero-shot probability, as the model's `scoring` makes it: with 'softmax' (CLIP)
+   * the label's share among the labels given (the scores sum to 1); with 'sigmoid'
+   * (SigLIP) the label's own probability, whatever the other labels are (the scores
+   * need not sum to 1).
+   */
   score: number;
-  /** Cosine similarity of the label's prompt(s) and the image. */
+  /** Cosine similarity of the label's prompt(s) and the image (every family). */
   cosine: number;
-  /** The label is longer than the 77 tokens CLIP reads: only its beginning counted. */
+  /** The label is longer than the text the model reads (77 tokens for CLIP, 64 for SigLIP): only its beginning counted. */
   truncated: boolean;
 }
 
@@ -139,12 +148,16 @@ export declare class ClipModel {
   readonly origin: ModelOrigin;
   readonly projectionDim: number;
   readonly imageSize: number;
-  /** The largest `resolution` `heatmap` takes, in px. */
+  /** The largest `resolution` `heatmap` takes, in px; 0 when the model has no heatmaps (SigLIP). */
   readonly maxHeatmapResolution: number;
+  /** 'clip' or 'siglip' (the config's `model_type`). */
+  readonly family: ModelFamily;
+  /** What `Score.score` is: 'softmax' (CLIP: shares that sum to 1) or 'sigmoid' (SigLIP: each label's own probability). */
+  readonly scoring: Scoring;
   readonly timings: Timings;
-  /** Probabilities and cosines, highest probability first. */
+  /** Probabilities (as `scoring` says) and cosines, highest probability first. */
   classify(image: ImageInput, labels: string[], options?: ScoreOptions): Promise<Score[]>;
-  /** Where each label matches in the picture (one vision pass for all labels). */
+  /** Where each label matches in the picture (one vision pass for all labels); CLIP only (rejects where `maxHeatmapResolution` is 0). */
   heatmap(image: ImageInput, labels: string[], options?: HeatmapOptions): Promise<Heatmap>;
   /** `classify` for an image embedded earlier: only the labels are encoded (or come from the cache). */
   scoreEmbedding(embedding: Float32Array, labels: string[], options?: ScoreOptions): Promise<Score[]>;

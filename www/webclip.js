@@ -1,5 +1,5 @@
-// webclip: OpenAI's CLIP in the browser on WebGPU. The engine runs in a
-// module Web Worker (./worker.js) so the page never freezes.
+// webclip: OpenAI's CLIP (and Google's SigLIP) in the browser on WebGPU. The
+// engine runs in a module Web Worker (./worker.js) so the page never freezes.
 //
 //   import { ClipModel } from './www/webclip.js';
 //   const model = await ClipModel.load('openai/clip-vit-base-patch32', { onProgress }); // from the Hub, q8, cached
@@ -7,6 +7,7 @@
 //   // or one converted file: await ClipModel.load('models/clip-vit-base-patch32-q8.webclip');
 //   const scores = await model.classify(fileOrImage, ['a cat', 'a dog'], { template: 'a photo of {}' });
 //   // [{ label: 'a cat', score: 0.97 }, { label: 'a dog', score: 0.03 }]
+//   // (CLIP: shares that sum to 1; SigLIP, `model.scoring === 'sigmoid'`: each label's own probability)
 //
 // Every ClipModel on a page shares one worker, and loading the same URL twice
 // shares one model on the GPU; dispose() releases it when the last user does.
@@ -285,8 +286,16 @@ export class ClipModel {
     this.projectionDim = info.projectionDim;
     /** Side of the square the vision tower sees, in pixels. */
     this.imageSize = info.imageSize;
-    /** The largest `resolution` `heatmap` takes, in pixels. */
+    /** The largest `resolution` `heatmap` takes, in pixels; 0 when the model has no
+     * heatmaps (SigLIP: `heatmap` rejects, saying so). */
     this.maxHeatmapResolution = info.maxHeatmapResolution;
+    /** The model's family, from its config's `model_type`: 'clip' (OpenAI's CLIP, OpenCLIP)
+     * or 'siglip' (Google's SigLIP and SigLIP 2). */
+    this.family = info.family;
+    /** How `classify` turns cosines into scores: 'softmax' (CLIP: each label's share,
+     * the scores sum to 1) or 'sigmoid' (SigLIP: each label's own probability, on its
+     * own; the scores need not sum to 1). */
+    this.scoring = info.scoring;
     /** `{ loadMs, compileMs, imageMs, textMs, encodedPrompts }`, updated by every call
      * (milliseconds; `encodedPrompts`: prompts classify had to encode, the rest were cached). */
     this.timings = info.timings;
@@ -295,9 +304,14 @@ export class ClipModel {
 
   /**
    * Zero-shot probabilities, highest first, each with its label's cosine
-   * similarity to the image (with one label the probability is always 1; the
-   * cosine still says how well it fits) and whether the label is longer than
-   * the 77 tokens CLIP reads (`truncated`: only its beginning counted).
+   * similarity to the image and whether the label is longer than the text the
+   * model reads (77 tokens for CLIP, 64 for SigLIP; `truncated`: only its
+   * beginning counted). What `score` is depends on `scoring`:
+   * - 'softmax' (CLIP): the label's share among the labels given; the scores
+   *   sum to 1 (with one label it is always 1; the cosine still says how well it fits).
+   * - 'sigmoid' (SigLIP): the label's own probability, sigmoid(scale · cosine + bias),
+   *   whatever the other labels are; the scores need not sum to 1.
+   * `cosine` is always the cosine similarity of the label's prompt(s) and the image.
    * @param image File, Blob, ImageBitmap, HTMLImageElement, ImageData (or a canvas)
    * @param {string[]} labels
    * @param {{ template?: string | string[], onProgress?: (p: { stage: 'labels', done: number, total: number }) => void }} options
@@ -305,6 +319,7 @@ export class ClipModel {
    *   uses the labels as they are. `onProgress`: after each pass over labels
    *   not encoded before (a thousand labels take several).
    * @returns {Promise<{ label: string, score: number, cosine: number, truncated: boolean }[]>}
+   *   highest `score` first
    */
   async classify(image, labels, { template, onProgress } = {}) {
     const templates = templatesOf(template);
@@ -316,7 +331,8 @@ export class ClipModel {
    * Where in the picture each label matches: one map per label over a grid of
    * patches (ClearCLIP, computed from the same weights; the README's "Where
    * does it see it?" section defines it). One vision pass serves every label;
-   * prompts come from the same cache as `classify`'s.
+   * prompts come from the same cache as `classify`'s. CLIP models only: where
+   * `maxHeatmapResolution` is 0 (SigLIP) it rejects, saying why.
    * @param image as for `classify`
    * @param {string[]} labels
    * @param {{ template?: string | string[], resolution?: number, overlay?: number }} options
@@ -341,7 +357,7 @@ export class ClipModel {
   /**
    * `classify` for an image embedded earlier (`embedImage`): only the labels
    * are encoded (or come from the worker's cache), so a page that lets readers
-   * change labels never re-encodes the picture.
+   * change labels never re-encodes the picture. Scores as `classify`'s (`scoring`).
    * @param {Float32Array} embedding from `embedImage`
    */
   async scoreEmbedding(embedding, labels, { template, onProgress } = {}) {

@@ -3,6 +3,8 @@
 // opacity slider, a legend and the map in words for screen readers. The map
 // runs only when asked (it costs a larger vision pass than classifying), once
 // for all labels of the results; picking another label redraws without a pass.
+// A model without heatmaps (SigLIP: `maxHeatmapResolution` 0) gets a sentence
+// saying so instead of the controls, so nothing fails after a click.
 
 import { VIRIDIS_CSS, drawOverlay, legendOf, mapsToDraw } from './heatmap-draw.js';
 
@@ -25,17 +27,22 @@ export function setUpWhere(failure) {
   $('where-legend-bar').style.background = VIRIDIS_CSS;
 }
 
-/** New results: the view offers their labels; an older map is dropped. */
+/** New results: the view offers their labels (or says their model has no maps); an older map is dropped. */
 export function resetWhere(next) {
-  inputs = next;
   shown = pending = undefined;
+  $('where-figure').hidden = true;
+  $('where-text').textContent = '';
+  $('where').hidden = false;
+  const available = next.model.maxHeatmapResolution > 0;
+  $('where-controls').hidden = !available;
+  $('where-unavailable').hidden = available;
+  // Without maps the label list is left as it was: a later CLIP model's results keep the reader's choice.
+  inputs = available ? next : undefined;
+  if (!available) return;
   const select = $('where-label');
   const keep = select.value;
   select.replaceChildren(...next.labels.map((l) => Object.assign(document.createElement('option'), { value: l, textContent: l })));
   if (next.labels.includes(keep)) select.value = keep;
-  $('where-figure').hidden = true;
-  $('where-text').textContent = '';
-  $('where').hidden = false;
 }
 
 /** Hides the view (no results to point at). */

@@ -1,12 +1,16 @@
 // Types of the <clip-classifier> element (www/widget.js).
 
-import type { EngineName, LoadProgress, ModelOrigin, Score, Timings, WeightFormat } from './webclip.js';
+import type { EngineName, LoadProgress, ModelFamily, ModelOrigin, Score, Scoring, Timings, WeightFormat } from './webclip.js';
 
 export interface ClipReadyDetail {
   weights: WeightFormat;
   origin: ModelOrigin;
   /** Where the model runs, and why: as `ClipModel.engine`. */
   engine: { name: EngineName; description: string };
+  /** 'clip' or 'siglip': as `ClipModel.family`. */
+  family: ModelFamily;
+  /** What the results' scores are: as `ClipModel.scoring` ('sigmoid': each label's own probability). */
+  scoring: Scoring;
 }
 
 export interface ClipErrorDetail {
@@ -19,7 +23,7 @@ export interface ClipErrorDetail {
 }
 
 export declare class ClipClassifier extends HTMLElement {
-  /** The last results, highest probability first. */
+  /** The last results, highest probability first (`score` as the model's `scoring` makes it). */
   readonly results: Score[] | undefined;
   /** The engine's timings of the last scoring. */
   readonly timings: Timings | undefined;
@@ -53,7 +57,7 @@ export interface ClipClassifierAttributes {
   top?: string;
   /** Present: readers may edit the labels. */
   editable?: '' | boolean;
-  /** Present: selecting a result bar shows where in the picture that label matches. */
+  /** Present: selecting a result bar shows where in the picture that label matches (CLIP models; with SigLIP a sentence says it cannot). */
   heatmap?: '' | boolean;
 }
 

@@ -1,4 +1,4 @@
-// <clip-classifier>: a live CLIP classifier to embed in an article.
+// <clip-classifier>: a live CLIP (or SigLIP) classifier to embed in an article.
 //
 //   <script type="module" src=".../webclip/widget.js"></script>
 //   <clip-classifier model="models/demo/model-q4.webclip" image="robot.png"
@@ -11,20 +11,25 @@
 // (optional fixed picture; readers may also upload, drop or paste their own),
 // `top` (bars shown, default 5), `editable` (readers may change the labels),
 // `heatmap` (off by default: selecting a result bar shows where in the picture
-// that label matches, over the image; www/heatmap-draw.js).
+// that label matches, over the image; www/heatmap-draw.js; CLIP models only: with
+// a SigLIP model the bars stay plain and a sentence says why).
+// With a SigLIP model (`scoring` 'sigmoid') each bar is its label's own
+// probability, and a line under the bars says the percentages need not add up to 100%.
 // Changing one re-runs only what it affects: labels and template re-score the
 // stored image embedding (no image pass; the worker caches label embeddings
-// per model), an image re-embeds only the image.
+// per model), an image re-embeds only the image, a model scores the picture
+// shown (the reader's own, if they gave one) and the labels as they stand.
 //
 // Events (bubbling, composed): `clip-progress` (detail: { loaded, total, rate }),
-// `clip-ready` (detail: { weights, origin, engine }), `clip-result` (detail: [{ label, score, cosine }], highest
-// first), `clip-error` (detail: { message, kind, reader }: the engine's message for the
+// `clip-ready` (detail: { weights, origin, engine, family, scoring }), `clip-result` (detail:
+// [{ label, score, cosine }], highest first; `score` as ClipModel's `classify`: a share
+// for CLIP, each label's own probability for SigLIP), `clip-error` (detail: { message, kind, reader }: the engine's message for the
 // author, the kind of failure and the plain sentence the reader saw, www/reader-errors.js).
 //
 // Styling: Shadow DOM, so no CSS leaks either way. Custom properties
 // --clip-accent, --clip-fg, --clip-muted, --clip-bg, --clip-line, --clip-radius,
 // --clip-font; parts: container, image, upload, labels, results, bar, label,
-// fill, score, toggle, status, detail, progress, heatmap, heatmap-caption. Follows the page's light or dark scheme.
+// fill, score, note, toggle, status, detail, progress, heatmap, heatmap-caption. Follows the page's light or dark scheme.
 //
 // Every widget on a page shares one worker, and one loaded model per model URL
 // (`ClipModel.load` shares them). A widget loads nothing until it comes near
@@ -124,6 +129,8 @@ export class ClipClassifier extends HTMLElement {
   #run = 0; // the latest scoring; older results are dropped
   #pictureTurn = 0; // the latest picture given: an older one's late check is dropped
   #scores;
+  #scoredBy; // the ClipModel #scores came from
+  #ownPicture = false; // the picture shown is the reader's (uploaded, dropped, pasted), not the `image` attribute's
   #timings;
   #maps; // Promise of the current results' heatmaps ({ map, picture, layers }), made when first asked
   #mapLabel; // the label whose map is shown, if any
@@ -141,6 +148,8 @@ export class ClipClassifier extends HTMLElement {
     const labels = el('textarea', { part: 'labels', rows: 4, spellcheck: false });
     const editor = el('label', { className: 'hint', hidden: true, textContent: 'Labels, one per line' }, labels);
     const results = el('ol', { part: 'results' });
+    // What the bars are not (SigLIP's need not add up to 100%), and why a heatmap is not offered.
+    const note = el('p', { part: 'note', className: 'hint', hidden: true });
     const live = el('p', { className: 'hint', role: 'status' }); // what screen readers hear
     live.setAttribute('aria-live', 'polite');
     const cosine = el('input', { type: 'checkbox' });
@@ -156,6 +165,7 @@ export class ClipClassifier extends HTMLElement {
       heatmapCaption,
       editor,
       results,
+      note,
       toggle,
       progress,
       status,
@@ -163,7 +173,7 @@ export class ClipClassifier extends HTMLElement {
       live,
     );
     root.append(container);
-    this.#ui = { container, file, upload, image, heatmap, heatmapCaption, editor, labels, results, live, cosine, progress, status, detail, detailText };
+    this.#ui = { container, file, upload, image, heatmap, heatmapCaption, editor, labels, results, note, live, cosine, progress, status, detail, detailText };
 
     file.addEventListener('change', () => file.files[0] && this.#setImage(file.files[0]));
     upload.addEventListener('keydown', (e) => {
@@ -275,15 +285,21 @@ export class ClipClassifier extends HTMLElement {
         progress.hidden = true;
         status.dataset.state = 'ready';
         status.dataset.engine = model.engine.name;
-        status.textContent = `Choose or drop an image (it stays on this device: CLIP runs on its ${model.engine.name === 'cpu' ? 'processor' : 'graphics card'}).`;
-        this.#emit('clip-ready', { weights: model.weights, origin: model.origin, engine: model.engine });
+        const name = model.family === 'siglip' ? 'SigLIP' : 'CLIP';
+        status.textContent = `Choose or drop an image (it stays on this device: ${name} runs on its ${model.engine.name === 'cpu' ? 'processor' : 'graphics card'}).`;
+        this.#emit('clip-ready', { weights: model.weights, origin: model.origin, engine: model.engine, family: model.family, scoring: model.scoring });
+        // Earlier results lose their map buttons until this model has scored them; its notes show.
+        this.#render();
+        // The picture shown is scored again by this model: the reader's own, else the fixed one.
         const image = this.getAttribute('image');
-        if (image) this.#setImageUrl(image);
+        if (this.#ownPicture) this.#embed(this.#blob);
+        else if (image) this.#setImageUrl(image);
       },
       (e) => {
         if (this.#model !== loading) return;
         this.#current?.dispose();
         this.#current = undefined;
+        this.#render(); // earlier results stay, without map buttons (their model is gone)
         this.#fail(e);
         this.#showWithoutModel();
       },
@@ -301,6 +317,7 @@ export class ClipClassifier extends HTMLElement {
   #setImageUrl(url) {
     if (!url) return;
     const absolute = new URL(url, document.baseURI).href;
+    this.#ownPicture = false;
     this.#showPreview(absolute);
     this.#embed(fetch(absolute).then((r) => {
       if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
@@ -321,6 +338,7 @@ export class ClipClassifier extends HTMLElement {
     if (turn !== this.#pictureTurn) return;
     if (this.#previewUrl) URL.revokeObjectURL(this.#previewUrl);
     this.#previewUrl = URL.createObjectURL(file);
+    this.#ownPicture = true;
     this.#showPreview(this.#previewUrl);
     this.#embed(Promise.resolve(file));
   }
@@ -359,15 +377,18 @@ export class ClipClassifier extends HTMLElement {
       const scores = await model.scoreEmbedding(embedding, labels, { template });
       if (run !== this.#run) return;
       this.#scores = scores;
+      this.#scoredBy = model;
       this.#timings = model.timings;
       this.#maps = undefined;
       this.#hideMap();
       status.dataset.state = 'done';
       this.#ui.detail.hidden = true;
       const cut = scores.filter((s) => s.truncated).map((s) => `“${s.label.slice(0, 30)}${s.label.length > 30 ? '…' : ''}”`);
+      const reads = model.family === 'siglip' ? 'SigLIP reads 64 tokens' : 'CLIP reads 77 tokens';
       status.textContent = [
-        labels.length === 1 ? 'With one label the probability is always 1: the cosine says how well it fits.' : '',
-        cut.length ? `Only the beginning of ${cut.join(', ')} counts: CLIP reads 77 tokens.` : '',
+        // A sigmoid's single label has its own probability (the note says so); a softmax's is always 1.
+        labels.length === 1 && model.scoring !== 'sigmoid' ? 'With one label the probability is always 1: the cosine says how well it fits.' : '',
+        cut.length ? `Only the beginning of ${cut.join(', ')} counts: ${reads}.` : '',
       ].join(' ').trim();
       this.#render();
       this.#ui.live.textContent = `Most likely: ${scores[0].label}, ${(scores[0].score * 100).toFixed(0)}%.`;
@@ -377,13 +398,18 @@ export class ClipClassifier extends HTMLElement {
     }
   }
 
+  /**
+   * The bars: each filled to its score as the model gives it (SigLIP's are each
+   * label's own probability, never renormalised), or to its cosine.
+   */
   #render() {
+    this.#showNote();
     const scores = this.#scores;
     if (!scores) return;
     const top = Math.max(1, Number(this.getAttribute('top')) || 5);
     const raw = this.#ui.cosine.checked;
     const bars = scores.slice(0, top).map(({ label, score, cosine }) => bar(label, raw ? cosine : score, raw ? cosine.toFixed(3) : `${(score * 100).toFixed(1)}%`));
-    if (this.hasAttribute('heatmap')) {
+    if (this.#mapsOffered()) {
       for (const [i, item] of bars.entries()) {
         const label = scores[i].label;
         item.tabIndex = 0;
@@ -399,6 +425,28 @@ export class ClipClassifier extends HTMLElement {
       }
     } else this.#hideMap();
     this.#ui.results.replaceChildren(...bars);
+  }
+
+  /**
+   * Whether the bars offer heatmaps: the `heatmap` attribute, results from the
+   * model in use (not one being replaced), and a model that has them (not SigLIP).
+   */
+  #mapsOffered() {
+    const model = this.#scoredBy;
+    return this.hasAttribute('heatmap') && model !== undefined && model === this.#current && model.maxHeatmapResolution > 0;
+  }
+
+  /** The line under the bars: SigLIP's percentages are each label's own; a heatmap asked of a model without any. */
+  #showNote() {
+    const notes = [];
+    if (this.#scores && this.#scoredBy?.scoring === 'sigmoid' && !this.#ui.cosine.checked) {
+      notes.push('SigLIP scores each label on its own: the percentages need not add up to 100%.');
+    }
+    if (this.hasAttribute('heatmap') && this.#current?.maxHeatmapResolution === 0) {
+      notes.push('This model cannot show where a label is: heatmaps need a CLIP model.');
+    }
+    this.#ui.note.textContent = notes.join(' ');
+    this.#ui.note.hidden = !notes.length;
   }
 
   /** Shows `label`'s heatmap over the picture, or the plain picture again if it is shown. */
@@ -434,7 +482,9 @@ export class ClipClassifier extends HTMLElement {
   }
 
   async #makeMaps() {
-    const [model, blob] = await Promise.all([this.#model, this.#blob]);
+    // The model whose results the bars show (#mapsOffered: the one in use).
+    const model = this.#scoredBy;
+    const blob = await this.#blob;
     const labels = this.#scores.map((s) => s.label);
     const template = this.getAttribute('template') ?? '';
     return mapsToDraw(model, blob, labels, template);

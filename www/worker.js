@@ -102,6 +102,8 @@ const ops = {
         projectionDim: model.projectionDim,
         imageSize: model.imageSize,
         maxHeatmapResolution: model.maxHeatmapResolution,
+        family: model.family,
+        scoring: model.scoring,
         origin,
       };
     } finally {

@@ -128,11 +128,8 @@ pub fn preprocess(img: &RgbImage, cfg: &PreprocessConfig) -> Vec<f32> {
     let xs = left.max(0) as u32..(left + i64::from(ow)).min(i64::from(rw)) as u32;
     let ys = top.max(0) as u32..(top + i64::from(oh)).min(i64::from(rh)) as u32;
 
-    let window = if (rw, rh) == (img.width, img.height) {
-        copy_window(img, xs.clone(), ys.clone())
-    } else {
-        resize::resize_window(img, rw, rh, xs.clone(), ys.clone(), cfg.resample)
-    };
+    // Without a size change both passes are skipped: a plain copy, as in Pillow.
+    let window = resize::resize_window(img, rw, rh, xs.clone(), ys.clone(), cfg.resample);
     // Where the window sits inside the output (non-zero only when padding).
     let (dx, dy) = ((i64::from(xs.start) - left) as usize, (i64::from(ys.start) - top) as usize);
 

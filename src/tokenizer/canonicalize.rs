@@ -92,15 +92,22 @@ impl Normalizer for Canonicalize {
         let chars = canonical_chars(normalized.get());
         let n = normalized.get().chars().count();
         // `transform` takes each new char with its change: 0 replaces the next input
-        // char, 1 is inserted, -k also drops the k input chars after it; input chars
-        // dropped before the first output are counted in `initial_offset`.
+        // char, 1 is inserted, -k also drops the k input chars after it. Input chars
+        // dropped before the first output are dropped by that output too, so that the
+        // text still starts at its input's offset 0: Metaspace's "first" prepend scheme
+        // (see `SigLipTokenizer`) tells the start of a text by that offset.
         let mut dest: Vec<(char, isize)> = Vec::with_capacity(chars.len());
         let mut dropped_at_start = 0;
         let mut next = chars.iter().peekable();
         for i in 0..n {
             let mut first = true;
             while let Some(&(_, c)) = next.next_if(|&&(from, _)| from == i) {
-                dest.push((c, if first { 0 } else { 1 }));
+                let change = match (first, dest.is_empty()) {
+                    (true, true) => -dropped_at_start,
+                    (true, false) => 0,
+                    (false, _) => 1,
+                };
+                dest.push((c, change));
                 first = false;
             }
             if first {
@@ -110,7 +117,8 @@ impl Normalizer for Canonicalize {
                 }
             }
         }
-        normalized.transform(dest, dropped_at_start);
+        let initial_offset = if dest.is_empty() { n } else { 0 };
+        normalized.transform(dest, initial_offset);
         if let Some(then) = &self.then {
             then.normalize(normalized)?;
         }
@@ -155,6 +163,10 @@ mod tests {
                 assert!(n
                     .convert_offsets(tokenizers::normalizer::Range::Normalized(i..i + 1))
                     .is_some());
+            }
+            // The text still starts where its input does (see `normalize`).
+            if !n.get().is_empty() {
+                assert_eq!(n.offsets_original().0, 0, "{text:?}");
             }
         }
     }

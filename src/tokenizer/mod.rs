@@ -191,7 +191,8 @@ impl TokenizerKind {
 /// The text tokenizer of a model of any supported family.
 #[derive(Clone, Debug)]
 pub enum TextTokenizer {
-    Clip(ClipTokenizer),
+    // Boxed: a `tokenizers::Tokenizer` is about 1.5 kB inline.
+    Clip(Box<ClipTokenizer>),
     SigLip(SigLipTokenizer),
 }
 
@@ -200,7 +201,9 @@ impl TextTokenizer {
     /// another family.
     pub fn from_bytes(tokenizer_json: &[u8], kind: TokenizerKind) -> Result<Self> {
         Ok(match kind {
-            TokenizerKind::Clip => TextTokenizer::Clip(ClipTokenizer::from_bytes(tokenizer_json)?),
+            TokenizerKind::Clip => {
+                TextTokenizer::Clip(Box::new(ClipTokenizer::from_bytes(tokenizer_json)?))
+            }
             TokenizerKind::SigLip { max_length } => {
                 TextTokenizer::SigLip(SigLipTokenizer::from_bytes(tokenizer_json, max_length)?)
             }

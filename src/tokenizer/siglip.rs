@@ -27,6 +27,7 @@
 
 use tokenizers::decoders::DecoderWrapper;
 use tokenizers::models::ModelWrapper;
+use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
 use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::processors::PostProcessorWrapper;
 use tokenizers::{
@@ -260,15 +261,33 @@ fn family(vocab: Vocab) -> &'static str {
     }
 }
 
-/// `file` rebuilt with SigLIP's canonicalization in front of its normalizer, its
-/// added tokens re-added in id order (their matching depends on the normalizer).
+/// The tokens transformers' `SiglipTokenizer` finds in a text: its eos (also its
+/// padding token) and unk. A `<pad>` typed in a label is text there.
+const SIGLIP_SPECIAL_TOKENS: [&str; 2] = ["</s>", "<unk>"];
+
+/// `file` rebuilt as transformers' `SiglipTokenizer` runs it:
+/// - SigLIP's canonicalization in front of the file's normalizer;
+/// - the "▁" prefix only at the start of the text (`SiglipTokenizer.tokenize`
+///   prepends one "▁" to the whole text; the pieces after a special token get none):
+///   Metaspace with prepend scheme "first";
+/// - of the file's added tokens only SigLIP's special ones, re-added in id order
+///   (their matching depends on the normalizer).
 fn canonicalizing(file: &Tokenizer) -> Result<Canonicalizing> {
+    let split = match file.get_pre_tokenizer() {
+        Some(PreTokenizerWrapper::Metaspace(m)) => m.get_split(),
+        other => {
+            return Err(Error::Internal(format!(
+                "checked pre_tokenizer is not Metaspace: {other:?}"
+            )))
+        }
+    };
     let mut t = Canonicalizing::new(file.get_model().clone());
     t.with_normalizer(Some(Canonicalize { then: file.get_normalizer().cloned() }))
-        .with_pre_tokenizer(file.get_pre_tokenizer().cloned())
+        .with_pre_tokenizer(Some(Metaspace::new('▁', PrependScheme::First, split)))
         .with_post_processor(file.get_post_processor().cloned())
         .with_decoder(file.get_decoder().cloned());
     let mut added: Vec<_> = file.get_added_tokens_decoder().into_iter().collect();
+    added.retain(|(_, token)| SIGLIP_SPECIAL_TOKENS.contains(&token.content.as_str()));
     added.sort_by_key(|(id, _)| *id);
     for (id, token) in added {
         let content = token.content.clone();

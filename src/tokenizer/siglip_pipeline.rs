@@ -298,7 +298,7 @@ fn check_post_processor(post: &Value, eos: &str) -> Result<()> {
     if post.get("type") != Some(&json!("TemplateProcessing"))
         || post.get("single") != Some(&single)
         || tokens.get("tokens") != Some(&json!([eos]))
-        || !tokens["ids"].as_array().is_some_and(|ids| ids.len() == 1)
+        || tokens["ids"].as_array().is_none_or(|ids| ids.len() != 1)
     {
         return refuse(format!(
             "its post_processor is not TemplateProcessing \"$A {eos}\" (every text ends with \
@@ -315,5 +315,93 @@ fn brief(v: &Value) -> String {
     match s.char_indices().nth(200) {
         Some((i, _)) => format!("{}…", &s[..i]),
         None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn siglip() -> Value {
+        serde_json::from_slice(include_bytes!(
+            "../../tests/fixtures/tokenizer-siglip/tokenizer.json"
+        ))
+        .unwrap()
+    }
+
+    fn siglip2() -> Value {
+        serde_json::from_slice(include_bytes!(
+            "../../tests/fixtures/tokenizer-siglip2/tokenizer.json"
+        ))
+        .unwrap()
+    }
+
+    fn check_value(v: &Value) -> Result<Vocab> {
+        check(v.to_string().as_bytes())
+    }
+
+    #[test]
+    fn tells_the_two_vocabularies_apart() {
+        assert_eq!(check_value(&siglip()).unwrap(), Vocab::SentencePieceUnigram);
+        assert_eq!(check_value(&siglip2()).unwrap(), Vocab::GemmaBpe);
+        assert_eq!(
+            (Vocab::SentencePieceUnigram.eos_token(), Vocab::SentencePieceUnigram.pad_token()),
+            ("</s>", "</s>")
+        );
+        assert_eq!((Vocab::GemmaBpe.eos_token(), Vocab::GemmaBpe.pad_token()), ("<eos>", "<pad>"));
+    }
+
+    #[test]
+    fn the_punctuation_patterns_are_python_string_punctuation() {
+        // Both spellings name exactly the 32 ASCII punctuation characters.
+        for pattern in SIGLIP_PUNCTUATION {
+            let inner = &pattern[1..pattern.len() - 1];
+            let mut chars = Vec::new();
+            let mut it = inner.chars();
+            while let Some(c) = it.next() {
+                chars.push(if c == '\\' { it.next().unwrap() } else { c });
+            }
+            let want: Vec<char> =
+                (0u8..128).map(char::from).filter(char::is_ascii_punctuation).collect();
+            chars.sort();
+            assert_eq!(chars, want, "{pattern}");
+        }
+    }
+
+    #[test]
+    fn refuses_other_patterns_naming_the_field() {
+        let cases: [(Value, &str, Value, &str); 5] = [
+            (
+                siglip(),
+                "/normalizer/normalizers/1/pattern/Regex",
+                json!("(a|a)+$"),
+                "its normalizer is not SigLIP's",
+            ),
+            (
+                siglip(),
+                "/pre_tokenizer/type",
+                json!("Whitespace"),
+                "its pre_tokenizer is not SigLIP's Metaspace",
+            ),
+            (
+                siglip2(),
+                "/normalizer/pattern",
+                json!({"Regex": " "}),
+                "its normalizer is not Gemma's",
+            ),
+            (
+                siglip2(),
+                "/model/fuse_unk",
+                json!(false),
+                "model.fuse_unk is Some(false), expected true",
+            ),
+            (siglip2(), "/model/type", json!("WordLevel"), "model.type is Some(\"WordLevel\")"),
+        ];
+        for (mut file, pointer, value, want) in cases {
+            *file.pointer_mut(pointer).unwrap() = value;
+            let err = check_value(&file).unwrap_err().to_string();
+            assert!(err.contains(want), "{pointer}: {err}");
+            assert!(err.contains("tokenizer.json:"), "{err}");
+        }
     }
 }

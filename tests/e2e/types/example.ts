@@ -1,7 +1,7 @@
 // Compiled by `tsc --noEmit` (tests/e2e/types.test.mjs): the published types
 // (www/webclip.d.ts, www/widget.d.ts) against the way an author uses them.
 // Each @ts-expect-error must be an error, so types that are too loose fail too.
-import { ClipModel, SearchIndex, cachedModels, checkWebGPU, countGpuBuffers, forgetCachedModels, memoryUsage, type Score } from '../../../www/webclip.js';
+import { ClipModel, SearchIndex, cachedModels, checkWebGPU, countGpuBuffers, forgetCachedModels, memoryUsage, type ModelFamily, type Score } from '../../../www/webclip.js';
 import '../../../www/widget.js';
 
 export async function classifyPicked(file: File): Promise<string> {
@@ -24,6 +24,12 @@ export async function classifyPicked(file: File): Promise<string> {
   // @ts-expect-error: the resolution is a number of px
   await model.heatmap(file, ['a robot'], { resolution: '448' });
   console.log(model.origin.fromCache, model.weights, model.gpuBytes, again[0].cosine, texts.length);
+  // SigLIP's scores are each label's own probability; it has no heatmaps.
+  const independent: boolean = model.scoring === 'sigmoid';
+  const family: ModelFamily = model.family;
+  console.log(independent, family, model.maxHeatmapResolution > 0);
+  // @ts-expect-error: no such scoring
+  console.log(model.scoring === 'softmax-renormalised');
   // The adapter and kernels exist on WebGPU only.
   const where: string = model.engine.name === 'webgpu' ? `${model.adapter?.name} (${model.kernels})` : model.engine.description;
   // @ts-expect-error: the adapter may be undefined (the CPU engine)
