@@ -1,13 +1,16 @@
-//! End-to-end image preprocessing against transformers' `CLIPImageProcessorPil`.
+//! End-to-end image preprocessing against transformers' `CLIPImageProcessorPil` and
+//! `SiglipImageProcessorPil`.
 //!
 //! `tests/fixtures/preprocess/manifest.json` (written by `tools/make_preprocess_fixtures.py`)
-//! lists cases: a picture from `tests/fixtures/images/`, a `preprocessor_config.json` body
-//! and a PNG holding transformers' uint8 crop right before rescale + normalise (the script
-//! asserts that normalising it reproduces transformers' `pixel_values` within 1e-6).
+//! lists cases: a picture from `tests/fixtures/images/`, a `preprocessor_config.json` body,
+//! the processor that made it, and a PNG holding transformers' uint8 crop (SigLIP: the
+//! resized picture) right before rescale + normalise (the script asserts that normalising it
+//! reproduces transformers' `pixel_values` within 1e-6).
 //!
 //! Tolerance, per case, in 0..1 pixel space (our output mapped back through std and mean):
 //! - everything Pillow decodes losslessly (PNG, GIF, BMP, lossless WebP) must be bit-exact,
-//!   and within max |error| <= 2/255, mean <= 0.5/255 in any case;
+//!   and within max |error| <= 2/255, mean <= 0.5/255 in any case; that includes SigLIP's
+//!   exact bicubic and bilinear resizes and Pillow 13's choice of pass order;
 //! - lossy decoders are not the same code as Pillow's: JPEG is decoded by zune-jpeg, not
 //!   libjpeg-turbo (its 4:2:0 chroma upsampling rounds between the vertical and horizontal
 //!   steps, its YCbCr->RGB uses 14-bit instead of 16-bit constants), lossy WebP by
@@ -16,11 +19,12 @@
 //!   skimage's photos at B/32 settings; lossy WebP is exact today. They are held to max
 //!   4/255, mean 0.5/255. Upscaling a small JPEG amplifies the decoder's error (128x96
 //!   YCCK at B/32: 4/255; a 90x60 4:2:0 file: 5/255, so that one is compared unresized).
+//!   SigLIP on rocket.jpg: 1/255 at 224x224 bicubic and at 40x40 bilinear, as at B/32.
 #![cfg(not(target_arch = "wasm32"))]
 
 use std::path::{Path, PathBuf};
 
-use webclip::image::{decode, from_rgba, preprocess, PreprocessConfig};
+use webclip::image::{decode, from_rgba, output_size, preprocess, PreprocessConfig};
 
 const MAX_TOL: f64 = 2.0 / 255.0;
 const MAX_TOL_LOSSY: f64 = 4.0 / 255.0;
@@ -106,6 +110,8 @@ fn matches_transformers() {
             .expect("manifest.json");
     let cases = manifest["cases"].as_array().expect("cases");
     assert!(cases.len() >= 20, "manifest has only {} cases", cases.len());
+    let siglip = cases.iter().filter(|c| c["processor"] == "SiglipImageProcessorPil").count();
+    assert!(siglip >= 10, "manifest has only {siglip} SigLIP cases");
     let mut failures = Vec::new();
     println!(
         "{:<26} {:>9} {:>9} {:>7} {:>10}",
@@ -212,4 +218,23 @@ fn extreme_aspect_ratio_is_cheap() {
     let out = preprocess(&img, &PreprocessConfig::clip_default(224));
     assert_eq!(out.len(), 3 * 224 * 224);
     assert!(out.iter().all(|v| v.is_finite()));
+}
+
+/// A SigLIP file: every picture becomes exactly 3 x 224 x 224 (no crop, aspect ratio not
+/// kept), values in -1..1.
+#[test]
+fn siglip_output_is_the_exact_size() {
+    let file = r#"{"do_normalize": true, "do_rescale": true, "do_resize": true,
+        "image_mean": [0.5, 0.5, 0.5], "image_processor_type": "SiglipImageProcessor",
+        "image_std": [0.5, 0.5, 0.5], "processor_class": "SiglipProcessor", "resample": 3,
+        "rescale_factor": 0.00392156862745098, "size": {"height": 224, "width": 224}}"#;
+    let cfg = PreprocessConfig::from_json(file).unwrap();
+    assert_eq!(cfg, PreprocessConfig::siglip_default(224));
+    for f in ["chelsea.png", "rocket.jpg", "rgba_transparency.png", "coffee_strip_5x400.png"] {
+        let img = decode(&read(&fixtures().join("images").join(f)), f).unwrap();
+        assert_eq!(output_size(img.width, img.height, &cfg), (224, 224), "{f}");
+        let out = preprocess(&img, &cfg);
+        assert_eq!(out.len(), 3 * 224 * 224, "{f}");
+        assert!(out.iter().all(|v| (-1.0..=1.0).contains(v)), "{f}");
+    }
 }

@@ -1,5 +1,8 @@
 //! The real CLIP `tokenizer.json` against transformers' ids for a corpus of
 //! hard strings. Fixtures are made by `tools/make_tokenizer.py`.
+//!
+//! Module `siglip`: SigLIP's and SigLIP 2's tokenizers (`SigLipTokenizer`,
+//! `TextTokenizer`) against transformers' ids, and the files they refuse.
 #![cfg(not(target_arch = "wasm32"))]
 
 use webclip::tokenizer::{eos_position, ClipTokenizer, CONTEXT_LENGTH, END_OF_TEXT, START_OF_TEXT};
@@ -345,6 +348,9 @@ mod siglip {
         assert!(differ >= 5, "only {differ} texts differ without canonicalization");
     }
 
+    /// A change made to a parsed tokenizer.json.
+    type Edit = dyn Fn(&mut Value);
+
     /// The other layouts accepted for SigLIP's file give the same ids: the newer
     /// SentencePiece converters' space handling, a SigLIP converter's canonicalization
     /// steps in the file (no-ops after webclip's), a pre-0.14 Metaspace.
@@ -352,7 +358,7 @@ mod siglip {
     fn accepted_siglip_layouts_agree() {
         let f = siglip();
         let base: Value = serde_json::from_slice(&f.json).unwrap();
-        let variants: [(&str, Box<dyn Fn(&mut Value)>); 4] = [
+        let variants: [(&str, Box<Edit>); 4] = [
             (
                 "newer space handling",
                 Box::new(|v| {

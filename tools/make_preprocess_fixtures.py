@@ -93,9 +93,10 @@ NO_RESIZE = {"do_resize": False, "do_center_crop": False}  # decode + composite 
 def siglip(height, width, resample, **extra):
     """A SigLIP Hub file (google/siglip-base-patch16-224's fields, resized): no crop fields,
     so the Rust parser must take SiglipImageProcessor's defaults, not CLIP's. SigLIP 2's
-    fixed-resolution files differ by `"resample": 2` and `"do_convert_rgb": null` (pass
-    do_convert_rgb=None): transformers 5 then skips the RGB conversion, harmless for an RGB
-    picture but an error for an RGBA one, so those cases use RGB pictures only."""
+    fixed-resolution files may say `"resample": 2`, and several SigLIP files carry
+    `"do_convert_rgb": null` (pass do_convert_rgb=None): transformers 5 then skips the RGB
+    conversion, harmless for an RGB picture but an error for an RGBA one, so the cases with
+    it use RGB pictures only."""
     cfg = {
         "do_normalize": True,
         "do_rescale": True,
@@ -482,16 +483,21 @@ CASES = [
     ("siglip_astronaut_224", "astronaut.png", siglip(224, 224, BICUBIC)),
     ("siglip_rgba_224", "rgba_transparency.png", siglip(224, 224, BICUBIC)),  # 61x37: upscaled
     ("siglip_rgba_48x32", "rgba_transparency.png", siglip(48, 32, BICUBIC)),  # up in y, down in x
+    # Pillow 13 runs the vertical pass first when the height loses more than twice as many
+    # pixels as the width; each pass rounds to uint8, so the order shows.
+    ("siglip_rgba_24x96", "rgba_transparency.png", siglip(24, 96, BICUBIC)),  # vertical first
+    ("siglip_chelsea_120x460", "chelsea.png", siglip(120, 460, BICUBIC)),  # vertical first
     # SigLIP 2 fixed resolution: bilinear.
     ("siglip2_chelsea_40", "chelsea.png", siglip(40, 40, BILINEAR, do_convert_rgb=None)),
     ("siglip2_rocket_40", "rocket.jpg", siglip(40, 40, BILINEAR, do_convert_rgb=None)),
     ("siglip2_astronaut_40", "astronaut.png", siglip(40, 40, BILINEAR, do_convert_rgb=None)),
     ("siglip2_rgba_40", "rgba_transparency.png", siglip(40, 40, BILINEAR)),
     ("siglip2_rgba_48x32", "rgba_transparency.png", siglip(48, 32, BILINEAR)),
-    ("siglip2_chelsea_33x500", "chelsea.png", siglip(33, 500, BILINEAR, do_convert_rgb=None)),  # up in x, down in y
+    ("siglip2_chelsea_33x500", "chelsea.png", siglip(33, 500, BILINEAR, do_convert_rgb=None)),  # vertical first
     # CLIPImageProcessor with an exact {height, width} resize, then its center crop.
     ("clip_exact_64x96_crop40", "chelsea.png", new_style(None, 40, 40, size={"height": 64, "width": 96})),
     ("clip_bilinear_60", "astronaut.png", new_style(60, 56, 60, resample=BILINEAR)),
+    ("clip_tall_strip_vertical_first", "coffee_strip_5x400.png", new_style(3, 64, 3)),  # 5x400 -> 3x240
 ]
 
 PHOTOS = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png",

@@ -13,7 +13,7 @@ on a SigLIP base/16 (SiglipConfig() defaults): the file size in MB (10^6 bytes)
 with today's all-q4 file (88.1 MB for B/32, docs/model-file.md) as the base.
 
     tools/.venv/bin/python tools/quant_study.py DIR                 # every policy
-    tools/.venv/bin/python tools/quant_study.py DIR -p q4,'q8 edges'  # some (labels or numbers)
+    tools/.venv/bin/python tools/quant_study.py DIR -p 'q4,q8 edges'  # some (labels or row numbers)
     tools/.venv/bin/python tools/quant_study.py DIR --isolate       # which group costs most
     tools/.venv/bin/python tools/quant_study.py --list              # policies and their cost only
 
@@ -21,7 +21,11 @@ Formats (src/ops/format/quantize.rs, blocks of 32 along k padded with zeros, f16
 scales): `q8` (max|w| / 127); `q4` as webclip writes it (ggml's q4_0 scale times
 16 factors in [0.8, 1.1], least squared error); `q4 plain` (ggml's q4_0); `q4 lsq`
 (the scale refit by least squares from 32 starts: same format, slower writer);
-`q4_1` and `q4_1 search` (with a per-block minimum: a format change). `--isolate`
+`q4_1` and `q4_1 search` (with a per-block minimum: a format change); `+sort`
+after a q4 format: each MLP's hidden units sorted by the size (RMS) of their fc2
+column before quantizing, so that fc2's blocks hold columns of like size (a
+converter would permute fc1's rows and bias and fc2's columns: the same function,
+no format change; simulated by quantizing fc2 permuted and permuting back). `--isolate`
 quantizes one group of matrices at a time to q4 (the rest stay f32) to show which
 group dominates the error.
 
@@ -197,6 +201,10 @@ def rule(q8_if, q4="q4"):
     return lambda name, layers: "q8" if q8_if(name, layers) else q4
 
 
+def bytes_per_weight(fmt: str) -> float:
+    return FORMATS[fmt.partition("+")[0]][1]
+
+
 def in_layers(kinds, towers=("vision", "text"), which=lambda i, n: True):
     """Layer matrices of these kinds in these towers at layer indices `which` picks."""
 
@@ -228,17 +236,21 @@ POLICIES = {
     "q8 edges+first+last": rule(any_of(edge, in_layers(ALL, which=lambda i, n: i in (0, n - 1)))),
     "q8 edges+vision first": rule(any_of(edge, in_layers(ALL, ("vision",), first))),
     "q8 edges+text first": rule(any_of(edge, in_layers(ALL, ("text",), first))),
-    "q8 edges+q,k": rule(any_of(edge, in_layers(("q_proj", "k_proj")))),
+    "q8 edges+q/k": rule(any_of(edge, in_layers(("q_proj", "k_proj")))),
     "q8 edges+k": rule(any_of(edge, in_layers(("k_proj",)))),
-    "q8 edges+v,out": rule(any_of(edge, in_layers(("v_proj", "out_proj")))),
-    "q8 edges+fc2": rule(any_of(edge, in_layers(("fc2",)))),
-    "q8 edges+vision q,k": rule(any_of(edge, in_layers(("q_proj", "k_proj"), ("vision",)))),
-    "q8 edges+text q,k": rule(any_of(edge, in_layers(("q_proj", "k_proj"), ("text",)))),
+    "q8 edges+v/out": rule(any_of(edge, in_layers(("v_proj", "out_proj")))),
+    "q8 edges+vision q/k": rule(any_of(edge, in_layers(("q_proj", "k_proj"), ("vision",)))),
+    "q8 edges+text q/k": rule(any_of(edge, in_layers(("q_proj", "k_proj"), ("text",)))),
     "q8 edges+text fc2": rule(any_of(edge, in_layers(("fc2",), ("text",)))),
-    "q8 edges+Q4_K_M v,fc2": rule(any_of(edge, in_layers(("v_proj", "fc2"), which=q4km_layer))),
-    "q8 edges, q4 lsq": rule(edge, "q4 lsq"),
-    "q8 edges+q,k, q4 lsq": rule(any_of(edge, in_layers(("q_proj", "k_proj"))), "q4 lsq"),
+    "q8 edges+Q4_K_M v/fc2": rule(any_of(edge, in_layers(("v_proj", "fc2"), which=q4km_layer))),
+    "q8 edges (q4 lsq)": rule(edge, "q4 lsq"),
+    "q8 edges+q/k (q4 lsq)": rule(any_of(edge, in_layers(("q_proj", "k_proj"))), "q4 lsq"),
     "q4_1 search": lambda name, layers: "q4_1 search",
+    "q4+sort": lambda name, layers: "q4+sort",
+    "q8 edges (q4+sort)": rule(edge, "q4+sort"),
+    "q8 edges+text first (q4+sort)": rule(any_of(edge, in_layers(ALL, ("text",), first)), "q4+sort"),
+    "q8 edges+first (q4+sort)": rule(any_of(edge, in_layers(ALL, which=first)), "q4+sort"),
+    "q8 edges+fc2": rule(any_of(edge, in_layers(("fc2",)))),
 }
 
 # --isolate: each group alone in q4, every other matrix f32
@@ -276,7 +288,7 @@ def extra_mb(policy, shapes, layers) -> float:
     extra = 0.0
     for name, (n, k) in shapes.items():
         np_, kp = -(-n // 4) * 4, -(-k // BLOCK) * BLOCK
-        extra += np_ * kp * (FORMATS[policy(name, layers)][1] - FORMATS["q4"][1])
+        extra += np_ * kp * (bytes_per_weight(policy(name, layers)) - FORMATS["q4"][1])
     return extra / 1e6
 
 
@@ -336,10 +348,22 @@ class Quantized:
             return self.original[name]
         if (name, fmt) not in self.cache:
             w = self.original[name].numpy()
-            b, k = blocks(w)
-            r = FORMATS[fmt][0](b).reshape(b.shape[0], -1)[:, :k].reshape(w.shape)
+            base, _, sort = fmt.partition("+")
+            if sort and name.endswith("mlp.fc2.weight"):
+                # the converter would permute the MLP's hidden units (fc1 rows and bias, fc2
+                # columns: the same function) so that fc2's columns of like size share blocks
+                order = np.argsort(np.sqrt((w * w).mean(0)), kind="stable")
+                r = np.empty_like(w)
+                r[:, order] = self.quantize(w[:, order], base)
+            else:
+                r = self.quantize(w, base)
             self.cache[name, fmt] = torch.from_numpy(r.astype(np.float32))
         return self.cache[name, fmt]
+
+    @staticmethod
+    def quantize(w, fmt):
+        b, k = blocks(w)
+        return FORMATS[fmt][0](b).reshape(b.shape[0], -1)[:, :k].reshape(w.shape)
 
 
 def main(argv=None) -> None:
@@ -347,6 +371,7 @@ def main(argv=None) -> None:
     ap.add_argument("model_dir", nargs="?", default="/work/vitb32", type=Path)
     ap.add_argument("-p", "--policies", default="all", help="comma-separated labels or row numbers (see --list)")
     ap.add_argument("--isolate", action="store_true", help="each group of matrices alone in q4, the rest f32")
+    ap.add_argument("--isolate-format", default="q4", help="the format --isolate gives each group (default q4)")
     ap.add_argument("--list", action="store_true", help="print the policies and their cost, quantize nothing")
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
@@ -372,8 +397,9 @@ def main(argv=None) -> None:
     names = [n for n in original if is_matrix(n)]
 
     if args.isolate:
-        rows = [(g, lambda n, L, f=f: "q4" if f(n, L) else "f32") for g, f in GROUPS.items()]
-        rows = [(g, p) for g, p in rows if any(p(n, layers) == "q4" for n in names)]
+        fmt = args.isolate_format
+        rows = [(g, lambda n, L, f=f: fmt if f(n, L) else "f32") for g, f in GROUPS.items()]
+        rows = [(g, p) for g, p in rows if any(p(n, layers) != "f32" for n in names)]
     else:
         rows = [(label, POLICIES[label]) for label in chosen]
     for label, policy in rows:

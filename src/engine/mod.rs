@@ -117,9 +117,9 @@ pub trait Engine {
     /// it measures what loading a model takes).
     fn allocated_bytes(&self) -> u64;
 
-    /// Bytes an `[n, k]` matrix takes as [`Engine::matrix`] makes it.
-    fn matrix_bytes(&self, n: usize, k: usize) -> u64 {
-        self.format().layout(n, k).bytes() as u64
+    /// Bytes an `[n, k]` matrix packed in `format` takes as [`Engine::matrix`] makes it.
+    fn matrix_bytes(&self, format: WeightFormat, n: usize, k: usize) -> u64 {
+        format.layout(n, k).bytes() as u64
     }
 
     /// Most bytes a model's tensors may take together, where the engine knows

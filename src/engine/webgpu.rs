@@ -27,6 +27,21 @@ use super::{Engine, Linear, Mask, PackedWeight, Rows, WeightFormat};
 pub use crate::ops::bench::KernelTiming;
 pub use crate::ops::KernelFamily;
 
+/// A tensor on the GPU: its buffer and, for a matrix, the format it is packed in
+/// (a q4 model keeps a few matrices in q8: `model::precision`).
+#[derive(Clone, Debug)]
+pub struct GpuTensor {
+    buffer: GpuBuffer,
+    format: Option<WeightFormat>,
+}
+
+impl std::ops::Deref for GpuTensor {
+    type Target = GpuBuffer;
+    fn deref(&self) -> &GpuBuffer {
+        &self.buffer
+    }
+}
+
 /// A device and the kernels of one family for one weight format. Cheap to
 /// clone: models loaded in the same format share one.
 #[derive(Clone)]
@@ -167,7 +182,7 @@ impl Shape {
 }
 
 impl Engine for GpuEngine {
-    type Tensor = GpuBuffer;
+    type Tensor = GpuTensor;
     type Stage = GpuStage;
     type Pass<'p> = wgpu::ComputePass<'p>;
 
@@ -187,16 +202,16 @@ impl Engine for GpuEngine {
         self.gpu.checked(what, f).await
     }
 
-    fn scratch(&self, label: &str, len: usize) -> GpuBuffer {
-        self.gpu.scratch(label, len)
+    fn scratch(&self, label: &str, len: usize) -> GpuTensor {
+        GpuTensor { buffer: self.gpu.scratch(label, len), format: None }
     }
 
-    fn vector(&self, label: &str, data: &[f32]) -> GpuBuffer {
-        self.gpu.upload(label, data)
+    fn vector(&self, label: &str, data: &[f32]) -> GpuTensor {
+        GpuTensor { buffer: self.gpu.upload(label, data), format: None }
     }
 
-    fn matrix(&self, label: &str, weight: &PackedWeight) -> GpuBuffer {
-        weight.upload(&self.gpu, label)
+    fn matrix(&self, label: &str, weight: &PackedWeight) -> GpuTensor {
+        GpuTensor { buffer: weight.upload(&self.gpu, label), format: Some(weight.format) }
     }
 
     fn stage(&self, label: &str) -> GpuStage {
@@ -208,24 +223,28 @@ impl Engine for GpuEngine {
         }
     }
 
-    fn linear(&self, stage: &mut GpuStage, l: Linear<'_, GpuBuffer>) {
+    fn linear(&self, stage: &mut GpuStage, l: Linear<'_, GpuTensor>) {
         let e = &l.epilogue;
         let epilogue =
             EpilogueFlags { bias: e.bias.is_some(), act: e.act, residual: e.residual.is_some() };
         let shape = Shape::Linear { n: l.n, k: l.k, epilogue };
-        self.op(stage, shape, |u| {
-            matmul::bind(&self.kernels.matmul, &self.gpu, u, l.x, l.w, e.bias, e.residual, l.y)
-        })
+        // A q4 model's q8 matrices (`model::precision`) go to q4's q8 matmul.
+        let format = l.w.format.unwrap_or(self.kernels.format);
+        let kernel = self.kernels.matmul_for(format).unwrap_or_else(|| {
+            panic!("a {} matrix bound on a {} engine", format.name(), self.kernels.format.name())
+        });
+        let (bias, residual) = (e.bias.map(|b| &b.buffer), e.residual.map(|r| &r.buffer));
+        self.op(stage, shape, |u| matmul::bind(kernel, &self.gpu, u, l.x, l.w, bias, residual, l.y))
     }
 
     fn layernorm(
         &self,
         stage: &mut GpuStage,
-        x: &GpuBuffer,
-        [gamma, beta]: [&GpuBuffer; 2],
+        x: &GpuTensor,
+        [gamma, beta]: [&GpuTensor; 2],
         cols: usize,
         eps: f64,
-        y: &GpuBuffer,
+        y: &GpuTensor,
     ) {
         self.op(stage, Shape::LayerNorm { cols, eps }, |u| {
             layernorm::bind(&self.kernels.layernorm, &self.gpu, u, x, gamma, beta, y)
@@ -235,11 +254,11 @@ impl Engine for GpuEngine {
     fn attention(
         &self,
         stage: &mut GpuStage,
-        qkv: &GpuBuffer,
+        qkv: &GpuTensor,
         heads: usize,
         head_dim: usize,
         mask: Mask,
-        out: &GpuBuffer,
+        out: &GpuTensor,
     ) {
         self.op(stage, Shape::Attention { heads, head_dim, mask }, |u| {
             attention::bind(&self.kernels.attention, &self.gpu, u, qkv, out)
@@ -249,11 +268,11 @@ impl Engine for GpuEngine {
     fn patches(
         &self,
         stage: &mut GpuStage,
-        pixels: &GpuBuffer,
+        pixels: &GpuTensor,
         channels: usize,
         image_size: usize,
         patch: usize,
-        out: &GpuBuffer,
+        out: &GpuTensor,
     ) {
         self.op(stage, Shape::Patches { channels, image_size, patch }, |u| {
             embeddings::bind_im2col(&self.kernels.im2col, &self.gpu, u, pixels, out)
@@ -263,17 +282,17 @@ impl Engine for GpuEngine {
     fn vision_embeddings(
         &self,
         stage: &mut GpuStage,
-        patch_embeds: &GpuBuffer,
-        class_embedding: Option<&GpuBuffer>,
-        positions: &GpuBuffer,
+        patch_embeds: &GpuTensor,
+        class_embedding: Option<&GpuTensor>,
+        positions: &GpuTensor,
         width: usize,
-        out: &GpuBuffer,
+        out: &GpuTensor,
     ) {
         let class_tokens = usize::from(class_embedding.is_some());
         self.op(stage, Shape::VisionEmbeddings { width, class_tokens }, |u| {
             let k = &self.kernels.vision_embeddings;
             // Without a class token the kernel never reads binding 2: positions stand in.
-            let class = class_embedding.unwrap_or(positions);
+            let class = &class_embedding.unwrap_or(positions).buffer;
             embeddings::bind_vision(k, &self.gpu, u, patch_embeds, class, positions, out)
         })
     }
@@ -283,10 +302,10 @@ impl Engine for GpuEngine {
     fn token_embeddings(
         &self,
         stage: &mut GpuStage,
-        ids: &GpuBuffer,
+        ids: &GpuTensor,
         table: &PackedWeight,
-        positions: &GpuBuffer,
-        out: &GpuBuffer,
+        positions: &GpuTensor,
+        out: &GpuTensor,
     ) {
         let (vocab, width) = (table.n, table.k);
         let chunks =
@@ -309,10 +328,10 @@ impl Engine for GpuEngine {
     fn gather_rows(
         &self,
         stage: &mut GpuStage,
-        index: &GpuBuffer,
-        x: &GpuBuffer,
+        index: &GpuTensor,
+        x: &GpuTensor,
         width: usize,
-        out: &GpuBuffer,
+        out: &GpuTensor,
     ) {
         self.op(stage, Shape::GatherRows { width }, |u| {
             pooling::bind_gather(&self.kernels.gather_rows, &self.gpu, u, index, x, out)
@@ -322,7 +341,7 @@ impl Engine for GpuEngine {
     fn write<T: bytemuck::Pod>(
         &self,
         _pass: &mut wgpu::ComputePass<'_>,
-        tensor: &GpuBuffer,
+        tensor: &GpuTensor,
         data: &[T],
     ) {
         // Queued writes land before the submit that ends the pass.
@@ -356,7 +375,7 @@ impl Engine for GpuEngine {
     async fn run(
         &self,
         record: impl FnOnce(&mut wgpu::ComputePass<'_>),
-        out: &GpuBuffer,
+        out: &GpuTensor,
         len: usize,
     ) -> Result<Vec<f32>> {
         let pending = self

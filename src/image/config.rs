@@ -12,10 +12,12 @@
 //!
 //! A missing (or `null`) field takes the default of the processor the file names in
 //! `image_processor_type` (`SiglipImageProcessor*`: SigLIP's; anything else: CLIP's), as
-//! transformers' class attributes do. (transformers 5 takes an explicit `null` literally
-//! instead; the only place that changes numbers is `"do_convert_rgb": null`, which SigLIP 2
-//! files carry: transformers then skips the conversion to RGB, which gives the same pixels for
-//! an RGB picture and raises an error for any other, so we convert as always.)
+//! transformers' class attributes do. (transformers 5.24 takes an explicit `null` literally
+//! instead: a `null` switch is off, a `null` size, filter, mean or crop size with its switch
+//! on is an error. The `null` real files carry is `"do_convert_rgb": null` (several SigLIP
+//! files have it): transformers then skips the conversion to RGB, which gives the same
+//! pixels for an RGB picture and raises an error for any other (RGBA, gray, palette), so we
+//! convert as always.)
 
 use serde_json::{Map, Value};
 
@@ -186,7 +188,8 @@ impl PreprocessConfig {
             // SiglipImageProcessor has no crop size to fall back on; transformers refuses too.
             None if cfg.do_center_crop && processor == Processor::Siglip => {
                 return Err(Error::Config(
-                    "do_center_crop = true but crop_size is missing (SiglipImageProcessor has no default crop)"
+                    "do_center_crop = true but crop_size is missing \
+                     (SiglipImageProcessor has no default crop)"
                         .into(),
                 ));
             }
@@ -240,7 +243,9 @@ fn processor(obj: &Map<String, Value>) -> Result<Processor> {
     if name.starts_with("Siglip2") {
         // NaFlex: patches at the picture's own aspect ratio, up to max_num_patches.
         return Err(Error::Config(format!(
-            "image_processor_type = {name:?}: SigLIP 2's variable-resolution (NaFlex) preprocessing is not supported; its fixed-resolution checkpoints use SiglipImageProcessor"
+            "image_processor_type = {name:?}: SigLIP 2's variable-resolution (NaFlex) \
+             preprocessing is not supported; its fixed-resolution checkpoints use \
+             SiglipImageProcessor"
         )));
     }
     Ok(if name.starts_with("Siglip") { Processor::Siglip } else { Processor::Clip })
@@ -300,17 +305,16 @@ fn parse_size(v: &Value) -> Result<Size> {
     let mut keys: Vec<&str> =
         obj.iter().filter(|(_, x)| !x.is_null()).map(|(k, _)| k.as_str()).collect();
     keys.sort_unstable();
+    let key = |k: &str| positive_u32(&format!("size.{k}"), &obj[k]);
     match keys.as_slice() {
-        ["shortest_edge"] => Ok(Size::ShortestEdge(positive_u32("size.shortest_edge", &obj["shortest_edge"])?)),
-        ["height", "width"] => Ok(Size::Exact {
-            height: positive_u32("size.height", &obj["height"])?,
-            width: positive_u32("size.width", &obj["width"])?,
-        }),
+        ["shortest_edge"] => Ok(Size::ShortestEdge(key("shortest_edge")?)),
+        ["height", "width"] => Ok(Size::Exact { height: key("height")?, width: key("width")? }),
         k if k.contains(&"longest_edge") => {
             Err(Error::Config(format!("size = {v}: longest_edge is not supported")))
         }
         _ => Err(Error::Config(format!(
-            "size = {v}: only {{\"shortest_edge\": n}} (CLIP) and {{\"height\": h, \"width\": w}} (SigLIP) are supported"
+            "size = {v}: only {{\"shortest_edge\": n}} (CLIP) and {{\"height\": h, \"width\": w}} \
+             (SigLIP) are supported"
         ))),
     }
 }

@@ -175,16 +175,6 @@ fn channel_maps(cfg: &PreprocessConfig) -> [[f32; 256]; 3] {
     maps
 }
 
-fn copy_window(img: &RgbImage, xs: std::ops::Range<u32>, ys: std::ops::Range<u32>) -> RgbImage {
-    let stride = img.width as usize * 3;
-    let mut data = Vec::with_capacity(xs.len() * ys.len() * 3);
-    for y in ys.clone() {
-        let row = y as usize * stride;
-        data.extend_from_slice(&img.data[row + xs.start as usize * 3..row + xs.end as usize * 3]);
-    }
-    RgbImage { width: xs.len() as u32, height: ys.len() as u32, data }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -425,11 +425,11 @@ mod tests {
         assert!(!vertical_first(9, 7, 4, 2) && !vertical_first(5, 5, 4, 3));
         assert!(!vertical_first(10, 10, 20, 10) && !vertical_first(10, 10, 4, 7));
         assert!(vertical_first(5, 400, 3, 240)); // CLIP shrinking a tall strip
-        let cases: [((u32, u32, u32, u32), Resample, &[u8]); 4] = [
+        let cases = [
             (
                 (9, 7, 8, 2),
                 Bilinear,
-                &[120, 95, 87, 109, 126, 108, 89, 93, 91, 97, 125, 126, 104, 91, 115, 131],
+                &[120, 95, 87, 109, 126, 108, 89, 93, 91, 97, 125, 126, 104, 91, 115, 131][..],
             ),
             (
                 (9, 7, 8, 3),

@@ -4,7 +4,8 @@
 //!
 //! Loading, each module using only those listed before it: `reader` (byte
 //! access: files, memory, sinks), `header` (the safetensors header), `schema`
-//! (every tensor a config implies), `texts` (a model's other files),
+//! (every tensor a config implies), `precision` (the format each matrix is
+//! packed in), `texts` (a model's other files),
 //! `model_file` (the webclip one-file format), `table` (the check of stored
 //! tensors against the schema), `weights` (checked, streamed reads), `files`
 //! (a model source: weights, header, texts), `convert` (a load that writes a
@@ -21,6 +22,7 @@ mod head;
 pub mod header;
 pub mod heatmap;
 pub mod model_file;
+pub mod precision;
 pub mod prompt_cache;
 pub mod reader;
 mod runtime;

@@ -20,6 +20,7 @@ use crate::ops::{PackedWeight, WeightFormat};
 
 use super::config::ClipConfig;
 use super::header::{self, Header};
+use super::precision;
 use super::schema::{self, Kind};
 use super::texts::ModelTexts;
 
@@ -128,7 +129,8 @@ impl Plan {
         for e in expected {
             if e.kind == Kind::Matrix {
                 let (n, k) = schema::matrix_dims(&e.shape);
-                let (dtype, shape, scales) = packed_layout(format, n, k);
+                let matrix_format = precision::matrix_format(format, &e.name);
+                let (dtype, shape, scales) = packed_layout(matrix_format, n, k);
                 layout.push((e.name.clone(), dtype, shape));
                 if let Some(scales) = scales {
                     layout.push((scales_name(&e.name), Dtype::F16, scales));

@@ -15,6 +15,7 @@ use crate::ops::WeightFormat;
 use super::config::ClipConfig;
 use super::header::Header;
 use super::model_file;
+use super::precision;
 use super::reader::TensorSource;
 use super::schema::{self, Expected, Kind};
 
@@ -53,6 +54,10 @@ pub struct Table {
     pub expected: HashMap<String, Expected>,
     /// A webclip model file: matrices are stored packed in the format asked for.
     pub packed: bool,
+    /// A model file's matrices by name: the format each is packed in
+    /// ([`precision::matrix_format`], or the file's own in a q4 file written
+    /// before q4 kept some matrices in q8).
+    pub formats: HashMap<String, WeightFormat>,
 }
 
 impl Table {
@@ -85,18 +90,23 @@ impl Table {
                 ));
             }
         }
-        let table = Table { tensors, expected: HashMap::new(), packed };
+        let mut table =
+            Table { tensors, expected: HashMap::new(), packed, formats: HashMap::new() };
         let mut planned = BTreeSet::new();
         let mut expected = HashMap::new();
         for e in schema::expected(config) {
-            for (tensor, dtypes, shape) in table.stored_as(&e, format) {
+            let matrix_format = table.matrix_format(&e, format);
+            if packed && e.kind == Kind::Matrix {
+                table.formats.insert(e.name.clone(), matrix_format);
+            }
+            for (tensor, dtypes, shape) in table.stored_as(&e, matrix_format) {
                 let info = table.tensors.get(&tensor).ok_or_else(|| {
                     let names: Vec<&str> = files.iter().map(|(s, _)| s.name()).collect();
                     Error::tensor(&tensor, format!("missing from {}", names.join(", ")))
                 })?;
                 let name = files[info.file].0.name();
                 let matrix = if packed && e.kind == Kind::Matrix {
-                    format!(" (a {} matrix {:?})", format.name(), e.shape)
+                    format!(" (a {} matrix {:?})", matrix_format.name(), e.shape)
                 } else {
                     String::new()
                 };
@@ -153,7 +163,23 @@ impl Table {
         Ok(Table { expected, ..table })
     }
 
-    /// The stored tensors of `e`: name, accepted dtypes, shape.
+    /// The format a model file's matrix `e` is packed in: the one
+    /// [`precision::matrix_format`] gives a file in `format`, or `format` itself
+    /// where the file stores it so (a q4 file from before mixed precision); the
+    /// stored dtype tells them apart.
+    fn matrix_format(&self, e: &Expected, format: WeightFormat) -> WeightFormat {
+        let mixed = precision::matrix_format(format, &e.name);
+        let dtype_of = |f: WeightFormat| {
+            let (n, k) = schema::matrix_dims(&e.shape);
+            model_file::packed_layout(f, n, k).0
+        };
+        match self.tensors.get(&e.name) {
+            Some(t) if mixed != format && t.info.dtype == dtype_of(format) => format,
+            _ => mixed,
+        }
+    }
+
+    /// The stored tensors of `e` (a matrix packed in `format`): name, accepted dtypes, shape.
     fn stored_as(
         &self,
         e: &Expected,

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 
 use super::config::{ClipConfig, Family, TowerConfig};
 use super::encoder::Activations;
+use super::precision;
 use super::text::TextTower;
 use super::vision::{VisionInputs, VisionTower};
 use super::weights::{self, Weights};
@@ -182,18 +183,21 @@ fn dense_tokens(config: &ClipConfig, max_images: usize, max_bytes: u64, widest: 
 /// Bytes `engine` holds for `config`'s tensors (matrices as the engine packs
 /// them, the rest as f32), activations aside.
 fn tensor_bytes<E: Engine>(engine: &E, config: &ClipConfig) -> u64 {
-    weight_bytes(config, |n, k| engine.matrix_bytes(n, k))
+    let format = engine.format();
+    weight_bytes(config, |name, n, k| {
+        engine.matrix_bytes(precision::matrix_format(format, name), n, k)
+    })
 }
 
-/// Bytes of `config`'s tensors: each matrix as `matrix_bytes(n, k)` says, the
-/// rest as f32.
-fn weight_bytes(config: &ClipConfig, matrix_bytes: impl Fn(usize, usize) -> u64) -> u64 {
+/// Bytes of `config`'s tensors: each matrix as `matrix_bytes(name, n, k)` says,
+/// the rest as f32.
+fn weight_bytes(config: &ClipConfig, matrix_bytes: impl Fn(&str, usize, usize) -> u64) -> u64 {
     weights::expected(config)
         .iter()
         .map(|e| match e.kind {
             weights::Kind::Matrix => {
                 let (n, k) = weights::matrix_dims(&e.shape);
-                matrix_bytes(n, k)
+                matrix_bytes(&e.name, n, k)
             }
             weights::Kind::Small => 4 * e.shape.iter().product::<usize>() as u64,
         })
@@ -233,7 +237,9 @@ fn pass_sizes(config: &ClipConfig, format: WeightFormat) -> (usize, usize) {
     // In f64, not usize: on wasm32 a large model's bytes do not fit a usize (`as` would
     // wrap them to a small number); a float-to-int `as` saturates. Such a model is
     // refused by `check_fits` anyway.
-    let weights = weight_bytes(config, |n, k| format.layout(n, k).bytes() as u64) as f64;
+    let weights = weight_bytes(config, |name, n, k| {
+        precision::matrix_format(format, name).layout(n, k).bytes() as u64
+    }) as f64;
     let budget = (weights * ACTIVATION_SHARE) as usize;
     // Floats per row of the shared activations: stream, other, normed, attention out, qkv, hidden.
     let per_row = |c: &TowerConfig| 4 * (7 * c.width + c.intermediate);
@@ -291,7 +297,9 @@ mod tests {
         // q8: 1.0625 bytes per weight: 161,561,604 bytes, budget 24,234,240: 7 images, then
         // (24,234,240 - 7 x 1,508,352) / 22,528 = 607 tokens.
         assert_eq!(pass_sizes(&b32, WeightFormat::Q8), (7, 607));
-        // q4: 0.5625 bytes per weight: 86,064,132 bytes, budget 12,909,619: 4 images, 305 tokens.
-        assert_eq!(pass_sizes(&b32, WeightFormat::Q4), (4, 305));
+        // q4: 0.5625 bytes per weight, and 0.5 more for the 3,014,656 kept in q8
+        // (model::precision): 87,571,460 bytes, budget 13,135,719: 4 images, then
+        // (13,135,719 - 4 x 1,508,352) / 22,528 = 315 tokens.
+        assert_eq!(pass_sizes(&b32, WeightFormat::Q4), (4, 315));
     }
 }

@@ -16,6 +16,7 @@ use crate::ops::{PackedWeight, WeightFormat};
 
 use super::config::ClipConfig;
 use super::model_file::{self, Plan};
+use super::precision;
 use super::table::Table;
 
 // Where these were defined before reader.rs, header.rs and schema.rs.
@@ -219,13 +220,21 @@ impl<'a> Weights<'a> {
         Ok(self.get(name).await?[0])
     }
 
-    /// A matrix (`[n, k]`: the first dimension by the product of the rest), in [`Weights::format`].
+    /// A matrix (`[n, k]`: the first dimension by the product of the rest), in
+    /// [`Weights::format`] or, for a few of a q4 model's, q8 ([`precision`]).
     pub async fn matrix(&self, name: &str) -> Result<PackedWeight> {
         let (n, k) = matrix_dims(&self.planned(name, Kind::Matrix).shape);
-        let has_scales = model_file::packed_layout(self.format, n, k).2.is_some();
+        let format = match self.table.formats.get(name) {
+            Some(&stored) => stored,
+            None => precision::matrix_format(self.format, name),
+        };
+        if self.record.is_some() && format != precision::matrix_format(self.format, name) {
+            return Err(Error::tensor(name, format!("is stored in {}, where a {} model file written now keeps it in {}: convert the checkpoint again to cache it", format.name(), self.format.name(), precision::matrix_format(self.format, name).name())));
+        }
+        let has_scales = model_file::packed_layout(format, n, k).2.is_some();
         let packed = if self.table.packed {
             // Read straight into the words and scales (little-endian targets), with no byte copy.
-            let mut packed = PackedWeight::zeroed(self.format, n, k);
+            let mut packed = PackedWeight::zeroed(format, n, k);
             self.read_tensor_into(name, bytemuck::cast_slice_mut(&mut packed.data)).await?;
             if has_scales {
                 self.read_tensor_into(
@@ -246,7 +255,7 @@ impl<'a> Weights<'a> {
             // Packed a slice of rows at a time: the packed matrix and PACK_SLICE_BYTES
             // of it in f32 are the most a load holds (the token table alone is 101 MB
             // in f32 for ViT-B/32, 26 MB in q8).
-            let mut packed = PackedWeight::zeroed(self.format, n, k);
+            let mut packed = PackedWeight::zeroed(format, n, k);
             let rows_per_slice = (PACK_SLICE_BYTES / (4 * k)).max(1);
             for first in (0..n).step_by(rows_per_slice) {
                 let rows = rows_per_slice.min(n - first);

@@ -41,6 +41,9 @@ pub struct Kernels {
     /// How the registers matmul loads X (the tiled family ignores it).
     pub rows: RowLoader,
     pub matmul: Kernel,
+    /// The matmul over q8 weights, for q4 models: they keep a few matrices in q8
+    /// (`model::precision`). `None` for every other format.
+    pub q8_matmul: Option<Kernel>,
     pub layernorm: Kernel,
     pub attention: Kernel,
     pub im2col: Kernel,
@@ -63,17 +66,13 @@ impl Kernels {
         rows: RowLoader,
     ) -> Result<Kernels> {
         let elementwise = [LINEAR_WORKGROUP, 1, 1];
-        let (matmul, layernorm, attention) = match family {
-            // A tiled matmul workgroup owns a 32 × 32 block (matmul_tiled.wgsl).
+        let matmul = matmul_kernel(gpu, family, format, rows).await?;
+        let q8_matmul = match format {
+            WeightFormat::Q4 => Some(matmul_kernel(gpu, family, WeightFormat::Q8, rows).await?),
+            _ => None,
+        };
+        let (layernorm, attention) = match family {
             KernelFamily::Tiled => (
-                Kernel::new(
-                    gpu,
-                    "matmul_tiled",
-                    &with_format(format, shader!("matmul_tiled", "epilogue")),
-                    &[],
-                    [32, 32, 1],
-                )
-                .await?,
                 Kernel::new(
                     gpu,
                     "layernorm_tiled",
@@ -93,21 +92,7 @@ impl Kernels {
             ),
             KernelFamily::Registers => {
                 let t = RegisterTiles::for_loader(rows);
-                // A matmul invocation owns 16 columns of ROWS rows (matmul_registers.wgsl); the
-                // row loader goes first, as `enable` must.
-                let matmul =
-                    [rows.wgsl(), &with_format(format, shader!("matmul_registers", "epilogue"))]
-                        .concat();
-                let constants = [("WG", t.matmul as f64), ("ROWS", t.matmul_rows as f64)];
                 (
-                    Kernel::new(
-                        gpu,
-                        "matmul_registers",
-                        &matmul,
-                        &constants,
-                        [16 * t.matmul, t.matmul_rows, 1],
-                    )
-                    .await?,
                     Kernel::new(
                         gpu,
                         "layernorm_registers",
@@ -132,6 +117,7 @@ impl Kernels {
             format,
             rows,
             matmul,
+            q8_matmul,
             layernorm,
             attention,
             im2col: Kernel::new(gpu, "im2col", shader!("im2col"), &[], elementwise).await?,
@@ -154,6 +140,43 @@ impl Kernels {
             gather_rows: Kernel::new(gpu, "gather_rows", shader!("gather_rows"), &[], elementwise)
                 .await?,
         })
+    }
+}
+
+/// The matmul of `family` over weights in `format`.
+async fn matmul_kernel(
+    gpu: &Gpu,
+    family: KernelFamily,
+    format: WeightFormat,
+    rows: RowLoader,
+) -> Result<Kernel> {
+    match family {
+        // A tiled matmul workgroup owns a 32 × 32 block (matmul_tiled.wgsl).
+        KernelFamily::Tiled => {
+            let source = with_format(format, shader!("matmul_tiled", "epilogue"));
+            Kernel::new(gpu, "matmul_tiled", &source, &[], [32, 32, 1]).await
+        }
+        KernelFamily::Registers => {
+            let t = RegisterTiles::for_loader(rows);
+            // A matmul invocation owns 16 columns of ROWS rows (matmul_registers.wgsl); the
+            // row loader goes first, as `enable` must.
+            let source =
+                [rows.wgsl(), &with_format(format, shader!("matmul_registers", "epilogue"))]
+                    .concat();
+            let constants = [("WG", t.matmul as f64), ("ROWS", t.matmul_rows as f64)];
+            let workgroup = [16 * t.matmul, t.matmul_rows, 1];
+            Kernel::new(gpu, "matmul_registers", &source, &constants, workgroup).await
+        }
+    }
+}
+
+impl Kernels {
+    /// The matmul over weights in `format`: this set's own, or q4's q8 one.
+    pub fn matmul_for(&self, format: WeightFormat) -> Option<&Kernel> {
+        match format == self.format {
+            true => Some(&self.matmul),
+            false => self.q8_matmul.as_ref().filter(|_| format == WeightFormat::Q8),
+        }
     }
 }
 

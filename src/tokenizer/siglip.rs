@@ -14,8 +14,10 @@
 //!   SentencePiece tokenizer (there is no fast one). It lowercases, deletes ASCII
 //!   punctuation and collapses whitespace in Python before SentencePiece (its
 //!   `canonicalize_text`), none of which a tokenizer.json carries: webclip does the
-//!   same in Rust ([`canonicalize`](super::canonicalize)). Pads with `</s>` (id 1,
-//!   the same id as the end-of-sequence token).
+//!   same in Rust ([`canonicalize`](super::canonicalize)). Like it, only `</s>` and
+//!   `<unk>` typed in a label are special tokens (`<pad>` is text), and the "▁" word
+//!   prefix goes only at the start of the text, not after such a token. Pads with
+//!   `</s>` (id 1, the same id as the end-of-sequence token).
 //! - **SigLIP 2** (Gemma's BPE with byte fallback): transformers' `GemmaTokenizer`
 //!   (the Hub files' `tokenizer_class`). No lowercasing, although SigLIP 2 was trained
 //!   on lowercased text: transformers lowercases only for `model_type` "siglip2" (the
@@ -39,8 +41,9 @@ use super::siglip_pipeline::{self, Vocab};
 use crate::error::{Error, Result};
 
 /// Largest `tokenizer.json` accepted, in bytes. SigLIP 2's (Gemma's 256,000-entry
-/// vocabulary and merges) is about 34 MB, SigLIP's about 2.4 MB; 64 MiB leaves room
-/// for a re-indented copy of Gemma's while refusing files no browser tab should parse.
+/// vocabulary and merges) is about 34 MB, a 32,000-piece SentencePiece one a few MB;
+/// 64 MiB leaves room for a re-indented copy of Gemma's while refusing files no
+/// browser tab should parse.
 pub const MAX_FILE_BYTES: usize = 64 << 20;
 
 /// Largest vocabulary accepted, added tokens included: Gemma's 256,000 (SigLIP 2) is

@@ -121,8 +121,8 @@ impl Engine for CpuEngine {
         self.shared.allocated.load(Ordering::Relaxed)
     }
 
-    fn matrix_bytes(&self, n: usize, k: usize) -> u64 {
-        kernels::panels::bytes_for(self.format, n, k)
+    fn matrix_bytes(&self, format: WeightFormat, n: usize, k: usize) -> u64 {
+        kernels::panels::bytes_for(format, n, k)
     }
 
     fn memory_limit(&self) -> Option<u64> {

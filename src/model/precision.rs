@@ -1,0 +1,62 @@
+//! Which format each matrix of a model is packed in: the model's own, except
+//! that q4 keeps a few matrices in q8 (mixed precision, as llama.cpp's Q4_K_M
+//! keeps its most sensitive tensors at more bits). The rule is a function of
+//! the tensor's Hugging Face name alone, so a model file needs no table of
+//! formats: a reader knows each matrix's layout from the file's format.
+//!
+//! Which ones, and why (measured with `tools/quant_study.py`, cosine of q4
+//! features to f32's; cost in a ViT-B/32 file at 0.5 more bytes per weight):
+//! the matrices every token passes through once on the way in or out
+//! (the patch embedding, both projections, SigLIP's heads) carry the error of a
+//! whole tower into the features, and are small (ViT-B/32: 3.0 M weights,
+//! 1.5 MB). See [`keeps_q8`] for the list.
+
+use crate::ops::WeightFormat;
+
+/// The format tensor `name` (a matrix) is packed in when the model is in `format`.
+pub fn matrix_format(format: WeightFormat, name: &str) -> WeightFormat {
+    match format {
+        WeightFormat::Q4 if keeps_q8(name) => WeightFormat::Q8,
+        other => other,
+    }
+}
+
+/// Whether a q4 model keeps matrix `name` in q8. Never the token table: it is
+/// read a row at a time by the text embeddings kernel of the model's own format
+/// (and is 25 M weights, 12.6 MB more, in ViT-B/32).
+fn keeps_q8(name: &str) -> bool {
+    matches!(
+        name,
+        "vision_model.embeddings.patch_embedding.weight"
+            | "visual_projection.weight"
+            | "text_projection.weight"
+            | "vision_model.head.attention.in_proj_weight"
+            | "vision_model.head.attention.out_proj.weight"
+            | "vision_model.head.mlp.fc1.weight"
+            | "vision_model.head.mlp.fc2.weight"
+            | "text_model.head.weight"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::schema::{expected, Kind};
+    use crate::model::ClipConfig;
+
+    #[test]
+    fn only_q4_mixes_and_never_the_token_table() {
+        for config in [r#"{}"#, r#"{"model_type":"siglip"}"#] {
+            let c = ClipConfig::from_json(config).unwrap();
+            for e in expected(&c).iter().filter(|e| e.kind == Kind::Matrix) {
+                for f in [WeightFormat::F32, WeightFormat::F16, WeightFormat::Q8] {
+                    assert_eq!(matrix_format(f, &e.name), f, "{}", e.name);
+                }
+                if e.name.ends_with("token_embedding.weight") {
+                    assert_eq!(matrix_format(WeightFormat::Q4, &e.name), WeightFormat::Q4);
+                }
+            }
+        }
+        assert_eq!(matrix_format(WeightFormat::Q4, "visual_projection.weight"), WeightFormat::Q8);
+    }
+}
