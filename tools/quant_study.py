@@ -234,6 +234,7 @@ POLICIES = {
     "q8 edges+first": rule(any_of(edge, in_layers(ALL, which=first))),
     "q8 edges+last": rule(any_of(edge, in_layers(ALL, which=last))),
     "q8 edges+first+last": rule(any_of(edge, in_layers(ALL, which=lambda i, n: i in (0, n - 1)))),
+    "q8 edges+text first two": rule(any_of(edge, in_layers(ALL, ("text",), lambda i, n: i < 2))),
     "q8 edges+vision first": rule(any_of(edge, in_layers(ALL, ("vision",), first))),
     "q8 edges+text first": rule(any_of(edge, in_layers(ALL, ("text",), first))),
     "q8 edges+q/k": rule(any_of(edge, in_layers(("q_proj", "k_proj")))),

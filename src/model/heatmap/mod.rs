@@ -103,8 +103,7 @@ pub fn max_grid(max_tokens: usize) -> usize {
 
 /// The preprocessing of `base` (the model's) for a `size × size` input.
 pub fn preprocess_at(base: &PreprocessConfig, size: usize) -> PreprocessConfig {
-    let size = size as u32;
-    PreprocessConfig { shortest_edge: size, crop_width: size, crop_height: size, ..base.clone() }
+    base.with_input_size(size as u32)
 }
 
 /// Which part of a `width × height` picture `cfg`'s resize and center crop keep.
