@@ -61,6 +61,8 @@ from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalize
 from tokenizers import pre_tokenizers, processors, trainers
 from transformers import AutoTokenizer, SiglipTokenizer
 
+from siglip_tokenizer_json import siglip_tokenizer_json
+
 WORDS = (
     "a an the photo picture image drawing painting sketch render of with and on in at "
     "cat cats dog dogs bird car truck tree trees house red green blue yellow black white "
@@ -166,32 +168,6 @@ def train_spiece(path):
     )
     os.remove(corpus)
     os.remove(prefix + ".vocab")
-
-
-def siglip_tokenizer_json(spiece_path):
-    """The model as transformers' SentencePiece converters lay it out (T5-style)."""
-    from transformers.convert_slow_tokenizer import import_protobuf
-
-    proto = import_protobuf().ModelProto()
-    with open(spiece_path, "rb") as f:
-        proto.ParseFromString(f.read())
-    vocab = [(p.piece, p.score) for p in proto.pieces]
-    tok = Tokenizer(models.Unigram(vocab, unk_id=proto.trainer_spec.unk_id, byte_fallback=False))
-    tok.normalizer = normalizers.Sequence(
-        [
-            normalizers.Precompiled(proto.normalizer_spec.precompiled_charsmap),
-            normalizers.Replace(Regex(" {2,}"), " "),
-        ]
-    )
-    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)
-    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always", split=True)
-    tok.post_processor = processors.TemplateProcessing(
-        single=["$A", "</s>"], pair=["$A", "</s>", "$B", "</s>"], special_tokens=[("</s>", 1)]
-    )
-    tok.add_special_tokens(
-        [AddedToken(t, normalized=False, special=True) for t in ("<pad>", "</s>", "<unk>")]
-    )
-    return tok
 
 
 def make_siglip(retrain):
