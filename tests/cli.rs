@@ -283,7 +283,7 @@ fn empty_label_list_and_bad_labels() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("webclip: note: \"a very long label a very long label a very long label a very\"… is longer than the 77 tokens CLIP reads"), "{stderr}");
+    assert!(stderr.contains("webclip: note: \"a very long label a very long label a very long label a very\"… is longer than the 77 tokens the model reads"), "{stderr}");
     assert!(!stderr.contains("\"cat\""), "{stderr}");
 }
 

@@ -95,13 +95,16 @@ fn extra_fixture_matches_transformers() {
     });
     let (extra, gpu) = (fixture(&dir).with_tolerance(3e-5), gpu());
     pollster::block_on(common::check_fixture(&extra, &gpu));
-    // q4 misses the 0.99 on a random ViT-B/32: measured 0.9895 (images) and 0.9872
-    // (texts); transformers.js' own q4 reaches 0.989 / 0.985 there. This bound guards the
-    // measured level (a regression to plain q4_0 scales gives 0.984).
+    // q4 (mixed: model::precision keeps the edges and both first layers in q8) measured
+    // 0.9945544 (images) and 0.9931481 (texts) on a random ViT-B/32, where all-q4 gave
+    // 0.9895 / 0.9872 and transformers.js' own q4 0.989 / 0.985. The bound is the q4
+    // target, 0.99 (1 - cosine measured 0.0054 / 0.0069; the bound allows 0.01): all-q4
+    // falls below it, and so do the edges alone on a copy with sharper attention (texts
+    // 0.9895 with q/k x 4, `tools/quant_study.py --sharpen 4`; mixed gives 0.9919).
     pollster::block_on(common::check_formats(
         &extra,
         &gpu,
-        common::MinCosines { q8: 0.999, q4: 0.986 },
+        common::MinCosines { q8: 0.999, q4: 0.99 },
     ));
 }
 

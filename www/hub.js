@@ -94,6 +94,10 @@ export function pickFiles({ id, files }, weights) {
   if (has('pytorch_model.bin') && !has('model.safetensors')) {
     throw new Error(`${id}: this repo has only pytorch_model.bin (no safetensors weights): convert it with \`webclip convert\` after saving it as safetensors, and load the file`);
   }
+  if (has('model.safetensors') && missing.includes('tokenizer.json') && has('spiece.model')) {
+    // Google's SigLIP repos: only the SentencePiece model, which the page does not run.
+    throw new Error(`${id}: this repo has spiece.model but no tokenizer.json, which webclip reads: load it from a mirror written by tools/publish-models.sh, or make tokenizer.json with tools/siglip_tokenizer_json.py and pick the files`);
+  }
   if (has('model.safetensors')) throw new Error(`${id}: ${missing.join(', ')} missing from the repo (a CLIP model needs them beside model.safetensors)`);
   throw new Error(`${id}: no CLIP weights in this repo (neither model.safetensors nor ${convertedFileName(weights)})`);
 }

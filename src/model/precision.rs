@@ -9,9 +9,18 @@
 //! the matrices every token passes through once on the way in or out
 //! (the patch embedding, both projections, SigLIP's heads) carry the error of a
 //! whole tower into the features, and are small (ViT-B/32: 3.0 M weights,
-//! 1.5 MB). See [`keeps_q8`] for the list.
+//! 1.5 MB); the first encoder layer of each tower, whose error every later
+//! layer carries on (ViT-B/32: 10.2 M weights, 5.1 MB). Random ViT-B/32
+//! (tools/make_vitb32.py), images / texts: all q4 0.9895 / 0.9872; these
+//! edges 0.9932 / 0.9903 (+1.5 MB); edges and first layers 0.9946 / 0.9931
+//! (+6.6 MB, the 95 MB budget's best use among the policies the tool lists:
+//! q/k projections everywhere cost 11.7 MB for 0.9932 / 0.9903). See
+//! [`keeps_q8`] for the list.
 
 use crate::ops::WeightFormat;
+
+/// Every matrix of these layers (attention's four, the MLP's two).
+const FIRST_LAYERS: [&str; 2] = ["vision_model.encoder.layers.0.", "text_model.encoder.layers.0."];
 
 /// The format tensor `name` (a matrix) is packed in when the model is in `format`.
 pub fn matrix_format(format: WeightFormat, name: &str) -> WeightFormat {
@@ -25,17 +34,18 @@ pub fn matrix_format(format: WeightFormat, name: &str) -> WeightFormat {
 /// read a row at a time by the text embeddings kernel of the model's own format
 /// (and is 25 M weights, 12.6 MB more, in ViT-B/32).
 fn keeps_q8(name: &str) -> bool {
-    matches!(
-        name,
-        "vision_model.embeddings.patch_embedding.weight"
-            | "visual_projection.weight"
-            | "text_projection.weight"
-            | "vision_model.head.attention.in_proj_weight"
-            | "vision_model.head.attention.out_proj.weight"
-            | "vision_model.head.mlp.fc1.weight"
-            | "vision_model.head.mlp.fc2.weight"
-            | "text_model.head.weight"
-    )
+    FIRST_LAYERS.iter().any(|layer| name.starts_with(layer))
+        || matches!(
+            name,
+            "vision_model.embeddings.patch_embedding.weight"
+                | "visual_projection.weight"
+                | "text_projection.weight"
+                | "vision_model.head.attention.in_proj_weight"
+                | "vision_model.head.attention.out_proj.weight"
+                | "vision_model.head.mlp.fc1.weight"
+                | "vision_model.head.mlp.fc2.weight"
+                | "text_model.head.weight"
+        )
 }
 
 #[cfg(test)]
@@ -57,6 +67,11 @@ mod tests {
                 }
             }
         }
-        assert_eq!(matrix_format(WeightFormat::Q4, "visual_projection.weight"), WeightFormat::Q8);
+        let q4 = |name| matrix_format(WeightFormat::Q4, name);
+        assert_eq!(q4("visual_projection.weight"), WeightFormat::Q8);
+        assert_eq!(q4("text_model.encoder.layers.0.mlp.fc2.weight"), WeightFormat::Q8);
+        assert_eq!(q4("vision_model.encoder.layers.0.self_attn.q_proj.weight"), WeightFormat::Q8);
+        assert_eq!(q4("vision_model.encoder.layers.1.self_attn.q_proj.weight"), WeightFormat::Q4);
+        assert_eq!(q4("text_model.encoder.layers.10.mlp.fc1.weight"), WeightFormat::Q4);
     }
 }

@@ -70,7 +70,7 @@ pub fn check(tokenizer_json: &[u8]) -> Result<()> {
 }
 
 /// At most 200 characters of `v`, for a message.
-fn brief(v: &Value) -> String {
+pub(super) fn brief(v: &Value) -> String {
     let s = v.to_string();
     match s.char_indices().nth(200) {
         Some((i, _)) => format!("{}…", &s[..i]),

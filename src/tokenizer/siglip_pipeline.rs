@@ -25,6 +25,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::pipeline::brief;
 use crate::error::{Error, Result};
 
 /// The vocabulary, and with it the tokenizer family, a checked file holds.
@@ -307,15 +308,6 @@ fn check_post_processor(post: &Value, eos: &str) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// At most 200 characters of `v`, for a message.
-fn brief(v: &Value) -> String {
-    let s = v.to_string();
-    match s.char_indices().nth(200) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s,
-    }
 }
 
 #[cfg(test)]

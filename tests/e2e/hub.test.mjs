@@ -19,6 +19,7 @@ const NEW_SHA = 'b'.repeat(40);
 const CONVERTED = 'target/e2e-models/hub-tiny-q8.webclip';
 const MIRROR = 'target/e2e-mirror/';
 const BIN_ONLY = join(root, 'target/e2e-models/bin-only');
+const SPIECE_ONLY = join(root, 'target/e2e-models/spiece-only');
 
 let server;
 
@@ -31,6 +32,11 @@ before(async () => {
   mkdirSync(BIN_ONLY, { recursive: true });
   writeFileSync(join(BIN_ONLY, 'pytorch_model.bin'), 'not read');
   writeFileSync(join(BIN_ONLY, 'config.json'), readFileSync(join(fixture, 'config.json')));
+  // A SigLIP repo as Google ships them: SentencePiece's model, no tokenizer.json.
+  mkdirSync(SPIECE_ONLY, { recursive: true });
+  for (const f of ['config.json', 'preprocessor_config.json', 'model.safetensors', 'spiece.model']) {
+    writeFileSync(join(SPIECE_ONLY, f), f === 'spiece.model' ? 'not read' : readFileSync(join(root, 'tests/fixtures/tiny-siglip', f)));
+  }
   server = await startServer();
 });
 
@@ -214,6 +220,7 @@ test('Hub failures are explained, never cached, and a load can be cancelled', { 
     'test/oversend': repo({ faults: ['oversend'] }),
     'test/changes': repo({ faults: ['changes'] }),
     'test/bin-only': { dir: BIN_ONLY, sha: SHA },
+    'test/spiece-only': { dir: SPIECE_ONLY, sha: SHA },
   });
   t.after(() => hub.close());
   const { page } = await openPage(t, `${server.base}?model=tests/fixtures/tiny-clip/`, { webgpu: true });
@@ -223,6 +230,7 @@ test('Hub failures are explained, never cached, and a load can be cancelled', { 
   assert.match((await loadAndClassify(page, 'test/missing', options)).error, /^test\/missing@main: not found \(HTTP 401/);
   assert.match((await loadAndClassify(page, 'test/tiny@v9', options)).error, /no such revision \(HTTP 404/);
   assert.match((await loadAndClassify(page, 'test/bin-only', options)).error, /only pytorch_model\.bin.*webclip convert/);
+  assert.match((await loadAndClassify(page, 'test/spiece-only', options)).error, /spiece\.model but no tokenizer\.json.*tools\/publish-models\.sh.*tools\/siglip_tokenizer_json\.py/);
   const truncated = await loadAndClassify(page, 'test/truncated', options);
   assert.match(truncated.error, /model\.safetensors: is truncated: \d+ bytes, its header describes \d+/);
   assert.deepEqual(truncated.cached, []);
