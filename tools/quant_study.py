@@ -239,6 +239,9 @@ POLICIES = {
     "q8 edges+first": rule(any_of(edge, in_layers(ALL, which=first))),
     "q8 edges+last": rule(any_of(edge, in_layers(ALL, which=last))),
     "q8 edges+first+last": rule(any_of(edge, in_layers(ALL, which=lambda i, n: i in (0, n - 1)))),
+    "q8 edges+first+text second": rule(
+        any_of(edge, in_layers(ALL, which=first), in_layers(ALL, ("text",), lambda i, n: i == 1))
+    ),
     "q8 edges+text first two": rule(any_of(edge, in_layers(ALL, ("text",), lambda i, n: i < 2))),
     "q8 edges+vision first": rule(any_of(edge, in_layers(ALL, ("vision",), first))),
     "q8 edges+text first": rule(any_of(edge, in_layers(ALL, ("text",), first))),

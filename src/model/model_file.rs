@@ -129,7 +129,7 @@ impl Plan {
         for e in expected {
             if e.kind == Kind::Matrix {
                 let (n, k) = schema::matrix_dims(&e.shape);
-                let matrix_format = precision::matrix_format(format, &e.name);
+                let matrix_format = precision::matrix_format(format, config.family, &e.name);
                 let (dtype, shape, scales) = packed_layout(matrix_format, n, k);
                 layout.push((e.name.clone(), dtype, shape));
                 if let Some(scales) = scales {

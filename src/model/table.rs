@@ -12,7 +12,7 @@ use safetensors::Dtype;
 use crate::error::{Error, Result};
 use crate::ops::WeightFormat;
 
-use super::config::ClipConfig;
+use super::config::{ClipConfig, Family};
 use super::header::Header;
 use super::model_file;
 use super::precision;
@@ -58,6 +58,8 @@ pub struct Table {
     /// ([`precision::matrix_format`], or the file's own in a q4 file written
     /// before q4 kept some matrices in q8).
     pub formats: HashMap<String, WeightFormat>,
+    /// The model's family, which [`precision::matrix_format`] takes.
+    pub family: Family,
 }
 
 impl Table {
@@ -90,8 +92,13 @@ impl Table {
                 ));
             }
         }
-        let mut table =
-            Table { tensors, expected: HashMap::new(), packed, formats: HashMap::new() };
+        let mut table = Table {
+            tensors,
+            expected: HashMap::new(),
+            packed,
+            formats: HashMap::new(),
+            family: config.family,
+        };
         let mut planned = BTreeSet::new();
         let mut expected = HashMap::new();
         for e in schema::expected(config) {
@@ -168,7 +175,7 @@ impl Table {
     /// where the file stores it so (a q4 file from before mixed precision); the
     /// stored dtype tells them apart.
     fn matrix_format(&self, e: &Expected, format: WeightFormat) -> WeightFormat {
-        let mixed = precision::matrix_format(format, &e.name);
+        let mixed = precision::matrix_format(format, self.family, &e.name);
         let dtype_of = |f: WeightFormat| {
             let (n, k) = schema::matrix_dims(&e.shape);
             model_file::packed_layout(f, n, k).0

@@ -185,7 +185,7 @@ fn dense_tokens(config: &ClipConfig, max_images: usize, max_bytes: u64, widest: 
 fn tensor_bytes<E: Engine>(engine: &E, config: &ClipConfig) -> u64 {
     let format = engine.format();
     weight_bytes(config, |name, n, k| {
-        engine.matrix_bytes(precision::matrix_format(format, name), n, k)
+        engine.matrix_bytes(precision::matrix_format(format, config.family, name), n, k)
     })
 }
 
@@ -238,7 +238,7 @@ fn pass_sizes(config: &ClipConfig, format: WeightFormat) -> (usize, usize) {
     // wrap them to a small number); a float-to-int `as` saturates. Such a model is
     // refused by `check_fits` anyway.
     let weights = weight_bytes(config, |name, n, k| {
-        precision::matrix_format(format, name).layout(n, k).bytes() as u64
+        precision::matrix_format(format, config.family, name).layout(n, k).bytes() as u64
     }) as f64;
     let budget = (weights * ACTIVATION_SHARE) as usize;
     // Floats per row of the shared activations: stream, other, normed, attention out, qkv, hidden.

@@ -226,10 +226,12 @@ impl<'a> Weights<'a> {
         let (n, k) = matrix_dims(&self.planned(name, Kind::Matrix).shape);
         let format = match self.table.formats.get(name) {
             Some(&stored) => stored,
-            None => precision::matrix_format(self.format, name),
+            None => precision::matrix_format(self.format, self.table.family, name),
         };
-        if self.record.is_some() && format != precision::matrix_format(self.format, name) {
-            return Err(Error::tensor(name, format!("is stored in {}, where a {} model file written now keeps it in {}: convert the checkpoint again to cache it", format.name(), self.format.name(), precision::matrix_format(self.format, name).name())));
+        if self.record.is_some()
+            && format != precision::matrix_format(self.format, self.table.family, name)
+        {
+            return Err(Error::tensor(name, format!("is stored in {}, where a {} model file written now keeps it in {}: convert the checkpoint again to cache it", format.name(), self.format.name(), precision::matrix_format(self.format, self.table.family, name).name())));
         }
         let has_scales = model_file::packed_layout(format, n, k).2.is_some();
         let packed = if self.table.packed {
