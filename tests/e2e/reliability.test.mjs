@@ -394,6 +394,7 @@ test('bad weights: the page, the JS API and a widget each name the file and what
     const w = document.createElement('clip-classifier');
     w.setAttribute('model', url);
     document.body.prepend(w);
+    w.scrollIntoView(); // the widget loads once near the viewport, and the page's error scrolled it away
     const root = w.shadowRoot;
     return new Promise((resolve) => w.addEventListener('clip-error', (e) => resolve({ ...e.detail, status: root.querySelector('[part="status"]').textContent, detail: root.querySelector('[part="detail"] code').textContent })));
   }, nanModel);
