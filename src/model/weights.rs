@@ -224,14 +224,11 @@ impl<'a> Weights<'a> {
     /// [`Weights::format`] or, for a few of a q4 model's, q8 ([`precision`]).
     pub async fn matrix(&self, name: &str) -> Result<PackedWeight> {
         let (n, k) = matrix_dims(&self.planned(name, Kind::Matrix).shape);
-        let format = match self.table.formats.get(name) {
-            Some(&stored) => stored,
-            None => precision::matrix_format(self.format, self.table.family, name),
-        };
-        if self.record.is_some()
-            && format != precision::matrix_format(self.format, self.table.family, name)
-        {
-            return Err(Error::tensor(name, format!("is stored in {}, where a {} model file written now keeps it in {}: convert the checkpoint again to cache it", format.name(), self.format.name(), precision::matrix_format(self.format, self.table.family, name).name())));
+        // The format a model file written now gives it; a file may store another.
+        let written_now = precision::matrix_format(self.format, self.table.family, name);
+        let format = self.table.formats.get(name).copied().unwrap_or(written_now);
+        if self.record.is_some() && format != written_now {
+            return Err(Error::tensor(name, format!("is stored in {}, where a {} model file written now keeps it in {}: convert the checkpoint again to cache it", format.name(), self.format.name(), written_now.name())));
         }
         let has_scales = model_file::packed_layout(format, n, k).2.is_some();
         let packed = if self.table.packed {
