@@ -37,6 +37,11 @@ mod serve {
     /// first byte: a browser's takes milliseconds; one byte every 29 s would hold a
     /// connection, and with 64 of them the server, for as long as the sender likes.
     pub const HEAD_DEADLINE: Duration = Duration::from_secs(5);
+    /// After an answer that ends a connection before its request was read whole,
+    /// what the client still sends is read and dropped for up to this long (and
+    /// [`LINGER_BYTES`]) before closing: see [`close_after_answer`].
+    const LINGER: Duration = Duration::from_secs(2);
+    const LINGER_BYTES: usize = 1 << 20;
     /// A failed accept (out of file descriptors, say) is retried after this pause:
     /// retrying at once would spin a core until a connection closes.
     const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -121,11 +126,38 @@ mod serve {
             "Service Unavailable",
             &format!("more than {MAX_CONNECTIONS} connections at once; retry"),
         );
-        // Closing with the request unread would reset the connection, and the
-        // client might lose the answer: take what already arrived first.
+        // Briefly: this runs on the accepting thread.
+        close_after_answer(stream, Duration::from_millis(20));
+    }
+
+    /// Ends a connection whose request may be partly unread, after its answer
+    /// was written. Closing a socket with bytes still unread makes the kernel
+    /// send a reset, and a reset can make the client drop the answer it has
+    /// not read yet (RFC 9112 section 9.6, "lingering close"): so end our side
+    /// first (the client reads the answer, then end of stream), and read and
+    /// drop what it still sends until it stops, `linger` passes or
+    /// [`LINGER_BYTES`] arrived.
+    fn close_after_answer(stream: &TcpStream, linger: Duration) {
         let _ = stream.shutdown(std::net::Shutdown::Write);
-        let _ = stream.set_read_timeout(Some(Duration::from_millis(20)));
-        let _ = stream.read(&mut [0; 8192]);
+        let deadline = Instant::now() + linger;
+        let (mut buf, mut taken) = ([0u8; 8192], 0);
+        while taken < LINGER_BYTES {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+                return;
+            }
+            match (&*stream).read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => taken += n,
+            }
+        }
+    }
+
+    /// Answers with an error and ends the connection (see [`close_after_answer`]).
+    fn refuse(out: &mut TcpStream, code: u16, reason: &str, body: &str) -> io::Result<()> {
+        respond_error(out, code, reason, body)?;
+        close_after_answer(out, LINGER);
+        Ok(())
     }
 
     fn parse_args(mut args: impl Iterator<Item = String>) -> Result<(u16, PathBuf, bool), String> {
@@ -191,13 +223,12 @@ mod serve {
                     break;
                 }
                 if lines == MAX_HEADER_LINES {
-                    respond_error(
+                    return refuse(
                         &mut out,
                         431,
                         "Request Header Fields Too Large",
                         &format!("more than {MAX_HEADER_LINES} header lines"),
-                    )?;
-                    return Ok(());
+                    );
                 }
                 let lower = line.to_ascii_lowercase();
                 if lower.starts_with("connection:") && lower.contains("close") {
@@ -213,26 +244,23 @@ mod serve {
                 }
             }
             if !host_ok {
-                respond_error(
+                return refuse(
                     &mut out,
                     403,
                     "Forbidden",
                     "Host must be 127.0.0.1 or localhost with this port",
-                )?;
-                return Ok(());
+                );
             }
             let mut parts = request_line.split_whitespace();
             let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
             let head = method == "HEAD";
             if method != "GET" && !head {
-                respond_error(&mut out, 405, "Method Not Allowed", "only GET and HEAD are served")?;
-                return Ok(());
+                return refuse(&mut out, 405, "Method Not Allowed", "only GET and HEAD are served");
             }
             match resolve(root, target) {
                 Ok(path) => respond_file(&mut out, &path, head, range.as_deref())?,
                 Err((code, reason)) => {
-                    respond_error(&mut out, code, reason, &format!("{reason}: {target}"))?;
-                    return Ok(());
+                    return refuse(&mut out, code, reason, &format!("{reason}: {target}"));
                 }
             }
             if !keep_alive {
@@ -359,7 +387,10 @@ mod serve {
 
     fn respond_error(out: &mut TcpStream, code: u16, reason: &str, body: &str) -> io::Result<()> {
         let body = format!("{body}\n");
-        write!(out, "HTTP/1.1 {code} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())?;
+        // One write, not one per piece of the format: small writes after the
+        // first wait for its acknowledgement (Nagle), and a reset discards them.
+        let answer = format!("HTTP/1.1 {code} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+        out.write_all(answer.as_bytes())?;
         out.flush()
     }
 
