@@ -45,8 +45,8 @@ parameters, stronger MLP and residual branches; make_siglip_fixtures.perturb_sig
 MAP-head probe and in_proj bias, sharper q/k, patch-embedding bias) but WITHOUT its
 GELU_WINDOW: that moves a quarter of every MLP unit to where tanh and erf GELU differ most
 and amplifies them 8x, to make a 2-layer model tell the two apart; it also makes the model
-sensitive to weight rounding (tiny-siglip's all-q4 cosine was 0.77; 0.92 with q4's mixed precision), which a full-size measurement
-of the reduced formats should not inherit. Logit scale and bias are chosen from the cosines
+sensitive to weight rounding (tiny-siglip's all-q4 cosine was 0.77; 0.92 with q4's mixed
+precision), which a full-size measurement of the reduced formats should not inherit. Logit scale and bias are chosen from the cosines
 as for the fixtures (make_siglip_fixtures.choose_logit_scale_bias, on a float32 pass).
 
 Reference: make_siglip_fixtures.compute_reference unchanged, i.e. transformers in float64
